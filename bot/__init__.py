@@ -1,0 +1,1 @@
+"""A Discord bot for community servers that drives ComfyUI."""

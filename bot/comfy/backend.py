@@ -1,0 +1,67 @@
+"""One ComfyUI server as the job engine sees it: submit a bound graph, get its events and one outcome."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from .client import ComfyClient
+from .run import PromptRun
+from .stream import ComfyStream
+
+
+class ComfyBackend:
+    """A REST client and the one WebSocket of a server, under a stable client id.
+
+    Keep the client id across restarts (the database holds it): the reconnected socket then receives the
+    events of prompts submitted before the restart, and `follow()` re-attaches to them."""
+
+    def __init__(self, name: str, client: ComfyClient, stream: ComfyStream) -> None:
+        self.name = name
+        self.client = client
+        self.stream = stream
+
+    @property
+    def client_id(self) -> str:
+        return self.stream.client_id
+
+    def start(self) -> None:
+        self.stream.start()
+
+    async def close(self) -> None:
+        await self.stream.close()
+
+    async def submit(
+        self,
+        graph: Mapping[str, Any],
+        *,
+        prompt_id: str | None = None,
+        front: bool = False,
+    ) -> PromptRun:
+        """Queue a graph and follow it. The prompt id is chosen here and subscribed to before posting, so a
+        cached prompt that completes in milliseconds cannot outrun its subscriber.
+
+        Raises `PromptRejected` when ComfyUI refuses the graph, `ComfyUnavailable` when it cannot be reached."""
+        prompt_id = prompt_id or str(uuid.uuid4())
+        run = self.stream.follow(prompt_id, submitted=False)
+        connects = self.stream.connects
+        self.stream.expect_echo()
+        try:
+            result = await self.client.submit(graph, client_id=self.client_id, prompt_id=prompt_id, front=front)
+        except BaseException:
+            run.discard()
+            raise
+        run.dropped_branches = result.node_errors
+        # A reconnect during the POST skipped this run's reconciliation: reconcile it now.
+        reconnected = connects != self.stream.connects or not self.stream.connected
+        return self.stream.follow(prompt_id, submitted=True) if reconnected else self._mark_submitted(run)
+
+    @staticmethod
+    def _mark_submitted(run: PromptRun) -> PromptRun:
+        run.submitted = True
+        return run
+
+    def follow(self, prompt_id: str) -> PromptRun:
+        """Re-attach to a prompt submitted earlier (after a bot restart); it is reconciled at once."""
+        return self.stream.follow(prompt_id, submitted=True)

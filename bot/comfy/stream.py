@@ -1,0 +1,262 @@
+"""One WebSocket per backend under a stable client id, one reader task, events routed by prompt id.
+
+What the real server does that shapes this (recorded, see tests/fixtures):
+- per-client events go only to the newest socket of a client id, and closing an older socket makes the server
+  forget the id: so the old socket is always closed before a new one opens, and a socket that receives nothing
+  after a submission (not even the `status` broadcast every submission causes) is reopened;
+- nothing is replayed after a reconnect: every followed prompt is reconciled with `/queue` and `/history`;
+- the server sends nothing while idle, so dead TCP is found with WebSocket pings (aiohttp's heartbeat).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Coroutine
+from dataclasses import replace
+from typing import Any
+
+import aiohttp
+
+from .client import ComfyClient
+from .errors import ComfyError
+from .events import (
+    Event,
+    ExecutionStart,
+    FeatureFlags,
+    MalformedFrame,
+    NodeText,
+    PreviewImage,
+    Progress,
+    Status,
+    parse_binary,
+    parse_text,
+)
+from .run import PromptRun, RunLost, outcome_from_history
+
+log = logging.getLogger(__name__)
+
+FEATURE_FLAGS = {"type": "feature_flags", "data": {"supports_preview_metadata": True}}
+
+
+class ComfyStream:
+    def __init__(
+        self,
+        client: ComfyClient,
+        client_id: str,
+        *,
+        heartbeat: float = 20.0,
+        silence_timeout: float = 120.0,
+        echo_timeout: float = 10.0,
+        reconnect_delay: float = 0.5,
+        reconnect_max_delay: float = 30.0,
+        max_pending: int = 512,
+    ) -> None:
+        self.client = client
+        self.client_id = client_id
+        self.queue_remaining: int | None = None
+        self.features: FeatureFlags | None = None
+        self.frames = 0
+        self.malformed = 0
+        self.connects = 0
+        self._heartbeat = heartbeat
+        self._silence_timeout = silence_timeout
+        self._echo_timeout = echo_timeout
+        self._reconnect_delay = reconnect_delay
+        self._reconnect_max_delay = reconnect_max_delay
+        self._max_pending = max_pending
+        self._runs: dict[str, PromptRun] = {}
+        self._current_prompt: str | None = None
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._connected = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._reader: asyncio.Task[None] | None = None
+        self._watchdog: asyncio.Task[None] | None = None
+        self._last_frame = time.monotonic()
+        self._echo_deadline: float | None = None
+        self._closed = False
+
+    # ---- lifecycle -------------------------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    async def wait_connected(self) -> None:
+        await self._connected.wait()
+
+    def start(self) -> None:
+        if self._reader is None:
+            self._reader = asyncio.create_task(self._read_forever(), name=f"comfy-stream {self.client.where}")
+            self._watchdog = asyncio.create_task(self._watch(), name=f"comfy-watchdog {self.client.where}")
+
+    async def close(self) -> None:
+        self._closed = True
+        tasks = [t for t in (self._reader, self._watchdog, *self._tasks) if t is not None]
+        for task in tasks:
+            task.cancel()
+        if self._ws is not None:
+            await self._ws.close()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def reconnect(self) -> None:
+        """Drop the socket; the reader opens a new one and reconciles every followed prompt."""
+        if self._ws is not None:
+            await self._ws.close()
+
+    # ---- subscriptions ---------------------------------------------------------------------------------
+
+    def follow(self, prompt_id: str, *, submitted: bool) -> PromptRun:
+        """Route this prompt's events to a new `PromptRun` (made before posting, so none can be missed)."""
+        run = self._runs.get(prompt_id)
+        if run is None:
+            run = PromptRun(prompt_id, self.client.history_entry, self._forget, max_pending=self._max_pending)
+            self._runs[prompt_id] = run
+        run.submitted = run.submitted or submitted
+        if submitted:  # re-attached after a restart: it may have finished while nobody listened
+            self._spawn(self.reconcile())
+        return run
+
+    def expect_echo(self) -> None:
+        """A submission is about to be posted: some frame must arrive within `echo_timeout`."""
+        if self._echo_deadline is None:
+            self._echo_deadline = time.monotonic() + self._echo_timeout
+
+    def _forget(self, run: PromptRun) -> None:
+        if self._runs.get(run.prompt_id) is run:
+            del self._runs[run.prompt_id]
+
+    @property
+    def followed(self) -> tuple[str, ...]:
+        return tuple(self._runs)
+
+    # ---- the reader ------------------------------------------------------------------------------------
+
+    async def _read_forever(self) -> None:
+        failures = 0
+        while not self._closed:
+            try:
+                ws = await self.client.session.ws_connect(
+                    self.client.ws_url(self.client_id),
+                    headers=self.client.headers,
+                    heartbeat=self._heartbeat,
+                    max_msg_size=0,
+                )
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                failures += 1
+                delay = min(self._reconnect_max_delay, self._reconnect_delay * 2 ** min(failures, 16))
+                log.warning("%s: WebSocket connect failed (%s); again in %.1fs", self.client.where, exc, delay)
+                await asyncio.sleep(delay * (0.5 + random.random() / 2))
+                continue
+            failures = 0
+            try:
+                await self._session(ws)
+            finally:
+                self._connected.clear()
+                self._ws = None
+                await ws.close()  # before any new socket under the same id (see the module docstring)
+            if not self._closed:
+                log.warning("%s: WebSocket closed (%s); reconnecting", self.client.where, ws.close_code)
+                await asyncio.sleep(self._reconnect_delay * random.random())
+
+    async def _session(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self._ws = ws
+        self.connects += 1
+        self._last_frame = time.monotonic()
+        self._echo_deadline = None
+        await ws.send_json(FEATURE_FLAGS)  # must be the first message, or the server ignores it
+        self._connected.set()
+        if self._runs:
+            self._spawn(self.reconcile())
+        async for message in ws:
+            if message.type is aiohttp.WSMsgType.TEXT:
+                self._on_frame(message.data, binary=False)
+            elif message.type is aiohttp.WSMsgType.BINARY:
+                self._on_frame(message.data, binary=True)
+            elif message.type is aiohttp.WSMsgType.ERROR:
+                log.warning("%s: WebSocket error %s", self.client.where, ws.exception())
+                break
+
+    def _on_frame(self, data: Any, *, binary: bool) -> None:
+        self.frames += 1
+        self._last_frame = time.monotonic()
+        self._echo_deadline = None
+        try:
+            event = parse_binary(data) if binary else parse_text(data)
+        except MalformedFrame as exc:
+            self.malformed += 1
+            log.warning("%s: ignored a malformed frame: %s", self.client.where, exc)
+            return
+        if event is not None:
+            self.route(event)
+
+    def route(self, event: Event) -> None:
+        """Deliver one parsed event to the run it belongs to."""
+        if isinstance(event, Status):
+            self.queue_remaining = event.queue_remaining
+            return
+        if isinstance(event, FeatureFlags):
+            self.features = event
+            return
+        if isinstance(event, NodeText):  # no prompt id: it belongs to the prompt running now
+            prompt_id = self._current_prompt
+        elif isinstance(event, PreviewImage) and event.prompt_id is None:  # type-1 preview: likewise
+            prompt_id = self._current_prompt
+            event = replace(event, prompt_id=prompt_id)
+        else:
+            prompt_id = event.prompt_id
+            if isinstance(event, ExecutionStart | Progress) and prompt_id is not None:
+                self._current_prompt = prompt_id
+        run = self._runs.get(prompt_id) if prompt_id is not None else None
+        if run is not None:
+            run.push(event)
+
+    # ---- reconciliation --------------------------------------------------------------------------------
+
+    async def reconcile(self) -> None:
+        """Settle every submitted prompt that is no longer in ComfyUI's queue, from its history.
+
+        The queue is read first: ComfyUI writes history before it takes a prompt off the queue, so a prompt
+        that is in neither is truly gone."""
+        runs = [run for run in self._runs.values() if run.submitted and not run.done]
+        if not runs:
+            return
+        try:
+            queue = await self.client.queue()
+            for run in runs:
+                if queue.has(run.prompt_id):
+                    continue
+                entry = await self.client.history_entry(run.prompt_id)
+                if entry is not None:
+                    run.push(outcome_from_history(entry))
+                else:
+                    run.push(RunLost(run.prompt_id, "ComfyUI no longer has this prompt (restarted or deleted)"))
+        except ComfyError as exc:
+            log.warning("%s: could not reconcile %d prompt(s): %s", self.client.where, len(runs), exc)
+
+    async def _watch(self) -> None:
+        """Reconcile after a long silence; reopen a socket that stopped hearing anything after a submission."""
+        tick = max(0.01, min(self._silence_timeout, self._echo_timeout) / 4)
+        while not self._closed:
+            await asyncio.sleep(tick)
+            now = time.monotonic()
+            if self._echo_deadline is not None and now > self._echo_deadline and self._ws is not None:
+                log.warning("%s: no frame after a submission; reopening the WebSocket", self.client.where)
+                self._echo_deadline = None
+                await self.reconnect()
+            elif self._runs and now - self._last_frame > self._silence_timeout:
+                self._last_frame = now
+                await self.reconcile()
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def drain(self) -> None:
+        """Wait for background reconciliations (for orderly shutdown and tests)."""
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.gather(*self._tasks)

@@ -1,0 +1,219 @@
+"""Settings: the only code that reads the environment (and `.env`).
+
+Variables are grouped with a double underscore: `DISCORD__TOKEN`, `COMFY__BACKENDS`, `LIMITS__PROMPT_MAX_LENGTH`.
+`load_settings()` turns any validation problem into one `ConfigError` whose message names each variable and
+what it expects, without echoing the values (they may be secrets).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message is meant for the person running the bot."""
+
+
+class DiscordSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    token: SecretStr = Field(description="the bot token from the Discord developer portal")
+    dev_guild_ids: Annotated[list[int], NoDecode] = Field(
+        default_factory=list,
+        description="guild ids to sync slash commands to during development (comma-separated)",
+    )
+
+    @field_validator("token")
+    @classmethod
+    def _token_not_blank(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().strip():
+            raise ValueError("a non-empty bot token")
+        return value
+
+    @field_validator("dev_guild_ids", mode="before")
+    @classmethod
+    def _split_ids(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+
+class BackendSettings(BaseModel):
+    """One ComfyUI server."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str = Field(description="base URL, http:// or https://")
+    name: str | None = Field(default=None, description="a short name shown to users and admins")
+    auth_header: str = Field(default="Authorization", description="header name for a reverse proxy's auth")
+    auth_value: SecretStr | None = Field(default=None, description="header value, e.g. 'Bearer ...'")
+    weight: PositiveFloat = Field(default=1.0, description="relative share of the work")
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("an http:// or https:// URL such as http://127.0.0.1:8188")
+        return value.strip().rstrip("/")
+
+    @property
+    def display_name(self) -> str:
+        return self.name or (urlsplit(self.url).netloc or self.url)
+
+
+class ComfySettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    backends: Annotated[list[BackendSettings], NoDecode] = Field(
+        default_factory=lambda: [BackendSettings(url="http://127.0.0.1:8188")],
+        min_length=1,
+        description="comma-separated URLs, or a JSON list of {url, name, auth_header, auth_value, weight}",
+    )
+    request_timeout: PositiveFloat = Field(default=30.0, description="seconds for one REST call")
+    retries: Annotated[int, Field(ge=0, le=10)] = Field(default=3, description="retries of idempotent calls")
+    silence_timeout: PositiveFloat = Field(
+        default=120.0, description="seconds without a frame before a running prompt is checked in /history"
+    )
+
+    @field_validator("backends", mode="before")
+    @classmethod
+    def _parse_backends(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                return json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+        return [{"url": part.strip()} for part in text.split(",") if part.strip()]
+
+
+class DatabaseSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: Path = Field(default=Path("data/bot.sqlite3"), description="the SQLite file")
+
+
+class LimitSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    prompt_max_length: PositiveInt = Field(default=1500, description="characters in a prompt")
+    steps_max: PositiveInt = Field(default=60, description="sampler steps a member may ask for")
+    image_max_side: PositiveInt = Field(default=2048, description="pixels on the longer side")
+    jobs_per_user: PositiveInt = Field(default=3, description="queued plus running jobs per member")
+    queue_max: PositiveInt = Field(default=200, description="jobs waiting in the whole queue")
+
+
+class LoggingSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", description="log level")
+    format: Literal["plain", "json"] = Field(default="plain", description="plain text or one JSON per line")
+
+    @field_validator("level", "format", mode="before")
+    @classmethod
+    def _normalise_case(cls, value: Any) -> Any:
+        return value.strip() if isinstance(value, str) else value
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_nested_delimiter="__",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+    )
+
+    discord: DiscordSettings
+    comfy: ComfySettings = Field(default_factory=ComfySettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    limits: LimitSettings = Field(default_factory=LimitSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+
+
+_EXPECTED = {
+    "missing": "is required",
+    "greater_than": "must be greater than {gt}",
+    "greater_than_equal": "must be at least {ge}",
+    "less_than_equal": "must be at most {le}",
+    "int_parsing": "must be a whole number",
+    "float_parsing": "must be a number",
+    "literal_error": "must be one of {expected}",
+    "too_short": "must have at least {min_length} item(s)",
+}
+
+
+def variable_name(loc: tuple[int | str, ...]) -> str:
+    """`("comfy", "backends", 0, "url")` -> `COMFY__BACKENDS (item 1: url)`."""
+    names: list[str] = []
+    detail: list[str] = []
+    for part in loc:
+        if isinstance(part, int):
+            detail.append(f"item {part + 1}")
+        elif detail:
+            detail.append(part)
+        else:
+            names.append(part.upper())
+    var = "__".join(names)
+    return f"{var} ({': '.join(detail)})" if detail else var
+
+
+def _required_in(loc: tuple[int | str, ...]) -> list[str]:
+    """The variables without a default inside the group at `loc` (or the group's own name)."""
+    group = Settings.model_fields[str(loc[0])].annotation
+    if isinstance(group, type) and issubclass(group, BaseModel):
+        names = [name for name, field in group.model_fields.items() if field.is_required()]
+        return [variable_name((*loc, name)) for name in names]
+    return [variable_name(loc)]
+
+
+def describe(error: ValidationError) -> str:
+    lines: list[str] = []
+    for item in error.errors(include_input=False, include_url=False):
+        kind = item["type"]
+        ctx = item.get("ctx", {})
+        if kind == "missing" and len(item["loc"]) == 1:
+            # A whole group is absent: name the variables inside it that have no default.
+            lines.extend(f"  {name} is required" for name in _required_in(item["loc"]))
+            continue
+        if kind == "value_error":
+            expected = f"must be {ctx.get('error', item['msg'])}"
+        elif kind in _EXPECTED:
+            expected = _EXPECTED[kind].format(**{k: str(v) for k, v in ctx.items()})
+        else:
+            expected = item["msg"].lower()
+        lines.append(f"  {variable_name(item['loc'])} {expected}")
+    return "Configuration error (see .env.example):\n" + "\n".join(lines)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the environment and `.env`; raise `ConfigError` with a readable message on any problem."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(describe(exc)) from None
+    except SettingsError as exc:  # a value pydantic-settings could not even decode
+        raise ConfigError(f"Configuration error (see .env.example):\n  {exc}") from None
