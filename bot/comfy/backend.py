@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Mapping
 from typing import Any
 
 from .client import ComfyClient
+from .errors import ComfyUnavailable
 from .run import PromptRun
 from .stream import ComfyStream
 
@@ -17,10 +19,11 @@ class ComfyBackend:
     Keep the client id across restarts (the database holds it): the reconnected socket then receives the
     events of prompts submitted before the restart, and `follow()` re-attaches to them."""
 
-    def __init__(self, name: str, client: ComfyClient, stream: ComfyStream) -> None:
+    def __init__(self, name: str, client: ComfyClient, stream: ComfyStream, *, connect_timeout: float = 10.0) -> None:
         self.name = name
         self.client = client
         self.stream = stream
+        self._connect_timeout = connect_timeout
 
     @property
     def client_id(self) -> str:
@@ -44,6 +47,11 @@ class ComfyBackend:
 
         Raises `PromptRejected` when ComfyUI refuses the graph, `ComfyUnavailable` when it cannot be reached."""
         prompt_id = prompt_id or str(uuid.uuid4())
+        try:  # without our socket the prompt's live events would go nowhere
+            async with asyncio.timeout(self._connect_timeout):
+                await self.stream.wait_connected()
+        except TimeoutError:
+            raise ComfyUnavailable(f"{self.client.where}: no WebSocket connection, prompt not submitted") from None
         run = self.stream.follow(prompt_id, submitted=False)
         connects = self.stream.connects
         self.stream.expect_echo()

@@ -5,7 +5,8 @@ What the real server does that shapes this (recorded, see tests/fixtures):
   forget the id: so the old socket is always closed before a new one opens, and a socket that receives nothing
   after a submission (not even the `status` broadcast every submission causes) is reopened;
 - nothing is replayed after a reconnect: every followed prompt is reconciled with `/queue` and `/history`;
-- the server sends nothing while idle, so dead TCP is found with WebSocket pings (aiohttp's heartbeat).
+- the server sends nothing while idle, so dead TCP is found with WebSocket pings (aiohttp's heartbeat);
+- a long silence while prompts are in flight is reconciled, and the socket reopened in case it went deaf.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ class ComfyStream:
         client_id: str,
         *,
         heartbeat: float = 20.0,
+        connect_timeout: float = 10.0,
         silence_timeout: float = 120.0,
         echo_timeout: float = 10.0,
         reconnect_delay: float = 0.5,
@@ -63,6 +65,7 @@ class ComfyStream:
         self.malformed = 0
         self.connects = 0
         self._heartbeat = heartbeat
+        self._connect_timeout = connect_timeout
         self._silence_timeout = silence_timeout
         self._echo_timeout = echo_timeout
         self._reconnect_delay = reconnect_delay
@@ -138,13 +141,15 @@ class ComfyStream:
     async def _read_forever(self) -> None:
         failures = 0
         while not self._closed:
-            try:
-                ws = await self.client.session.ws_connect(
-                    self.client.ws_url(self.client_id),
-                    headers=self.client.headers,
-                    heartbeat=self._heartbeat,
-                    max_msg_size=0,
-                )
+            try:  # bounded: a pooled connection may be dead, and the handshake would wait on it for minutes
+                async with asyncio.timeout(self._connect_timeout):
+                    ws = await self.client.session.ws_connect(
+                        self.client.ws_url(self.client_id),
+                        headers=self.client.headers,
+                        heartbeat=self._heartbeat,
+                        timeout=aiohttp.ClientWSTimeout(ws_close=self._connect_timeout),
+                        max_msg_size=0,
+                    )
             except (aiohttp.ClientError, TimeoutError) as exc:
                 failures += 1
                 delay = min(self._reconnect_max_delay, self._reconnect_delay * 2 ** min(failures, 16))
@@ -168,10 +173,11 @@ class ComfyStream:
         self._last_frame = time.monotonic()
         self._echo_deadline = None
         await ws.send_json(FEATURE_FLAGS)  # must be the first message, or the server ignores it
-        self._connected.set()
-        if self._runs:
-            self._spawn(self.reconcile())
         async for message in ws:
+            if not self._connected.is_set():  # the first frame (`status` with our sid): we are registered
+                self._connected.set()
+                if self._runs:
+                    self._spawn(self.reconcile())
             if message.type is aiohttp.WSMsgType.TEXT:
                 self._on_frame(message.data, binary=False)
             elif message.type is aiohttp.WSMsgType.BINARY:
@@ -183,13 +189,14 @@ class ComfyStream:
     def _on_frame(self, data: Any, *, binary: bool) -> None:
         self.frames += 1
         self._last_frame = time.monotonic()
-        self._echo_deadline = None
         try:
             event = parse_binary(data) if binary else parse_text(data)
         except MalformedFrame as exc:
             self.malformed += 1
             log.warning("%s: ignored a malformed frame: %s", self.client.where, exc)
             return
+        if not isinstance(event, FeatureFlags):  # a direct reply; anything else proves we are registered
+            self._echo_deadline = None
         if event is not None:
             self.route(event)
 
@@ -238,7 +245,9 @@ class ComfyStream:
             log.warning("%s: could not reconcile %d prompt(s): %s", self.client.where, len(runs), exc)
 
     async def _watch(self) -> None:
-        """Reconcile after a long silence; reopen a socket that stopped hearing anything after a submission."""
+        """Deafness and silence. A socket can stop hearing anything without closing (the server forgets our id
+        when it notices late that an earlier socket died), so: no frame soon after a submission, or no frame
+        for `silence_timeout` while prompts are in flight, means reconcile and reopen the socket cleanly."""
         tick = max(0.01, min(self._silence_timeout, self._echo_timeout) / 4)
         while not self._closed:
             await asyncio.sleep(tick)
@@ -250,6 +259,9 @@ class ComfyStream:
             elif self._runs and now - self._last_frame > self._silence_timeout:
                 self._last_frame = now
                 await self.reconcile()
+                if any(run.submitted and not run.done for run in self._runs.values()) and self._ws is not None:
+                    log.warning("%s: silent with prompts in flight; reopening the WebSocket", self.client.where)
+                    await self.reconnect()
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)
