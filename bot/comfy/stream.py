@@ -12,11 +12,9 @@ What the real server does that shapes this (recorded, see tests/fixtures):
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
-from collections.abc import Coroutine
 from dataclasses import replace
 from typing import Any
 
@@ -75,7 +73,8 @@ class ComfyStream:
         self._current_prompt: str | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._connected = asyncio.Event()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._reconciler: asyncio.Task[None] | None = None
+        self._reconcile_wanted = False
         self._reader: asyncio.Task[None] | None = None
         self._watchdog: asyncio.Task[None] | None = None
         self._last_frame = time.monotonic()
@@ -98,7 +97,7 @@ class ComfyStream:
 
     async def close(self) -> None:
         self._closed = True
-        tasks = [t for t in (self._reader, self._watchdog, *self._tasks) if t is not None]
+        tasks = [t for t in (self._reader, self._watchdog, self._reconciler) if t is not None]
         for task in tasks:
             task.cancel()
         if self._ws is not None:
@@ -120,7 +119,7 @@ class ComfyStream:
             self._runs[prompt_id] = run
         run.submitted = run.submitted or submitted
         if submitted:  # re-attached after a restart: it may have finished while nobody listened
-            self._spawn(self.reconcile())
+            self.request_reconcile()
         return run
 
     def expect_echo(self) -> None:
@@ -131,10 +130,6 @@ class ComfyStream:
     def _forget(self, run: PromptRun) -> None:
         if self._runs.get(run.prompt_id) is run:
             del self._runs[run.prompt_id]
-
-    @property
-    def followed(self) -> tuple[str, ...]:
-        return tuple(self._runs)
 
     # ---- the reader ------------------------------------------------------------------------------------
 
@@ -177,7 +172,7 @@ class ComfyStream:
             if not self._connected.is_set():  # the first frame (`status` with our sid): we are registered
                 self._connected.set()
                 if self._runs:
-                    self._spawn(self.reconcile())
+                    self.request_reconcile()
             if message.type is aiohttp.WSMsgType.TEXT:
                 self._on_frame(message.data, binary=False)
             elif message.type is aiohttp.WSMsgType.BINARY:
@@ -263,12 +258,14 @@ class ComfyStream:
                     log.warning("%s: silent with prompts in flight; reopening the WebSocket", self.client.where)
                     await self.reconnect()
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def request_reconcile(self) -> None:
+        """Reconcile soon, in the background. Requests made while one runs fold into one more pass, so
+        re-attaching many prompts at start-up costs one `/queue` read, not one per prompt."""
+        self._reconcile_wanted = True
+        if self._reconciler is None or self._reconciler.done():
+            self._reconciler = asyncio.create_task(self._reconcile_while_wanted())
 
-    async def drain(self) -> None:
-        """Wait for background reconciliations (for orderly shutdown and tests)."""
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.gather(*self._tasks)
+    async def _reconcile_while_wanted(self) -> None:
+        while self._reconcile_wanted:
+            self._reconcile_wanted = False
+            await self.reconcile()

@@ -281,3 +281,21 @@ async def test_a_deaf_socket_is_reopened_after_a_submission_gets_no_echo(
     assert isinstance(outcome, RunSucceeded) and len(outcome.results()) == 2
     assert backend.stream.connects == 2
     assert any("no frame after a submission" in r.getMessage() for r in caplog.records)
+
+
+async def test_re_attaching_many_prompts_reads_the_queue_once_or_twice(
+    fake: FakeComfy, make_backend: BackendFactory
+) -> None:
+    old = make_backend(client_id="stable-id")
+    runs = [await old.submit(graph("txt2img", **{"3__seed": n})) for n in range(8)]
+    await fake.until(lambda: all(run.prompt_id in fake.history for run in runs))
+    await old.close()
+    before = len(fake.requests)
+
+    new = make_backend(client_id="stable-id")
+    followed = [new.follow(run.prompt_id) for run in runs]  # as recovery at start-up does
+    outcomes = [await run.outcome() for run in followed]
+
+    assert all(isinstance(outcome, RunSucceeded) for outcome in outcomes)
+    queue_reads = [path for _, path, _ in fake.requests[before:] if path == "/queue"]
+    assert 1 <= len(queue_reads) <= 2
