@@ -61,13 +61,9 @@ class ComfyBackend:
             run.discard()
             raise
         run.dropped_branches = result.node_errors
-        # A reconnect during the POST skipped this run's reconciliation: reconcile it now.
-        reconnected = connects != self.stream.connects or not self.stream.connected
-        return self.stream.follow(prompt_id, submitted=True) if reconnected else self._mark_submitted(run)
-
-    @staticmethod
-    def _mark_submitted(run: PromptRun) -> PromptRun:
         run.submitted = True
+        if connects != self.stream.connects or not self.stream.connected:
+            self.stream.request_reconcile()  # a reconnect during the POST skipped this run: reconcile it now
         return run
 
     def follow(self, prompt_id: str) -> PromptRun:
