@@ -6,6 +6,7 @@ engine and the database are wired in here as they land; nothing else builds obje
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import sys
 
@@ -14,7 +15,9 @@ import aiohttp
 from .comfy.client import ComfyClient
 from .comfy.errors import ComfyError
 from .logs import configure_logging
-from .settings import BackendSettings, ConfigError, Settings, load_settings
+from .settings import BackendSettings, ConfigError, Settings, load_settings, templates_folder
+from .templates.library import TemplateLibrary
+from .templates.listing import describe_library
 
 
 def make_client(session: aiohttp.ClientSession, backend: BackendSettings, settings: Settings) -> ComfyClient:
@@ -48,8 +51,27 @@ async def probe_backends(settings: Settings) -> bool:
     return healthy
 
 
+def list_templates() -> int:
+    """`python -m bot templates`: every template with its parameters, targets and warnings."""
+    library = TemplateLibrary(templates_folder())
+    report = library.reload()
+    print(describe_library(library, report))
+    return 1 if report.errors else 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bot", description="A Discord bot that drives ComfyUI.")
+    parser.add_argument(
+        "command",
+        nargs="?",
+        default="check",
+        choices=["check", "templates"],
+        help="check: validate the settings and reach each backend (default); templates: list the workflow templates",
+    )
+    args = parser.parse_args(argv)
     try:
+        if args.command == "templates":
+            return list_templates()
         settings = load_settings()
     except ConfigError as exc:
         print(exc, file=sys.stderr)

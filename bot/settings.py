@@ -121,6 +121,12 @@ class LimitSettings(BaseModel):
     queue_max: PositiveInt = Field(default=200, description="jobs waiting in the whole queue")
 
 
+class TemplateSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    dir: Path = Field(default=Path("workflows"), description="the folder of workflow templates")
+
+
 class LoggingSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -151,7 +157,14 @@ class Settings(BaseSettings):
     comfy: ComfySettings = Field(default_factory=ComfySettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
+    templates: TemplateSettings = Field(default_factory=TemplateSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
+
+
+class _TemplatesOnly(BaseSettings):
+    model_config = SettingsConfigDict(env_nested_delimiter="__", env_file=".env", extra="ignore")
+
+    templates: TemplateSettings = Field(default_factory=TemplateSettings)
 
 
 _EXPECTED = {
@@ -207,6 +220,14 @@ def describe(error: ValidationError) -> str:
             expected = item["msg"].lower()
         lines.append(f"  {variable_name(item['loc'])} {expected}")
     return "Configuration error (see .env.example):\n" + "\n".join(lines)
+
+
+def templates_folder() -> Path:
+    """`TEMPLATES__DIR` alone, for commands that need no Discord token (`python -m bot templates`)."""
+    try:
+        return _TemplatesOnly().templates.dir
+    except ValidationError as exc:
+        raise ConfigError(describe(exc)) from None
 
 
 def load_settings(**overrides: Any) -> Settings:

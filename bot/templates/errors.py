@@ -1,0 +1,23 @@
+"""The one exception tree of the templates package."""
+
+from __future__ import annotations
+
+
+class TemplateError(Exception):
+    """A template cannot be loaded, validated or bound; the message is meant for a person."""
+
+
+class TemplateLoadError(TemplateError):
+    """A file in `workflows/` cannot become a template."""
+
+    def __init__(self, file: str, message: str) -> None:
+        super().__init__(f"{file}: {message}")
+        self.file = file
+
+
+class BindError(TemplateError):
+    """A value a member gave does not fit the template; names the parameter and what it accepts."""
+
+    def __init__(self, message: str, *, parameter: str | None = None) -> None:
+        super().__init__(message)
+        self.parameter = parameter

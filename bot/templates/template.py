@@ -1,0 +1,109 @@
+"""A template: a workflow, its parameters and output nodes; `bind()` makes the graph for one job."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import PurePath
+from typing import Any, Protocol
+
+from bot.comfy.models import UploadedFile
+
+from .errors import BindError
+from .params import ImageData, Parameter
+from .workflow import Workflow
+
+SAVE_NODES = ("SaveImage", "SaveAnimatedWEBP", "SaveAnimatedPNG", "Image Save")
+PREVIEW_NODES = ("PreviewImage",)
+SEED_MAX = 2**53 - 1  # random seeds stay exact in JSON and in Discord's integer options
+
+
+class ImageUploader(Protocol):
+    async def upload_image(
+        self,
+        data: bytes,
+        filename: str,
+        *,
+        subfolder: str = "",
+        type: str = "input",
+        overwrite: bool = False,
+        content_type: str = "image/png",
+    ) -> UploadedFile: ...
+
+
+@dataclass(frozen=True)
+class BoundWorkflow:
+    """One job's graph. `values` holds what every parameter was bound to (the random seed included)."""
+
+    template: str
+    graph: dict[str, Any]
+    values: Mapping[str, Any]
+    output_nodes: tuple[str, ...]
+    images: Mapping[str, ImageData] = field(default_factory=dict)
+    targets: Mapping[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
+
+    async def upload_images(self, uploader: ImageUploader, job_key: str) -> dict[str, Any]:
+        """Upload the attached images under names unique to the job and return the graph that uses them."""
+        graph = {node: {**body, "inputs": dict(body.get("inputs", {}))} for node, body in self.graph.items()}
+        for name, image in self.images.items():
+            suffix = PurePath(image.filename).suffix.lower() or ".png"
+            uploaded = await uploader.upload_image(
+                image.data,
+                f"{job_key}-{name}{suffix}",
+                subfolder="discord-bot",
+                overwrite=True,
+                content_type="image/jpeg" if suffix in (".jpg", ".jpeg") else f"image/{suffix.lstrip('.')}",
+            )
+            for node_id, input_name in self.targets[name]:
+                graph[node_id]["inputs"][input_name] = uploaded.ref.as_input()
+        return graph
+
+
+@dataclass(frozen=True)
+class Template:
+    name: str
+    display_name: str
+    description: str
+    workflow: Workflow
+    parameters: Mapping[str, Parameter]
+    output_nodes: tuple[str, ...]
+    warnings: tuple[str, ...] = ()
+    has_manifest: bool = False
+
+    def bind(self, values: Mapping[str, Any], *, rng: random.Random | None = None) -> BoundWorkflow:
+        """A deep copy of the graph with every given value set by value (never by text). Unknown parameters,
+        wrong types and values out of bounds raise `BindError` naming the parameter and what it accepts."""
+        unknown = sorted(set(values) - set(self.parameters))
+        if unknown:
+            known = ", ".join(self.parameters) or "none"
+            raise BindError(f"unknown option(s) for {self.name}: {', '.join(unknown)}; it takes: {known}")
+        graph = self.workflow.copy_graph()
+        bound: dict[str, Any] = {}
+        images: dict[str, ImageData] = {}
+        for param in self.parameters.values():
+            value = values.get(param.name, param.default)
+            if param.random_when_missing and value in (None, -1):
+                value = (rng or random.SystemRandom()).randint(0, SEED_MAX)
+            if value is None:
+                if param.type == "image":
+                    raise BindError(f"{self.name} needs an image: attach one as '{param.name}'", parameter=param.name)
+                bound[param.name] = graph[param.targets[0].node_id]["inputs"][param.targets[0].input]
+                continue
+            value = param.check(value)
+            bound[param.name] = value
+            if isinstance(value, ImageData):
+                images[param.name] = value
+                continue
+            for target in param.targets:
+                graph[target.node_id]["inputs"][target.input] = value
+        targets = {name: tuple((t.node_id, t.input) for t in self.parameters[name].targets) for name in images}
+        return BoundWorkflow(self.name, graph, bound, self.output_nodes, images, targets)
+
+
+def output_nodes(workflow: Workflow, named: tuple[str, ...]) -> tuple[str, ...]:
+    """The nodes whose files are the results: named ones; else SaveImage-like nodes; else PreviewImage nodes."""
+    if named:
+        return named
+    saved = tuple(node.id for node in workflow if node.class_type in SAVE_NODES)
+    return saved or tuple(node.id for node in workflow if node.class_type in PREVIEW_NODES)

@@ -1,0 +1,103 @@
+"""A ComfyUI workflow in API format ("Save (API Format)"): node id -> class_type, inputs, _meta.title."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import TemplateLoadError
+
+UI_FORMAT_HELP = (
+    "this is a UI-format export (it has 'nodes' and 'links'). In ComfyUI, enable the dev mode options in the "
+    "settings (gear icon), then use 'Save (API Format)' in the workflow menu and put that file here instead"
+)
+Link = tuple[str, int]
+
+
+def as_link(value: Any) -> Link | None:
+    """`["4", 0]` (a link to output 0 of node 4) as a tuple; anything else is a literal value."""
+    if isinstance(value, list) and len(value) == 2 and isinstance(value[0], str) and isinstance(value[1], int):
+        return value[0], value[1]
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    id: str
+    class_type: str
+    inputs: Mapping[str, Any]
+    title: str | None
+
+    def link(self, name: str) -> Link | None:
+        return as_link(self.inputs.get(name))
+
+    def literal(self, name: str) -> Any:
+        value = self.inputs.get(name)
+        return None if as_link(value) else value
+
+
+class Workflow:
+    """An immutable view of an API-format graph; `copy_graph()` gives the dict to bind into."""
+
+    def __init__(self, graph: Mapping[str, Any]) -> None:
+        self._graph = copy.deepcopy(dict(graph))
+        self.nodes: dict[str, Node] = {
+            node_id: Node(
+                id=node_id,
+                class_type=body["class_type"],
+                inputs=body.get("inputs") or {},
+                title=(body.get("_meta") or {}).get("title"),
+            )
+            for node_id, body in self._graph.items()
+        }
+
+    def copy_graph(self) -> dict[str, Any]:
+        return copy.deepcopy(self._graph)
+
+    def __iter__(self) -> Iterator[Node]:
+        return iter(self.nodes.values())
+
+    def by_title(self, title: str) -> list[Node]:
+        return [node for node in self if node.title == title]
+
+    def source(self, node: Node, input_name: str) -> Node | None:
+        """The node a linked input comes from."""
+        link = node.link(input_name)
+        return self.nodes.get(link[0]) if link else None
+
+    def consumers(self, node_id: str) -> list[tuple[Node, str]]:
+        """Every (node, input name) that takes an output of `node_id`."""
+        return [
+            (node, name)
+            for node in self
+            for name, value in node.inputs.items()
+            if (link := as_link(value)) is not None and link[0] == node_id
+        ]
+
+
+def parse_workflow(file: str, text: str) -> Workflow:
+    """Parse a file's text; every problem is a `TemplateLoadError` that names the file and says what to do."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise TemplateLoadError(file, f"broken JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+    if isinstance(data, dict) and "nodes" in data and "links" in data:
+        raise TemplateLoadError(file, UI_FORMAT_HELP)
+    if not isinstance(data, dict) or not data:
+        raise TemplateLoadError(file, "expected an API-format workflow: an object of node id -> node")
+    for node_id, body in data.items():
+        if not isinstance(body, dict) or not isinstance(body.get("class_type"), str):
+            raise TemplateLoadError(file, f"node {node_id} has no class_type; is this an API-format export?")
+        if not isinstance(body.get("inputs", {}), dict):
+            raise TemplateLoadError(file, f"node {node_id} ({body['class_type']}) has inputs that are not an object")
+        for name, value in body.get("inputs", {}).items():
+            link = as_link(value)
+            if link is not None and link[0] not in data:
+                raise TemplateLoadError(
+                    file,
+                    f"node {node_id} ({body['class_type']}) input '{name}' links to node {link[0]}, which is missing",
+                )
+    return Workflow(data)

@@ -1,0 +1,172 @@
+"""Loading `workflows/`: refusals with messages an admin can act on, manifests, and an atomic reload."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.templates.errors import TemplateError
+from bot.templates.library import TemplateLibrary
+from tests.conftest import graph
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+UI_EXPORT = {"last_node_id": 9, "last_link_id": 9, "nodes": [{"id": 3, "type": "KSampler"}], "links": [[1, 4, 0, 3, 0]]}
+MANIFEST = """
+name = "Mine"
+[[parameters]]
+name = "prompt"
+type = "text"
+targets = [{ %s, input = "text" }]
+"""
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    (tmp_path / "good.json").write_text(json.dumps(graph("txt2img")))
+    return tmp_path
+
+
+def refused(folder: Path, file: str) -> str:
+    report = TemplateLibrary(folder).reload()
+    assert "good" in report.loaded  # one bad file never stops the others
+    return report.errors[file]
+
+
+def test_a_ui_format_export_is_refused_with_how_to_export(folder: Path) -> None:
+    (folder / "ui.json").write_text(json.dumps(UI_EXPORT))
+    message = refused(folder, "ui.json")
+    assert message.startswith("ui.json: this is a UI-format export")
+    assert "'Save (API Format)'" in message
+
+
+def test_broken_json_names_file_line_and_column(folder: Path) -> None:
+    (folder / "broken.json").write_text('{\n  "3": {"class_type": "KSampler",\n    "inputs": {,}\n}')
+    assert refused(folder, "broken.json") == (
+        "broken.json: broken JSON at line 3, column 16: Expecting property name enclosed in double quotes"
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("[]", "expected an API-format workflow: an object of node id -> node"),
+        ('{"3": {"inputs": {}}}', "node 3 has no class_type; is this an API-format export?"),
+        (
+            '{"3": {"class_type": "SaveImage", "inputs": {"images": ["8", 0]}}}',
+            "node 3 (SaveImage) input 'images' links to node 8, which is missing",
+        ),
+        (
+            '{"3": {"class_type": "CLIPTextEncode", "inputs": {"text": "x"}}}',
+            "no output node: add a SaveImage (or PreviewImage) node",
+        ),
+    ],
+)
+def test_other_malformed_workflows(folder: Path, content: str, message: str) -> None:
+    (folder / "odd.json").write_text(content)
+    assert refused(folder, "odd.json") == f"odd.json: {message}"
+
+
+def test_a_bad_file_name_is_refused(folder: Path) -> None:
+    (folder / "My Workflow.json").write_text(json.dumps(graph("txt2img")))
+    assert "name must be 1-32 of a-z" in refused(folder, "My Workflow.json")
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        (
+            'title = "Positiv"',
+            "parameter 'prompt': no node titled 'Positiv'; titles are 'CLIP Text Encode (Prompt)', "
+            "'Empty Latent Image', 'KSampler', 'Load Checkpoint', 'Save Image', 'VAE Decode'",
+        ),
+        (
+            'title = "CLIP Text Encode (Prompt)"',
+            "parameter 'prompt': title 'CLIP Text Encode (Prompt)' matches "
+            "several nodes: 6 (CLIPTextEncode), 7 (CLIPTextEncode); target one by node id",
+        ),
+        ('node = "60"', "parameter 'prompt': no node 60; the nodes are 3, 4, 5, 6, 7, 8, 9"),
+        (
+            'node = "3"',
+            "parameter 'prompt': node 3 (KSampler) has no input 'text'; it has: seed, steps, cfg, "
+            "sampler_name, scheduler, denoise, model, positive, negative, latent_image",
+        ),
+    ],
+)
+def test_manifest_targets_that_do_not_resolve_name_the_candidates(folder: Path, target: str, message: str) -> None:
+    (folder / "good.toml").write_text(MANIFEST % target)
+    report = TemplateLibrary(folder).reload()
+    assert report.errors == {"good.json": f"good.toml: {message}"}
+
+
+def test_manifest_shape_errors(folder: Path) -> None:
+    (folder / "good.toml").write_text('[[parameters]]\nname = "Steps!"\ntype = "number"\ntargets = []\n')
+    message = TemplateLibrary(folder).reload().errors["good.json"]
+    assert message.startswith("good.toml: parameters.0.name: String should match pattern")
+    assert "parameters.0.type: Input should be 'text', 'int', 'float', 'choice', 'bool' or 'image'" in message
+    assert "parameters.0.targets: List should have at least 1 item" in message
+    (folder / "good.toml").write_text(
+        '[[parameters]]\nname = "steps"\ntype = "int"\ndefault = 0\nmin = 1\n'
+        'targets = [{ node = "3", input = "steps" }]\n'
+    )
+    assert TemplateLibrary(folder).reload().errors["good.json"] == (
+        "good.toml: parameter 'steps': its default does not fit: steps must be at least 1 (got 0)"
+    )
+
+
+def test_a_manifest_by_title_and_by_id(folder: Path) -> None:
+    (folder / "good.toml").write_text('outputs = ["Save Image"]\n' + MANIFEST % 'node = "6"')
+    library = TemplateLibrary(folder)
+    library.reload()
+    template = library.get("good")
+    assert template.display_name == "Mine" and list(template.parameters) == ["prompt"]
+    with pytest.raises(TemplateError, match="unknown template 'nope'; available: good"):
+        library.get("nope")
+
+
+def test_reload_keeps_the_last_good_version_when_the_new_file_is_broken(folder: Path) -> None:
+    library = TemplateLibrary(folder)
+    library.reload()
+    before = library.get("good")
+
+    (folder / "good.json").write_text('{"3": ')
+    (folder / "extra.json").write_text(json.dumps(graph("img2img")))
+    report = library.reload()
+
+    assert report.kept == ("good",) and "good.json: broken JSON" in report.errors["good.json"]
+    assert library.get("good") is before  # still in use
+    assert set(library.templates) == {"good", "extra"}  # the good new file arrived anyway
+    (folder / "good.json").write_text(json.dumps(graph("txt2img", **{"3__steps": 5})))
+    library.reload()
+    assert library.get("good") is not before and library.get("good").bind({}).values["steps"] == 5
+
+
+async def test_the_templates_command_lists_parameters_targets_and_refusals(folder: Path, tmp_path: Path) -> None:
+    shutil.copy(ROOT / "workflows" / "upscale.json", folder / "upscale.json")
+    shutil.copy(ROOT / "workflows" / "upscale.toml", folder / "upscale.toml")
+    (folder / "ui.json").write_text(json.dumps(UI_EXPORT))
+    env = {k: v for k, v in os.environ.items() if "__" not in k}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "templates",
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": str(ROOT), "TEMPLATES__DIR": str(folder)},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, _ = await process.communicate()
+    text = out.decode()
+    assert process.returncode == 1  # a file was refused
+    assert "good: good (inferred, no manifest)" in text
+    assert "  prompt        text -> node 6.text" in text
+    assert "  seed          int (from 0 to 18446744073709551615), random when empty -> node 3.seed" in text
+    assert "upscale: Upscale (manifest)" in text
+    assert "  method        choice [nearest-exact, bilinear, area, bicubic, lanczos], default 'lanczos'" in text
+    assert "Refused:\n  ui.json: this is a UI-format export" in text
