@@ -38,6 +38,21 @@ class DiscordSettings(BaseModel):
         description="guild ids to sync slash commands to during development (comma-separated)",
     )
 
+    api_base: str = Field(
+        default="https://discord.com/api/v10", description="Discord's REST base (or a compatible server or proxy)"
+    )
+    gateway_url: str | None = Field(default=None, description="gateway URL; empty: the one Discord's REST names")
+
+    @field_validator("api_base", "gateway_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None if value is not None and not value.strip() else value
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https", "ws", "wss") or not parts.hostname:
+            raise ValueError("an http(s):// or ws(s):// URL")
+        return value.strip().rstrip("/")
+
     @field_validator("token")
     @classmethod
     def _token_not_blank(cls, value: SecretStr) -> SecretStr:

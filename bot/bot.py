@@ -1,0 +1,92 @@
+"""The Discord bot: the fewest intents that work, cogs handed in, commands synced only when they change."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import discord
+from discord.ext import commands
+
+from .settings import DiscordSettings
+
+log = logging.getLogger(__name__)
+
+
+def intents() -> discord.Intents:
+    """Guilds (channels, roles) and guild reactions (🔄 rerolls). No message content, no members."""
+    wanted = discord.Intents.none()
+    wanted.guilds = True
+    wanted.guild_reactions = True
+    return wanted
+
+
+class ComfyBot(commands.AutoShardedBot):
+    def __init__(
+        self,
+        settings: DiscordSettings,
+        cogs: Sequence[commands.Cog],
+        *,
+        sync_state: Path,
+        force_sync: bool = False,
+        guild_ready_timeout: float = 2.0,
+    ) -> None:
+        discord.http.Route.BASE = settings.api_base  # REST and webhooks share this route base
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=intents(),
+            help_command=None,
+            guild_ready_timeout=guild_ready_timeout,
+        )
+        self._settings = settings
+        self._cogs_to_add = list(cogs)
+        self._sync_state = sync_state
+        self._force_sync = force_sync
+        if settings.gateway_url:
+            self._use_gateway(settings.gateway_url)
+
+    def _use_gateway(self, url: str) -> None:
+        original = self.http.get_bot_gateway
+
+        async def get_bot_gateway() -> Any:
+            shards, _, limits = await original()
+            return shards, url, limits
+
+        self.http.get_bot_gateway = get_bot_gateway  # type: ignore[method-assign]
+
+    async def setup_hook(self) -> None:
+        for cog in self._cogs_to_add:
+            await self.add_cog(cog)
+        await self.sync_commands(force=self._force_sync)
+
+    def _command_payload(self) -> str:
+        return json.dumps(
+            {
+                "commands": [command.to_dict(self.tree) for command in self.tree.get_commands()],
+                "guilds": sorted(self._settings.dev_guild_ids),
+            },
+            sort_keys=True,
+        )
+
+    async def sync_commands(self, *, force: bool = False) -> bool:
+        """Sync application commands when they changed since the last sync (Discord allows 200 command
+        creates a day per guild), or when forced. Development guilds get them at once; otherwise global."""
+        digest = hashlib.sha256(self._command_payload().encode()).hexdigest()
+        if not force and self._sync_state.exists() and self._sync_state.read_text().strip() == digest:
+            log.info("application commands unchanged; not syncing")
+            return False
+        if self._settings.dev_guild_ids:
+            for guild_id in self._settings.dev_guild_ids:
+                guild = discord.Object(guild_id)
+                self.tree.copy_global_to(guild=guild)
+                await self.tree.sync(guild=guild)
+        else:
+            await self.tree.sync()
+        self._sync_state.parent.mkdir(parents=True, exist_ok=True)
+        self._sync_state.write_text(digest + "\n")
+        log.info("application commands synced")
+        return True
