@@ -1,23 +1,37 @@
-"""Composition root: Settings -> ComfyUI clients -> (engine and Discord bot, as they are built).
+"""Composition root: Settings -> ComfyUI backends -> templates -> engine -> presenter -> Discord bot.
 
-`python -m bot` validates the configuration and reaches every ComfyUI backend. The Discord front end, the job
-engine and the database are wired in here as they land; nothing else builds objects.
+`python -m bot` runs the bot; `check` validates the settings and reaches each backend; `templates` lists the
+workflow templates; `sync` pushes the slash commands to Discord now. Nothing else builds objects.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import logging
 import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
 
 import aiohttp
 
+from .bot import ComfyBot
+from .cogs.imagine import ImagineCog
+from .comfy.backend import ComfyBackend
 from .comfy.client import ComfyClient
 from .comfy.errors import ComfyError
+from .comfy.stream import ComfyStream
+from .jobs.engine import JobEngine
 from .logs import configure_logging
 from .settings import BackendSettings, ConfigError, Settings, load_settings, templates_folder
 from .templates.library import TemplateLibrary
 from .templates.listing import describe_library
+from .ui.job_messages import JobMessages
+from .ui.presenter import ProgressPresenter
+
+log = logging.getLogger("bot")
 
 
 def make_client(session: aiohttp.ClientSession, backend: BackendSettings, settings: Settings) -> ComfyClient:
@@ -25,12 +39,99 @@ def make_client(session: aiohttp.ClientSession, backend: BackendSettings, settin
     if backend.auth_value is not None:
         headers[backend.auth_header] = backend.auth_value.get_secret_value()
     return ComfyClient(
-        session,
-        backend.url,
-        headers=headers,
-        timeout=settings.comfy.request_timeout,
-        retries=settings.comfy.retries,
+        session, backend.url, headers=headers, timeout=settings.comfy.request_timeout, retries=settings.comfy.retries
     )
+
+
+def stable_client_id(path: Path) -> str:
+    """The WebSocket client id, kept across restarts so the bot keeps following prompts it submitted."""
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    client_id = uuid.uuid4().hex
+    path.write_text(client_id + "\n")
+    return client_id
+
+
+@dataclass
+class App:
+    bot: ComfyBot
+    engine: JobEngine
+    presenter: ProgressPresenter
+    backends: list[ComfyBackend]
+    library: TemplateLibrary
+
+    async def close(self) -> None:
+        await self.bot.close()
+        await self.engine.close()
+        await self.presenter.close()
+        for backend in self.backends:
+            await backend.close()
+
+
+async def assemble(
+    settings: Settings, session: aiohttp.ClientSession, *, force_sync: bool = False, guild_ready_timeout: float = 2.0
+) -> App:
+    data = settings.database.path.parent
+    client_id = stable_client_id(data / "comfy_client_id")
+    backends = []
+    for config in settings.comfy.backends:
+        client = make_client(session, config, settings)
+        stream = ComfyStream(client, client_id, silence_timeout=settings.comfy.silence_timeout)
+        backends.append(ComfyBackend(config.display_name, client, stream))
+    for backend in backends:
+        backend.start()
+    library = TemplateLibrary(settings.templates.dir)
+    report = library.reload()
+    for error in report.errors.values():
+        log.warning("template refused: %s", error)
+    discord_settings = settings.discord
+    presenter = ProgressPresenter(
+        message_interval=discord_settings.edit_interval,
+        channel_edits=discord_settings.channel_edits,
+        channel_window=discord_settings.channel_window,
+    )
+    presenter.start()
+    messages = JobMessages(presenter, handoff_after=discord_settings.token_handoff)
+    engine = JobEngine(backends, messages)
+    engine.start()
+    models = await checkpoint_names(backends)
+    cog = ImagineCog(library, engine, messages, settings.limits, models=models)
+    bot = ComfyBot(
+        discord_settings,
+        [cog],
+        sync_state=data / "commands.sha256",
+        force_sync=force_sync,
+        guild_ready_timeout=guild_ready_timeout,
+    )
+    return App(bot, engine, presenter, backends, library)
+
+
+async def checkpoint_names(backends: list[ComfyBackend]) -> list[str]:
+    names: set[str] = set()
+    for backend in backends:
+        try:
+            info = await backend.client.object_info("CheckpointLoaderSimple")
+        except ComfyError as exc:
+            log.warning("%s: cannot list checkpoints yet: %s", backend.name, exc)
+            continue
+        spec = info.get("CheckpointLoaderSimple")
+        if spec is not None and spec.required.get("ckpt_name") is not None:
+            names.update(spec.required["ckpt_name"].choices or ())
+    return sorted(names)
+
+
+async def run(settings: Settings, *, sync_only: bool = False) -> None:
+    async with aiohttp.ClientSession() as session:
+        app = await assemble(settings, session, force_sync=sync_only)
+        token = settings.discord.token.get_secret_value()
+        try:
+            if sync_only:
+                await app.bot.login(token)  # runs setup_hook, which syncs
+            else:
+                await app.bot.start(token)
+        finally:
+            await app.close()
 
 
 async def probe_backends(settings: Settings) -> bool:
@@ -64,9 +165,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "command",
         nargs="?",
-        default="check",
-        choices=["check", "templates"],
-        help="check: validate the settings and reach each backend (default); templates: list the workflow templates",
+        default="run",
+        choices=["run", "check", "templates", "sync"],
+        help="run: the bot (default); check: validate the settings and reach each backend; "
+        "templates: list the workflow templates; sync: push the slash commands to Discord now",
     )
     args = parser.parse_args(argv)
     try:
@@ -77,9 +179,13 @@ def main(argv: list[str] | None = None) -> int:
         print(exc, file=sys.stderr)
         return 2
     configure_logging(settings.logging.level, settings.logging.format)
-    healthy = asyncio.run(probe_backends(settings))
-    print("Configuration is valid." + ("" if healthy else " Some ComfyUI backends could not be reached."))
-    return 0 if healthy else 1
+    if args.command == "check":
+        healthy = asyncio.run(probe_backends(settings))
+        print("Configuration is valid." + ("" if healthy else " Some ComfyUI backends could not be reached."))
+        return 0 if healthy else 1
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a person stops the bot
+        asyncio.run(run(settings, sync_only=args.command == "sync"))
+    return 0
 
 
 if __name__ == "__main__":

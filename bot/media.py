@@ -56,4 +56,6 @@ def fit_image(data: bytes, filename: str, limit: int) -> FittedImage:
                     note = f"re-encoded as {fmt.title()} (quality {quality}{size_note}) to fit {_mib(limit)}"
                     return FittedImage(encoded, f"{stem}.{extension}", len(data), note)
         scale *= 0.75
-        image = image.resize((max(1, int(image.width * 0.75)), max(1, int(image.height * 0.75))), Image.Resampling.LANCZOS)
+        image = image.resize(
+            (max(1, int(image.width * 0.75)), max(1, int(image.height * 0.75))), Image.Resampling.LANCZOS
+        )

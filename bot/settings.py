@@ -42,6 +42,12 @@ class DiscordSettings(BaseModel):
         default="https://discord.com/api/v10", description="Discord's REST base (or a compatible server or proxy)"
     )
     gateway_url: str | None = Field(default=None, description="gateway URL; empty: the one Discord's REST names")
+    edit_interval: PositiveFloat = Field(default=1.5, description="seconds between edits of one progress message")
+    channel_edits: PositiveInt = Field(default=4, description="edits per channel window (Discord allows about 5)")
+    channel_window: PositiveFloat = Field(default=5.0, description="seconds of the per-channel edit window")
+    token_handoff: PositiveFloat = Field(
+        default=14 * 60, description="seconds after which a job's message is edited through the channel route"
+    )
 
     @field_validator("api_base", "gateway_url")
     @classmethod

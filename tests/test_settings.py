@@ -123,6 +123,7 @@ async def run_bot(env: dict[str, str]) -> tuple[int, str, str]:
         sys.executable,
         "-m",
         "bot",
+        "check",
         cwd=ROOT / "tests",
         env={**clean, "PYTHONPATH": str(ROOT), **env},
         stdout=asyncio.subprocess.PIPE,

@@ -1,0 +1,178 @@
+"""/imagine: a prompt and options (or inline flags) become a job on a workflow template."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.jobs.engine import JobEngine
+from bot.jobs.model import JobRequest
+from bot.settings import LimitSettings
+from bot.templates.errors import TemplateError
+from bot.templates.library import TemplateLibrary
+from bot.templates.params import ImageData
+from bot.templates.template import SEED_MAX, Template
+from bot.ui.job_messages import JobMessages
+
+from .flags import FlagError, parse_aspect, parse_flags, size_for
+
+log = logging.getLogger(__name__)
+ASPECTS = ["1:1", "3:2", "2:3", "4:3", "3:4", "16:9", "9:16"]
+# slash option -> template parameter
+PARAMETER_OF = {
+    "negative": "negative",
+    "seed": "seed",
+    "steps": "steps",
+    "cfg": "cfg",
+    "model": "model",
+    "count": "batch_size",
+}
+
+
+class RequestError(ValueError):
+    """What the member asked for cannot be run; the message says why and what to change."""
+
+
+class ImagineCog(commands.Cog):
+    def __init__(
+        self,
+        library: TemplateLibrary,
+        engine: JobEngine,
+        messages: JobMessages,
+        limits: LimitSettings,
+        *,
+        default_template: str = "txt2img",
+        models: list[str] | None = None,
+    ) -> None:
+        self.library = library
+        self.engine = engine
+        self.messages = messages
+        self.limits = limits
+        self.default_template = default_template
+        self.models = models if models is not None else []
+
+    @app_commands.command(name="imagine", description="Make an image from a prompt")
+    @app_commands.describe(
+        prompt="What to draw; inline flags work too: --ar 16:9 --seed 42 --no text --steps 30",
+        negative="What to avoid",
+        aspect="Aspect ratio",
+        seed="Noise seed (empty or -1 for a random one)",
+        steps="Sampling steps",
+        cfg="How closely to follow the prompt",
+        model="Checkpoint",
+        count="How many images",
+        template="Workflow template",
+        image="An image to start from (for templates that take one)",
+    )
+    @app_commands.choices(aspect=[app_commands.Choice(name=a, value=a) for a in ASPECTS])
+    async def imagine(
+        self,
+        interaction: discord.Interaction,
+        prompt: app_commands.Range[str, 1, 6000],
+        negative: str | None = None,
+        aspect: str | None = None,
+        seed: app_commands.Range[int, -1, SEED_MAX] | None = None,
+        steps: app_commands.Range[int, 1, 1000] | None = None,
+        cfg: app_commands.Range[float, 0.0, 100.0] | None = None,
+        model: str | None = None,
+        count: app_commands.Range[int, 1, 16] | None = None,
+        template: str | None = None,
+        image: discord.Attachment | None = None,
+    ) -> None:
+        callback = await interaction.response.defer(thinking=True)  # first: Discord allows 3 seconds
+        message_id = getattr(callback, "message_id", None)
+        given = {
+            "negative": negative,
+            "aspect": aspect,
+            "seed": seed,
+            "steps": steps,
+            "cfg": cfg,
+            "model": model,
+            "count": count,
+            "template": template,
+        }
+        try:
+            request = await self._request(interaction, prompt, {k: v for k, v in given.items() if v is not None}, image)
+        except (RequestError, FlagError, TemplateError) as exc:
+            await interaction.edit_original_response(content=f"⚠️ {exc}")
+            return
+        job = self.engine.create(request)
+        self.messages.attach(job, interaction, message_id)
+        self.engine.enqueue(job)
+
+    @imagine.autocomplete("template")
+    async def _templates(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        names = [n for n in sorted(self.library.templates) if current.lower() in n]
+        return [app_commands.Choice(name=n, value=n) for n in names[:25]]
+
+    @imagine.autocomplete("model")
+    async def _models(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        names = [n for n in self.models if current.lower() in n.lower()]
+        return [app_commands.Choice(name=n[:100], value=n[:100]) for n in names[:25]]
+
+    async def _request(
+        self, interaction: discord.Interaction, prompt: str, given: dict[str, Any], image: discord.Attachment | None
+    ) -> JobRequest:
+        limits = self.limits
+        parsed = parse_flags(prompt)
+        for option, value in parsed.options.items():
+            if option in given:
+                raise RequestError(f"{option} is given both as an option and as a flag; keep one.")
+            given[option] = value
+        text = parsed.text
+        if len(text) > limits.prompt_max_length:
+            raise RequestError(
+                f"Your prompt is {len(text):,} characters; the limit is {limits.prompt_max_length:,}. Shorten it."
+            )
+        active = self.engine.active_jobs_of(interaction.user.id)
+        if active >= limits.jobs_per_user:
+            raise RequestError(
+                f"You already have {active} jobs queued or running (the limit is "
+                f"{limits.jobs_per_user}); wait for one to finish."
+            )
+        if len(self.engine.queued()) >= limits.queue_max:
+            raise RequestError(f"The queue is full ({limits.queue_max} jobs); try again in a little while.")
+        chosen = self.library.get(str(given.pop("template", self.default_template)))
+        values: dict[str, Any] = {"prompt": text} if "prompt" in chosen.parameters else {}
+        if "prompt" not in chosen.parameters and text:
+            raise RequestError(f"The template {chosen.name} takes no prompt.")
+        aspect = given.pop("aspect", None)
+        if aspect is not None:
+            values.update(self._size(chosen, str(aspect)))
+        for option, value in given.items():
+            parameter = PARAMETER_OF[option]
+            if parameter not in chosen.parameters:
+                raise RequestError(f"The template {chosen.name} has no {option} option.")
+            values[parameter] = value
+        steps = values.get("steps")
+        if steps is not None and _number(steps, "steps") > limits.steps_max:
+            raise RequestError(f"steps must be at most {limits.steps_max} on this server (got {steps}).")
+        if image is not None:
+            name = next((p.name for p in chosen.parameters.values() if p.type == "image"), None)
+            if name is None:
+                raise RequestError(f"The template {chosen.name} takes no image; leave the attachment out.")
+            values[name] = ImageData(await image.read(), image.filename)
+        bound = chosen.bind(values)
+        for side in ("width", "height"):
+            if isinstance(bound.values.get(side), int) and bound.values[side] > limits.image_max_side:
+                raise RequestError(f"{side} must be at most {limits.image_max_side} on this server.")
+        return JobRequest(interaction.user.id, interaction.guild_id, interaction.channel_id or 0, bound)
+
+    def _size(self, template: Template, aspect: str) -> dict[str, int]:
+        if "width" not in template.parameters or "height" not in template.parameters:
+            raise RequestError(f"The template {template.name} has no size to set an aspect ratio on.")
+        defaults = template.bind({}).values
+        area = int(defaults["width"]) * int(defaults["height"])
+        width, height = size_for(parse_aspect(aspect), area, self.limits.image_max_side)
+        return {"width": width, "height": height}
+
+
+def _number(value: Any, name: str) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise RequestError(f"{name} must be a number (got {value!r}).") from None

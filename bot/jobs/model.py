@@ -1,0 +1,75 @@
+"""A job and its state machine: queued -> dispatched -> running -> delivering -> delivered | failed | cancelled."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from bot.templates.template import BoundWorkflow
+
+
+class JobError(Exception):
+    """The one exception tree of the jobs package."""
+
+
+class IllegalTransition(JobError):
+    pass
+
+
+class JobState(StrEnum):
+    QUEUED = "queued"
+    DISPATCHED = "dispatched"
+    RUNNING = "running"
+    DELIVERING = "delivering"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+ALLOWED = {
+    JobState.QUEUED: {JobState.DISPATCHED, JobState.FAILED, JobState.CANCELLED},
+    JobState.DISPATCHED: {JobState.RUNNING, JobState.DELIVERING, JobState.QUEUED, JobState.FAILED, JobState.CANCELLED},
+    JobState.RUNNING: {JobState.DELIVERING, JobState.QUEUED, JobState.FAILED, JobState.CANCELLED},
+    JobState.DELIVERING: {JobState.DELIVERED, JobState.FAILED},
+    JobState.DELIVERED: set(),
+    JobState.FAILED: set(),
+    JobState.CANCELLED: set(),
+}
+FINISHED = {JobState.DELIVERED, JobState.FAILED, JobState.CANCELLED}
+
+
+@dataclass(frozen=True, slots=True)
+class JobRequest:
+    user_id: int
+    guild_id: int | None
+    channel_id: int
+    bound: BoundWorkflow
+
+
+@dataclass
+class Job:
+    request: JobRequest
+    id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    state: JobState = JobState.QUEUED
+    backend: str | None = None
+    prompt_id: str | None = None
+    created: float = field(default_factory=time.monotonic)
+    started: float | None = None
+    finished: float | None = None
+    error: str | None = None
+    attempts: int = 0
+
+    def move(self, to: JobState) -> None:
+        if to not in ALLOWED[self.state]:
+            raise IllegalTransition(f"job {self.id}: {self.state} -> {to} is not allowed")
+        self.state = to
+        if to is JobState.RUNNING and self.started is None:
+            self.started = time.monotonic()
+        if to in FINISHED:
+            self.finished = time.monotonic()
+
+    @property
+    def user_id(self) -> int:
+        return self.request.user_id

@@ -1,0 +1,94 @@
+"""What a job's message looks like in each state: queue position, progress with a preview, results, errors."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import discord
+
+from bot.jobs.events import Cancelled, Delivered, Failed, JobEvent, Queued, Running, WaitingForBackend
+from bot.media import FittedImage
+
+BAR = 20
+COLOR_WORKING = discord.Colour.blurple()
+COLOR_DONE = discord.Colour.green()
+
+
+@dataclass
+class Rendered:
+    content: str = ""
+    embed: discord.Embed | None = None
+    files: list[discord.File] = field(default_factory=list)
+    followups: list[list[discord.File]] = field(default_factory=list)  # more than 10 images
+
+
+def progress_bar(value: float, maximum: float) -> str:
+    fraction = 0.0 if maximum <= 0 else max(0.0, min(1.0, value / maximum))
+    filled = round(fraction * BAR)
+    return "▰" * filled + "▱" * (BAR - filled) + f" {fraction:.0%}"
+
+
+def _excerpt(value: Any, limit: int = 300) -> str:
+    text = str(value or "")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _working(title: str, description: str, prompt: Any) -> discord.Embed:
+    embed = discord.Embed(title=title, description=description, colour=COLOR_WORKING)
+    embed.add_field(name="Prompt", value=_excerpt(prompt) or "(none)", inline=False)
+    return embed
+
+
+def render_progress(event: JobEvent, values: Mapping[str, Any]) -> Rendered:
+    prompt = values.get("prompt")
+    if isinstance(event, Queued):
+        ahead = "next in line" if event.position == 1 else f"position {event.position} in the queue"
+        return Rendered(embed=_working("Queued", f"Your job is {ahead}.", prompt))
+    if isinstance(event, WaitingForBackend):
+        return Rendered(embed=_working("Waiting for a backend", f"{event.reason}.", prompt))
+    if isinstance(event, Running):
+        node = f" · {event.node}" if event.node else ""
+        steps = f" ({event.value:g}/{event.max:g})"
+        text = f"{progress_bar(event.value, event.max)}{steps}{node} · {event.elapsed:.0f}s"
+        embed = _working("Running", text, prompt)
+        files = []
+        if event.preview:
+            extension = "png" if "png" in event.preview_mime else "jpg"
+            files.append(discord.File(_bytes(event.preview), filename=f"preview.{extension}"))
+            embed.set_image(url=f"attachment://preview.{extension}")
+        return Rendered(embed=embed, files=files)
+    raise ValueError(f"not a progress state: {event!r}")
+
+
+def render_final(event: JobEvent, values: Mapping[str, Any], template: str, images: list[FittedImage]) -> Rendered:
+    if isinstance(event, Failed):
+        return Rendered(content=f"❌ {event.message}")
+    if isinstance(event, Cancelled):
+        return Rendered(content=f"🚫 Cancelled by {event.by}.")
+    if not isinstance(event, Delivered):
+        raise ValueError(f"not a final state: {event!r}")
+    embed = discord.Embed(title="Done", colour=COLOR_DONE)
+    if values.get("prompt") is not None:
+        embed.add_field(name="Prompt", value=_excerpt(values["prompt"], 1000) or "(none)", inline=False)
+    if values.get("negative"):
+        embed.add_field(name="Negative", value=_excerpt(values["negative"], 500), inline=False)
+    for name, label in (("seed", "Seed"), ("steps", "Steps"), ("cfg", "CFG"), ("model", "Model")):
+        if values.get(name) is not None:
+            embed.add_field(name=label, value=_excerpt(values[name], 100))
+    if values.get("width") and values.get("height"):
+        embed.add_field(name="Size", value=f"{values['width']}x{values['height']}")
+    embed.add_field(name="Template", value=template)
+    embed.add_field(name="Backend", value=event.backend)
+    embed.add_field(name="Time", value=f"{event.seconds:.1f}s")
+    notes = sorted({image.note for image in images if image.note})
+    if notes:
+        embed.set_footer(text="; ".join(notes))
+    files = [discord.File(_bytes(image.data), filename=image.filename) for image in images]
+    return Rendered(embed=embed, files=files[:10], followups=[files[i : i + 10] for i in range(10, len(files), 10)])
+
+
+def _bytes(data: bytes) -> io.BytesIO:
+    return io.BytesIO(data)
