@@ -98,7 +98,7 @@ class ImagineCog(commands.Cog):
         try:
             request = await self._request(interaction, prompt, {k: v for k, v in given.items() if v is not None}, image)
         except (RequestError, FlagError, TemplateError) as exc:
-            await interaction.edit_original_response(content=f"⚠️ {exc}")
+            await self.messages.refuse(interaction, message_id, f"⚠️ {exc}")
             return
         job = self.engine.create(request)
         self.messages.attach(job, interaction, message_id)

@@ -87,6 +87,20 @@ class JobMessages(JobListener):
         self.handoff_after = handoff_after
         self._targets: dict[str, MessageTarget] = {}
 
+    async def refuse(self, interaction: discord.Interaction, message_id: int | None, text: str) -> None:
+        """A request that never became a job: the reason replaces the reply, within the same edit budget."""
+        target = MessageTarget(interaction, self.handoff_after, message_id)
+        key = f"refusal-{interaction.id}"
+
+        async def send(_: object) -> None:
+            await target.edit(Rendered(content=text))
+
+        self.presenter.show(key, interaction.channel_id or 0, send, text, final=True)
+        try:
+            await self.presenter.wait_final(key)
+        finally:
+            self.presenter.forget(key)
+
     def attach(self, job: Job, interaction: discord.Interaction, message_id: int | None) -> None:
         self._targets[job.id] = MessageTarget(interaction, self.handoff_after, message_id)
 

@@ -2,9 +2,11 @@
 
 Each message keeps only its newest state. A loop sends it when both budgets allow: at most one edit per
 `message_interval` seconds per message, and at most `channel_edits` edits per `channel_window` seconds per
-channel (Discord allows about 5 per 5 s; staying under it means Discord never has to answer 429). Intermediate
-states are skipped; a final state is never skipped, goes before progress, and `wait_final()` returns when it
-has been sent (or raises what sending it raised).
+channel (Discord allows about 5 per 5 s; staying under it means Discord never has to answer 429). Discord counts
+an edit when it arrives, which is somewhere before our request completes, so a channel has one edit in flight at
+a time and each edit is counted from its completion: no window of arrivals can then hold more than the budget.
+Intermediate states are skipped; a final state is never skipped, goes before progress, and `wait_final()`
+returns when it has been sent (or raises what sending it raised).
 """
 
 from __future__ import annotations
@@ -43,7 +45,8 @@ class ProgressPresenter:
         self.channel_window = channel_window
         self.edits = 0
         self._cells: dict[str, _Cell] = {}
-        self._windows: dict[int, deque[float]] = {}
+        self._windows: dict[int, deque[float]] = {}  # completion times of recent edits, per channel
+        self._channel_busy: set[int] = set()
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
         self._sends: set[asyncio.Task[None]] = set()
@@ -92,12 +95,14 @@ class ProgressPresenter:
             wake_in = math.inf
             ready = [c for c in self._cells.values() if c.dirty and not c.busy]
             for cell in sorted(ready, key=lambda c: (not c.final, c.last_sent)):
+                if cell.channel in self._channel_busy:
+                    continue  # woken again when that edit completes
                 message_wait = 0.0 if cell.final else cell.last_sent + self.message_interval - now
                 wait = max(message_wait, self._channel_wait(cell.channel, now))
                 if wait > 0:
                     wake_in = min(wake_in, wait)
                     continue
-                self._windows[cell.channel].append(now)
+                self._channel_busy.add(cell.channel)
                 cell.busy, cell.dirty, cell.last_sent = True, False, now
                 task = asyncio.create_task(self._send(cell, cell.state, cell.final))
                 self._sends.add(task)
@@ -121,5 +126,7 @@ class ProgressPresenter:
             if final and not cell.done.done():
                 cell.done.set_exception(exc)
         finally:
+            self._windows.setdefault(cell.channel, deque()).append(time.monotonic())
+            self._channel_busy.discard(cell.channel)
             cell.busy = False
             self._wake.set()

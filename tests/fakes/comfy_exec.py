@@ -68,11 +68,15 @@ def _ms() -> int:
     return int(time.time() * 1000)
 
 
-def png(seed: int, size: int = 64) -> bytes:
+def png(seed: int, size: int = 64, *, noise: bool = False) -> bytes:
+    """A solid-colour PNG, or (noise) one that does not compress: about 3 bytes a pixel."""
     rng = random.Random(seed)
-    image = Image.new("RGB", (size, size), (rng.randrange(256), rng.randrange(256), rng.randrange(256)))
+    if noise:
+        image = Image.frombytes("RGB", (size, size), rng.randbytes(size * size * 3))
+    else:
+        image = Image.new("RGB", (size, size), (rng.randrange(256), rng.randrange(256), rng.randrange(256)))
     buffer = io.BytesIO()
-    image.save(buffer, "PNG")
+    image.save(buffer, "PNG", compress_level=1)
     return buffer.getvalue()
 
 
@@ -186,6 +190,7 @@ class Executor:
         fake.running = None
         await fake.broadcast_status()
         await fake.send_to_client("executing", {"node": None, "prompt_id": pid}, item.client_id)
+        fake.finished_at[pid] = time.monotonic()
         fake.notify()
 
     async def _execute_node(self, run: RunState, node_id: str) -> Json | None:
@@ -230,7 +235,8 @@ class Executor:
         for _ in range(count):
             self.counters[prefix] = self.counters.get(prefix, 0) + 1
             name = f"{prefix}_{self.counters[prefix]:05}_.png"
-            self.fake.files[(kind, "", name)] = png(hash((run.item.prompt_id, name)) & 0xFFFF)
+            seed = hash((run.item.prompt_id, name)) & 0xFFFF
+            self.fake.files[(kind, "", name)] = png(seed, self.fake.output_side, noise=self.fake.output_noise)
             images.append({"filename": name, "subfolder": "", "type": kind})
         return {"images": images}
 

@@ -66,6 +66,8 @@ class Conn:
 class FakeComfy:
     step_delay: float = 0.0
     supports_preview_metadata: bool = True  # False: an older server that ignores the handshake (type-1 previews)
+    output_side: int = 64  # pixels of the images SaveImage writes
+    output_noise: bool = False  # noise does not compress: a side of 600 makes a ~1 MiB PNG
     host: str = "127.0.0.1"
     port: int = 0
     object_info: Json = field(default_factory=load_object_info)
@@ -79,6 +81,7 @@ class FakeComfy:
         self.headers_seen: list[dict[str, str]] = []
         self.files: dict[tuple[str, str, str], bytes] = {}
         self.ws_connects = 0
+        self.finished_at: dict[str, float] = {}  # prompt id -> when its last event was sent
         self._pulse = asyncio.Event()
         self._gate = asyncio.Event()
         self._gate.set()

@@ -1,0 +1,247 @@
+"""/imagine end to end: the fake Discord dispatches the command, the fake ComfyUI runs it, the real bot in
+between. Assertions are on what went over the wire to Discord."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from bot.__main__ import App, assemble
+from bot.settings import (
+    BackendSettings,
+    ComfySettings,
+    DatabaseSettings,
+    DiscordSettings,
+    LimitSettings,
+    Settings,
+    TemplateSettings,
+)
+from tests.discord_helpers import running
+from tests.fakes.comfy_server import FakeComfy
+from tests.fakes.discord_api import CHANNEL_ID, USER_ID, FakeDiscord, Interaction, Message, Request
+
+WORKFLOWS = Path(__file__).resolve().parent.parent / "workflows"
+SHIPPED_CHECKPOINT = "v1-5-pruned-emaonly.safetensors"
+
+
+@pytest.fixture
+async def discord_fake() -> AsyncIterator[FakeDiscord]:
+    fake = await FakeDiscord().start()
+    yield fake
+    await fake.stop()
+
+
+@pytest.fixture
+def comfy(fake: FakeComfy) -> FakeComfy:
+    fake.object_info["CheckpointLoaderSimple"]["input"]["required"]["ckpt_name"][0].append(SHIPPED_CHECKPOINT)
+    fake.step_delay = 0.01
+    return fake
+
+
+Started = Callable[..., Any]
+
+
+@pytest.fixture
+def start_bot(comfy: FakeComfy, discord_fake: FakeDiscord, tmp_path: Path) -> Started:
+    shutil.copytree(WORKFLOWS, tmp_path / "workflows")
+
+    @asynccontextmanager
+    async def start(**discord: Any) -> AsyncIterator[App]:
+        limits = discord.pop("limits", LimitSettings())
+        settings = Settings(
+            _env_file=None,
+            discord=DiscordSettings(token="test-token", api_base=discord_fake.api_base, **discord),
+            comfy=ComfySettings(backends=[BackendSettings(url=comfy.base_url, name="gpu1")], retries=1),
+            database=DatabaseSettings(path=tmp_path / "data" / "bot.sqlite3"),
+            templates=TemplateSettings(dir=tmp_path / "workflows"),
+            limits=limits,
+        )
+        async with aiohttp.ClientSession() as session:
+            app = await assemble(settings, session, guild_ready_timeout=0.05)
+            try:
+                async with running(app.bot):
+                    yield app
+            finally:
+                await app.close()
+
+    return start
+
+
+def option(name: str, value: Any) -> dict[str, Any]:
+    kind = 3 if isinstance(value, str) else 10 if isinstance(value, float) else 4
+    return {"name": name, "type": kind, "value": value}
+
+
+async def imagine(discord_fake: FakeDiscord, prompt: str, *, user: int = USER_ID, **options: Any) -> Interaction:
+    choices = [option("prompt", prompt)] + [option(k, v) for k, v in options.items()]
+    return await discord_fake.interact("imagine", choices, user_id=user)
+
+
+def edits_of(discord_fake: FakeDiscord, interaction: Interaction) -> list[Request]:
+    return [r for r in discord_fake.requests if r.method == "PATCH" and interaction.token in r.path and r.status == 200]
+
+
+def final(discord_fake: FakeDiscord, interaction: Interaction) -> Callable[[], bool]:
+    def done() -> bool:
+        message = discord_fake.messages.get(interaction.message_id or 0)
+        return message is not None and (
+            (bool(message.files) and message.embeds[0]["title"] == "Done") or message.content.startswith(("❌", "⚠️"))
+        )
+
+    return done
+
+
+def fields(message: Message) -> dict[str, str]:
+    return {f["name"]: f["value"] for f in message.embeds[0].get("fields", [])}
+
+
+async def test_imagine_defers_shows_progress_with_a_preview_and_attaches_the_exact_png(
+    start_bot: Started, comfy: FakeComfy, discord_fake: FakeDiscord
+) -> None:
+    comfy.step_delay = 0.4  # long enough for progress edits between the budgeted flushes
+    async with start_bot():
+        interaction = await imagine(discord_fake, 'a "fox" in {snow} --ar 3:2 --steps 8 --seed 42')
+        await discord_fake.until(final(discord_fake, interaction))
+
+    assert interaction.callback_type == 5  # deferred at once
+    edits = edits_of(discord_fake, interaction)
+    progress = [e for e in edits if e.json["embeds"][0]["title"] == "Running"]
+    assert progress, "no progress edit was sent"
+    assert any(f.filename == "preview.jpg" and f.data == comfy.preview for e in progress for f in e.files)
+    assert len(edits) < 8  # coalesced: far fewer edits than the 8 steps' progress events and queue moves
+
+    message = discord_fake.original(interaction)
+    [saved] = [name for (kind, _, name) in comfy.files if kind == "output"]
+    assert [f.filename for f in message.files] == [saved]
+    assert message.files[0].data == comfy.files[("output", "", saved)]  # byte for byte what /view served
+    shown = fields(message)
+    assert shown["Prompt"] == 'a "fox" in {snow}'
+    assert shown["Seed"] == "42" and shown["Steps"] == "8" and shown["Size"] == "640x448"
+    assert shown["Template"] == "txt2img" and shown["Backend"] == "gpu1" and shown["Model"] == SHIPPED_CHECKPOINT
+
+
+async def test_twenty_concurrent_jobs_in_one_channel_all_arrive_without_a_429(
+    start_bot: Started, discord_fake: FakeDiscord
+) -> None:
+    discord_fake.window = 1.0  # the same rule as Discord's 5 edits per 5 s, compressed 5x to keep the test short
+    async with start_bot(channel_window=1.0, edit_interval=0.3):
+        interactions = [await imagine(discord_fake, f"picture {n}", user=USER_ID + n) for n in range(20)]
+        for interaction in interactions:
+            await discord_fake.until(final(discord_fake, interaction), within=60)
+
+    assert discord_fake.rate_limited == 0
+    for interaction in interactions:
+        message = discord_fake.original(interaction)
+        assert message.embeds and message.embeds[0]["title"] == "Done", message.content
+    times = sorted(r.at for r in discord_fake.requests if r.method == "PATCH" and r.status == 200)
+    busiest = max(sum(1 for t in times if start <= t < start + 1.0) for start in times)
+    assert busiest <= 4
+    per_job = [len(edits_of(discord_fake, i)) for i in interactions]
+    print(
+        f"\nedits per job: min {min(per_job)}, max {max(per_job)}, mean {sum(per_job) / 20:.1f}; "
+        f"most edits in any 1 s window (5 s compressed 5x): {busiest}"
+    )
+
+
+async def test_a_job_outliving_its_token_is_delivered_through_the_channel(
+    start_bot: Started, comfy: FakeComfy, discord_fake: FakeDiscord
+) -> None:
+    discord_fake.token_lifetime = 1.0
+    async with start_bot(token_handoff=0.5):
+        comfy.hold()
+        interaction = await imagine(discord_fake, "a slow one")
+        await comfy.until(lambda: comfy.running is not None)
+        await discord_fake.until(lambda: interaction.message_id is not None)
+        await wait_until_older_than(interaction, 1.1)
+        comfy.release()
+        await discord_fake.until(final(discord_fake, interaction))
+
+    message = discord_fake.original(interaction)
+    assert message.embeds[0]["title"] == "Done" and message.files
+    channel_edits = discord_fake.sent("PATCH", f"/channels/{CHANNEL_ID}/messages/{message.id}")
+    assert channel_edits and channel_edits[-1].files  # the result went through the bot-token channel route
+
+
+async def wait_until_older_than(interaction: Interaction, age: float) -> None:
+    """Let the (short, in this test) interaction token expire: waiting out a deadline is the point here."""
+    remaining = interaction.created + age - time.monotonic()
+    if remaining > 0:
+        await asyncio.sleep(remaining)
+
+
+async def test_an_oversize_result_is_reencoded_under_the_limit(
+    start_bot: Started, comfy: FakeComfy, discord_fake: FakeDiscord
+) -> None:
+    comfy.output_side, comfy.output_noise = 256, True  # ~200 KB PNGs
+    discord_fake.upload_limit = 100_000
+    async with start_bot():
+        interaction = await imagine(discord_fake, "noise")
+        await discord_fake.until(final(discord_fake, interaction))
+
+    message = discord_fake.original(interaction)
+    [sent] = message.files
+    [(_, _, saved)] = [key for key in comfy.files if key[0] == "output"]
+    assert len(comfy.files[("output", "", saved)]) > 100_000 >= len(sent.data)
+    assert sent.filename.endswith((".webp", ".jpg"))
+    assert "re-encoded as" in message.embeds[0]["footer"]["text"]
+
+
+@pytest.mark.parametrize(
+    ("prompt", "options", "expected"),
+    [
+        ("a fox " + "very " * 400, {}, "⚠️ Your prompt is 2,005 characters; the limit is 1,500. Shorten it."),
+        ("a fox --steps 100", {}, "⚠️ steps must be at most 60 on this server (got 100)."),
+        ("a fox --cfg 50", {}, "⚠️ cfg must be from 1 to 20 (got 50)"),
+        ("a fox", {"template": "nope"}, "⚠️ unknown template 'nope'; available: img2img, quick, txt2img, upscale"),
+        (
+            "a fox --size 3",
+            {},
+            "⚠️ Unknown flag --size. Known flags: --ar, --aspect, --seed, --no, --negative, "
+            "--steps, --cfg, --count, --n, --model, --template.",
+        ),
+        ("a fox", {"template": "img2img"}, "⚠️ img2img needs an image: attach one as 'image'"),
+    ],
+)
+async def test_bad_requests_are_explained_in_place_of_the_progress(
+    start_bot: Started, discord_fake: FakeDiscord, prompt: str, options: dict[str, Any], expected: str
+) -> None:
+    async with start_bot():
+        interaction = await imagine(discord_fake, prompt, **options)
+        await discord_fake.until(final(discord_fake, interaction))
+    assert discord_fake.original(interaction).content == expected
+
+
+async def test_a_graph_comfyui_rejects_names_the_node_and_why(start_bot: Started, discord_fake: FakeDiscord) -> None:
+    async with start_bot():
+        interaction = await imagine(discord_fake, "a fox --model missing.safetensors")
+        await discord_fake.until(final(discord_fake, interaction))
+    content = discord_fake.original(interaction).content
+    assert content.startswith(
+        "❌ ComfyUI refused the workflow: node 4 (CheckpointLoaderSimple): Value not in list: "
+        "ckpt_name: 'missing.safetensors' not in"
+    )
+
+
+async def test_a_backend_that_is_down_keeps_the_job_waiting(
+    start_bot: Started, comfy: FakeComfy, discord_fake: FakeDiscord
+) -> None:
+    async with start_bot():
+        await comfy.stop()
+        interaction = await imagine(discord_fake, "patience")
+        await discord_fake.until(
+            lambda: (
+                interaction.message_id in discord_fake.messages
+                and any(e.get("title") == "Waiting for a backend" for e in discord_fake.original(interaction).embeds)
+            )
+        )
+        await comfy.start()  # the same port: the server is back
+        await discord_fake.until(final(discord_fake, interaction))
+    assert discord_fake.original(interaction).embeds[0]["title"] == "Done"
