@@ -62,9 +62,10 @@ class App:
     library: TemplateLibrary
 
     async def close(self) -> None:
-        await self.bot.close()
+        """Stop taking and showing work first, then leave Discord, then the ComfyUI sockets."""
         await self.engine.close()
         await self.presenter.close()
+        await self.bot.close()
         for backend in self.backends:
             await backend.close()
 

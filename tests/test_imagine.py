@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.__main__ import App, assemble
+from bot.__main__ import App, assemble, run
 from bot.settings import (
     BackendSettings,
     ComfySettings,
@@ -168,6 +168,50 @@ async def test_a_job_outliving_its_token_is_delivered_through_the_channel(
     assert message.embeds[0]["title"] == "Done" and message.files
     channel_edits = discord_fake.sent("PATCH", f"/channels/{CHANNEL_ID}/messages/{message.id}")
     assert channel_edits and channel_edits[-1].files  # the result went through the bot-token channel route
+
+
+async def test_when_the_channel_route_is_refused_a_new_message_mentions_the_member(
+    start_bot: Started, comfy: FakeComfy, discord_fake: FakeDiscord
+) -> None:
+    discord_fake.token_lifetime, discord_fake.deny_channel_edits = 1.0, True
+    async with start_bot(token_handoff=0.5):
+        comfy.hold()
+        interaction = await imagine(discord_fake, "a slow one")
+        await discord_fake.until(lambda: interaction.message_id is not None)
+        await wait_until_older_than(interaction, 1.1)
+        comfy.release()
+        await discord_fake.until(
+            lambda: any(
+                r.method == "POST" and r.path == f"/channels/{CHANNEL_ID}/messages" for r in discord_fake.requests
+            )
+        )
+    [posted] = [m for m in discord_fake.messages.values() if m.id != interaction.message_id]
+    assert posted.content.startswith(f"<@{USER_ID}>") and posted.embeds[0]["title"] == "Done" and posted.files
+
+
+async def test_more_than_ten_images_continue_in_a_follow_up(start_bot: Started, discord_fake: FakeDiscord) -> None:
+    async with start_bot():
+        interaction = await imagine(discord_fake, "many", template="quick", count=12)
+        await discord_fake.until(lambda: bool(discord_fake.sent("POST", f"/webhooks/1000/{interaction.token}")))
+    assert len(discord_fake.original(interaction).files) == 10
+    [follow_up] = discord_fake.sent("POST", f"/webhooks/1000/{interaction.token}")
+    assert len(follow_up.files) == 2
+
+
+async def test_the_sync_command_pushes_the_commands(
+    comfy: FakeComfy, discord_fake: FakeDiscord, tmp_path: Path
+) -> None:
+    settings = Settings(
+        discord=DiscordSettings(token="test-token", api_base=discord_fake.api_base),
+        comfy=ComfySettings(backends=[BackendSettings(url=comfy.base_url)]),
+        database=DatabaseSettings(path=tmp_path / "bot.sqlite3"),
+        templates=TemplateSettings(dir=WORKFLOWS),
+    )
+    await run(settings, sync_only=True)
+    assert discord_fake.command_puts == 1
+    [imagine_command] = discord_fake.commands["global"]
+    assert imagine_command["name"] == "imagine"
+    assert [o["name"] for o in imagine_command["options"]][:3] == ["prompt", "negative", "aspect"]
 
 
 async def wait_until_older_than(interaction: Interaction, age: float) -> None:

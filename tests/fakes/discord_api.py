@@ -141,6 +141,7 @@ class FakeDiscord:
         self.edits_per_window = edits_per_window
         self.window = window
         self.upload_limit = UPLOAD_LIMIT
+        self.deny_channel_edits = False  # as if the bot lacked the permission in that channel
         self.requests: list[Request] = []
         self.messages: dict[int, Message] = {}
         self.interactions: dict[str, Interaction] = {}
@@ -535,9 +536,11 @@ class FakeDiscord:
             created = self._store(Message(next(self._ids), channel_id), recorded.json or {}, recorded.files, edit=False)
             return self._json(created.payload(self._base()))
         message = self.messages.get(int(rest[0])) if rest else None
-        if message is None or message.channel_id != channel_id:
-            return self._error(404, 10008, "Unknown Message")
+        if message is None or message.channel_id != channel_id or message.flags & 64:
+            return self._error(404, 10008, "Unknown Message")  # ephemeral replies are not channel messages
         if method == "PATCH":
+            if self.deny_channel_edits:
+                return self._error(403, 50013, "Missing Permissions")
             return self._edit(message, recorded)
         if method == "GET":
             return self._json(message.payload(self._base()))
