@@ -198,6 +198,32 @@ async def test_more_than_ten_images_continue_in_a_follow_up(start_bot: Started, 
     assert len(follow_up.files) == 2
 
 
+async def test_an_attached_image_runs_img2img(start_bot: Started, comfy: FakeComfy, discord_fake: FakeDiscord) -> None:
+    photo = b"\x89PNG\r\n\x1a\n a member's photo"
+    attachment_id, resolved = discord_fake.attachment("photo.png", photo)
+    choices = [
+        option("prompt", "as a watercolor"),
+        option("template", "img2img"),
+        {"name": "image", "type": 11, "value": attachment_id},
+    ]
+    async with start_bot():
+        interaction = await discord_fake.interact("imagine", choices, resolved=resolved)
+        await discord_fake.until(final(discord_fake, interaction))
+    assert discord_fake.original(interaction).embeds[0]["title"] == "Done"
+    uploaded = [key for key in comfy.files if key[0] == "input"]
+    assert len(uploaded) == 1 and comfy.files[uploaded[0]] == photo  # the member's bytes reached ComfyUI
+    assert uploaded[0][1] == "discord-bot"
+
+
+async def test_the_fake_enforces_the_three_second_acknowledgement(discord_fake: FakeDiscord) -> None:
+    discord_fake.ack_deadline = 0.0
+    interaction = await discord_fake.interact("imagine", [option("prompt", "late")])
+    async with aiohttp.ClientSession() as session:
+        url = f"{discord_fake.api_base}/interactions/{interaction.id}/{interaction.token}/callback"
+        async with session.post(url, json={"type": 5}) as response:
+            assert response.status == 404 and (await response.json())["code"] == 10062
+
+
 async def test_the_sync_command_pushes_the_commands(
     comfy: FakeComfy, discord_fake: FakeDiscord, tmp_path: Path
 ) -> None:

@@ -142,6 +142,7 @@ class FakeDiscord:
         self.window = window
         self.upload_limit = UPLOAD_LIMIT
         self.deny_channel_edits = False  # as if the bot lacked the permission in that channel
+        self.uploads: dict[str, File] = {}  # attachments members sent with commands
         self.requests: list[Request] = []
         self.messages: dict[int, Message] = {}
         self.interactions: dict[str, Interaction] = {}
@@ -172,6 +173,7 @@ class FakeDiscord:
         app.router.add_get("/gateway", self._gateway)
         app.router.add_route("*", API + "/{path:.*}", self._rest)
         app.router.add_get("/attachments/{mid}/{n}/{name}", self._attachment)
+        app.router.add_get("/uploads/{aid}/{name}", self._upload)
         self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.1)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -318,6 +320,21 @@ class FakeDiscord:
         for ws in list(self.gateways):
             if intent == 0 or ws["intents"] & intent:
                 await self._send(ws, 0, data, event)
+
+    def attachment(self, filename: str, data: bytes, content_type: str = "image/png") -> tuple[str, Json]:
+        """A file a member attached to a command: its id, and the `resolved` payload that carries it."""
+        attachment_id = str(next(self._ids))
+        self.uploads[attachment_id] = File(filename, data, content_type)
+        url = f"{self._base()}/uploads/{attachment_id}/{filename}"
+        body = {
+            "id": attachment_id,
+            "filename": filename,
+            "size": len(data),
+            "url": url,
+            "proxy_url": url,
+            "content_type": content_type,
+        }
+        return attachment_id, {"attachments": {attachment_id: body}}
 
     async def interact(
         self,
@@ -632,6 +649,12 @@ class FakeDiscord:
             return web.Response(status=404)
         file = message.files[int(request.match_info["n"])]
         return web.Response(body=file.data, content_type=file.content_type or "application/octet-stream")
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        file = self.uploads.get(request.match_info["aid"])
+        if file is None:
+            return web.Response(status=404)
+        return web.Response(body=file.data, content_type=file.content_type)
 
     # ---- what tests look at ----------------------------------------------------------------------------
 
