@@ -7,24 +7,23 @@ import asyncio
 import shutil
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
-from bot.__main__ import App, assemble, run
+from bot.__main__ import App, run
 from bot.settings import (
     BackendSettings,
     ComfySettings,
     DatabaseSettings,
     DiscordSettings,
-    LimitSettings,
     Settings,
     TemplateSettings,
 )
-from tests.discord_helpers import running
+from tests.discord_helpers import assembled, settings_between
 from tests.fakes.comfy_server import FakeComfy
 from tests.fakes.discord_api import CHANNEL_ID, USER_ID, FakeDiscord, Interaction, Message, Request
 
@@ -53,24 +52,8 @@ Started = Callable[..., Any]
 def start_bot(comfy: FakeComfy, discord_fake: FakeDiscord, tmp_path: Path) -> Started:
     shutil.copytree(WORKFLOWS, tmp_path / "workflows")
 
-    @asynccontextmanager
-    async def start(**discord: Any) -> AsyncIterator[App]:
-        limits = discord.pop("limits", LimitSettings())
-        settings = Settings(
-            _env_file=None,
-            discord=DiscordSettings(token="test-token", api_base=discord_fake.api_base, **discord),
-            comfy=ComfySettings(backends=[BackendSettings(url=comfy.base_url, name="gpu1")], retries=1),
-            database=DatabaseSettings(path=tmp_path / "data" / "bot.sqlite3"),
-            templates=TemplateSettings(dir=tmp_path / "workflows"),
-            limits=limits,
-        )
-        async with aiohttp.ClientSession() as session:
-            app = await assemble(settings, session, guild_ready_timeout=0.05)
-            try:
-                async with running(app.bot):
-                    yield app
-            finally:
-                await app.close()
+    def start(**discord: Any) -> AbstractAsyncContextManager[App]:
+        return assembled(settings_between(comfy.base_url, discord_fake.api_base, tmp_path, **discord))
 
     return start
 

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
-import sys
 from pathlib import Path
 
 import pytest
 from pydantic import BaseModel
 
 from bot.settings import ConfigError, Settings, load_settings
+from tests.cli import run_cli
 from tests.fakes.comfy_server import FakeComfy
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -118,20 +117,7 @@ def test_backends_as_urls_or_json(env: pytest.MonkeyPatch) -> None:
 
 
 async def run_bot(env: dict[str, str]) -> tuple[int, str, str]:
-    clean = {k: v for k, v in os.environ.items() if "__" not in k}
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "check",
-        cwd=ROOT / "tests",
-        env={**clean, "PYTHONPATH": str(ROOT), **env},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await process.communicate()
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
+    return await run_cli("check", env=env, cwd=ROOT / "tests")
 
 
 async def test_start_up_with_a_bad_setting_prints_one_message_and_no_traceback() -> None:

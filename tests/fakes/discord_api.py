@@ -42,6 +42,21 @@ def user(user_id: int, name: str, *, bot: bool = False) -> Json:
     }
 
 
+def channel_payload() -> Json:
+    """The one text channel of the fake guild, where every command is run."""
+    return {
+        "id": str(CHANNEL_ID),
+        "type": 0,
+        "guild_id": str(GUILD_ID),
+        "name": "art",
+        "position": 0,
+        "permission_overwrites": [],
+        "nsfw": False,
+        "parent_id": None,
+        "rate_limit_per_user": 0,
+    }
+
+
 @dataclass
 class File:
     filename: str
@@ -256,17 +271,7 @@ class FakeDiscord:
             "mentionable": False,
             "flags": 0,
         }
-        channel = {
-            "id": str(CHANNEL_ID),
-            "type": 0,
-            "guild_id": str(GUILD_ID),
-            "name": "art",
-            "position": 0,
-            "permission_overwrites": [],
-            "nsfw": False,
-            "parent_id": None,
-            "rate_limit_per_user": 0,
-        }
+        channel = channel_payload()
         bot_member = {
             "user": user(BOT_ID, "comfybot", bot=True),
             "roles": [],
@@ -371,17 +376,7 @@ class FakeDiscord:
                 "version": 1,
                 "guild_id": str(GUILD_ID),
                 "channel_id": str(CHANNEL_ID),
-                "channel": {
-                    "id": str(CHANNEL_ID),
-                    "type": 0,
-                    "guild_id": str(GUILD_ID),
-                    "name": "art",
-                    "position": 0,
-                    "permission_overwrites": [],
-                    "nsfw": False,
-                    "parent_id": None,
-                    "rate_limit_per_user": 0,
-                },
+                "channel": channel_payload(),
                 "member": member,
                 "app_permissions": "2248473465835073",
                 "locale": locale,

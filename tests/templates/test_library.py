@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 
 from bot.templates.errors import TemplateError
 from bot.templates.library import TemplateLibrary
+from tests.cli import run_cli
 from tests.conftest import graph
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -150,20 +148,8 @@ async def test_the_templates_command_lists_parameters_targets_and_refusals(folde
     shutil.copy(ROOT / "workflows" / "upscale.json", folder / "upscale.json")
     shutil.copy(ROOT / "workflows" / "upscale.toml", folder / "upscale.toml")
     (folder / "ui.json").write_text(json.dumps(UI_EXPORT))
-    env = {k: v for k, v in os.environ.items() if "__" not in k}
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "templates",
-        cwd=tmp_path,
-        env={**env, "PYTHONPATH": str(ROOT), "TEMPLATES__DIR": str(folder)},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, _ = await process.communicate()
-    text = out.decode()
-    assert process.returncode == 1  # a file was refused
+    code, text, _ = await run_cli("templates", env={"TEMPLATES__DIR": str(folder)}, cwd=tmp_path)
+    assert code == 1  # a file was refused
     assert "good: good (inferred, no manifest)" in text
     assert "  prompt        text -> node 6.text" in text
     assert "  seed          int (from 0 to 18446744073709551615), random when empty -> node 3.seed" in text
