@@ -13,17 +13,19 @@ import logging
 import sys
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 
 import aiohttp
 
 from .bot import ComfyBot
 from .cogs.imagine import ImagineCog
+from .cogs.queue import QueueCog
 from .comfy.backend import ComfyBackend
 from .comfy.client import ComfyClient
 from .comfy.errors import ComfyError
+from .comfy.pool import BackendPool
 from .comfy.stream import ComfyStream
 from .jobs.engine import JobEngine
+from .jobs.store import SqliteJobStore
 from .logs import configure_logging
 from .settings import BackendSettings, ConfigError, Settings, load_settings, templates_folder
 from .templates.library import TemplateLibrary
@@ -43,45 +45,45 @@ def make_client(session: aiohttp.ClientSession, backend: BackendSettings, settin
     )
 
 
-def stable_client_id(path: Path) -> str:
-    """The WebSocket client id, kept across restarts so the bot keeps following prompts it submitted."""
-    if path.exists():
-        return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    client_id = uuid.uuid4().hex
-    path.write_text(client_id + "\n")
-    return client_id
-
-
 @dataclass
 class App:
     bot: ComfyBot
     engine: JobEngine
     presenter: ProgressPresenter
-    backends: list[ComfyBackend]
+    pool: BackendPool
     library: TemplateLibrary
+    store: SqliteJobStore
+
+    async def start(self, token: str) -> None:
+        """Recover unfinished jobs, then connect to Discord (the caller runs `bot.start` or `bot.login`)."""
+        await self.pool.start()
+        await self.engine.start()
 
     async def close(self) -> None:
-        """Stop taking and showing work first, then leave Discord, then the ComfyUI sockets."""
+        """Stop taking and showing work first, then leave Discord, then ComfyUI, then the database."""
         await self.engine.close()
         await self.presenter.close()
         await self.bot.close()
-        for backend in self.backends:
-            await backend.close()
+        await self.pool.close()
+        await self.store.close()
 
 
 async def assemble(
     settings: Settings, session: aiohttp.ClientSession, *, force_sync: bool = False, guild_ready_timeout: float = 2.0
 ) -> App:
+    """Build everything; `App.start()` then recovers jobs and starts the backends' health checks."""
     data = settings.database.path.parent
-    client_id = stable_client_id(data / "comfy_client_id")
+    store = await SqliteJobStore(settings.database.path).open()
+    client_id = await store.get_meta("comfy_client_id")
+    if client_id is None:  # kept across restarts: the bot keeps following the prompts it submitted
+        client_id = uuid.uuid4().hex
+        await store.set_meta("comfy_client_id", client_id)
     backends = []
     for config in settings.comfy.backends:
         client = make_client(session, config, settings)
         stream = ComfyStream(client, client_id, silence_timeout=settings.comfy.silence_timeout)
         backends.append(ComfyBackend(config.display_name, client, stream))
-    for backend in backends:
-        backend.start()
+    pool = BackendPool(backends, weights={b.display_name: b.weight for b in settings.comfy.backends})
     library = TemplateLibrary(settings.templates.dir)
     report = library.reload()
     for error in report.errors.values():
@@ -94,18 +96,18 @@ async def assemble(
     )
     presenter.start()
     messages = JobMessages(presenter, handoff_after=discord_settings.token_handoff)
-    engine = JobEngine(backends, messages)
-    engine.start()
+    engine = JobEngine(pool, store, messages, running_per_user=settings.limits.running_per_user)
     models = await checkpoint_names(backends)
-    cog = ImagineCog(library, engine, messages, settings.limits, models=models)
+    cogs = [ImagineCog(library, engine, messages, settings.limits, models=models), QueueCog(engine, pool)]
     bot = ComfyBot(
         discord_settings,
-        [cog],
+        cogs,
         sync_state=data / "commands.sha256",
         force_sync=force_sync,
         guild_ready_timeout=guild_ready_timeout,
     )
-    return App(bot, engine, presenter, backends, library)
+    messages.client = bot
+    return App(bot, engine, presenter, pool, library, store)
 
 
 async def checkpoint_names(backends: list[ComfyBackend]) -> list[str]:
@@ -130,6 +132,7 @@ async def run(settings: Settings, *, sync_only: bool = False) -> None:
             if sync_only:
                 await app.bot.login(token)  # runs setup_hook, which syncs
             else:
+                await app.start(token)
                 await app.bot.start(token)
         finally:
             await app.close()

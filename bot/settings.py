@@ -139,6 +139,7 @@ class LimitSettings(BaseModel):
     steps_max: PositiveInt = Field(default=60, description="sampler steps a member may ask for")
     image_max_side: PositiveInt = Field(default=2048, description="pixels on the longer side")
     jobs_per_user: PositiveInt = Field(default=3, description="queued plus running jobs per member")
+    running_per_user: PositiveInt = Field(default=2, description="jobs of one member running at once")
     queue_max: PositiveInt = Field(default=200, description="jobs waiting in the whole queue")
 
 

@@ -4,6 +4,7 @@ between. Assertions are on what went over the wire to Discord."""
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import time
 from collections.abc import AsyncIterator, Callable
@@ -157,19 +158,22 @@ async def test_when_the_channel_route_is_refused_a_new_message_mentions_the_memb
     start_bot: Started, comfy: FakeComfy, discord_fake: FakeDiscord
 ) -> None:
     discord_fake.token_lifetime, discord_fake.deny_channel_edits = 1.0, True
+    posts = f"/channels/{CHANNEL_ID}/messages"
+
+    def result_posted() -> bool:
+        return any(r.method == "POST" and r.path == posts and r.files for r in discord_fake.requests)
+
     async with start_bot(token_handoff=0.5):
         comfy.hold()
         interaction = await imagine(discord_fake, "a slow one")
         await discord_fake.until(lambda: interaction.message_id is not None)
         await wait_until_older_than(interaction, 1.1)
         comfy.release()
-        await discord_fake.until(
-            lambda: any(
-                r.method == "POST" and r.path == f"/channels/{CHANNEL_ID}/messages" for r in discord_fake.requests
-            )
-        )
+        await discord_fake.until(result_posted)
+    [post] = discord_fake.sent("POST", posts)  # one message with the result, not one per progress update
     [posted] = [m for m in discord_fake.messages.values() if m.id != interaction.message_id]
     assert posted.content.startswith(f"<@{USER_ID}>") and posted.embeds[0]["title"] == "Done" and posted.files
+    assert post.files
 
 
 async def test_more_than_ten_images_continue_in_a_follow_up(start_bot: Started, discord_fake: FakeDiscord) -> None:
@@ -218,8 +222,9 @@ async def test_the_sync_command_pushes_the_commands(
     )
     await run(settings, sync_only=True)
     assert discord_fake.command_puts == 1
-    [imagine_command] = discord_fake.commands["global"]
-    assert imagine_command["name"] == "imagine"
+    commands = {command["name"]: command for command in discord_fake.commands["global"]}
+    assert sorted(commands) == ["cancel", "clearqueue", "imagine", "queue"]
+    imagine_command = commands["imagine"]
     assert [o["name"] for o in imagine_command["options"]][:3] == ["prompt", "negative", "aspect"]
 
 
@@ -272,14 +277,28 @@ async def test_bad_requests_are_explained_in_place_of_the_progress(
     assert discord_fake.original(interaction).content == expected
 
 
-async def test_a_graph_comfyui_rejects_names_the_node_and_why(start_bot: Started, discord_fake: FakeDiscord) -> None:
+async def test_a_missing_model_is_refused_with_what_is_missing(start_bot: Started, discord_fake: FakeDiscord) -> None:
     async with start_bot():
         interaction = await imagine(discord_fake, "a fox --model missing.safetensors")
         await discord_fake.until(final(discord_fake, interaction))
-    content = discord_fake.original(interaction).content
-    assert content.startswith(
-        "❌ ComfyUI refused the workflow: node 4 (CheckpointLoaderSimple): Value not in list: "
-        "ckpt_name: 'missing.safetensors' not in"
+    assert discord_fake.original(interaction).content == (
+        "⚠️ No server can run this job: gpu1: node 4: ckpt_name 'missing.safetensors' is not available. "
+        "Pick another model or template."
+    )
+
+
+async def test_a_graph_comfyui_rejects_names_the_node_and_why(
+    start_bot: Started, discord_fake: FakeDiscord, tmp_path: Path
+) -> None:
+    broken = json.loads((WORKFLOWS / "quick.json").read_text())
+    del broken["3"]["inputs"]["model"]  # an admin's export with a required input missing
+    (tmp_path / "workflows" / "broken.json").write_text(json.dumps(broken))
+    async with start_bot():
+        interaction = await imagine(discord_fake, "a fox", template="broken")
+        await discord_fake.until(final(discord_fake, interaction))
+    assert discord_fake.original(interaction).content == (
+        "❌ ComfyUI refused the workflow: node 3 (KSampler): Required input is missing: model. "
+        "An admin should check this template."
     )
 
 

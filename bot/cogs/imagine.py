@@ -11,6 +11,7 @@ from discord.ext import commands
 
 from bot.jobs.engine import JobEngine
 from bot.jobs.model import JobRequest
+from bot.jobs.store import StoredReply
 from bot.settings import LimitSettings
 from bot.templates.errors import TemplateError
 from bot.templates.library import TemplateLibrary
@@ -100,9 +101,9 @@ class ImagineCog(commands.Cog):
         except (RequestError, FlagError, TemplateError) as exc:
             await self.messages.refuse(interaction, message_id, f"⚠️ {exc}")
             return
-        job = self.engine.create(request)
+        job = self.engine.new(request)
         self.messages.attach(job, interaction, message_id)
-        self.engine.enqueue(job)
+        await self.engine.accept(job, StoredReply(request.channel_id, message_id, interaction.token))
 
     @imagine.autocomplete("template")
     async def _templates(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
@@ -128,13 +129,13 @@ class ImagineCog(commands.Cog):
             raise RequestError(
                 f"Your prompt is {len(text):,} characters; the limit is {limits.prompt_max_length:,}. Shorten it."
             )
-        active = self.engine.active_jobs_of(interaction.user.id)
+        active = len(self.engine.jobs_of(interaction.user.id))
         if active >= limits.jobs_per_user:
             raise RequestError(
-                f"You already have {active} jobs queued or running (the limit is "
-                f"{limits.jobs_per_user}); wait for one to finish."
+                f"You already have {active} jobs queued or running (the limit is {limits.jobs_per_user}); "
+                "wait for one to finish, or /cancel one."
             )
-        if len(self.engine.queued()) >= limits.queue_max:
+        if len(self.engine.scheduler) >= limits.queue_max:
             raise RequestError(f"The queue is full ({limits.queue_max} jobs); try again in a little while.")
         chosen = self.library.get(str(given.pop("template", self.default_template)))
         values: dict[str, Any] = {"prompt": text} if "prompt" in chosen.parameters else {}
@@ -157,6 +158,9 @@ class ImagineCog(commands.Cog):
                 raise RequestError(f"The template {chosen.name} takes no image; leave the attachment out.")
             values[name] = ImageData(await image.read(), image.filename)
         bound = chosen.bind(values)
+        unrunnable = self.engine.pool.never_runnable(bound.graph)
+        if unrunnable is not None:
+            raise RequestError(f"No server can run this job: {unrunnable}. Pick another model or template.")
         for side in ("width", "height"):
             if isinstance(bound.values.get(side), int) and bound.values[side] > limits.image_max_side:
                 raise RequestError(f"{side} must be at most {limits.image_max_side} on this server.")

@@ -1,8 +1,10 @@
-"""The engine: accept jobs, queue them, dispatch to a backend that has room, follow them, deliver.
+"""The engine: accept jobs, keep them in SQLite, queue them fairly, dispatch, follow, deliver, recover.
 
-Each backend holds its running prompt plus at most one waiting in ComfyUI's own queue, so the GPU never idles
-between jobs while the queue (and later fairness and cancel) stays here. A backend that cannot be reached
-puts the job back at the head of the queue; members see "waiting for a backend" until one answers.
+Each backend holds its running prompt plus at most one waiting in ComfyUI's own queue (`per_backend` = 2), so
+the GPU never idles between jobs while the queue, fairness and cancel stay here. Every transition is written to
+the store before anyone is told of it. At start-up every unfinished job is taken up again: queued ones keep
+their order, dispatched and running ones are followed again on their backend (ComfyUI reconciles them with
+/history and /queue), lost ones are queued once more and then failed with a message.
 """
 
 from __future__ import annotations
@@ -10,20 +12,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
-from collections.abc import Sequence
 from typing import Protocol
 
 from bot.comfy.backend import ComfyBackend
 from bot.comfy.errors import ComfyError, ComfyUnavailable, PromptRejected
 from bot.comfy.events import Executing, ExecutionStart, PreviewImage, Progress
-from bot.comfy.run import RunFailed, RunInterrupted, RunLost, RunSucceeded
+from bot.comfy.pool import BackendPool
+from bot.comfy.run import PromptRun, RunFailed, RunInterrupted, RunLost, RunSucceeded
 
 from .events import Cancelled, Delivered, Failed, JobEvent, Queued, ResultImage, Running, WaitingForBackend
 from .model import Job, JobRequest, JobState
+from .scheduler import FairScheduler
+from .store import SqliteJobStore, StoredReply
 
 log = logging.getLogger(__name__)
 MAX_RESULT_BYTES = 64 * 2**20
+MAX_ATTEMPTS = 2
 
 
 class JobListener(Protocol):
@@ -32,6 +36,9 @@ class JobListener(Protocol):
 
     async def job_finished(self, job: Job, event: JobEvent) -> None:
         """The final state (results, failure, cancel): returns once it is shown; raises if it could not be."""
+
+    def restore(self, job: Job, reply: StoredReply) -> None:
+        """A job taken up again after a restart: where its message is."""
 
 
 def rejection_message(exc: PromptRejected) -> str:
@@ -42,142 +49,249 @@ def rejection_message(exc: PromptRejected) -> str:
 class JobEngine:
     def __init__(
         self,
-        backends: Sequence[ComfyBackend],
+        pool: BackendPool,
+        store: SqliteJobStore,
         listener: JobListener,
         *,
         per_backend: int = 2,
-        retry_delay: float = 2.0,
+        running_per_user: int = 2,
     ) -> None:
-        self.backends = list(backends)
+        self.pool = pool
+        self.store = store
         self.listener = listener
         self.per_backend = per_backend
-        self.retry_delay = retry_delay
-        self.jobs: dict[str, Job] = {}
-        self._queue: deque[Job] = deque()
-        self._in_flight: dict[str, int] = {b.name: 0 for b in self.backends}
-        self._resting: dict[str, float] = {}  # backend -> until when it is not tried
+        self.running_per_user = running_per_user
+        self.scheduler = FairScheduler()
+        self.active: dict[str, Job] = {}  # every unfinished job
+        self._runs: dict[str, PromptRun] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._cancelled_by: dict[str, str] = {}
+        self._positions: dict[str, int] = {}
+        self._waiting_reason: dict[str, str] = {}
         self._wake = asyncio.Event()
-        self._tasks: set[asyncio.Task[None]] = set()
         self._dispatcher: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[None]] = set()
+        pool.on_down = self._backend_down
+        pool.on_up = lambda backend: self._wake.set()
 
-    def start(self) -> None:
-        if self._dispatcher is None:
-            self._dispatcher = asyncio.create_task(self._dispatch_forever(), name="job-dispatcher")
+    # ---- lifecycle -------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self._recover()
+        self._dispatcher = asyncio.create_task(self._dispatch_forever(), name="job-dispatcher")
 
     async def close(self) -> None:
-        tasks = [t for t in (self._dispatcher, *self._tasks) if t is not None]
+        tasks = [t for t in (self._dispatcher, *self._tasks.values(), *self._background) if t is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    def create(self, request: JobRequest) -> Job:
-        """A new job, not yet queued (so the caller can attach its message first)."""
-        job = Job(request)
-        self.jobs[job.id] = job
-        return job
-
-    def enqueue(self, job: Job) -> None:
-        self._queue.append(job)
-        self._announce_positions()
+    async def _recover(self) -> None:
+        for job, reply in await self.store.unfinished():
+            self.active[job.id] = job
+            self.listener.restore(job, reply)
+            backend = self.pool.get(job.backend) if job.backend else None
+            if job.state is JobState.QUEUED:
+                self.scheduler.push(job)
+            elif backend is not None and job.prompt_id is not None:
+                log.info("job %s: following %s on %s again", job.id, job.prompt_id, backend.name)
+                self._start(job, backend, backend.follow(job.prompt_id))
+            else:
+                await self._requeue(job, "the server it ran on is no longer configured")
         self._wake.set()
 
-    def submit(self, request: JobRequest) -> Job:
-        job = self.create(request)
-        self.enqueue(job)
-        return job
+    # ---- accepting and asking --------------------------------------------------------------------------
+
+    def new(self, request: JobRequest) -> Job:
+        """A job not yet accepted, so its message can be attached before anything is said about it."""
+        return Job(request)
+
+    async def accept(self, job: Job, reply: StoredReply) -> None:
+        await self.store.add(job, reply)
+        self.active[job.id] = job
+        self.scheduler.push(job)
+        self._wake.set()
+
+    def jobs_of(self, user_id: int) -> list[Job]:
+        return [job for job in self.active.values() if job.user_id == user_id]
 
     def queued(self) -> list[Job]:
-        return list(self._queue)
+        return self.scheduler.ordered()
 
-    def active_jobs_of(self, user_id: int) -> int:
-        return sum(1 for job in self.jobs.values() if job.user_id == user_id and job.finished is None)
+    def position(self, job: Job) -> int | None:
+        return self._positions.get(job.id)
+
+    async def cancel(self, job_id: str, by: str) -> str:
+        """Cancel a job: a queued one leaves the queue, one waiting in ComfyUI is deleted from its queue, a
+        running one is interrupted on its backend for that prompt only. Returns what happened, for a person."""
+        job = self.active.get(job_id)
+        if job is None:
+            return "That job has already ended."
+        if job.state is JobState.QUEUED:
+            self.scheduler.remove(job.id)
+            await self._finish(job, JobState.CANCELLED, Cancelled(by))
+            return "Cancelled; it had not started."
+        if job.state in (JobState.DISPATCHED, JobState.RUNNING) and job.backend and job.prompt_id:
+            backend = self.pool.get(job.backend)
+            if backend is None:
+                return "That job's server is gone; it cannot be cancelled."
+            self._cancelled_by[job.id] = by
+            try:
+                await backend.client.delete_from_queue(job.prompt_id)  # when it waits in ComfyUI's queue
+                await backend.client.interrupt(job.prompt_id)  # when it runs; a no-op otherwise
+                running = (await backend.client.queue()).is_running(job.prompt_id)
+            except ComfyError as exc:
+                return f"The server did not answer ({exc}); try again."
+            if not running:  # deleted from ComfyUI's queue: no event will ever come for it
+                self._stop_following(job)
+                await self._finish(job, JobState.CANCELLED, Cancelled(by))
+            return "Cancelled." if not running else "Stopping it now."
+        return "It is being delivered; too late to cancel."
+
+    async def clear_queue(self, by: str) -> int:
+        """Cancel every job that has not started (admins)."""
+        queued = self.scheduler.ordered()
+        for job in queued:
+            self.scheduler.remove(job.id)
+            await self._finish(job, JobState.CANCELLED, Cancelled(by))
+        return len(queued)
 
     # ---- dispatch --------------------------------------------------------------------------------------
 
-    def _announce_positions(self) -> None:
-        for position, job in enumerate(self._queue, start=1):
-            self.listener.job_changed(job, Queued(position))
-
-    def _free_backend(self) -> ComfyBackend | None:
-        now = time.monotonic()
-        usable = [
-            b
-            for b in self.backends
-            if b.stream.connected and self._resting.get(b.name, 0) <= now and self._in_flight[b.name] < self.per_backend
-        ]
-        return min(usable, key=lambda b: self._in_flight[b.name], default=None)
+    def _runnable(self, job: Job) -> bool:
+        running = sum(
+            1
+            for other in self.active.values()
+            if other.user_id == job.user_id and other.state in (JobState.DISPATCHED, JobState.RUNNING)
+        )
+        return (
+            running < self.running_per_user and self.pool.choose(job.request.bound.graph, self.per_backend) is not None
+        )
 
     async def _dispatch_forever(self) -> None:
-        waiting_shown = False
         while True:
-            while self._queue and (backend := self._free_backend()) is not None:
-                job = self._queue.popleft()
-                self._in_flight[backend.name] += 1
-                task = asyncio.create_task(self._run(job, backend))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
-                self._announce_positions()
-                waiting_shown = False
-            if self._queue and not any(b.stream.connected for b in self.backends) and not waiting_shown:
-                for job in self._queue:
-                    self.listener.job_changed(job, WaitingForBackend("no ComfyUI server is reachable right now"))
-                waiting_shown = True
+            while (job := self.scheduler.pop(self._runnable)) is not None:
+                backend = self.pool.choose(job.request.bound.graph, self.per_backend)
+                assert backend is not None
+                self.pool.states[backend.name].in_flight += 1
+                self._positions.pop(job.id, None)
+                self._start(job, backend, None)
+            self._announce()
             self._wake.clear()
             try:  # also wake now and then: a backend may have come back
-                async with asyncio.timeout(1.0 if self._queue else None):
+                async with asyncio.timeout(1.0 if len(self.scheduler) else None):
                     await self._wake.wait()
             except TimeoutError:
                 pass
 
-    def _requeue(self, job: Job, backend: ComfyBackend, reason: str) -> None:
-        job.move(JobState.QUEUED)
-        self._queue.appendleft(job)
-        self._resting[backend.name] = time.monotonic() + self.retry_delay
-        self.listener.job_changed(job, WaitingForBackend(reason))
+    def _announce(self) -> None:
+        for position, job in enumerate(self.scheduler.ordered(), start=1):
+            able = self.pool.able(job.request.bound.graph)
+            if not able:
+                reason = self.pool.why_not(job.request.bound.graph)
+                if self._waiting_reason.get(job.id) != reason:
+                    self._waiting_reason[job.id] = reason
+                    self._positions.pop(job.id, None)
+                    self.listener.job_changed(job, WaitingForBackend(reason))
+            elif self._positions.get(job.id) != position:
+                self._positions[job.id] = position
+                self._waiting_reason.pop(job.id, None)
+                self.listener.job_changed(job, Queued(position))
 
-    async def _run(self, job: Job, backend: ComfyBackend) -> None:
+    def _start(self, job: Job, backend: ComfyBackend, run: PromptRun | None) -> None:
+        if run is not None:  # taken up again after a restart
+            self.pool.states[backend.name].in_flight += 1
+        task = asyncio.create_task(self._run(job, backend, run), name=f"job {job.id}")
+        self._tasks[job.id] = task
+
+    def _stop_following(self, job: Job) -> None:
+        run = self._runs.pop(job.id, None)
+        if run is not None:
+            run.discard()
+        task = self._tasks.get(job.id)
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+
+    def _backend_down(self, backend: ComfyBackend) -> None:
+        """Its jobs are queued again (to go elsewhere); a prompt ComfyUI still runs there is abandoned."""
+        stranded = [
+            job
+            for job in self.active.values()
+            if job.backend == backend.name and job.state in (JobState.DISPATCHED, JobState.RUNNING)
+        ]
+        for job in stranded:
+            self._stop_following(job)
+            task = asyncio.create_task(self._requeue(job, f"{backend.name} stopped answering; moving your job"))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    async def _move(self, job: Job, state: JobState) -> None:
+        job.move(state)
+        await self.store.save(job)
+
+    async def _requeue(self, job: Job, reason: str) -> None:
+        if job.attempts >= MAX_ATTEMPTS:
+            await self._finish(job, JobState.FAILED, Failed(f"The job was lost twice ({reason}); please try again."))
+            return
+        if job.state is not JobState.QUEUED:
+            await self._move(job, JobState.QUEUED)
+        job.prompt_id = None
+        await self.store.save(job)
+        self.scheduler.push(job, front=True)
+        self.listener.job_changed(job, WaitingForBackend(reason))
+        self._wake.set()
+
+    async def _run(self, job: Job, backend: ComfyBackend, run: PromptRun | None) -> None:
         try:
-            await self._follow(job, backend)
+            if run is None:
+                run = await self._submit(job, backend)
+            if run is not None:
+                self._runs[job.id] = run
+                await self._follow(job, backend, run)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # never lose a job to a bug: tell the member
             log.exception("job %s failed unexpectedly", job.id)
             if job.finished is None:
-                await self._finish(
-                    job, JobState.FAILED, Failed(f"Something went wrong on our side ({type(exc).__name__}).")
-                )
+                failure = Failed(f"Something went wrong on our side ({type(exc).__name__}).")
+                await self._finish(job, JobState.FAILED, failure)
         finally:
-            self._in_flight[backend.name] -= 1
+            self.pool.states[backend.name].in_flight -= 1
+            self._runs.pop(job.id, None)
+            if self._tasks.get(job.id) is asyncio.current_task():
+                del self._tasks[job.id]
             self._wake.set()
 
-    async def _follow(self, job: Job, backend: ComfyBackend) -> None:
-        job.move(JobState.DISPATCHED)
+    async def _submit(self, job: Job, backend: ComfyBackend) -> PromptRun | None:
         job.backend, job.attempts = backend.name, job.attempts + 1
+        job.prompt_id = f"{job.id}-{job.attempts}"
+        await self._move(job, JobState.DISPATCHED)  # saved with its prompt id before ComfyUI hears of it
         try:
             bound = job.request.bound
             graph = await bound.upload_images(backend.client, job.id) if bound.images else bound.graph
-            run = await backend.submit(graph, prompt_id=f"{job.id}-{job.attempts}")
+            return await backend.submit(graph, prompt_id=job.prompt_id)
         except PromptRejected as exc:
             await self._finish(job, JobState.FAILED, Failed(rejection_message(exc)))
-            return
         except ComfyUnavailable as exc:
             log.warning("job %s: %s unavailable: %s", job.id, backend.name, exc)
-            self._requeue(job, backend, f"{backend.name} is not answering; your job will run when a server is back")
-            return
+            job.attempts -= 1  # it never reached the server
+            await self._requeue(job, f"{backend.name} is not answering; your job will run when a server is back")
         except ComfyError as exc:
             await self._finish(job, JobState.FAILED, Failed(f"ComfyUI could not take the job: {exc}"))
-            return
-        job.prompt_id = run.prompt_id
+        return None
+
+    async def _follow(self, job: Job, backend: ComfyBackend, run: PromptRun) -> None:
+        bound = job.request.bound
         node, preview = None, None
         async for item in run:
             if isinstance(item, ExecutionStart | Progress) and job.state is JobState.DISPATCHED:
-                job.move(JobState.RUNNING)
+                await self._move(job, JobState.RUNNING)
             if isinstance(item, Executing) and item.node is not None:
                 node = bound.graph.get(item.node, {}).get("class_type", item.node)
             elif isinstance(item, PreviewImage):
                 preview = item
             elif isinstance(item, Progress):
-                elapsed = time.monotonic() - (job.started or time.monotonic())
+                elapsed = time.time() - (job.started or time.time())
                 self.listener.job_changed(
                     job,
                     Running(
@@ -194,15 +308,14 @@ class JobEngine:
             elif isinstance(item, RunFailed):
                 await self._finish(job, JobState.FAILED, Failed(f"The workflow failed in {item.message}."))
             elif isinstance(item, RunInterrupted):
-                await self._finish(job, JobState.CANCELLED, Cancelled("an interrupt on the server"))
+                by = self._cancelled_by.pop(job.id, "an interrupt on the server")
+                await self._finish(job, JobState.CANCELLED, Cancelled(by))
             elif isinstance(item, RunLost):
-                if job.attempts < 2:
-                    self._requeue(job, backend, "the server lost the job (it restarted?); trying again")
-                else:
-                    await self._finish(job, JobState.FAILED, Failed(f"The job was lost twice: {item.reason}."))
+                await self._requeue(job, "the server lost the job (it restarted?); trying again")
 
     async def _deliver(self, job: Job, backend: ComfyBackend, outcome: RunSucceeded) -> None:
-        job.move(JobState.DELIVERING)
+        if job.state is not JobState.DELIVERING:
+            await self._move(job, JobState.DELIVERING)
         refs = outcome.results(job.request.bound.output_nodes)
         try:
             images = tuple(
@@ -214,17 +327,28 @@ class JobEngine:
         if not images:
             await self._finish(job, JobState.FAILED, Failed("The workflow finished without saving an image."))
             return
-        seconds = time.monotonic() - (job.started or job.created)
+        seconds = time.time() - (job.started or job.created)
+        self.pool.finished(backend.name, seconds)
+        job.outputs = [image.filename for image in images]
         await self._finish(job, JobState.DELIVERED, Delivered(images, seconds, backend.name))
 
     async def _finish(self, job: Job, state: JobState, event: JobEvent) -> None:
-        if state is JobState.FAILED and isinstance(event, Failed):
+        """Failed and cancelled are written first, then told; delivered is written once the result is shown
+        (delivering was written before it started, so a restart shows it again rather than never)."""
+        if isinstance(event, Failed):
             job.error = event.message
+        if state is not JobState.DELIVERED:
+            await self._move(job, state)
         try:
             await self.listener.job_finished(job, event)
         except Exception as exc:
             log.warning("job %s: the final message could not be shown: %s", job.id, exc)
-            job.move(JobState.FAILED if state is JobState.DELIVERED else state)
-            job.error = job.error or f"could not be shown: {exc}"
-            return
-        job.move(state)
+            if state is JobState.DELIVERED:
+                job.error = f"the result could not be shown: {exc}"
+                state = JobState.FAILED
+        if state in (JobState.DELIVERED, JobState.FAILED) and job.state is JobState.DELIVERING:
+            await self._move(job, state)
+        self.active.pop(job.id, None)
+        self._positions.pop(job.id, None)
+        self._waiting_reason.pop(job.id, None)
+        self._wake.set()

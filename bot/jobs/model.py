@@ -32,7 +32,7 @@ ALLOWED = {
     JobState.QUEUED: {JobState.DISPATCHED, JobState.FAILED, JobState.CANCELLED},
     JobState.DISPATCHED: {JobState.RUNNING, JobState.DELIVERING, JobState.QUEUED, JobState.FAILED, JobState.CANCELLED},
     JobState.RUNNING: {JobState.DELIVERING, JobState.QUEUED, JobState.FAILED, JobState.CANCELLED},
-    JobState.DELIVERING: {JobState.DELIVERED, JobState.FAILED},
+    JobState.DELIVERING: {JobState.DELIVERED, JobState.FAILED, JobState.QUEUED},
     JobState.DELIVERED: set(),
     JobState.FAILED: set(),
     JobState.CANCELLED: set(),
@@ -55,20 +55,22 @@ class Job:
     state: JobState = JobState.QUEUED
     backend: str | None = None
     prompt_id: str | None = None
-    created: float = field(default_factory=time.monotonic)
+    created: float = field(default_factory=time.time)  # wall clock: these outlive the process
     started: float | None = None
     finished: float | None = None
     error: str | None = None
     attempts: int = 0
+    seq: int = 0  # the order jobs were accepted in (fairness breaks ties by it)
+    outputs: list[str] = field(default_factory=list)  # the delivered files
 
     def move(self, to: JobState) -> None:
         if to not in ALLOWED[self.state]:
             raise IllegalTransition(f"job {self.id}: {self.state} -> {to} is not allowed")
         self.state = to
         if to is JobState.RUNNING and self.started is None:
-            self.started = time.monotonic()
+            self.started = time.time()
         if to in FINISHED:
-            self.finished = time.monotonic()
+            self.finished = time.time()
 
     @property
     def user_id(self) -> int:

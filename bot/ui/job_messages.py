@@ -2,20 +2,22 @@
 
 A job's message is the interaction's reply. Interaction tokens die after 15 minutes, so once a job is older
 than `handoff_after` (14 minutes by default) its message is edited through the bot-token channel route; where
-that is impossible (an ephemeral reply, a missing permission) a new message mentions the member instead.
+that is impossible (an ephemeral reply, a missing permission) a new message mentions the member instead. What
+a target needs is kept in the store, so a restarted bot edits the same messages.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import discord
 
 from bot.jobs.engine import JobListener
 from bot.jobs.events import Delivered, JobEvent
 from bot.jobs.model import Job
+from bot.jobs.store import StoredReply
 from bot.media import fit_image
 
 from .presenter import ProgressPresenter
@@ -29,83 +31,104 @@ DEFAULT_UPLOAD_LIMIT = 10 * 2**20
 class MessageTarget:
     """Where one job's message lives, and how to edit it now."""
 
-    interaction: discord.Interaction
+    client: discord.Client
+    channel_id: int
+    user_id: int
+    message_id: int | None
+    token: str | None
+    created: float  # wall clock of the interaction
     handoff_after: float
-    message_id: int | None = None
-    created: float = field(default_factory=time.monotonic)
+    upload_limit: int = DEFAULT_UPLOAD_LIMIT
     moved: bool = False  # edits go through the channel route now
 
-    @property
-    def upload_limit(self) -> int:
-        return getattr(self.interaction, "filesize_limit", DEFAULT_UPLOAD_LIMIT) or DEFAULT_UPLOAD_LIMIT
+    def _token_alive(self) -> bool:
+        return self.token is not None and not self.moved and time.time() - self.created < self.handoff_after
 
-    async def edit(self, view: Rendered) -> None:
-        if not self.moved and time.monotonic() - self.created < self.handoff_after:
+    def _webhook(self) -> discord.Webhook:
+        assert self.token is not None and self.client.application_id is not None
+        return discord.Webhook.partial(self.client.application_id, self.token, client=self.client)
+
+    async def edit(self, view: Rendered, *, final: bool) -> None:
+        """Edit the job's message. When it cannot be edited at all, progress is skipped and only the final
+        state is posted, once, as a new message that mentions the member (never one message per update)."""
+        if self._token_alive() and self.message_id is not None:
             try:
-                message = await self.interaction.edit_original_response(
-                    content=view.content, embed=view.embed, attachments=view.files
+                await self._webhook().edit_message(
+                    self.message_id, content=view.content, embed=view.embed, attachments=view.files, view=view.view
                 )
-                self.message_id = message.id
                 return
             except discord.HTTPException as exc:
                 if exc.status != 401 and exc.code != 50027:
                     raise
                 log.info("interaction token expired; moving to the channel route")
         self.moved = True
-        await self._edit_in_channel(view)
-
-    async def _edit_in_channel(self, view: Rendered) -> None:
-        channel = self.interaction.channel
-        if not isinstance(channel, discord.abc.Messageable):
-            raise RuntimeError("the job's channel cannot take messages")
-        if self.message_id is not None and hasattr(channel, "get_partial_message"):
+        channel = self.client.get_partial_messageable(self.channel_id)
+        if self.message_id is not None:
             try:
                 await channel.get_partial_message(self.message_id).edit(
-                    content=view.content, embed=view.embed, attachments=view.files
+                    content=view.content, embed=view.embed, attachments=view.files, view=view.view
                 )
                 return
             except (discord.Forbidden, discord.NotFound) as exc:
+                if not final:
+                    log.info("cannot edit the job's message (%s); the result will be posted anew", exc)
+                    return
                 log.info("cannot edit the job's message through the channel (%s); posting a new one", exc)
-        mention = self.interaction.user.mention
-        text = f"{mention} {view.content}".strip()
-        if view.embed is not None:
-            message = await channel.send(content=text, embed=view.embed, files=view.files)
-        else:
-            message = await channel.send(content=text, files=view.files)
+        text = f"<@{self.user_id}> {view.content}".strip()
+        buttons = view.view if view.view is not None else discord.utils.MISSING
+        embed = view.embed if view.embed is not None else discord.utils.MISSING
+        message = await channel.send(content=text, embed=embed, files=view.files, view=buttons)
         self.message_id = message.id
 
     async def follow_up(self, files: list[discord.File]) -> None:
-        if not self.moved:
-            await self.interaction.followup.send(files=files)
-        elif isinstance(self.interaction.channel, discord.abc.Messageable):
-            await self.interaction.channel.send(files=files)
+        if self._token_alive():
+            await self._webhook().send(files=files)
+        else:
+            await self.client.get_partial_messageable(self.channel_id).send(files=files)
 
 
 class JobMessages(JobListener):
     def __init__(self, presenter: ProgressPresenter, *, handoff_after: float = 14 * 60) -> None:
         self.presenter = presenter
         self.handoff_after = handoff_after
+        self.client: discord.Client | None = None  # set once the bot exists
         self._targets: dict[str, MessageTarget] = {}
+
+    def _target(self, interaction: discord.Interaction, message_id: int | None) -> MessageTarget:
+        return MessageTarget(
+            interaction.client,
+            interaction.channel_id or 0,
+            interaction.user.id,
+            message_id,
+            interaction.token,
+            interaction.created_at.timestamp(),
+            self.handoff_after,
+            getattr(interaction, "filesize_limit", None) or DEFAULT_UPLOAD_LIMIT,
+        )
+
+    def attach(self, job: Job, interaction: discord.Interaction, message_id: int | None) -> None:
+        self._targets[job.id] = self._target(interaction, message_id)
+
+    def restore(self, job: Job, reply: StoredReply) -> None:
+        if self.client is None:
+            return
+        self._targets[job.id] = MessageTarget(
+            self.client, reply.channel_id, job.user_id, reply.message_id, reply.token, job.created, self.handoff_after
+        )
 
     async def refuse(self, interaction: discord.Interaction, message_id: int | None, text: str) -> None:
         """A request that never became a job: the reason replaces the reply, within the same edit budget."""
-        target = MessageTarget(interaction, self.handoff_after, message_id)
+        target = self._target(interaction, message_id)
         key = f"refusal-{interaction.id}"
 
         async def send(_: object) -> None:
-            await target.edit(Rendered(content=text))
+            await target.edit(Rendered(content=text), final=True)
 
         self.presenter.show(key, interaction.channel_id or 0, send, text, final=True)
         try:
             await self.presenter.wait_final(key)
         finally:
             self.presenter.forget(key)
-
-    def attach(self, job: Job, interaction: discord.Interaction, message_id: int | None) -> None:
-        self._targets[job.id] = MessageTarget(interaction, self.handoff_after, message_id)
-
-    def target(self, job: Job) -> MessageTarget:
-        return self._targets[job.id]
 
     def job_changed(self, job: Job, event: JobEvent) -> None:
         target = self._targets.get(job.id)
@@ -114,7 +137,7 @@ class JobMessages(JobListener):
         values = job.request.bound.values
 
         async def send(state: JobEvent) -> None:
-            await target.edit(render_progress(state, values))
+            await target.edit(render_progress(state, values, job.id), final=False)
 
         self.presenter.show(job.id, job.request.channel_id, send, event)
 
@@ -129,7 +152,7 @@ class JobMessages(JobListener):
         view = render_final(event, bound.values, bound.template, images)
 
         async def send(_: JobEvent) -> None:
-            await target.edit(view)
+            await target.edit(view, final=True)
             for batch in view.followups:
                 await target.follow_up(batch)
 

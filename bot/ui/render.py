@@ -12,6 +12,8 @@ import discord
 from bot.jobs.events import Cancelled, Delivered, Failed, JobEvent, Queued, Running, WaitingForBackend
 from bot.media import FittedImage
 
+from .buttons import progress_view
+
 BAR = 20
 COLOR_WORKING = discord.Colour.blurple()
 COLOR_DONE = discord.Colour.green()
@@ -22,6 +24,7 @@ class Rendered:
     content: str = ""
     embed: discord.Embed | None = None
     files: list[discord.File] = field(default_factory=list)
+    view: discord.ui.View | None = None  # None removes any buttons
     followups: list[list[discord.File]] = field(default_factory=list)  # more than 10 images
 
 
@@ -42,13 +45,14 @@ def _working(title: str, description: str, prompt: Any) -> discord.Embed:
     return embed
 
 
-def render_progress(event: JobEvent, values: Mapping[str, Any]) -> Rendered:
+def render_progress(event: JobEvent, values: Mapping[str, Any], job_id: str) -> Rendered:
     prompt = values.get("prompt")
     if isinstance(event, Queued):
         ahead = "next in line" if event.position == 1 else f"position {event.position} in the queue"
-        return Rendered(embed=_working("Queued", f"Your job is {ahead}.", prompt))
+        return Rendered(embed=_working("Queued", f"Your job is {ahead}.", prompt), view=progress_view(job_id))
     if isinstance(event, WaitingForBackend):
-        return Rendered(embed=_working("Waiting for a backend", f"{event.reason}.", prompt))
+        embed = _working("Waiting for a backend", f"{event.reason}.", prompt)
+        return Rendered(embed=embed, view=progress_view(job_id))
     if isinstance(event, Running):
         node = f" · {event.node}" if event.node else ""
         steps = f" ({event.value:g}/{event.max:g})"
@@ -59,7 +63,7 @@ def render_progress(event: JobEvent, values: Mapping[str, Any]) -> Rendered:
             extension = "png" if "png" in event.preview_mime else "jpg"
             files.append(discord.File(_bytes(event.preview), filename=f"preview.{extension}"))
             embed.set_image(url=f"attachment://preview.{extension}")
-        return Rendered(embed=embed, files=files)
+        return Rendered(embed=embed, files=files, view=progress_view(job_id))
     raise ValueError(f"not a progress state: {event!r}")
 
 

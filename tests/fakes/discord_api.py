@@ -15,6 +15,7 @@ import itertools
 import json
 import time
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +41,13 @@ def user(user_id: int, name: str, *, bot: bool = False) -> Json:
         "bot": bot,
         "flags": 0,
     }
+
+
+def _snowflakes() -> Iterator[int]:
+    """Ids as Discord makes them: milliseconds since 2015 in the high bits (discord.py reads creation times
+    from them), a counter below."""
+    for counter in itertools.count(1):
+        yield ((int(time.time() * 1000) - 1_420_070_400_000) << 22) | (counter & 0xFFF)
 
 
 def channel_payload() -> Json:
@@ -167,7 +175,7 @@ class FakeDiscord:
         self.identified: list[Json] = []
         self.gateways: list[web.WebSocketResponse] = []
         self._edit_times: dict[int, deque[float]] = {}
-        self._ids = itertools.count(900_000_000_000)
+        self._ids = _snowflakes()
         self._seq = itertools.count(1)
         self._pulse = asyncio.Event()
         self._runner: web.AppRunner | None = None

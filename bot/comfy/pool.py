@@ -1,0 +1,193 @@
+"""Several ComfyUI backends: health, what each can run, how long each takes, and draining.
+
+A backend is healthy while `/system_stats` answers; `failures_to_down` failed checks in a row take it out
+(and `on_down` is told, so its jobs can be reconciled or re-queued); it returns when it answers again. What it
+can run is read from `/object_info` each time it comes up: node types, and the values combo inputs accept
+(checkpoints, samplers, ...). A paused backend finishes what it runs and takes nothing new.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .backend import ComfyBackend
+from .errors import ComfyError
+from .models import NodeInfo, SystemStats
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Capability:
+    node_types: frozenset[str]
+    choices: Mapping[tuple[str, str], frozenset[str]]  # (node type, input) -> accepted values
+
+    def problems(self, graph: Mapping[str, Any]) -> list[str]:
+        """Why this backend cannot run `graph` (empty when it can)."""
+        found = []
+        for node_id, node in graph.items():
+            kind = node.get("class_type", "")
+            if kind not in self.node_types:
+                found.append(f"node {node_id}: {kind} is not installed")
+                continue
+            for name, value in (node.get("inputs") or {}).items():
+                allowed = self.choices.get((kind, name))
+                if allowed is not None and isinstance(value, str) and value not in allowed:
+                    found.append(f"node {node_id}: {name} {value!r} is not available")
+        return found
+
+
+def capability_of(object_info: Mapping[str, NodeInfo]) -> Capability:
+    choices = {
+        (kind, name): frozenset(spec.choices)
+        for kind, info in object_info.items()
+        for name, spec in (*info.required.items(), *info.optional.items())
+        if spec.choices is not None and not (kind == "LoadImage" and name == "image")  # uploads arrive later
+    }
+    return Capability(frozenset(object_info), choices)
+
+
+@dataclass
+class BackendState:
+    backend: ComfyBackend
+    weight: float = 1.0
+    healthy: bool = False
+    paused: bool = False
+    failures: int = 0
+    capability: Capability | None = None
+    stats: SystemStats | None = None
+    seconds_per_job: float = 10.0  # moving average of recent jobs
+    in_flight: int = 0
+    done: int = 0
+    error: str = field(default="not checked yet")
+
+
+class BackendPool:
+    def __init__(
+        self,
+        backends: Sequence[ComfyBackend],
+        *,
+        weights: Mapping[str, float] | None = None,
+        check_interval: float = 10.0,
+        failures_to_down: int = 2,
+    ) -> None:
+        self.states = {b.name: BackendState(b, (weights or {}).get(b.name, 1.0)) for b in backends}
+        self.check_interval = check_interval
+        self.failures_to_down = failures_to_down
+        self.on_down: Callable[[ComfyBackend], None] = lambda backend: None
+        self.on_up: Callable[[ComfyBackend], None] = lambda backend: None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def backends(self) -> list[ComfyBackend]:
+        return [state.backend for state in self.states.values()]
+
+    def get(self, name: str) -> ComfyBackend | None:
+        state = self.states.get(name)
+        return state.backend if state else None
+
+    async def start(self) -> None:
+        for state in self.states.values():
+            state.backend.start()
+        await self.check_all()
+        self._task = asyncio.create_task(self._check_forever(), name="backend-health")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        for state in self.states.values():
+            await state.backend.close()
+
+    async def check_all(self) -> None:
+        await asyncio.gather(*(self.check(state) for state in self.states.values()))
+
+    async def check(self, state: BackendState) -> None:
+        client = state.backend.client
+        try:
+            state.stats = await client.system_stats()
+            if not state.healthy or state.capability is None:
+                state.capability = capability_of(await client.object_info())
+        except ComfyError as exc:
+            state.failures += 1
+            state.error = str(exc)
+            if state.healthy and state.failures >= self.failures_to_down:
+                state.healthy = False
+                log.warning("%s is down: %s", state.backend.name, exc)
+                self.on_down(state.backend)
+            return
+        state.failures, state.error = 0, ""
+        if not state.healthy:
+            state.healthy = True
+            log.info("%s is up", state.backend.name)
+            self.on_up(state.backend)
+
+    async def _check_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.check_interval)
+            await self.check_all()
+
+    def pause(self, name: str) -> None:
+        self.states[name].paused = True
+
+    def resume(self, name: str) -> None:
+        self.states[name].paused = False
+        self.on_up(self.states[name].backend)
+
+    def finished(self, name: str, seconds: float) -> None:
+        state = self.states[name]
+        state.done += 1
+        state.seconds_per_job = seconds if state.done == 1 else 0.7 * state.seconds_per_job + 0.3 * seconds
+
+    def choose(self, graph: Mapping[str, Any], per_backend: int) -> ComfyBackend | None:
+        """The usable backend that can run `graph` with the least expected wait, or None."""
+        usable = [
+            s
+            for s in self.states.values()
+            if s.healthy
+            and not s.paused
+            and s.backend.stream.connected
+            and s.in_flight < per_backend
+            and s.capability is not None
+            and not s.capability.problems(graph)
+        ]
+        best = min(usable, key=lambda s: (s.in_flight + 1) * s.seconds_per_job / s.weight, default=None)
+        return best.backend if best else None
+
+    def able(self, graph: Mapping[str, Any]) -> list[str]:
+        """Names of healthy backends that could run `graph` at all (busy or not)."""
+        return [
+            name
+            for name, s in self.states.items()
+            if s.healthy
+            and s.backend.stream.connected
+            and not s.paused
+            and s.capability is not None
+            and not s.capability.problems(graph)
+        ]
+
+    def never_runnable(self, graph: Mapping[str, Any]) -> str | None:
+        """When every backend is up and known and none of them has what `graph` needs, why (else None)."""
+        states = list(self.states.values())
+        if not states or any(not s.healthy or s.capability is None for s in states):
+            return None  # a backend that is down may have it when it returns
+        problems = [(s.backend.name, s.capability.problems(graph)) for s in states if s.capability is not None]
+        if any(not found for _, found in problems):
+            return None
+        return "; ".join(f"{name}: {found[0]}" for name, found in problems)
+
+    def why_not(self, graph: Mapping[str, Any]) -> str:
+        """For a member: why no backend can run this graph."""
+        reasons = []
+        for name, state in self.states.items():
+            if not state.healthy or not state.backend.stream.connected:
+                reasons.append(f"{name} is not reachable")
+            elif state.paused:
+                reasons.append(f"{name} is paused")
+            elif state.capability is not None and (problems := state.capability.problems(graph)):
+                reasons.append(f"{name}: {problems[0]}")
+        return "; ".join(reasons) or "no ComfyUI server is configured"

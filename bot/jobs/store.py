@@ -1,0 +1,229 @@
+"""SQLite (WAL, one file) for jobs: every transition is written before anyone is told of it.
+
+A job row keeps who asked and where (user, guild, channel, message, interaction token), the template, the
+bound graph and values, the seed, the backend, the prompt id, timestamps, the error and the output files; the
+images a member attached are kept beside it until the job ends, so a restarted bot can still run it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from bot.templates.params import ImageData
+from bot.templates.template import BoundWorkflow
+
+from .model import Job, JobRequest, JobState
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL,
+    user_id INTEGER NOT NULL,
+    guild_id INTEGER,
+    channel_id INTEGER NOT NULL,
+    message_id INTEGER,
+    reply_token TEXT,
+    template TEXT NOT NULL,
+    graph TEXT NOT NULL,
+    params TEXT NOT NULL,
+    output_nodes TEXT NOT NULL,
+    image_targets TEXT NOT NULL,
+    seed INTEGER,
+    state TEXT NOT NULL,
+    backend TEXT,
+    prompt_id TEXT,
+    attempts INTEGER NOT NULL,
+    created REAL NOT NULL,
+    started REAL,
+    finished REAL,
+    error TEXT,
+    outputs TEXT
+);
+CREATE INDEX IF NOT EXISTS jobs_open ON jobs (state) WHERE finished IS NULL;
+CREATE TABLE IF NOT EXISTS job_images (
+    job_id TEXT NOT NULL,
+    param TEXT NOT NULL,
+    filename TEXT NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (job_id, param)
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredReply:
+    """Where a job's message is, as far as a restarted bot can know."""
+
+    channel_id: int
+    message_id: int | None
+    token: str | None  # the interaction token, for edits while it lives
+
+
+class SqliteJobStore:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._db: aiosqlite.Connection | None = None
+        self._seq = 0
+
+    async def open(self) -> SqliteJobStore:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = await aiosqlite.connect(self.path)
+        await self._db.execute("PRAGMA journal_mode=WAL")
+        await self._db.execute("PRAGMA synchronous=NORMAL")
+        await self._db.executescript(SCHEMA)
+        await self._db.commit()
+        async with self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM jobs") as cursor:
+            row = await cursor.fetchone()
+        self._seq = int(row[0]) if row else 0
+        return self
+
+    async def close(self) -> None:
+        if self._db is not None:
+            await self._db.close()
+            self._db = None
+
+    @property
+    def db(self) -> aiosqlite.Connection:
+        assert self._db is not None, "the store is not open"
+        return self._db
+
+    # ---- meta ------------------------------------------------------------------------------------------
+
+    async def get_meta(self, key: str) -> str | None:
+        async with self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)) as cursor:
+            row = await cursor.fetchone()
+        return str(row[0]) if row else None
+
+    async def set_meta(self, key: str, value: str) -> None:
+        await self.db.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = ?", (key, value, value)
+        )
+        await self.db.commit()
+
+    # ---- jobs ------------------------------------------------------------------------------------------
+
+    async def add(self, job: Job, reply: StoredReply) -> None:
+        """A new job with everything needed to run it after a restart, in one transaction."""
+        self._seq += 1
+        job.seq = self._seq
+        bound = job.request.bound
+        params = {k: (v.filename if isinstance(v, ImageData) else v) for k, v in bound.values.items()}
+        await self.db.execute(
+            "INSERT INTO jobs (id, seq, user_id, guild_id, channel_id, message_id, reply_token, template, graph, "
+            "params, output_nodes, image_targets, seed, state, backend, prompt_id, attempts, created) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                job.id,
+                job.seq,
+                job.user_id,
+                job.request.guild_id,
+                job.request.channel_id,
+                reply.message_id,
+                reply.token,
+                bound.template,
+                json.dumps(bound.graph),
+                json.dumps(params, default=str),
+                json.dumps(bound.output_nodes),
+                json.dumps(bound.targets),
+                _seed(bound.values),
+                job.state.value,
+                job.backend,
+                job.prompt_id,
+                job.attempts,
+                job.created,
+            ),
+        )
+        await self.db.executemany(
+            "INSERT INTO job_images (job_id, param, filename, data) VALUES (?, ?, ?, ?)",
+            [(job.id, name, image.filename, image.data) for name, image in bound.images.items()],
+        )
+        await self.db.commit()
+
+    async def save(self, job: Job) -> None:
+        """The job's state and what it has become; committed before the caller tells anyone."""
+        await self.db.execute(
+            "UPDATE jobs SET state = ?, backend = ?, prompt_id = ?, attempts = ?, started = ?, finished = ?, "
+            "error = ?, outputs = ? WHERE id = ?",
+            (
+                job.state.value,
+                job.backend,
+                job.prompt_id,
+                job.attempts,
+                job.started,
+                job.finished,
+                job.error,
+                json.dumps(job.outputs) if job.outputs else None,
+                job.id,
+            ),
+        )
+        if job.finished is not None:
+            await self.db.execute("DELETE FROM job_images WHERE job_id = ?", (job.id,))
+        await self.db.commit()
+
+    async def set_message(self, job_id: str, message_id: int) -> None:
+        await self.db.execute("UPDATE jobs SET message_id = ? WHERE id = ?", (message_id, job_id))
+        await self.db.commit()
+
+    async def unfinished(self) -> list[tuple[Job, StoredReply]]:
+        """Every job that has not ended, in the order it was queued."""
+        async with self.db.execute("SELECT * FROM jobs WHERE finished IS NULL ORDER BY seq") as cursor:
+            cursor.row_factory = aiosqlite.Row
+            rows = list(await cursor.fetchall())
+        return [
+            (await self._job(row), StoredReply(row["channel_id"], row["message_id"], row["reply_token"]))
+            for row in rows
+        ]
+
+    async def get(self, job_id: str) -> Job | None:
+        async with self.db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)) as cursor:
+            cursor.row_factory = aiosqlite.Row
+            row = await cursor.fetchone()
+        return await self._job(row) if row else None
+
+    async def states(self, ids: Iterable[str]) -> dict[str, JobState]:
+        wanted = list(ids)
+        marks = ",".join("?" * len(wanted))
+        async with self.db.execute(f"SELECT id, state FROM jobs WHERE id IN ({marks})", wanted) as cursor:
+            return {str(row[0]): JobState(row[1]) for row in await cursor.fetchall()}
+
+    async def _job(self, row: Any) -> Job:
+        async with self.db.execute(
+            "SELECT param, filename, data FROM job_images WHERE job_id = ?", (row["id"],)
+        ) as cursor:
+            images = {str(p): ImageData(bytes(d), str(f)) for p, f, d in await cursor.fetchall()}
+        targets = {name: tuple(tuple(t) for t in pairs) for name, pairs in json.loads(row["image_targets"]).items()}
+        bound = BoundWorkflow(
+            template=row["template"],
+            graph=json.loads(row["graph"]),
+            values=json.loads(row["params"]),
+            output_nodes=tuple(json.loads(row["output_nodes"])),
+            images=images,
+            targets=targets,
+        )
+        job = Job(
+            JobRequest(row["user_id"], row["guild_id"], row["channel_id"], bound),
+            id=row["id"],
+            state=JobState(row["state"]),
+            backend=row["backend"],
+            prompt_id=row["prompt_id"],
+            created=row["created"],
+            started=row["started"],
+            finished=row["finished"],
+            error=row["error"],
+            attempts=row["attempts"],
+        )
+        job.seq = row["seq"]
+        job.outputs = json.loads(row["outputs"]) if row["outputs"] else []
+        return job
+
+
+def _seed(values: Any) -> int | None:
+    seed = values.get("seed")
+    return seed if isinstance(seed, int) and not isinstance(seed, bool) else None

@@ -1,0 +1,55 @@
+"""Fair order across members and guilds."""
+
+from __future__ import annotations
+
+import itertools
+
+from bot.jobs.model import Job, JobRequest
+from bot.jobs.scheduler import FairScheduler
+from bot.templates.template import BoundWorkflow
+
+_seq = itertools.count(1)
+
+
+def job(user: int, guild: int = 1) -> Job:
+    made = Job(JobRequest(user, guild, 10, BoundWorkflow("t", {}, {}, ("9",))))
+    made.seq = next(_seq)
+    return made
+
+
+def test_a_member_with_one_job_goes_before_the_rest_of_a_batch() -> None:
+    scheduler = FairScheduler()
+    batch = [job(user=1) for _ in range(10)]
+    for queued in batch:
+        scheduler.push(queued)
+    first = scheduler.pop()  # A's first starts at once
+    late = job(user=2)
+    scheduler.push(late)
+    assert first is batch[0]
+    assert scheduler.pop() is late  # B's runs second
+    assert [j.id for j in scheduler.ordered()] == [j.id for j in batch[1:]]
+
+
+def test_round_robin_across_members_then_guilds() -> None:
+    scheduler = FairScheduler()
+    a = [job(user=1, guild=1) for _ in range(3)]
+    b = [job(user=2, guild=1) for _ in range(3)]
+    c = [job(user=3, guild=2) for _ in range(3)]
+    for queued in (*a, *b, *c):
+        scheduler.push(queued)
+    order = [scheduler.pop() for _ in range(9)]
+    assert order[:3] == [a[0], c[0], b[0]]  # guild 1, guild 2, guild 1 (its other member)
+    assert order[3:6] == [c[1], a[1], c[2]]
+    assert len(scheduler) == 0 or scheduler.pop() is None
+
+
+def test_runnable_skips_jobs_no_backend_can_take_and_retries_go_first() -> None:
+    scheduler = FairScheduler()
+    blocked, other = job(user=1), job(user=2)
+    scheduler.push(blocked)
+    scheduler.push(other)
+    assert scheduler.pop(lambda j: j is not blocked) is other
+    retry = job(user=1)
+    scheduler.push(retry, front=True)
+    assert scheduler.pop() is retry
+    assert scheduler.remove(blocked.id) is blocked and len(scheduler) == 0
