@@ -83,7 +83,11 @@ async def assemble(
         client = make_client(session, config, settings)
         stream = ComfyStream(client, client_id, silence_timeout=settings.comfy.silence_timeout)
         backends.append(ComfyBackend(config.display_name, client, stream))
-    pool = BackendPool(backends, weights={b.display_name: b.weight for b in settings.comfy.backends})
+    pool = BackendPool(
+        backends,
+        weights={b.display_name: b.weight for b in settings.comfy.backends},
+        check_interval=settings.comfy.health_interval,
+    )
     library = TemplateLibrary(settings.templates.dir)
     report = library.reload()
     for error in report.errors.values():

@@ -108,6 +108,7 @@ class ComfySettings(BaseModel):
     )
     request_timeout: PositiveFloat = Field(default=30.0, description="seconds for one REST call")
     retries: Annotated[int, Field(ge=0, le=10)] = Field(default=3, description="retries of idempotent calls")
+    health_interval: PositiveFloat = Field(default=10.0, description="seconds between health checks of a backend")
     silence_timeout: PositiveFloat = Field(
         default=120.0, description="seconds without a frame before a running prompt is checked in /history"
     )
@@ -139,7 +140,9 @@ class LimitSettings(BaseModel):
     steps_max: PositiveInt = Field(default=60, description="sampler steps a member may ask for")
     image_max_side: PositiveInt = Field(default=2048, description="pixels on the longer side")
     jobs_per_user: PositiveInt = Field(default=3, description="queued plus running jobs per member")
-    running_per_user: PositiveInt = Field(default=2, description="jobs of one member running at once")
+    running_per_user: PositiveInt = Field(
+        default=1, description="jobs of one member in flight at once (running or next in ComfyUI's queue)"
+    )
     queue_max: PositiveInt = Field(default=200, description="jobs waiting in the whole queue")
 
 

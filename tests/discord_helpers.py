@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from bot.settings import (
     Settings,
     TemplateSettings,
 )
+from tests.fakes.discord_api import USER_ID, FakeDiscord, Interaction, Message, Request
 
 
 @asynccontextmanager
@@ -43,14 +44,25 @@ async def running(bot: ComfyBot, token: str = "test-token") -> AsyncIterator[Com
 
 
 def settings_between(
-    comfy_url: str, discord_api: str, folder: Path, *, limits: LimitSettings | None = None, **discord: Any
+    comfy: str | list[tuple[str, str]],
+    discord_api: str,
+    folder: Path,
+    *,
+    limits: LimitSettings | None = None,
+    health_interval: float = 10.0,
+    **discord: Any,
 ) -> Settings:
-    """Settings for a bot between the fake ComfyUI (named gpu1) and the fake Discord; data and workflows in
-    `folder`."""
+    """Settings for a bot between fake ComfyUI servers (one URL, named gpu1, or (url, name) pairs) and the fake
+    Discord; data and workflows in `folder`."""
+    backends = [(comfy, "gpu1")] if isinstance(comfy, str) else comfy
     return Settings(
         _env_file=None,
         discord=DiscordSettings(token="test-token", api_base=discord_api, **discord),
-        comfy=ComfySettings(backends=[BackendSettings(url=comfy_url, name="gpu1")], retries=1),
+        comfy=ComfySettings(
+            backends=[BackendSettings(url=url, name=name) for url, name in backends],
+            retries=1,
+            health_interval=health_interval,
+        ),
         database=DatabaseSettings(path=folder / "data" / "bot.sqlite3"),
         templates=TemplateSettings(dir=folder / "workflows"),
         limits=limits or LimitSettings(),
@@ -68,3 +80,32 @@ async def assembled(settings: Settings) -> AsyncIterator[App]:
                 yield app
         finally:
             await app.close()
+
+
+def option(name: str, value: Any) -> dict[str, Any]:
+    kind = 3 if isinstance(value, str) else 10 if isinstance(value, float) else 4
+    return {"name": name, "type": kind, "value": value}
+
+
+async def imagine(discord_fake: FakeDiscord, prompt: str, *, user: int = USER_ID, **options: Any) -> Interaction:
+    choices = [option("prompt", prompt)] + [option(k, v) for k, v in options.items()]
+    return await discord_fake.interact("imagine", choices, user_id=user)
+
+
+def edits_of(discord_fake: FakeDiscord, interaction: Interaction) -> list[Request]:
+    return [r for r in discord_fake.requests if r.method == "PATCH" and interaction.token in r.path and r.status == 200]
+
+
+def final(discord_fake: FakeDiscord, interaction: Interaction) -> Callable[[], bool]:
+    def done() -> bool:
+        message = discord_fake.messages.get(interaction.message_id or 0)
+        return message is not None and (
+            (bool(message.files) and message.embeds[0]["title"] == "Done")
+            or message.content.startswith(("❌", "⚠️", "🚫"))
+        )
+
+    return done
+
+
+def fields(message: Message) -> dict[str, str]:
+    return {f["name"]: f["value"] for f in message.embeds[0].get("fields", [])}

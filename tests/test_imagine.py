@@ -24,9 +24,9 @@ from bot.settings import (
     Settings,
     TemplateSettings,
 )
-from tests.discord_helpers import assembled, settings_between
+from tests.discord_helpers import assembled, edits_of, fields, final, imagine, option, settings_between
 from tests.fakes.comfy_server import FakeComfy
-from tests.fakes.discord_api import CHANNEL_ID, USER_ID, FakeDiscord, Interaction, Message, Request
+from tests.fakes.discord_api import CHANNEL_ID, USER_ID, FakeDiscord, Interaction
 
 WORKFLOWS = Path(__file__).resolve().parent.parent / "workflows"
 SHIPPED_CHECKPOINT = "v1-5-pruned-emaonly.safetensors"
@@ -57,34 +57,6 @@ def start_bot(comfy: FakeComfy, discord_fake: FakeDiscord, tmp_path: Path) -> St
         return assembled(settings_between(comfy.base_url, discord_fake.api_base, tmp_path, **discord))
 
     return start
-
-
-def option(name: str, value: Any) -> dict[str, Any]:
-    kind = 3 if isinstance(value, str) else 10 if isinstance(value, float) else 4
-    return {"name": name, "type": kind, "value": value}
-
-
-async def imagine(discord_fake: FakeDiscord, prompt: str, *, user: int = USER_ID, **options: Any) -> Interaction:
-    choices = [option("prompt", prompt)] + [option(k, v) for k, v in options.items()]
-    return await discord_fake.interact("imagine", choices, user_id=user)
-
-
-def edits_of(discord_fake: FakeDiscord, interaction: Interaction) -> list[Request]:
-    return [r for r in discord_fake.requests if r.method == "PATCH" and interaction.token in r.path and r.status == 200]
-
-
-def final(discord_fake: FakeDiscord, interaction: Interaction) -> Callable[[], bool]:
-    def done() -> bool:
-        message = discord_fake.messages.get(interaction.message_id or 0)
-        return message is not None and (
-            (bool(message.files) and message.embeds[0]["title"] == "Done") or message.content.startswith(("❌", "⚠️"))
-        )
-
-    return done
-
-
-def fields(message: Message) -> dict[str, str]:
-    return {f["name"]: f["value"] for f in message.embeds[0].get("fields", [])}
 
 
 async def test_imagine_defers_shows_progress_with_a_preview_and_attaches_the_exact_png(

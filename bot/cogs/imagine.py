@@ -129,11 +129,13 @@ class ImagineCog(commands.Cog):
             raise RequestError(
                 f"Your prompt is {len(text):,} characters; the limit is {limits.prompt_max_length:,}. Shorten it."
             )
-        active = len(self.engine.jobs_of(interaction.user.id))
-        if active >= limits.jobs_per_user:
+        mine = self.engine.jobs_of(interaction.user.id)
+        if len(mine) >= limits.jobs_per_user:
+            positions = sorted(p for j in mine if (p := self.engine.position(j)) is not None)
+            where = f" Yours in the queue are at {', '.join(f'#{p}' for p in positions)}." if positions else ""
             raise RequestError(
-                f"You already have {active} jobs queued or running (the limit is {limits.jobs_per_user}); "
-                "wait for one to finish, or /cancel one."
+                f"You already have {len(mine)} jobs queued or running (the limit is {limits.jobs_per_user}).{where} "
+                "Wait for one to finish, or /cancel one."
             )
         if len(self.engine.scheduler) >= limits.queue_max:
             raise RequestError(f"The queue is full ({limits.queue_max} jobs); try again in a little while.")

@@ -20,7 +20,17 @@ from bot.comfy.events import Executing, ExecutionStart, PreviewImage, Progress
 from bot.comfy.pool import BackendPool
 from bot.comfy.run import PromptRun, RunFailed, RunInterrupted, RunLost, RunSucceeded
 
-from .events import Cancelled, Delivered, Failed, JobEvent, Queued, ResultImage, Running, WaitingForBackend
+from .events import (
+    Cancelled,
+    Delivered,
+    Failed,
+    JobEvent,
+    Queued,
+    ResultImage,
+    Running,
+    Starting,
+    WaitingForBackend,
+)
 from .model import Job, JobRequest, JobState
 from .scheduler import FairScheduler
 from .store import SqliteJobStore, StoredReply
@@ -71,6 +81,8 @@ class JobEngine:
         self._wake = asyncio.Event()
         self._dispatcher: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
+        self._user_in_flight: dict[int, int] = {}
+        self._idle = asyncio.Event()  # counted when dispatched, not when the task gets to run
         pool.on_down = self._backend_down
         pool.on_up = lambda backend: self._wake.set()
 
@@ -106,6 +118,12 @@ class JobEngine:
         """A job not yet accepted, so its message can be attached before anything is said about it."""
         return Job(request)
 
+    async def wait_idle(self) -> None:
+        """Until no job is open (for an orderly shutdown, and tests)."""
+        if self.active:
+            self._idle.clear()
+            await self._idle.wait()
+
     async def accept(self, job: Job, reply: StoredReply) -> None:
         await self.store.add(job, reply)
         self.active[job.id] = job
@@ -136,16 +154,18 @@ class JobEngine:
             if backend is None:
                 return "That job's server is gone; it cannot be cancelled."
             self._cancelled_by[job.id] = by
+            client, prompt_id = backend.client, job.prompt_id
             try:
-                await backend.client.delete_from_queue(job.prompt_id)  # when it waits in ComfyUI's queue
-                await backend.client.interrupt(job.prompt_id)  # when it runs; a no-op otherwise
-                running = (await backend.client.queue()).is_running(job.prompt_id)
+                if not (await client.queue()).is_running(prompt_id):
+                    await client.delete_from_queue(prompt_id)  # it waits in ComfyUI's queue
+                if (await client.queue()).is_running(prompt_id):  # it runs (or started meanwhile)
+                    await client.interrupt(prompt_id)  # that prompt only: a no-op for any other
+                    return "Stopping it now."
             except ComfyError as exc:
                 return f"The server did not answer ({exc}); try again."
-            if not running:  # deleted from ComfyUI's queue: no event will ever come for it
-                self._stop_following(job)
-                await self._finish(job, JobState.CANCELLED, Cancelled(by))
-            return "Cancelled." if not running else "Stopping it now."
+            self._stop_following(job)  # deleted from ComfyUI's queue: no event will ever come for it
+            await self._finish(job, JobState.CANCELLED, Cancelled(by))
+            return "Cancelled; it had not started."
         return "It is being delivered; too late to cancel."
 
     async def clear_queue(self, by: str) -> int:
@@ -159,14 +179,9 @@ class JobEngine:
     # ---- dispatch --------------------------------------------------------------------------------------
 
     def _runnable(self, job: Job) -> bool:
-        running = sum(
-            1
-            for other in self.active.values()
-            if other.user_id == job.user_id and other.state in (JobState.DISPATCHED, JobState.RUNNING)
-        )
-        return (
-            running < self.running_per_user and self.pool.choose(job.request.bound.graph, self.per_backend) is not None
-        )
+        if self._user_in_flight.get(job.user_id, 0) >= self.running_per_user:
+            return False
+        return self.pool.choose(job.request.bound.graph, self.per_backend) is not None
 
     async def _dispatch_forever(self) -> None:
         while True:
@@ -201,6 +216,7 @@ class JobEngine:
     def _start(self, job: Job, backend: ComfyBackend, run: PromptRun | None) -> None:
         if run is not None:  # taken up again after a restart
             self.pool.states[backend.name].in_flight += 1
+        self._user_in_flight[job.user_id] = self._user_in_flight.get(job.user_id, 0) + 1
         task = asyncio.create_task(self._run(job, backend, run), name=f"job {job.id}")
         self._tasks[job.id] = task
 
@@ -257,6 +273,7 @@ class JobEngine:
                 await self._finish(job, JobState.FAILED, failure)
         finally:
             self.pool.states[backend.name].in_flight -= 1
+            self._user_in_flight[job.user_id] -= 1
             self._runs.pop(job.id, None)
             if self._tasks.get(job.id) is asyncio.current_task():
                 del self._tasks[job.id]
@@ -266,6 +283,7 @@ class JobEngine:
         job.backend, job.attempts = backend.name, job.attempts + 1
         job.prompt_id = f"{job.id}-{job.attempts}"
         await self._move(job, JobState.DISPATCHED)  # saved with its prompt id before ComfyUI hears of it
+        self.listener.job_changed(job, Starting(backend.name))
         try:
             bound = job.request.bound
             graph = await bound.upload_images(backend.client, job.id) if bound.images else bound.graph
@@ -306,7 +324,7 @@ class JobEngine:
             elif isinstance(item, RunSucceeded):
                 await self._deliver(job, backend, item)
             elif isinstance(item, RunFailed):
-                await self._finish(job, JobState.FAILED, Failed(f"The workflow failed in {item.message}."))
+                await self._finish(job, JobState.FAILED, Failed(f"The workflow stopped: {item.message}."))
             elif isinstance(item, RunInterrupted):
                 by = self._cancelled_by.pop(job.id, "an interrupt on the server")
                 await self._finish(job, JobState.CANCELLED, Cancelled(by))
@@ -349,6 +367,8 @@ class JobEngine:
         if state in (JobState.DELIVERED, JobState.FAILED) and job.state is JobState.DELIVERING:
             await self._move(job, state)
         self.active.pop(job.id, None)
+        if not self.active:
+            self._idle.set()
         self._positions.pop(job.id, None)
         self._waiting_reason.pop(job.id, None)
         self._wake.set()

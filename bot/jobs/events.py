@@ -11,6 +11,11 @@ class Queued:
 
 
 @dataclass(frozen=True, slots=True)
+class Starting:
+    backend: str
+
+
+@dataclass(frozen=True, slots=True)
 class WaitingForBackend:
     reason: str
 
@@ -48,5 +53,5 @@ class Cancelled:
     by: str = "you"
 
 
-JobEvent = Queued | WaitingForBackend | Running | Delivered | Failed | Cancelled
+JobEvent = Queued | Starting | WaitingForBackend | Running | Delivered | Failed | Cancelled
 FINAL_EVENTS = (Delivered, Failed, Cancelled)

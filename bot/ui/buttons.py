@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import discord
+from discord.ext import commands
 
 CANCEL_PREFIX = "job:cancel:"
 
@@ -25,9 +26,8 @@ class CancelButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"jo
         return cls(match["job"])
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        cog = (
-            interaction.client.get_cog("QueueCog") if isinstance(interaction.client, discord.ext.commands.Bot) else None
-        )
+        client = interaction.client
+        cog = client.get_cog("QueueCog") if isinstance(client, commands.bot.BotBase) else None
         if cog is None:
             await interaction.response.send_message("Cancelling is not available right now.", ephemeral=True)
             return

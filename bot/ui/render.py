@@ -9,7 +9,7 @@ from typing import Any
 
 import discord
 
-from bot.jobs.events import Cancelled, Delivered, Failed, JobEvent, Queued, Running, WaitingForBackend
+from bot.jobs.events import Cancelled, Delivered, Failed, JobEvent, Queued, Running, Starting, WaitingForBackend
 from bot.media import FittedImage
 
 from .buttons import progress_view
@@ -50,6 +50,8 @@ def render_progress(event: JobEvent, values: Mapping[str, Any], job_id: str) -> 
     if isinstance(event, Queued):
         ahead = "next in line" if event.position == 1 else f"position {event.position} in the queue"
         return Rendered(embed=_working("Queued", f"Your job is {ahead}.", prompt), view=progress_view(job_id))
+    if isinstance(event, Starting):
+        return Rendered(embed=_working("Starting", f"On {event.backend}…", prompt), view=progress_view(job_id))
     if isinstance(event, WaitingForBackend):
         embed = _working("Waiting for a backend", f"{event.reason}.", prompt)
         return Rendered(embed=embed, view=progress_view(job_id))

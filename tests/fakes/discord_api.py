@@ -334,6 +334,44 @@ class FakeDiscord:
             if intent == 0 or ws["intents"] & intent:
                 await self._send(ws, 0, data, event)
 
+    async def click(self, message: Message, custom_id: str, *, user_id: int = USER_ID) -> Interaction:
+        """A member presses a button on `message`: a component interaction goes out."""
+        interaction = Interaction(next(self._ids), f"token-{next(self._ids)}", message.channel_id, user_id)
+        self.interactions[interaction.token] = interaction
+        member = {
+            "user": user(user_id, f"member{user_id}"),
+            "roles": [],
+            "joined_at": "2026-01-01T00:00:00+00:00",
+            "deaf": False,
+            "mute": False,
+            "flags": 0,
+            "permissions": "0",
+        }
+        await self.dispatch(
+            "INTERACTION_CREATE",
+            {
+                "id": str(interaction.id),
+                "application_id": str(BOT_ID),
+                "type": 3,
+                "token": interaction.token,
+                "version": 1,
+                "guild_id": str(GUILD_ID),
+                "channel_id": str(message.channel_id),
+                "channel": channel_payload(),
+                "member": member,
+                "app_permissions": "2248473465835073",
+                "locale": "en-US",
+                "guild_locale": "en-US",
+                "entitlements": [],
+                "authorizing_integration_owners": {"0": str(GUILD_ID)},
+                "context": 0,
+                "attachment_size_limit": self.upload_limit,
+                "data": {"custom_id": custom_id, "component_type": 2},
+                "message": message.payload(self._base()),
+            },
+        )
+        return interaction
+
     def attachment(self, filename: str, data: bytes, content_type: str = "image/png") -> tuple[str, Json]:
         """A file a member attached to a command: its id, and the `resolved` payload that carries it."""
         attachment_id = str(next(self._ids))

@@ -1,0 +1,283 @@
+"""The job engine through the whole stack: fairness, caps, cancel, several backends, failures, restarts.
+
+The fake ComfyUI servers are scripted (held, killed); the database is a temporary SQLite file; assertions are
+on what members see in Discord and on what reached ComfyUI."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.__main__ import App
+from bot.jobs.model import JobState
+from bot.jobs.store import SqliteJobStore
+from bot.settings import LimitSettings
+from tests.discord_helpers import assembled, fields, final, imagine, option, settings_between
+from tests.fakes.comfy_server import FakeComfy
+from tests.fakes.discord_api import USER_ID, FakeDiscord, Interaction
+
+WORKFLOWS = Path(__file__).resolve().parent.parent / "workflows"
+SHIPPED = "v1-5-pruned-emaonly.safetensors"
+
+
+def checkpoints(comfy: FakeComfy) -> list[str]:
+    names: list[str] = comfy.object_info["CheckpointLoaderSimple"]["input"]["required"]["ckpt_name"][0]
+    return names
+
+
+@dataclass
+class Stack:
+    comfys: list[FakeComfy]
+    discord: FakeDiscord
+    folder: Path
+
+    def start(self, **options: Any) -> AbstractAsyncContextManager[App]:
+        backends = [(c.base_url, f"gpu{n}") for n, c in enumerate(self.comfys, start=1)]
+        options.setdefault("channel_window", 1.0)  # Discord's 5-per-5 s rule compressed 5x (the fake's too)
+        options.setdefault("edit_interval", 0.3)
+        return assembled(settings_between(backends, self.discord.api_base, self.folder, **options))
+
+    def ran(self, comfy: FakeComfy) -> list[str]:
+        """The prompts (node 6 text) a ComfyUI ran, in the order it ran them."""
+        return [entry["prompt"][2]["6"]["inputs"]["text"] for entry in comfy.history.values()]
+
+
+async def make_stack(count: int, tmp_path: Path) -> Stack:
+    comfys = []
+    for _ in range(count):
+        comfy = await FakeComfy(step_delay=0.01).start()
+        checkpoints(comfy).append(SHIPPED)
+        comfys.append(comfy)
+    shutil.copytree(WORKFLOWS, tmp_path / "workflows")
+    return Stack(comfys, await FakeDiscord(window=1.0).start(), tmp_path)
+
+
+@pytest.fixture
+async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
+    made = await make_stack(1, tmp_path)
+    yield made
+    await made.discord.stop()
+    for comfy in made.comfys:
+        await comfy.stop()
+
+
+@pytest.fixture
+async def stack3(tmp_path: Path) -> AsyncIterator[Stack]:
+    made = await make_stack(3, tmp_path)
+    yield made
+    await made.discord.stop()
+    for comfy in made.comfys:
+        await comfy.stop()
+
+
+def done(discord: FakeDiscord, *interactions: Interaction) -> Callable[[], bool]:
+    checks = [final(discord, i) for i in interactions]
+    return lambda: all(check() for check in checks)
+
+
+async def test_one_members_batch_does_not_hold_up_another(stack: Stack) -> None:
+    comfy, discord = stack.comfys[0], stack.discord
+    comfy.hold()
+    async with stack.start(limits=LimitSettings(jobs_per_user=20)):
+        batch = [await imagine(discord, f"a{n}", user=USER_ID) for n in range(10)]
+        await comfy.until(lambda: comfy.running is not None)
+        late = await imagine(discord, "b", user=USER_ID + 1)
+        comfy.release()
+        await discord.until(done(discord, *batch, late), within=60)
+    assert stack.ran(comfy)[:3] == ["a0", "b", "a1"]  # B's one job runs second
+
+
+async def test_caps_are_explained_with_positions(stack: Stack) -> None:
+    comfy, discord = stack.comfys[0], stack.discord
+    comfy.hold()
+    async with stack.start(limits=LimitSettings(jobs_per_user=3, queue_max=2)):
+        for n in range(3):
+            await imagine(discord, f"a{n}", user=USER_ID)
+        await discord.until(lambda: len(discord.sent("POST", "/interactions")) == 3)
+        await comfy.until(lambda: comfy.running is not None)
+        over = await imagine(discord, "a3", user=USER_ID)
+        await discord.until(final(discord, over))
+        full = await imagine(discord, "b0", user=USER_ID + 1)
+        await discord.until(final(discord, full))
+        comfy.release()
+    assert discord.original(over).content == (
+        "⚠️ You already have 3 jobs queued or running (the limit is 3). Yours in the queue are at #1, #2. "
+        "Wait for one to finish, or /cancel one."
+    )
+    assert discord.original(full).content == "⚠️ The queue is full (2 jobs); try again in a little while."
+
+
+async def test_cancel_a_queued_a_waiting_and_a_running_job(stack: Stack) -> None:
+    comfy, discord = stack.comfys[0], stack.discord
+    comfy.hold()
+    running_user, waiting_user, queued_user = USER_ID, USER_ID + 1, USER_ID + 2
+    async with stack.start():
+        running = await imagine(discord, "running", user=running_user)
+        await comfy.until(lambda: comfy.running is not None)
+        waiting = await imagine(discord, "waiting", user=waiting_user)
+        await comfy.until(lambda: len(comfy.pending) == 1)  # in ComfyUI's own queue, behind the running one
+        queued = await imagine(discord, "queued", user=queued_user)
+        await discord.until(lambda: queued.message_id in discord.messages and bool(discord.original(queued).embeds))
+
+        await discord.interact("cancel", user_id=queued_user)  # /cancel: the member's latest job
+        await discord.until(final(discord, queued))
+        message = discord.original(waiting)
+        [button] = [c["custom_id"] for row in message.components for c in row["components"]]
+        await discord.click(message, button, user_id=waiting_user)  # the ❌ on the progress message
+        await discord.until(final(discord, waiting))
+        await discord.interact("cancel", user_id=running_user)
+        await discord.until(lambda: any(path == "/interrupt" for _, path, _ in comfy.requests))
+        comfy.release()
+        await discord.until(final(discord, running))
+
+    for interaction in (queued, waiting, running):
+        assert discord.original(interaction).content == "🚫 Cancelled by you."
+    interrupts = [json.loads(body) for _, path, body in comfy.requests if path == "/interrupt"]
+    deletes = [json.loads(body) for _, path, body in comfy.requests if path == "/queue" and body]
+    running_prompt = next(e[1] for e in (entry["prompt"] for entry in comfy.history.values()))
+    assert interrupts == [{"prompt_id": running_prompt}]  # only the running prompt was interrupted
+    assert len(deletes) == 1 and deletes[0]["delete"][0] != running_prompt
+    assert "queued" not in json.dumps([body.decode() for _, path, body in comfy.requests if path == "/prompt"])
+    assert not comfy.pending and next(iter(comfy.history.values()))["status"]["status_str"] == "error"
+
+
+async def test_someone_elses_job_cannot_be_cancelled_by_a_member(stack: Stack) -> None:
+    comfy, discord = stack.comfys[0], stack.discord
+    comfy.hold()
+    async with stack.start():
+        mine = await imagine(discord, "mine", user=USER_ID)
+        await comfy.until(lambda: comfy.running is not None)
+        try:
+            await discord.until(lambda: bool(discord.original(mine).components), within=3)
+        except TimeoutError:
+            print(
+                "REQUESTS",
+                [
+                    (r.method, r.path[-30:], r.status, sorted(r.json.keys()) if isinstance(r.json, dict) else None)
+                    for r in discord.requests
+                ],
+            )
+            raise
+        message = discord.original(mine)
+        [button] = [c["custom_id"] for row in message.components for c in row["components"]]
+        click = await discord.click(message, button, user_id=USER_ID + 9)
+        await discord.until(lambda: click.message_id is not None and click.message_id in discord.messages)
+        comfy.release()
+        await discord.until(final(discord, mine))
+    assert discord.messages[click.message_id or 0].content == (
+        "Only the member who started a job, or a moderator, can cancel it."
+    )
+    assert discord.original(mine).embeds[0]["title"] == "Done"
+
+
+async def test_jobs_go_to_the_backends_that_can_run_them(stack3: Stack) -> None:
+    _, gpu2, gpu3 = stack3.comfys
+    checkpoints(gpu2).append("sdxl.safetensors")
+    checkpoints(gpu3).append("sdxl.safetensors")
+    for name in ("LoadImage", "ImageScaleBy"):
+        del gpu3.object_info[name]  # gpu3 cannot upscale
+    discord = stack3.discord
+    photo_id, resolved = discord.attachment("photo.png", b"\x89PNG photo")
+    async with stack3.start():
+        sdxl = [await imagine(discord, f"x{n} --model sdxl.safetensors", user=USER_ID + n) for n in range(3)]
+        upscale = [
+            await discord.interact(
+                "imagine",
+                [option("prompt", ""), option("template", "upscale"), {"name": "image", "type": 11, "value": photo_id}],
+                user_id=USER_ID + 10 + n,
+                resolved=resolved,
+            )
+            for n in range(3)
+        ]
+        await discord.until(done(discord, *sdxl, *upscale), within=60)
+    assert {fields(discord.original(i))["Backend"] for i in sdxl} <= {"gpu2", "gpu3"}
+    assert {fields(discord.original(i))["Backend"] for i in upscale} <= {"gpu1", "gpu2"}
+    assert len({fields(discord.original(i))["Backend"] for i in (*sdxl, *upscale)}) >= 2  # the work was shared
+
+
+async def test_a_backend_killed_mid_run_loses_nothing(tmp_path: Path) -> None:
+    stack = await make_stack(2, tmp_path)
+    gpu1, gpu2 = stack.comfys
+    discord = stack.discord
+    gpu1.hold()
+    try:
+        async with stack.start(health_interval=0.1):
+            interaction = await imagine(discord, "survivor")
+            await gpu1.until(lambda: gpu1.running is not None)
+            await gpu1.stop()  # the server dies mid-run
+            await discord.until(final(discord, interaction), within=30)
+    finally:
+        await discord.stop()
+        await gpu2.stop()
+    message = discord.original(interaction)
+    assert message.embeds[0]["title"] == "Done" and fields(message)["Backend"] == "gpu2"
+    assert sum(1 for r in discord.requests if r.files and any(f.filename.endswith(".png") for f in r.files)) == 1
+
+
+async def test_a_restart_takes_up_jobs_in_every_state(stack: Stack) -> None:
+    comfy, discord = stack.comfys[0], stack.discord
+    async with stack.start():
+        delivered = await imagine(discord, "delivered", user=USER_ID + 1)
+        await discord.until(final(discord, delivered))
+        comfy.failures["KSampler"] = ("RuntimeError", "out of memory")
+        failed = await imagine(discord, "failed --seed 5", user=USER_ID + 2)
+        await discord.until(final(discord, failed))
+        comfy.failures.clear()
+        comfy.hold()
+        running = await imagine(discord, "running", user=USER_ID + 3)
+        await comfy.until(lambda: comfy.running is not None)
+        waiting = await imagine(discord, "waiting", user=USER_ID + 4)
+        await comfy.until(lambda: len(comfy.pending) == 1)
+        queued = await imagine(discord, "queued", user=USER_ID + 5)
+        cancelled = await imagine(discord, "cancelled", user=USER_ID + 6)
+        await discord.until(  # both accepted: their messages show the queue
+            lambda: all(i.message_id in discord.messages and discord.original(i).embeds for i in (queued, cancelled))
+        )
+        await discord.interact("cancel", user_id=USER_ID + 6)
+        await discord.until(final(discord, cancelled))
+    before = {i.token: len([r for r in discord.requests if i.token in r.path]) for i in (delivered, failed, cancelled)}
+
+    async with stack.start() as app:  # a new bot on the same database, ComfyUI still holding two prompts
+        comfy.release()
+        await discord.until(done(discord, running, waiting, queued), within=60)
+        async with asyncio.timeout(10):
+            await app.engine.wait_idle()
+
+    for interaction in (running, waiting, queued):
+        finals = [
+            r
+            for r in discord.requests
+            if interaction.token in r.path
+            and r.json
+            and any(e.get("title") == "Done" for e in r.json.get("embeds") or [])
+        ]
+        assert len(finals) == 1, "delivered exactly once"
+    assert discord.original(failed).content == "❌ The workflow stopped: KSampler (node 3) failed: out of memory."
+    assert discord.original(cancelled).content == "🚫 Cancelled by you."
+    after = {i.token: len([r for r in discord.requests if i.token in r.path]) for i in (delivered, failed, cancelled)}
+    assert after == before  # finished jobs were left alone
+    store = await SqliteJobStore(stack.folder / "data" / "bot.sqlite3").open()
+    try:
+        assert await store.unfinished() == []
+        states = [row[0] for row in await (await store.db.execute("SELECT state FROM jobs ORDER BY seq")).fetchall()]
+    finally:
+        await store.close()
+    assert states == [
+        s.value
+        for s in (
+            JobState.DELIVERED,
+            JobState.FAILED,
+            JobState.DELIVERED,
+            JobState.DELIVERED,
+            JobState.DELIVERED,
+            JobState.CANCELLED,
+        )
+    ]
