@@ -16,6 +16,7 @@ import asyncio
 import heapq
 import json
 import struct
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -82,6 +83,7 @@ class FakeComfy:
         self.files: dict[tuple[str, str, str], bytes] = {}
         self.ws_connects = 0
         self.finished_at: dict[str, float] = {}  # prompt id -> when its last event was sent
+        self.started_at: dict[str, float] = {}  # prompt id -> when the worker took it
         self._pulse = asyncio.Event()
         self._gate = asyncio.Event()
         self._gate.set()
@@ -261,6 +263,7 @@ class FakeComfy:
                 pulse = self._pulse
                 await pulse.wait()
             item = heapq.heappop(self.pending)
+            self.started_at[item.prompt_id] = time.monotonic()
             self.running = item
             self.interrupt_requested = False
             await self.executor.run(item)
