@@ -18,7 +18,7 @@ import aiohttp
 
 from .bot import ComfyBot
 from .cogs.imagine import ImagineCog
-from .cogs.queue import QueueCog
+from .cogs.queue import BackendCog, QueueCog
 from .comfy.backend import ComfyBackend
 from .comfy.client import ComfyClient
 from .comfy.errors import ComfyError
@@ -102,7 +102,11 @@ async def assemble(
     messages = JobMessages(presenter, handoff_after=discord_settings.token_handoff)
     engine = JobEngine(pool, store, messages, running_per_user=settings.limits.running_per_user)
     models = await checkpoint_names(backends)
-    cogs = [ImagineCog(library, engine, messages, settings.limits, models=models), QueueCog(engine, pool)]
+    cogs = [
+        ImagineCog(library, engine, messages, settings.limits, models=models),
+        QueueCog(engine, pool),
+        BackendCog(pool),
+    ]
     bot = ComfyBot(
         discord_settings,
         cogs,

@@ -195,7 +195,7 @@ async def test_the_sync_command_pushes_the_commands(
     await run(settings, sync_only=True)
     assert discord_fake.command_puts == 1
     commands = {command["name"]: command for command in discord_fake.commands["global"]}
-    assert sorted(commands) == ["cancel", "clearqueue", "imagine", "queue"]
+    assert sorted(commands) == ["backend", "cancel", "clearqueue", "imagine", "queue"]
     imagine_command = commands["imagine"]
     assert [o["name"] for o in imagine_command["options"]][:3] == ["prompt", "negative", "aspect"]
 

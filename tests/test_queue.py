@@ -281,3 +281,50 @@ async def test_a_restart_takes_up_jobs_in_every_state(stack: Stack) -> None:
             JobState.CANCELLED,
         )
     ]
+
+
+async def test_queue_shows_positions_and_servers(stack: Stack) -> None:
+    comfy, discord = stack.comfys[0], stack.discord
+    comfy.hold()
+    async with stack.start(limits=LimitSettings(jobs_per_user=5)):
+        jobs = [await imagine(discord, f"q{n}", user=USER_ID) for n in range(3)]
+        await discord.until(lambda: all(i.message_id in discord.messages and discord.original(i).embeds for i in jobs))
+        asked = await discord.interact("queue", user_id=USER_ID)
+        await discord.until(lambda: asked.message_id is not None)
+        comfy.release()
+        await discord.until(done(discord, *jobs), within=30)
+    shown = discord.messages[asked.message_id or 0]
+    assert asked.ephemeral
+    embed = shown.embeds[0]
+    mine = next(f["value"] for f in embed["fields"] if f["name"] == "Your jobs").splitlines()
+    assert "running on gpu1" in mine[0] or "dispatched on gpu1" in mine[0]
+    assert "#1, starts" in mine[1] and "#2, starts" in mine[2]
+    assert any(f["name"] == "Waiting" and f["value"] == "2 job(s) in the queue" for f in embed["fields"])
+    server = next(f for f in embed["fields"] if f["name"] == "gpu1 (up)")
+    assert server["value"].startswith("running 1, waiting 0\ncpu: ")
+
+
+async def test_a_paused_backend_drains_and_takes_nothing_new(tmp_path: Path) -> None:
+    stack = await make_stack(2, tmp_path)
+    gpu1, gpu2 = stack.comfys
+    discord = stack.discord
+    admin = {"permissions": "32"}  # manage guild
+    try:
+        async with stack.start():
+            await discord.interact(
+                "backend", [{"name": "pause", "type": 1, "options": [option("name", "gpu1")]}], member=admin
+            )
+            await discord.until(lambda: any("is paused" in m.content for m in discord.messages.values()))
+            jobs = [await imagine(discord, f"p{n}", user=USER_ID + n) for n in range(4)]
+            await discord.until(done(discord, *jobs), within=30)
+            refused = await discord.interact(
+                "backend", [{"name": "resume", "type": 1, "options": [option("name", "gpu1")]}], user_id=USER_ID + 7
+            )
+            await discord.until(lambda: refused.message_id is not None)
+    finally:
+        await discord.stop()
+        for comfy in stack.comfys:
+            await comfy.stop()
+    assert {fields(discord.original(i))["Backend"] for i in jobs} == {"gpu2"}
+    assert not gpu1.history and len(gpu2.history) == 4
+    assert discord.messages[refused.message_id or 0].content == "Only admins can pause or resume servers."

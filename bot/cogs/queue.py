@@ -107,3 +107,42 @@ class QueueCog(commands.Cog, name="QueueCog"):
         await interaction.response.defer(ephemeral=True, thinking=True)
         count = await self.engine.clear_queue(f"{interaction.user.display_name} (admin)")
         await interaction.followup.send(f"Cleared {count} queued job(s).", ephemeral=True)
+
+
+class BackendCog(commands.GroupCog, group_name="backend", group_description="Manage ComfyUI servers (admins)"):
+    """Pause a server (it finishes what it runs and takes nothing new) or resume it."""
+
+    def __init__(self, pool: BackendPool) -> None:
+        self.pool = pool
+        super().__init__()
+
+    async def _names(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        return [app_commands.Choice(name=n, value=n) for n in self.pool.states if current.lower() in n.lower()][:25]
+
+    async def _set(self, interaction: discord.Interaction, name: str, *, paused: bool) -> None:
+        if not _is_admin(interaction):
+            await interaction.response.send_message("Only admins can pause or resume servers.", ephemeral=True)
+            return
+        if name not in self.pool.states:
+            known = ", ".join(self.pool.states)
+            await interaction.response.send_message(f"No server named {name!r}; known: {known}.", ephemeral=True)
+            return
+        if paused:
+            self.pool.pause(name)
+            text = f"{name} is paused: it finishes what it runs and takes nothing new."
+        else:
+            self.pool.resume(name)
+            text = f"{name} takes jobs again."
+        await interaction.response.send_message(text, ephemeral=True)
+
+    @app_commands.command(name="pause", description="Let a server finish what it runs and take nothing new")
+    @app_commands.default_permissions(manage_guild=True)
+    @app_commands.autocomplete(name=_names)
+    async def pause(self, interaction: discord.Interaction, name: str) -> None:
+        await self._set(interaction, name, paused=True)
+
+    @app_commands.command(name="resume", description="Let a paused server take jobs again")
+    @app_commands.default_permissions(manage_guild=True)
+    @app_commands.autocomplete(name=_names)
+    async def resume(self, interaction: discord.Interaction, name: str) -> None:
+        await self._set(interaction, name, paused=False)

@@ -29,6 +29,8 @@ CHANNEL_ID = 3000
 USER_ID = 4000
 INTENT_GUILD_MESSAGE_REACTIONS = 1 << 10
 UPLOAD_LIMIT = 10 * 2**20
+# An ordinary member: view, send, history, embeds, files, reactions, application commands (no moderation).
+MEMBER_PERMISSIONS = str((1 << 6) | (1 << 10) | (1 << 11) | (1 << 14) | (1 << 15) | (1 << 16) | (1 << 31))
 
 
 def user(user_id: int, name: str, *, bot: bool = False) -> Json:
@@ -395,22 +397,24 @@ class FakeDiscord:
         user_id: int = USER_ID,
         locale: str = "en-US",
         resolved: Json | None = None,
+        member: Json | None = None,
     ) -> Interaction:
-        """A member runs a slash command: INTERACTION_CREATE goes out; the returned record follows it."""
+        """A member runs a slash command: INTERACTION_CREATE goes out; the returned record follows it.
+        `member` overrides member fields (`{"permissions": "32"}` makes them a moderator)."""
         interaction = Interaction(next(self._ids), f"token-{next(self._ids)}", CHANNEL_ID, user_id)
         self.interactions[interaction.token] = interaction
         data: Json = {"id": str(next(self._ids)), "name": name, "type": 1, "options": options or []}
         if resolved:
             data["resolved"] = resolved
-        member = {
+        who = {
             "user": user(user_id, f"member{user_id}"),
             "roles": [],
             "joined_at": "2026-01-01T00:00:00+00:00",
             "deaf": False,
             "mute": False,
             "flags": 0,
-            "permissions": "2248473465835073",
-        }
+            "permissions": MEMBER_PERMISSIONS,
+        } | (member or {})
         await self.dispatch(
             "INTERACTION_CREATE",
             {
@@ -423,7 +427,7 @@ class FakeDiscord:
                 "guild_id": str(GUILD_ID),
                 "channel_id": str(CHANNEL_ID),
                 "channel": channel_payload(),
-                "member": member,
+                "member": who,
                 "app_permissions": "2248473465835073",
                 "locale": locale,
                 "guild_locale": "en-US",
