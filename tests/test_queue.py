@@ -60,22 +60,24 @@ async def make_stack(count: int, tmp_path: Path) -> Stack:
     return Stack(comfys, await FakeDiscord(window=1.0).start(), tmp_path)
 
 
-@pytest.fixture
-async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
-    made = await make_stack(1, tmp_path)
+async def stacked(count: int, tmp_path: Path) -> AsyncIterator[Stack]:
+    made = await make_stack(count, tmp_path)
     yield made
     await made.discord.stop()
     for comfy in made.comfys:
         await comfy.stop()
+
+
+@pytest.fixture
+async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
+    async for made in stacked(1, tmp_path):
+        yield made
 
 
 @pytest.fixture
 async def stack3(tmp_path: Path) -> AsyncIterator[Stack]:
-    made = await make_stack(3, tmp_path)
-    yield made
-    await made.discord.stop()
-    for comfy in made.comfys:
-        await comfy.stop()
+    async for made in stacked(3, tmp_path):
+        yield made
 
 
 def done(discord: FakeDiscord, *interactions: Interaction) -> Callable[[], bool]:

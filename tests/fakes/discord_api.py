@@ -52,6 +52,19 @@ def _snowflakes() -> Iterator[int]:
         yield ((int(time.time() * 1000) - 1_420_070_400_000) << 22) | (counter & 0xFFF)
 
 
+def member_payload(user_id: int, overrides: Json | None = None) -> Json:
+    """A guild member as interactions carry it: an ordinary member unless `overrides` says otherwise."""
+    return {
+        "user": user(user_id, f"member{user_id}"),
+        "roles": [],
+        "joined_at": "2026-01-01T00:00:00+00:00",
+        "deaf": False,
+        "mute": False,
+        "flags": 0,
+        "permissions": MEMBER_PERMISSIONS,
+    } | (overrides or {})
+
+
 def channel_payload() -> Json:
     """The one text channel of the fake guild, where every command is run."""
     return {
@@ -340,38 +353,9 @@ class FakeDiscord:
         """A member presses a button on `message`: a component interaction goes out."""
         interaction = Interaction(next(self._ids), f"token-{next(self._ids)}", message.channel_id, user_id)
         self.interactions[interaction.token] = interaction
-        member = {
-            "user": user(user_id, f"member{user_id}"),
-            "roles": [],
-            "joined_at": "2026-01-01T00:00:00+00:00",
-            "deaf": False,
-            "mute": False,
-            "flags": 0,
-            "permissions": "0",
-        }
-        await self.dispatch(
-            "INTERACTION_CREATE",
-            {
-                "id": str(interaction.id),
-                "application_id": str(BOT_ID),
-                "type": 3,
-                "token": interaction.token,
-                "version": 1,
-                "guild_id": str(GUILD_ID),
-                "channel_id": str(message.channel_id),
-                "channel": channel_payload(),
-                "member": member,
-                "app_permissions": "2248473465835073",
-                "locale": "en-US",
-                "guild_locale": "en-US",
-                "entitlements": [],
-                "authorizing_integration_owners": {"0": str(GUILD_ID)},
-                "context": 0,
-                "attachment_size_limit": self.upload_limit,
-                "data": {"custom_id": custom_id, "component_type": 2},
-                "message": message.payload(self._base()),
-            },
-        )
+        data = {"custom_id": custom_id, "component_type": 2}
+        payload = self._interaction(interaction, 3, data, member_payload(user_id))
+        await self.dispatch("INTERACTION_CREATE", {**payload, "message": message.payload(self._base())})
         return interaction
 
     def attachment(self, filename: str, data: bytes, content_type: str = "image/png") -> tuple[str, Json]:
@@ -406,38 +390,32 @@ class FakeDiscord:
         data: Json = {"id": str(next(self._ids)), "name": name, "type": 1, "options": options or []}
         if resolved:
             data["resolved"] = resolved
-        who = {
-            "user": user(user_id, f"member{user_id}"),
-            "roles": [],
-            "joined_at": "2026-01-01T00:00:00+00:00",
-            "deaf": False,
-            "mute": False,
-            "flags": 0,
-            "permissions": MEMBER_PERMISSIONS,
-        } | (member or {})
-        await self.dispatch(
-            "INTERACTION_CREATE",
-            {
-                "id": str(interaction.id),
-                "application_id": str(BOT_ID),
-                "type": 2,
-                "data": data,
-                "token": interaction.token,
-                "version": 1,
-                "guild_id": str(GUILD_ID),
-                "channel_id": str(CHANNEL_ID),
-                "channel": channel_payload(),
-                "member": who,
-                "app_permissions": "2248473465835073",
-                "locale": locale,
-                "guild_locale": "en-US",
-                "entitlements": [],
-                "authorizing_integration_owners": {"0": str(GUILD_ID)},
-                "context": 0,
-                "attachment_size_limit": self.upload_limit,
-            },
-        )
+        payload = self._interaction(interaction, 2, data, member_payload(user_id, member), locale=locale)
+        await self.dispatch("INTERACTION_CREATE", payload)
         return interaction
+
+    def _interaction(
+        self, interaction: Interaction, kind: int, data: Json, member: Json, *, locale: str = "en-US"
+    ) -> Json:
+        return {
+            "id": str(interaction.id),
+            "application_id": str(BOT_ID),
+            "type": kind,
+            "data": data,
+            "token": interaction.token,
+            "version": 1,
+            "guild_id": str(GUILD_ID),
+            "channel_id": str(interaction.channel_id),
+            "channel": channel_payload(),
+            "member": member,
+            "app_permissions": "2248473465835073",
+            "locale": locale,
+            "guild_locale": "en-US",
+            "entitlements": [],
+            "authorizing_integration_owners": {"0": str(GUILD_ID)},
+            "context": 0,
+            "attachment_size_limit": self.upload_limit,
+        }
 
     # ---- REST ------------------------------------------------------------------------------------------
 
