@@ -19,12 +19,14 @@ import aiohttp
 from .bot import ComfyBot
 from .cogs.imagine import ImagineCog
 from .cogs.queue import BackendCog, QueueCog
+from .cogs.results import ResultsCog
 from .comfy.backend import ComfyBackend
 from .comfy.client import ComfyClient
 from .comfy.errors import ComfyError
 from .comfy.pool import BackendPool
 from .comfy.stream import ComfyStream
 from .jobs.engine import JobEngine
+from .jobs.followups import FollowUps
 from .jobs.store import SqliteJobStore
 from .logs import configure_logging
 from .settings import BackendSettings, ConfigError, Settings, load_settings, templates_folder
@@ -99,13 +101,15 @@ async def assemble(
         channel_window=discord_settings.channel_window,
     )
     presenter.start()
-    messages = JobMessages(presenter, handoff_after=discord_settings.token_handoff)
+    followups = FollowUps(library)
+    messages = JobMessages(presenter, handoff_after=discord_settings.token_handoff, followups=followups)
     engine = JobEngine(pool, store, messages, running_per_user=settings.limits.running_per_user)
     models = await checkpoint_names(backends)
     cogs = [
         ImagineCog(library, engine, messages, settings.limits, models=models),
         QueueCog(engine, pool),
         BackendCog(pool),
+        ResultsCog(engine, store, messages, followups, settings.limits, discord_settings.moderator_role_ids),
     ]
     bot = ComfyBot(
         discord_settings,

@@ -13,7 +13,7 @@ import discord
 from discord.ext import commands
 
 from .settings import DiscordSettings
-from .ui.buttons import CancelButton
+from .ui.buttons import CancelButton, ResultButton
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ class ComfyBot(commands.AutoShardedBot):
     async def setup_hook(self) -> None:
         for cog in self._cogs_to_add:
             await self.add_cog(cog)
-        self.add_dynamic_items(CancelButton)  # every past progress message's button works
+        self.add_dynamic_items(CancelButton, ResultButton)  # every past message's buttons keep working
         await self.sync_commands(force=self._force_sync)
 
     def _command_payload(self) -> str:

@@ -16,6 +16,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    NonNegativeFloat,
     PositiveFloat,
     PositiveInt,
     SecretStr,
@@ -33,6 +34,9 @@ class DiscordSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     token: SecretStr = Field(description="the bot token from the Discord developer portal")
+    moderator_role_ids: Annotated[list[int], NoDecode] = Field(
+        default_factory=list, description="roles whose members may reroll, vary or delete anyone's result"
+    )
     dev_guild_ids: Annotated[list[int], NoDecode] = Field(
         default_factory=list,
         description="guild ids to sync slash commands to during development (comma-separated)",
@@ -66,7 +70,7 @@ class DiscordSettings(BaseModel):
             raise ValueError("a non-empty bot token")
         return value
 
-    @field_validator("dev_guild_ids", mode="before")
+    @field_validator("dev_guild_ids", "moderator_role_ids", mode="before")
     @classmethod
     def _split_ids(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -144,6 +148,7 @@ class LimitSettings(BaseModel):
         default=1, description="jobs of one member in flight at once (running or next in ComfyUI's queue)"
     )
     queue_max: PositiveInt = Field(default=200, description="jobs waiting in the whole queue")
+    reroll_cooldown: NonNegativeFloat = Field(default=10.0, description="seconds between two follow-ups of a member")
 
 
 class TemplateSettings(BaseModel):

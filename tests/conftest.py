@@ -81,3 +81,6 @@ async def backend(make_backend: BackendFactory) -> ComfyBackend:
     made = make_backend()
     await made.stream.wait_connected()
     return made
+
+
+from tests.stack import stack, stack3  # noqa: E402, F401  (fixtures: the whole stack with one or three backends)

@@ -75,9 +75,9 @@ async def test_imagine_defers_shows_progress_with_a_preview_and_attaches_the_exa
     assert len(edits) < 8  # coalesced: far fewer edits than the 8 steps' progress events and queue moves
 
     message = discord_fake.original(interaction)
-    [saved] = [name for (kind, _, name) in comfy.files if kind == "output"]
-    assert [f.filename for f in message.files] == [saved]
-    assert message.files[0].data == comfy.files[("output", "", saved)]  # byte for byte what /view served
+    [saved] = [key for key in comfy.files if key[0] == "output"]
+    assert [f.filename for f in message.files] == [saved[2]]
+    assert message.files[0].data == comfy.files[saved]  # byte for byte what /view served
     shown = fields(message)
     assert shown["Prompt"] == 'a "fox" in {snow}'
     assert shown["Seed"] == "42" and shown["Steps"] == "8" and shown["Size"] == "640x448"
@@ -195,7 +195,7 @@ async def test_the_sync_command_pushes_the_commands(
     await run(settings, sync_only=True)
     assert discord_fake.command_puts == 1
     commands = {command["name"]: command for command in discord_fake.commands["global"]}
-    assert sorted(commands) == ["backend", "cancel", "clearqueue", "imagine", "queue"]
+    assert sorted(commands) == ["backend", "cancel", "clearqueue", "imagine", "queue", "rerolls"]
     imagine_command = commands["imagine"]
     assert [o["name"] for o in imagine_command["options"]][:3] == ["prompt", "negative", "aspect"]
 
@@ -218,8 +218,8 @@ async def test_an_oversize_result_is_reencoded_under_the_limit(
 
     message = discord_fake.original(interaction)
     [sent] = message.files
-    [(_, _, saved)] = [key for key in comfy.files if key[0] == "output"]
-    assert len(comfy.files[("output", "", saved)]) > 100_000 >= len(sent.data)
+    [saved] = [key for key in comfy.files if key[0] == "output"]
+    assert len(comfy.files[saved]) > 100_000 >= len(sent.data)
     assert sent.filename.endswith((".webp", ".jpg"))
     assert "re-encoded as" in message.embeds[0]["footer"]["text"]
 

@@ -19,6 +19,7 @@ from bot.templates.params import ImageData
 from bot.templates.template import SEED_MAX, Template
 from bot.ui.job_messages import JobMessages
 
+from .admission import admission_problem
 from .flags import FlagError, parse_aspect, parse_flags, size_for
 
 log = logging.getLogger(__name__)
@@ -129,16 +130,9 @@ class ImagineCog(commands.Cog):
             raise RequestError(
                 f"Your prompt is {len(text):,} characters; the limit is {limits.prompt_max_length:,}. Shorten it."
             )
-        mine = self.engine.jobs_of(interaction.user.id)
-        if len(mine) >= limits.jobs_per_user:
-            positions = sorted(p for j in mine if (p := self.engine.position(j)) is not None)
-            where = f" Yours in the queue are at {', '.join(f'#{p}' for p in positions)}." if positions else ""
-            raise RequestError(
-                f"You already have {len(mine)} jobs queued or running (the limit is {limits.jobs_per_user}).{where} "
-                "Wait for one to finish, or /cancel one."
-            )
-        if len(self.engine.scheduler) >= limits.queue_max:
-            raise RequestError(f"The queue is full ({limits.queue_max} jobs); try again in a little while.")
+        problem = admission_problem(self.engine, limits, interaction.user.id)
+        if problem is not None:
+            raise RequestError(problem)
         chosen = self.library.get(str(given.pop("template", self.default_template)))
         values: dict[str, Any] = {"prompt": text} if "prompt" in chosen.parameters else {}
         if "prompt" not in chosen.parameters and text:

@@ -46,6 +46,9 @@ class JobRequest:
     guild_id: int | None
     channel_id: int
     bound: BoundWorkflow
+    kind: str = "imagine"  # imagine, reroll, vary, upscale, edit
+    parent_id: str | None = None  # the result this one comes from
+    note: str | None = None  # shown with the result, e.g. "Reroll of <jump link>"
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 A job row keeps who asked and where (user, guild, channel, message, interaction token), the template, the
 bound graph and values, the seed, the backend, the prompt id, timestamps, the error and the output files; the
-images a member attached are kept beside it until the job ends, so a restarted bot can still run it.
+images a member attached are kept beside it, so a restarted bot can still run it and a reroll can use them again.
 """
 
 from __future__ import annotations
@@ -54,7 +54,15 @@ CREATE TABLE IF NOT EXISTS job_images (
     PRIMARY KEY (job_id, param)
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS guild_settings (
+    guild_id INTEGER NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (guild_id, key)
+);
 """
+# Columns added after the first release: (name, declaration). Added to older databases at open.
+MIGRATIONS = (("kind", "TEXT NOT NULL DEFAULT 'imagine'"), ("parent_id", "TEXT"), ("note", "TEXT"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +86,12 @@ class SqliteJobStore:
         await self._db.execute("PRAGMA journal_mode=WAL")
         await self._db.execute("PRAGMA synchronous=NORMAL")
         await self._db.executescript(SCHEMA)
+        async with self._db.execute("PRAGMA table_info(jobs)") as cursor:
+            columns = {row[1] for row in await cursor.fetchall()}
+        for name, declaration in MIGRATIONS:
+            if name not in columns:
+                await self._db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {declaration}")
+        await self._db.execute("CREATE INDEX IF NOT EXISTS jobs_message ON jobs (message_id)")
         await self._db.commit()
         async with self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM jobs") as cursor:
             row = await cursor.fetchone()
@@ -117,8 +131,8 @@ class SqliteJobStore:
         params = {k: (v.filename if isinstance(v, ImageData) else v) for k, v in bound.values.items()}
         await self.db.execute(
             "INSERT INTO jobs (id, seq, user_id, guild_id, channel_id, message_id, reply_token, template, graph, "
-            "params, output_nodes, image_targets, seed, state, backend, prompt_id, attempts, created) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "params, output_nodes, image_targets, seed, state, backend, prompt_id, attempts, created, kind, "
+            "parent_id, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 job.id,
                 job.seq,
@@ -138,6 +152,9 @@ class SqliteJobStore:
                 job.prompt_id,
                 job.attempts,
                 job.created,
+                job.request.kind,
+                job.request.parent_id,
+                job.request.note,
             ),
         )
         await self.db.executemany(
@@ -163,8 +180,6 @@ class SqliteJobStore:
                 job.id,
             ),
         )
-        if job.finished is not None:
-            await self.db.execute("DELETE FROM job_images WHERE job_id = ?", (job.id,))
         await self.db.commit()
 
     async def set_message(self, job_id: str, message_id: int) -> None:
@@ -187,6 +202,30 @@ class SqliteJobStore:
             row = await cursor.fetchone()
         return await self._job(row) if row else None
 
+    async def by_message(self, message_id: int) -> Job | None:
+        """The job whose message this is (any state): how reactions and buttons find old results."""
+        async with self.db.execute(
+            "SELECT * FROM jobs WHERE message_id = ? ORDER BY seq DESC LIMIT 1", (message_id,)
+        ) as cursor:
+            cursor.row_factory = aiosqlite.Row
+            row = await cursor.fetchone()
+        return await self._job(row) if row else None
+
+    async def guild_setting(self, guild_id: int, key: str) -> str | None:
+        async with self.db.execute(
+            "SELECT value FROM guild_settings WHERE guild_id = ? AND key = ?", (guild_id, key)
+        ) as cursor:
+            row = await cursor.fetchone()
+        return str(row[0]) if row else None
+
+    async def set_guild_setting(self, guild_id: int, key: str, value: str) -> None:
+        await self.db.execute(
+            "INSERT INTO guild_settings (guild_id, key, value) VALUES (?, ?, ?) "
+            "ON CONFLICT(guild_id, key) DO UPDATE SET value = excluded.value",
+            (guild_id, key, value),
+        )
+        await self.db.commit()
+
     async def states(self, ids: Iterable[str]) -> dict[str, JobState]:
         wanted = list(ids)
         marks = ",".join("?" * len(wanted))
@@ -207,8 +246,11 @@ class SqliteJobStore:
             images=images,
             targets=targets,
         )
+        request = JobRequest(
+            row["user_id"], row["guild_id"], row["channel_id"], bound, row["kind"], row["parent_id"], row["note"]
+        )
         job = Job(
-            JobRequest(row["user_id"], row["guild_id"], row["channel_id"], bound),
+            request,
             id=row["id"],
             state=JobState(row["state"]),
             backend=row["backend"],

@@ -38,3 +38,64 @@ def progress_view(job_id: str) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
     view.add_item(CancelButton(job_id))
     return view
+
+
+RESULT_ACTIONS = {  # action -> (label, emoji, style)
+    "reroll": ("Reroll", "🔄", discord.ButtonStyle.primary),
+    "vary": ("Vary", None, discord.ButtonStyle.secondary),
+    "upscale": ("Upscale", None, discord.ButtonStyle.secondary),
+    "edit": ("Edit", "✏️", discord.ButtonStyle.secondary),
+    "info": ("Info", "\u2139\ufe0f", discord.ButtonStyle.secondary),
+    "delete": ("Delete", "🗑️", discord.ButtonStyle.danger),
+}
+
+
+class ResultButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    template=r"job:(?P<action>reroll|vary|upscale|edit|info|delete):(?P<job>[0-9a-f-]{36})(?::(?P<index>\d{1,2}))?",
+):
+    """A button on a delivered result. `index` (1-based) picks one image of a batch: U1..Un, V1..Vn."""
+
+    def __init__(self, action: str, job_id: str, index: int | None = None) -> None:
+        label, emoji, style = RESULT_ACTIONS[action]
+        if index is not None:
+            label = f"{'U' if action == 'upscale' else 'V'}{index}"
+            emoji = None
+        custom_id = f"job:{action}:{job_id}" + (f":{index}" if index is not None else "")
+        super().__init__(discord.ui.Button(label=label, emoji=emoji, style=style, custom_id=custom_id))
+        self.action, self.job_id, self.index = action, job_id, index
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: Any
+    ) -> ResultButton:
+        index = int(match["index"]) if match["index"] else None
+        return cls(match["action"], match["job"], index)
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        client = interaction.client
+        cog = client.get_cog("ResultsCog") if isinstance(client, commands.bot.BotBase) else None
+        if cog is None:
+            await interaction.response.send_message("That is not available right now.", ephemeral=True)
+            return
+        await cog.on_button(interaction, self.action, self.job_id, self.index)  # type: ignore[attr-defined]
+
+
+def result_view(job_id: str, images: int, *, can_vary: bool, can_upscale: bool) -> discord.ui.View:
+    """Buttons under a result: per-image U and V rows for a batch, then Reroll, Edit, Info, Delete."""
+    view = discord.ui.View(timeout=None)
+    rows: list[list[ResultButton]] = []
+    if images > 1:
+        for action, allowed in (("upscale", can_upscale), ("vary", can_vary)):
+            if allowed:
+                buttons = [ResultButton(action, job_id, n) for n in range(1, min(images, 10) + 1)]
+                rows += [buttons[i : i + 5] for i in range(0, len(buttons), 5)]
+    actions = ["reroll"] + (["vary"] if images == 1 and can_vary else [])
+    actions += (["upscale"] if images == 1 and can_upscale else []) + ["edit", "info"]
+    rows.append([ResultButton(a, job_id, 1 if a in ("vary", "upscale") else None) for a in actions])
+    rows.append([ResultButton("delete", job_id)])
+    for number, row in enumerate(rows[:5]):
+        for button in row:
+            button.item.row = number
+            view.add_item(button)
+    return view

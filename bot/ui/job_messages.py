@@ -16,12 +16,13 @@ import discord
 
 from bot.jobs.engine import JobListener
 from bot.jobs.events import Delivered, JobEvent
+from bot.jobs.followups import FollowUps
 from bot.jobs.model import Job
 from bot.jobs.store import StoredReply
 from bot.media import fit_image
 
 from .presenter import ProgressPresenter
-from .render import Rendered, render_final, render_progress
+from .render import Rendered, ResultActions, render_final, render_progress
 
 log = logging.getLogger(__name__)
 DEFAULT_UPLOAD_LIMIT = 10 * 2**20
@@ -88,8 +89,11 @@ class MessageTarget:
 
 
 class JobMessages(JobListener):
-    def __init__(self, presenter: ProgressPresenter, *, handoff_after: float = 14 * 60) -> None:
+    def __init__(
+        self, presenter: ProgressPresenter, *, handoff_after: float = 14 * 60, followups: FollowUps | None = None
+    ) -> None:
         self.presenter = presenter
+        self.followups = followups
         self.handoff_after = handoff_after
         self.client: discord.Client | None = None  # set once the bot exists
         self._targets: dict[str, MessageTarget] = {}
@@ -108,6 +112,12 @@ class JobMessages(JobListener):
 
     def attach(self, job: Job, interaction: discord.Interaction, message_id: int | None) -> None:
         self._targets[job.id] = self._target(interaction, message_id)
+
+    def attach_channel(self, job: Job, client: discord.Client, channel_id: int, message_id: int) -> None:
+        """A job whose message the bot posted itself (a reroll from a reaction): edited through the channel."""
+        self._targets[job.id] = MessageTarget(
+            client, channel_id, job.user_id, message_id, None, job.created, self.handoff_after
+        )
 
     def restore(self, job: Job, reply: StoredReply) -> None:
         if self.client is None:
@@ -149,7 +159,13 @@ class JobMessages(JobListener):
         images = []
         if isinstance(event, Delivered):
             images = [fit_image(image.data, image.filename, target.upload_limit) for image in event.images]
-        view = render_final(event, bound.values, bound.template, images)
+        actions = ResultActions(
+            job.id,
+            can_vary=self.followups is not None and self.followups.vary_template() is not None,
+            can_upscale=self.followups is not None and self.followups.upscale_template() is not None,
+            note=job.request.note,
+        )
+        view = render_final(event, bound.values, bound.template, images, actions)
 
         async def send(_: JobEvent) -> None:
             await target.edit(view, final=True)

@@ -12,7 +12,7 @@ import discord
 from bot.jobs.events import Cancelled, Delivered, Failed, JobEvent, Queued, Running, Starting, WaitingForBackend
 from bot.media import FittedImage
 
-from .buttons import progress_view
+from .buttons import progress_view, result_view
 
 BAR = 20
 COLOR_WORKING = discord.Colour.blurple()
@@ -69,14 +69,26 @@ def render_progress(event: JobEvent, values: Mapping[str, Any], job_id: str) -> 
     raise ValueError(f"not a progress state: {event!r}")
 
 
-def render_final(event: JobEvent, values: Mapping[str, Any], template: str, images: list[FittedImage]) -> Rendered:
+@dataclass(frozen=True, slots=True)
+class ResultActions:
+    """Which follow-ups a delivered result offers (they depend on the templates installed)."""
+
+    job_id: str
+    can_vary: bool
+    can_upscale: bool
+    note: str | None = None  # "Reroll of <jump link>"
+
+
+def render_final(
+    event: JobEvent, values: Mapping[str, Any], template: str, images: list[FittedImage], actions: ResultActions
+) -> Rendered:
     if isinstance(event, Failed):
         return Rendered(content=f"❌ {event.message}")
     if isinstance(event, Cancelled):
         return Rendered(content=f"🚫 Cancelled by {event.by}.")
     if not isinstance(event, Delivered):
         raise ValueError(f"not a final state: {event!r}")
-    embed = discord.Embed(title="Done", colour=COLOR_DONE)
+    embed = discord.Embed(title="Done", colour=COLOR_DONE, description=actions.note)
     if values.get("prompt") is not None:
         embed.add_field(name="Prompt", value=_excerpt(values["prompt"], 1000) or "(none)", inline=False)
     if values.get("negative"):
@@ -93,7 +105,10 @@ def render_final(event: JobEvent, values: Mapping[str, Any], template: str, imag
     if notes:
         embed.set_footer(text="; ".join(notes))
     files = [discord.File(_bytes(image.data), filename=image.filename) for image in images]
-    return Rendered(embed=embed, files=files[:10], followups=[files[i : i + 10] for i in range(10, len(files), 10)])
+    view = result_view(actions.job_id, len(files[:10]), can_vary=actions.can_vary, can_upscale=actions.can_upscale)
+    return Rendered(
+        embed=embed, files=files[:10], view=view, followups=[files[i : i + 10] for i in range(10, len(files), 10)]
+    )
 
 
 def _bytes(data: bytes) -> io.BytesIO:

@@ -227,17 +227,19 @@ class Executor:
         if class_type not in ("SaveImage", "PreviewImage"):
             return None
         count = self._batch_size(run.item.prompt, node_id) or 1
-        if class_type == "SaveImage":
-            prefix, kind = str(inputs.get("filename_prefix", "ComfyUI")), "output"
+        if class_type == "SaveImage":  # "discord/txt2img" saves txt2img_00001_.png in the subfolder discord
+            subfolder, _, prefix = str(inputs.get("filename_prefix", "ComfyUI")).rpartition("/")
+            kind = "output"
         else:
-            prefix, kind = "ComfyUI_temp_" + "".join(random.choices(string.ascii_lowercase, k=5)), "temp"
+            subfolder, prefix, kind = "", "ComfyUI_temp_" + "".join(random.choices(string.ascii_lowercase, k=5)), "temp"
         images = []
         for _ in range(count):
-            self.counters[prefix] = self.counters.get(prefix, 0) + 1
-            name = f"{prefix}_{self.counters[prefix]:05}_.png"
+            counter_key = f"{subfolder}/{prefix}"
+            self.counters[counter_key] = self.counters.get(counter_key, 0) + 1
+            name = f"{prefix}_{self.counters[counter_key]:05}_.png"
             seed = hash((run.item.prompt_id, name)) & 0xFFFF
-            self.fake.files[(kind, "", name)] = png(seed, self.fake.output_side, noise=self.fake.output_noise)
-            images.append({"filename": name, "subfolder": "", "type": kind})
+            self.fake.files[(kind, subfolder, name)] = png(seed, self.fake.output_side, noise=self.fake.output_noise)
+            images.append({"filename": name, "subfolder": subfolder, "type": kind})
         return {"images": images}
 
     async def _executed(self, run: RunState, node_id: str, ui: Json) -> None:

@@ -149,6 +149,7 @@ class Interaction:
     user_id: int
     created: float = field(default_factory=time.monotonic)
     callback_type: int | None = None
+    callback_data: Any = None  # what the bot answered with (a modal's custom id and inputs, for instance)
     message_id: int | None = None
     ephemeral: bool = False
 
@@ -181,6 +182,8 @@ class FakeDiscord:
         self.upload_limit = UPLOAD_LIMIT
         self.deny_channel_edits = False  # as if the bot lacked the permission in that channel
         self.uploads: dict[str, File] = {}  # attachments members sent with commands
+        self.reactions: list[tuple[str, int, str, str]] = []  # (method, message id, emoji, user or @me)
+        self.deleted: list[int] = []  # message ids deleted through the channel route
         self.requests: list[Request] = []
         self.messages: dict[int, Message] = {}
         self.interactions: dict[str, Interaction] = {}
@@ -358,6 +361,40 @@ class FakeDiscord:
         await self.dispatch("INTERACTION_CREATE", {**payload, "message": message.payload(self._base())})
         return interaction
 
+    async def react(
+        self, message: Message, emoji: str, *, user_id: int = USER_ID, roles: list[int] | None = None, bot: bool = False
+    ) -> None:
+        """A reaction added to `message` (sent only to sessions with the guild-reactions intent)."""
+        member = member_payload(user_id) | {"roles": [str(r) for r in roles or []]}
+        if bot:
+            member["user"] = user(BOT_ID, "comfybot", bot=True)
+        await self.dispatch(
+            "MESSAGE_REACTION_ADD",
+            {
+                "user_id": str(BOT_ID if bot else user_id),
+                "channel_id": str(message.channel_id),
+                "message_id": str(message.id),
+                "guild_id": str(GUILD_ID),
+                "member": member,
+                "emoji": {"id": None, "name": emoji},
+                "burst": False,
+                "type": 0,
+                "message_author_id": str(BOT_ID),
+            },
+            intent=INTENT_GUILD_MESSAGE_REACTIONS,
+        )
+
+    async def submit_modal(self, custom_id: str, values: dict[str, str], *, user_id: int = USER_ID) -> Interaction:
+        """A member submits a modal the bot opened (`custom_id` from the type-9 callback): one text input each."""
+        interaction = Interaction(next(self._ids), f"token-{next(self._ids)}", CHANNEL_ID, user_id)
+        self.interactions[interaction.token] = interaction
+        rows = [
+            {"type": 1, "components": [{"type": 4, "custom_id": key, "value": value}]} for key, value in values.items()
+        ]
+        data = {"custom_id": custom_id, "components": rows}
+        await self.dispatch("INTERACTION_CREATE", self._interaction(interaction, 5, data, member_payload(user_id)))
+        return interaction
+
     def attachment(self, filename: str, data: bytes, content_type: str = "image/png") -> tuple[str, Json]:
         """A file a member attached to a command: its id, and the `resolved` payload that carries it."""
         attachment_id = str(next(self._ids))
@@ -524,6 +561,7 @@ class FakeDiscord:
             return self._error(400, 40060, "Interaction has already been acknowledged.")
         body = recorded.json or {}
         interaction.callback_type = body.get("type")
+        interaction.callback_data = body.get("data")
         data = body.get("data") or {}
         interaction.ephemeral = bool((data.get("flags") or 0) & 64)
         message = self._store(
@@ -575,6 +613,9 @@ class FakeDiscord:
         if method == "POST" and not rest:
             created = self._store(Message(next(self._ids), channel_id), recorded.json or {}, recorded.files, edit=False)
             return self._json(created.payload(self._base()))
+        if len(rest) >= 3 and rest[1] == "reactions":  # PUT .../reactions/{emoji}/@me, DELETE .../{emoji}/{user}
+            self.reactions.append((method, int(rest[0]), rest[2], rest[3] if len(rest) > 3 else ""))
+            return web.Response(status=204)
         message = self.messages.get(int(rest[0])) if rest else None
         if message is None or message.channel_id != channel_id or message.flags & 64:
             return self._error(404, 10008, "Unknown Message")  # ephemeral replies are not channel messages
@@ -584,6 +625,10 @@ class FakeDiscord:
             return self._edit(message, recorded)
         if method == "GET":
             return self._json(message.payload(self._base()))
+        if method == "DELETE":
+            del self.messages[message.id]
+            self.deleted.append(message.id)
+            return web.Response(status=204)
         return self._error(405, 0, "method not allowed in the fake")
 
     def _edit(self, message: Message, recorded: Request) -> web.Response:

@@ -1,0 +1,289 @@
+"""Follow-ups on delivered results: buttons (Reroll, Vary, Upscale, Edit, Info, Delete; U1..Un, V1..Vn) and
+reactions (🔄 rerolls, ❌ deletes a result or cancels a running job), on any result ever made: jobs are looked
+up in the database by id or message id, so everything works after a restart. Follow-ups go through the same
+queue, caps and fairness as /imagine, and their result links to its parent."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.jobs.engine import JobEngine
+from bot.jobs.followups import Asker, FollowUpError, FollowUps
+from bot.jobs.model import FINISHED, Job, JobRequest, JobState
+from bot.jobs.store import SqliteJobStore, StoredReply
+from bot.settings import LimitSettings
+from bot.templates.errors import TemplateError
+from bot.templates.params import ImageData
+from bot.ui.job_messages import JobMessages
+
+from .admission import admission_problem
+
+log = logging.getLogger(__name__)
+REROLL, CROSS, CHECK = "🔄", "❌", "✅"
+VERBS = {"reroll": "reroll", "vary": "vary", "upscale": "upscale", "edit": "edit", "delete": "delete"}
+DEDUP_SECONDS = 60.0
+REFUSAL_SECONDS = 15.0
+
+
+def jump_link(guild_id: int | None, channel_id: int, message_id: int) -> str:
+    return f"https://discord.com/channels/{guild_id or '@me'}/{channel_id}/{message_id}"
+
+
+class EditModal(discord.ui.Modal, title="Edit and run again"):
+    def __init__(self, cog: ResultsCog, job: Job, message: discord.Message | None) -> None:
+        super().__init__(timeout=600)
+        self.cog, self.job, self.message = cog, job, message
+        values = job.request.bound.values
+        self.prompt: discord.ui.TextInput[EditModal] = discord.ui.TextInput(
+            label="Prompt",
+            style=discord.TextStyle.paragraph,
+            default=str(values.get("prompt") or "")[:4000],
+            max_length=4000,
+        )
+        self.negative: discord.ui.TextInput[EditModal] = discord.ui.TextInput(
+            label="Negative prompt",
+            style=discord.TextStyle.paragraph,
+            required=False,
+            default=str(values.get("negative") or "")[:4000],
+            max_length=4000,
+        )
+        self.add_item(self.prompt)
+        self.add_item(self.negative)
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        await self.cog.run_edit(interaction, self.job, self.message, self.prompt.value, self.negative.value)
+
+
+class ResultsCog(commands.Cog, name="ResultsCog"):
+    def __init__(
+        self,
+        engine: JobEngine,
+        store: SqliteJobStore,
+        messages: JobMessages,
+        followups: FollowUps,
+        limits: LimitSettings,
+        moderator_roles: list[int],
+    ) -> None:
+        self.engine, self.store, self.messages, self.followups = engine, store, messages, followups
+        self.limits = limits
+        self.moderator_roles = set(moderator_roles)
+        self._seen: dict[tuple[int, int, str], float] = {}  # (message, member, emoji) -> when: one job per add
+        self._last: dict[int, float] = {}  # member -> their last follow-up
+
+    # ---- who may -----------------------------------------------------------------------------------------
+
+    async def _refusal(self, job: Job, user_id: int, roles: set[int], admin: bool, action: str) -> str | None:
+        if user_id == job.user_id or admin or roles & self.moderator_roles:
+            return None
+        guild = job.request.guild_id
+        if action != "delete" and guild is not None and await self.store.guild_setting(guild, "rerolls") == "everyone":
+            return None
+        return f"Only the member who made this, or a moderator, can {VERBS.get(action, action)} it."
+
+    def _cooldown(self, user_id: int) -> str | None:
+        left = self._last.get(user_id, 0.0) + self.limits.reroll_cooldown - time.monotonic()
+        if left > 0:
+            return f"Please wait {left:.0f} s before another reroll."
+        self._last[user_id] = time.monotonic()
+        return None
+
+    @staticmethod
+    def _member_facts(member: Any) -> tuple[set[int], bool]:
+        if not isinstance(member, discord.Member):
+            return set(), False
+        permissions = member.guild_permissions
+        return {role.id for role in member.roles}, permissions.manage_guild or permissions.administrator
+
+    # ---- buttons -----------------------------------------------------------------------------------------
+
+    async def on_button(self, interaction: discord.Interaction, action: str, job_id: str, index: int | None) -> None:
+        job = await self.store.get(job_id)
+        if job is None:
+            await interaction.response.send_message(
+                "This result is no longer known (it was deleted, or made before this bot kept records).",
+                ephemeral=True,
+            )
+            return
+        if action == "info":
+            await interaction.response.send_message(embed=self._info(job), ephemeral=True)
+            return
+        roles, admin = self._member_facts(interaction.user)
+        refusal = await self._refusal(job, interaction.user.id, roles, admin, action)
+        if refusal is not None:
+            await interaction.response.send_message(refusal, ephemeral=True)
+            return
+        if action == "delete":
+            await interaction.response.send_message("Deleted.", ephemeral=True)
+            if interaction.message is not None:
+                await interaction.message.delete()
+            return
+        refusal = self._cooldown(interaction.user.id) or admission_problem(
+            self.engine, self.limits, interaction.user.id
+        )
+        if refusal is not None:
+            await interaction.response.send_message(refusal, ephemeral=True)
+            return
+        if action == "edit":
+            await interaction.response.send_modal(EditModal(self, job, interaction.message))
+            return
+        asker = Asker(interaction.user.id, interaction.guild_id, interaction.channel_id or 0)
+        note = self._note(action, interaction.guild_id, interaction.channel_id or 0, interaction.message)
+        try:
+            if action == "reroll":
+                request = self.followups.reroll(job, asker, note)
+            else:
+                image = await self._result_image(interaction.message, index or 1)
+                make = self.followups.vary if action == "vary" else self.followups.upscale
+                request = make(job, asker, image, note)
+        except (FollowUpError, TemplateError) as exc:
+            await interaction.response.send_message(f"⚠️ {exc}", ephemeral=True)
+            return
+        except discord.HTTPException as exc:
+            await interaction.response.send_message(
+                f"⚠️ The image could not be read from Discord ({exc}).", ephemeral=True
+            )
+            return
+        await self._start_from_interaction(interaction, request)
+
+    async def run_edit(
+        self, interaction: discord.Interaction, job: Job, message: discord.Message | None, prompt: str, negative: str
+    ) -> None:
+        asker = Asker(interaction.user.id, interaction.guild_id, interaction.channel_id or 0)
+        note = self._note("edit", interaction.guild_id, interaction.channel_id or 0, message)
+        try:
+            request = self.followups.edit(job, asker, prompt, negative, note)
+        except (FollowUpError, TemplateError) as exc:
+            await interaction.response.send_message(f"⚠️ {exc}", ephemeral=True)
+            return
+        await self._start_from_interaction(interaction, request)
+
+    async def _start_from_interaction(self, interaction: discord.Interaction, request: JobRequest) -> None:
+        callback = await interaction.response.defer(thinking=True)  # the new job's own message
+        message_id = getattr(callback, "message_id", None)
+        job = self.engine.new(request)
+        self.messages.attach(job, interaction, message_id)
+        await self.engine.accept(job, StoredReply(request.channel_id, message_id, interaction.token))
+
+    @staticmethod
+    def _note(action: str, guild_id: int | None, channel_id: int, message: discord.Message | None) -> str:
+        kind = {"reroll": "Reroll", "vary": "Variation", "upscale": "Upscale", "edit": "Edit"}[action]
+        return f"{kind} of {jump_link(guild_id, channel_id, message.id)}" if message else kind
+
+    @staticmethod
+    async def _result_image(message: discord.Message | None, index: int) -> ImageData:
+        attachments = message.attachments if message is not None else []
+        if not 1 <= index <= len(attachments):
+            raise FollowUpError(f"This result has no image {index}.")
+        attachment = attachments[index - 1]
+        return ImageData(await attachment.read(), attachment.filename)
+
+    @staticmethod
+    def _info(job: Job) -> discord.Embed:
+        values = job.request.bound.values
+        embed = discord.Embed(title="How this was made", colour=discord.Colour.blurple())
+        for name, value in values.items():
+            embed.add_field(name=name, value=str(value)[:1000] or "(empty)", inline=name in ("seed", "steps", "cfg"))
+        options = " ".join(f"{k}:{v}" for k, v in values.items() if k != "prompt" and isinstance(v, int | float))
+        line = f"/imagine prompt:{values.get('prompt', '')} {options} template:{job.request.bound.template}"
+        embed.add_field(name="Run it again", value=f"```{line[:1000]}```", inline=False)
+        return embed
+
+    # ---- reactions ---------------------------------------------------------------------------------------
+
+    @commands.Cog.listener()
+    async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
+        bot = self.messages.client
+        emoji = str(payload.emoji)
+        if emoji not in (REROLL, CROSS) or bot is None or bot.user is None or payload.user_id == bot.user.id:
+            return
+        key, now = (payload.message_id, payload.user_id, emoji), time.monotonic()
+        if now - self._seen.get(key, -DEDUP_SECONDS) < DEDUP_SECONDS:
+            return  # the same reaction again (removed and added, or delivered twice): one job per reaction
+        self._seen = {k: t for k, t in self._seen.items() if now - t < DEDUP_SECONDS}
+        self._seen[key] = now
+        job = await self.store.by_message(payload.message_id)
+        if job is None:
+            return
+        channel = bot.get_partial_messageable(payload.channel_id, guild_id=payload.guild_id)
+        roles, admin = self._member_facts(payload.member)
+        action = "reroll" if emoji == REROLL else "delete"
+        refusal = await self._refusal(job, payload.user_id, roles, admin, action)
+        if refusal is None and action == "reroll":
+            refusal = self._cooldown(payload.user_id) or admission_problem(self.engine, self.limits, payload.user_id)
+        if refusal is not None:  # no interaction to answer: a short message for that member
+            await channel.send(f"<@{payload.user_id}> {refusal}", delete_after=REFUSAL_SECONDS)
+            return
+        if action == "delete":
+            await self._cross(job, channel, payload)
+        else:
+            await self._reroll_from_reaction(job, channel, payload)
+        await self._acknowledge(payload, emoji)
+
+    async def _cross(self, job: Job, channel: discord.PartialMessageable, payload: Any) -> None:
+        if job.id in self.engine.active:
+            await self.engine.cancel(job.id, "a ❌ reaction")
+        elif job.state in FINISHED:
+            await channel.get_partial_message(payload.message_id).delete()
+
+    async def _reroll_from_reaction(self, job: Job, channel: discord.PartialMessageable, payload: Any) -> None:
+        if job.state is not JobState.DELIVERED:
+            return
+        asker = Asker(payload.user_id, payload.guild_id, payload.channel_id)
+        note = f"Reroll of {jump_link(payload.guild_id, payload.channel_id, payload.message_id)}"
+        try:
+            request = self.followups.reroll(job, asker, note)
+        except (FollowUpError, TemplateError) as exc:
+            await channel.send(f"<@{payload.user_id}> ⚠️ {exc}", delete_after=REFUSAL_SECONDS)
+            return
+        message = await channel.send(f"<@{payload.user_id}> 🔄 Rerolling…")
+        new = self.engine.new(request)
+        assert self.messages.client is not None
+        self.messages.attach_channel(new, self.messages.client, payload.channel_id, message.id)
+        await self.engine.accept(new, StoredReply(payload.channel_id, message.id, None))
+
+    async def _acknowledge(self, payload: Any, emoji: str) -> None:
+        """Remove the member's reaction, or add ✅, where the bot may; say nothing where it may not."""
+        bot = self.messages.client
+        guild = bot.get_guild(payload.guild_id) if bot is not None and payload.guild_id else None
+        channel = guild.get_channel(payload.channel_id) if guild is not None else None
+        if guild is None or channel is None or not isinstance(channel, discord.abc.GuildChannel):
+            return
+        permissions = channel.permissions_for(guild.me)
+        message = discord.PartialMessage(channel=channel, id=payload.message_id)  # type: ignore[arg-type]
+        try:
+            if permissions.manage_messages:
+                await message.remove_reaction(emoji, discord.Object(payload.user_id))
+            elif permissions.add_reactions:
+                await message.add_reaction(CHECK)
+        except discord.HTTPException as exc:
+            log.info("could not acknowledge a reaction: %s", exc)
+
+    # ---- per-server policy -------------------------------------------------------------------------------
+
+    @app_commands.command(name="rerolls", description="Who may reroll or vary others' results here (admins)")
+    @app_commands.describe(who="owners: only the member who made it, and moderators; everyone: any member")
+    @app_commands.choices(
+        who=[
+            app_commands.Choice(name="owners and moderators", value="owners"),
+            app_commands.Choice(name="everyone", value="everyone"),
+        ]
+    )
+    @app_commands.default_permissions(manage_guild=True)
+    async def rerolls(self, interaction: discord.Interaction, who: str) -> None:
+        _, admin = self._member_facts(interaction.user)
+        if not admin or interaction.guild_id is None:
+            await interaction.response.send_message("Only admins of a server can change this.", ephemeral=True)
+            return
+        await self.store.set_guild_setting(interaction.guild_id, "rerolls", who)
+        text = (
+            "Anyone may now reroll or vary any result here."
+            if who == "everyone"
+            else ("Only the member who made a result, and moderators, may reroll or vary it now.")
+        )
+        await interaction.response.send_message(text, ephemeral=True)

@@ -1,0 +1,112 @@
+"""New jobs from a finished result: reroll, vary, upscale, edit. They go through the same queue and caps.
+
+- Reroll: the same template and values, a new random seed (images the member attached are used again).
+- Vary: an img2img template (an image input, a prompt and a denoise) from the chosen result image, with the
+  result's prompt and a small denoise, so it stays close to the original.
+- Upscale: a template with an image input and no prompt (the shipped `upscale`), from the chosen result image.
+- Edit: new prompt and negative, the same seed, so only the words change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from bot.templates.library import TemplateLibrary
+from bot.templates.params import ImageData
+from bot.templates.template import Template
+
+from .model import Job, JobRequest
+
+VARY_DENOISE = 0.35
+
+
+class FollowUpError(ValueError):
+    """This follow-up cannot be made; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Asker:
+    user_id: int
+    guild_id: int | None
+    channel_id: int
+
+
+def _image_param(template: Template) -> str | None:
+    return next((p.name for p in template.parameters.values() if p.type == "image"), None)
+
+
+class FollowUps:
+    def __init__(self, library: TemplateLibrary) -> None:
+        self.library = library
+
+    def vary_template(self) -> Template | None:
+        for template in self.library.templates.values():
+            params = template.parameters
+            if _image_param(template) and "prompt" in params and "denoise" in params:
+                return template
+        return None
+
+    def upscale_template(self) -> Template | None:
+        for template in self.library.templates.values():
+            if _image_param(template) and "prompt" not in template.parameters:
+                return template
+        return None
+
+    def _template(self, job: Job) -> Template:
+        template = self.library.templates.get(job.request.bound.template)
+        if template is None:
+            raise FollowUpError(f"The template {job.request.bound.template} is no longer available.")
+        return template
+
+    def _same_values(self, job: Job, template: Template) -> dict[str, Any]:
+        bound = job.request.bound
+        values: dict[str, Any] = {}
+        for name, param in template.parameters.items():
+            if param.type == "image":
+                if name in bound.images:
+                    values[name] = bound.images[name]
+            elif name in bound.values:
+                values[name] = bound.values[name]
+        return values
+
+    def _request(
+        self, job: Job, asker: Asker, template: Template, values: dict[str, Any], kind: str, note: str
+    ) -> JobRequest:
+        bound = template.bind(values)
+        return JobRequest(asker.user_id, asker.guild_id, asker.channel_id, bound, kind, job.id, note)
+
+    def reroll(self, job: Job, asker: Asker, note: str) -> JobRequest:
+        template = self._template(job)
+        values = self._same_values(job, template)
+        values.pop("seed", None)
+        return self._request(job, asker, template, values, "reroll", note)
+
+    def edit(self, job: Job, asker: Asker, prompt: str, negative: str | None, note: str) -> JobRequest:
+        template = self._template(job)
+        if "prompt" not in template.parameters:
+            raise FollowUpError(f"The template {template.name} takes no prompt to edit.")
+        values = self._same_values(job, template)
+        values["prompt"] = prompt
+        if negative is not None and "negative" in template.parameters:
+            values["negative"] = negative
+        return self._request(job, asker, template, values, "edit", note)
+
+    def vary(self, job: Job, asker: Asker, image: ImageData, note: str) -> JobRequest:
+        template = self.vary_template()
+        image_param = _image_param(template) if template else None
+        if template is None or image_param is None:
+            raise FollowUpError("No image-to-image template is installed, so results cannot be varied.")
+        previous = job.request.bound.values
+        values: dict[str, Any] = {image_param: image, "denoise": VARY_DENOISE}
+        for name in ("prompt", "negative", "model"):
+            if name in template.parameters and previous.get(name) is not None:
+                values[name] = previous[name]
+        return self._request(job, asker, template, values, "vary", note)
+
+    def upscale(self, job: Job, asker: Asker, image: ImageData, note: str) -> JobRequest:
+        template = self.upscale_template()
+        image_param = _image_param(template) if template else None
+        if template is None or image_param is None:
+            raise FollowUpError("No upscale template is installed.")
+        return self._request(job, asker, template, {image_param: image}, "upscale", note)

@@ -1,0 +1,153 @@
+"""Rerolls and follow-ups on results, through the loopback Discord API: reactions and buttons make new jobs
+with the expected parameters, keep working after a restart, and refusals reach the member."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import replace
+from typing import Any
+
+from bot.settings import LimitSettings
+from tests.discord_helpers import final, imagine
+from tests.fakes.comfy_server import FakeComfy
+from tests.fakes.discord_api import GUILD_ID, USER_ID, FakeDiscord, Interaction, Message
+from tests.stack import Stack
+
+OTHER = USER_ID + 50
+
+
+def button(message: Message, action: str, index: int | None = None) -> str:
+    wanted = f"job:{action}:"
+    for row in message.components:
+        for component in row["components"]:
+            custom_id = str(component.get("custom_id", ""))
+            if custom_id.startswith(wanted) and (index is None or custom_id.endswith(f":{index}")):
+                return custom_id
+    raise AssertionError(f"no {action} button on the message: {message.components}")
+
+
+def graph_of(comfy: FakeComfy, n: int) -> dict[str, Any]:
+    """The n-th prompt ComfyUI ran (0-based)."""
+    graph: dict[str, Any] = list(comfy.history.values())[n]["prompt"][2]
+    return graph
+
+
+async def deliver(discord: FakeDiscord, prompt: str) -> tuple[Interaction, Message]:
+    interaction = await imagine(discord, prompt)
+    await discord.until(final(discord, interaction))
+    return interaction, discord.original(interaction)
+
+
+def done_messages(discord: FakeDiscord) -> list[Message]:
+    return [m for m in discord.messages.values() if m.embeds and m.embeds[0].get("title") == "Done"]
+
+
+async def test_a_reroll_reaction_makes_one_job_with_the_same_parameters_and_a_new_seed(stack: Stack) -> None:
+    comfy, discord = stack.comfys[0], stack.discord
+    async with stack.start():
+        _, result = await deliver(discord, "a fox --seed 7 --steps 5")
+        await discord.react(result, "🔄")
+        await discord.react(result, "🔄")  # a double reaction
+        await discord.react(result, "🔄", bot=True)  # the bot's own reaction is ignored
+        await discord.until(lambda: len(done_messages(discord)) == 2)
+    assert len(comfy.history) == 2  # one new job, not two
+    first, reroll = graph_of(comfy, 0), graph_of(comfy, 1)
+    assert reroll["6"]["inputs"]["text"] == "a fox" and reroll["3"]["inputs"]["steps"] == 5
+    assert first["3"]["inputs"]["seed"] == 7 and reroll["3"]["inputs"]["seed"] != 7
+    [rerolled] = [m for m in done_messages(discord) if m.id != result.id]
+    assert rerolled.embeds[0]["description"] == f"Reroll of https://discord.com/channels/{GUILD_ID}/3000/{result.id}"
+    acknowledged = [r for r in discord.reactions if r[1] == result.id]
+    assert acknowledged in ([("DELETE", result.id, "🔄", str(USER_ID))], [("PUT", result.id, "✅", "@me")])
+
+
+async def test_each_button_makes_the_expected_job(stack: Stack) -> None:
+    comfy, discord = stack.comfys[0], stack.discord
+    async with stack.start(limits=LimitSettings(reroll_cooldown=0)):
+        _, result = await deliver(discord, "a fox --seed 7")
+        png = result.files[0].data
+
+        reroll = await discord.click(result, button(result, "reroll"))
+        await discord.until(final(discord, reroll))
+        assert graph_of(comfy, 1)["6"]["inputs"]["text"] == "a fox"
+        assert graph_of(comfy, 1)["3"]["inputs"]["seed"] != 7
+
+        vary = await discord.click(result, button(result, "vary", 1))
+        await discord.until(final(discord, vary))
+        varied = graph_of(comfy, 2)
+        assert varied["3"]["inputs"]["denoise"] == 0.35 and varied["6"]["inputs"]["text"] == "a fox"
+        assert comfy.files[("input", "discord-bot", varied["10"]["inputs"]["image"].split("/")[1])] == png
+
+        upscale = await discord.click(result, button(result, "upscale", 1))
+        await discord.until(final(discord, upscale))
+        upscaled = graph_of(comfy, 3)
+        assert upscaled["2"]["class_type"] == "ImageScaleBy"
+        assert comfy.files[("input", "discord-bot", upscaled["1"]["inputs"]["image"].split("/")[1])] == png
+
+        edit = await discord.click(result, button(result, "edit"))
+        await discord.until(lambda: edit.callback_type == 9)  # a modal
+        modal = edit.callback_data
+        inputs = [c["custom_id"] for row in modal["components"] for c in row.get("components", [row])]
+        await discord.submit_modal(modal["custom_id"], {inputs[0]: "a wolf", inputs[1]: "fog"})
+        await discord.until(lambda: len(comfy.history) == 5)
+        edited = graph_of(comfy, 4)
+        assert edited["6"]["inputs"]["text"] == "a wolf" and edited["7"]["inputs"]["text"] == "fog"
+        assert edited["3"]["inputs"]["seed"] == 7  # only the words changed
+
+        info = await discord.click(result, button(result, "info"))
+        await discord.until(lambda: info.message_id in discord.messages)
+        shown = discord.messages[info.message_id or 0].embeds[0]
+        assert info.ephemeral and shown["title"] == "How this was made"
+        assert "/imagine prompt:a fox" in shown["fields"][-1]["value"] and "seed:7" in shown["fields"][-1]["value"]
+
+        delete = await discord.click(result, button(result, "delete"))
+        await discord.until(lambda: result.id in discord.deleted)
+        assert delete.ephemeral
+
+
+async def test_refusals_are_told_to_the_member(stack: Stack) -> None:
+    discord = stack.discord
+    async with stack.start(limits=LimitSettings(reroll_cooldown=60)):
+        _, result = await deliver(discord, "a fox")
+        stranger = await discord.click(result, button(result, "reroll"), user_id=OTHER)
+        await discord.until(lambda: stranger.message_id in discord.messages)
+        await discord.react(result, "🔄", user_id=OTHER)
+        await discord.until(lambda: any(m.content.startswith(f"<@{OTHER}> Only") for m in discord.messages.values()))
+
+        first = await discord.click(result, button(result, "reroll"))
+        await discord.until(lambda: first.message_id in discord.messages)
+        again = await discord.click(result, button(result, "reroll"))
+        await discord.until(lambda: again.message_id in discord.messages)
+
+        admin = await discord.interact(
+            "rerolls", [{"name": "who", "type": 3, "value": "everyone"}], member={"permissions": "32"}
+        )
+        await discord.until(lambda: admin.message_id in discord.messages)
+        allowed = await discord.click(result, button(result, "reroll"), user_id=OTHER)
+        await discord.until(final(discord, allowed))
+
+    refusal = "Only the member who made this, or a moderator, can reroll it."
+    assert discord.messages[stranger.message_id or 0].content == refusal and stranger.ephemeral
+    assert discord.messages[again.message_id or 0].content.startswith("Please wait ")
+    assert discord.original(allowed).embeds[0]["title"] == "Done"
+
+
+async def test_buttons_and_reactions_on_an_old_result_work_after_a_restart(stack: Stack) -> None:
+    comfy, discord = stack.comfys[0], stack.discord
+    async with stack.start():
+        _, result = await deliver(discord, "before the restart --seed 3")
+
+    async with stack.start(limits=LimitSettings(reroll_cooldown=0)):  # a new bot on the same database
+        clicked = await discord.click(result, button(result, "reroll"))
+        await discord.until(final(discord, clicked))
+        await discord.react(result, "🔄")
+        await discord.until(lambda: len(done_messages(discord)) == 3)
+        gone = f"job:reroll:{uuid.uuid4()}"  # a button whose job the database does not know
+        orphan = replace(result, components=[{"type": 1, "components": [{"type": 2, "style": 1, "custom_id": gone}]}])
+        unknown = await discord.click(orphan, gone)
+        await discord.until(lambda: unknown.message_id in discord.messages)
+
+    assert [graph_of(comfy, n)["6"]["inputs"]["text"] for n in range(3)] == ["before the restart"] * 3
+    assert len({graph_of(comfy, n)["3"]["inputs"]["seed"] for n in range(3)}) == 3
+    assert discord.messages[unknown.message_id or 0].content.startswith("This result is no longer known")
+    assert json.dumps(discord.original(clicked).embeds[0]["description"]).count(str(result.id)) == 1
