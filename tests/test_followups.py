@@ -11,7 +11,7 @@ from typing import Any
 from bot.settings import LimitSettings
 from tests.discord_helpers import final, imagine
 from tests.fakes.comfy_server import FakeComfy
-from tests.fakes.discord_api import GUILD_ID, USER_ID, FakeDiscord, Interaction, Message
+from tests.fakes.discord_api import GUILD_ID, MODERATOR_ROLE_ID, USER_ID, FakeDiscord, Interaction, Message
 from tests.stack import Stack
 
 OTHER = USER_ID + 50
@@ -151,3 +151,44 @@ async def test_buttons_and_reactions_on_an_old_result_work_after_a_restart(stack
     assert len({graph_of(comfy, n)["3"]["inputs"]["seed"] for n in range(3)}) == 3
     assert discord.messages[unknown.message_id or 0].content.startswith("This result is no longer known")
     assert json.dumps(discord.original(clicked).embeds[0]["description"]).count(str(result.id)) == 1
+
+
+async def test_a_batch_gets_per_image_buttons(stack: Stack) -> None:
+    comfy, discord = stack.comfys[0], stack.discord
+    async with stack.start(limits=LimitSettings(reroll_cooldown=0)):
+        _, result = await deliver(discord, "two foxes --count 2")
+        labels = [c["label"] for row in result.components for c in row["components"]]
+        assert labels[:4] == ["U1", "U2", "V1", "V2"]
+        second = await discord.click(result, button(result, "vary", 2))
+        await discord.until(final(discord, second))
+    varied = graph_of(comfy, 1)
+    assert comfy.files[("input", "discord-bot", varied["10"]["inputs"]["image"].split("/")[1])] == result.files[1].data
+
+
+async def test_a_cross_deletes_a_result_or_cancels_a_running_job(stack: Stack) -> None:
+    comfy, discord = stack.comfys[0], stack.discord
+    async with stack.start():
+        _, result = await deliver(discord, "to delete")
+        await discord.react(result, "❌", user_id=OTHER)  # not theirs: refused, nothing deleted
+        await discord.until(lambda: any(m.content.startswith(f"<@{OTHER}> Only") for m in discord.messages.values()))
+        await discord.react(result, "❌")
+        await discord.until(lambda: result.id in discord.deleted)
+        comfy.hold()
+        running = await imagine(discord, "to stop")
+        await comfy.until(lambda: comfy.running is not None)
+        await discord.until(lambda: bool(discord.original(running).embeds))
+        await discord.react(discord.original(running), "❌")
+        await discord.until(lambda: any(path == "/interrupt" for _, path, _ in comfy.requests))
+        comfy.release()
+        await discord.until(final(discord, running))
+    assert discord.original(running).content == "🚫 Cancelled by a ❌ reaction."
+
+
+async def test_a_moderator_role_may_reroll_anyones_result(stack: Stack) -> None:
+    discord = stack.discord
+    moderators = MODERATOR_ROLE_ID
+    async with stack.start(moderator_role_ids=[moderators], limits=LimitSettings(reroll_cooldown=0)):
+        _, result = await deliver(discord, "a fox")
+        await discord.react(result, "🔄", user_id=OTHER, roles=[moderators])
+        await discord.until(lambda: len(done_messages(discord)) == 2)
+    assert not any(m.content.startswith(f"<@{OTHER}> Only") for m in discord.messages.values())

@@ -27,6 +27,7 @@ BOT_ID = 1000
 GUILD_ID = 2000
 CHANNEL_ID = 3000
 USER_ID = 4000
+MODERATOR_ROLE_ID = 5000
 INTENT_GUILD_MESSAGE_REACTIONS = 1 << 10
 UPLOAD_LIMIT = 10 * 2**20
 # An ordinary member: view, send, history, embeds, files, reactions, application commands (no moderation).
@@ -315,7 +316,7 @@ class FakeDiscord:
             "verification_level": 0,
             "default_message_notifications": 0,
             "explicit_content_filter": 0,
-            "roles": [everyone],
+            "roles": [everyone, {**everyone, "id": str(MODERATOR_ROLE_ID), "name": "Moderators", "position": 1}],
             "emojis": [],
             "features": [],
             "mfa_level": 0,
