@@ -10,6 +10,15 @@ from discord.ext import commands
 CANCEL_PREFIX = "job:cancel:"
 
 
+async def _cog(interaction: discord.Interaction, name: str) -> Any:
+    """The cog that handles a button, or None after telling the member it is not available."""
+    client = interaction.client
+    cog = client.get_cog(name) if isinstance(client, commands.bot.BotBase) else None
+    if cog is None:
+        await interaction.response.send_message("That is not available right now.", ephemeral=True)
+    return cog
+
+
 class CancelButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"job:cancel:(?P<job>[0-9a-f-]{36})"):
     def __init__(self, job_id: str) -> None:
         super().__init__(
@@ -26,12 +35,9 @@ class CancelButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"jo
         return cls(match["job"])
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        client = interaction.client
-        cog = client.get_cog("QueueCog") if isinstance(client, commands.bot.BotBase) else None
-        if cog is None:
-            await interaction.response.send_message("Cancelling is not available right now.", ephemeral=True)
-            return
-        await cog.cancel_for(interaction, self.job_id)  # type: ignore[attr-defined]
+        cog = await _cog(interaction, "QueueCog")
+        if cog is not None:
+            await cog.cancel_for(interaction, self.job_id)
 
 
 def progress_view(job_id: str) -> discord.ui.View:
@@ -73,12 +79,9 @@ class ResultButton(
         return cls(match["action"], match["job"], index)
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        client = interaction.client
-        cog = client.get_cog("ResultsCog") if isinstance(client, commands.bot.BotBase) else None
-        if cog is None:
-            await interaction.response.send_message("That is not available right now.", ephemeral=True)
-            return
-        await cog.on_button(interaction, self.action, self.job_id, self.index)  # type: ignore[attr-defined]
+        cog = await _cog(interaction, "ResultsCog")
+        if cog is not None:
+            await cog.on_button(interaction, self.action, self.job_id, self.index)
 
 
 def result_view(job_id: str, images: int, *, can_vary: bool, can_upscale: bool) -> discord.ui.View:
