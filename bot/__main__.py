@@ -6,7 +6,6 @@ workflow templates; `sync` pushes the slash commands to Discord now. Nothing els
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import logging
@@ -16,12 +15,13 @@ from dataclasses import dataclass
 
 import aiohttp
 
+from . import cli
 from .bot import ComfyBot
+from .cli import make_client
 from .cogs.imagine import ImagineCog
 from .cogs.queue import BackendCog, QueueCog
 from .cogs.results import ResultsCog
 from .comfy.backend import ComfyBackend
-from .comfy.client import ComfyClient
 from .comfy.errors import ComfyError
 from .comfy.pool import BackendPool
 from .comfy.stream import ComfyStream
@@ -29,22 +29,13 @@ from .jobs.engine import JobEngine
 from .jobs.followups import FollowUps
 from .jobs.store import SqliteJobStore
 from .logs import configure_logging
-from .settings import BackendSettings, ConfigError, Settings, load_settings, templates_folder
+from .settings import ConfigError, DiscordSettings, Settings, load_settings, templates_folder
 from .templates.library import TemplateLibrary
 from .templates.listing import describe_library
 from .ui.job_messages import JobMessages
 from .ui.presenter import ProgressPresenter
 
 log = logging.getLogger("bot")
-
-
-def make_client(session: aiohttp.ClientSession, backend: BackendSettings, settings: Settings) -> ComfyClient:
-    headers = {}
-    if backend.auth_value is not None:
-        headers[backend.auth_header] = backend.auth_value.get_secret_value()
-    return ComfyClient(
-        session, backend.url, headers=headers, timeout=settings.comfy.request_timeout, retries=settings.comfy.retries
-    )
 
 
 @dataclass
@@ -150,24 +141,6 @@ async def run(settings: Settings, *, sync_only: bool = False) -> None:
             await app.close()
 
 
-async def probe_backends(settings: Settings) -> bool:
-    """One line per backend: reachable, version, devices. True when every backend answered."""
-    healthy = True
-    async with aiohttp.ClientSession() as session:
-        for backend in settings.comfy.backends:
-            client = make_client(session, backend, settings)
-            try:
-                stats = await client.system_stats()
-                nodes = await client.object_info()
-            except ComfyError as exc:
-                healthy = False
-                print(f"[fail] {backend.display_name}: {exc}")
-                continue
-            devices = ", ".join(f"{d.name} ({d.vram_free // 2**20} MiB free)" for d in stats.devices) or "none"
-            print(f"[ok]   {backend.display_name}: ComfyUI {stats.comfyui_version}, {len(nodes)} node types, {devices}")
-    return healthy
-
-
 def list_templates() -> int:
     """`python -m bot templates`: every template with its parameters, targets and warnings."""
     library = TemplateLibrary(templates_folder())
@@ -176,31 +149,43 @@ def list_templates() -> int:
     return 1 if report.errors else 0
 
 
+USAGE = """python -m bot [command]
+  (none)            run the bot
+  check             check the settings, the database, each ComfyUI server and every template on each
+  templates         list the workflow templates, their parameters and targets
+  run TEMPLATE ...  run a template without Discord and save the images (--help for its options)
+  sync              push the slash commands to Discord now"""
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bot", description="A Discord bot that drives ComfyUI.")
-    parser.add_argument(
-        "command",
-        nargs="?",
-        default="run",
-        choices=["run", "check", "templates", "sync"],
-        help="run: the bot (default); check: validate the settings and reach each backend; "
-        "templates: list the workflow templates; sync: push the slash commands to Discord now",
-    )
-    args = parser.parse_args(argv)
+    args = sys.argv[1:] if argv is None else argv
+    command = args[0] if args else "bot"
+    if command in ("-h", "--help") or command not in ("bot", "check", "templates", "run", "sync"):
+        print(USAGE)
+        return 0 if command in ("-h", "--help") else 2
     try:
-        if args.command == "templates":
+        if command == "templates":
             return list_templates()
-        settings = load_settings()
+        if command == "run":  # no Discord needed: a placeholder token
+            run_args = cli.parse_run_args(args[1:])
+            try:
+                values = cli.run_values(run_args)
+            except OSError as exc:
+                print(f"cannot read an image: {exc}", file=sys.stderr)
+                return 1
+            settings = load_settings(discord=DiscordSettings(token="unused"))
+        else:
+            settings = load_settings()
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
     configure_logging(settings.logging.level, settings.logging.format)
-    if args.command == "check":
-        healthy = asyncio.run(probe_backends(settings))
-        print("Configuration is valid." + ("" if healthy else " Some ComfyUI backends could not be reached."))
-        return 0 if healthy else 1
+    if command == "check":
+        return 1 if asyncio.run(cli.check(settings)) else 0
+    if command == "run":
+        return asyncio.run(cli.run(settings, run_args, values))
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a person stops the bot
-        asyncio.run(run(settings, sync_only=args.command == "sync"))
+        asyncio.run(run(settings, sync_only=command == "sync"))
     return 0
 
 

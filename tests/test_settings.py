@@ -10,7 +10,6 @@ from pydantic import BaseModel
 
 from bot.settings import ConfigError, Settings, load_settings
 from tests.cli import run_cli
-from tests.fakes.comfy_server import FakeComfy
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -127,14 +126,3 @@ async def test_start_up_with_a_bad_setting_prints_one_message_and_no_traceback()
         "Configuration error (see .env.example):\n"
         "  COMFY__BACKENDS (item 1: url) must be an http:// or https:// URL such as http://127.0.0.1:8188\n"
     )
-
-
-async def test_start_up_reaches_each_backend(fake: FakeComfy) -> None:
-    code, out, _ = await run_bot(
-        {"DISCORD__TOKEN": "t", "COMFY__BACKENDS": f'[{{"url": "{fake.base_url}", "name": "gpu1"}}]'}
-    )
-    assert code == 0
-    assert "[ok]   gpu1: ComfyUI 0.3.64, 12 node types, cpu" in out
-    await fake.stop()
-    code, out, _ = await run_bot({"DISCORD__TOKEN": "t", "COMFY__BACKENDS": fake.base_url, "COMFY__RETRIES": "0"})
-    assert code == 1 and "[fail]" in out

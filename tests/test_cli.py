@@ -1,0 +1,80 @@
+"""`python -m bot check` and `python -m bot run`, as real processes against the fake ComfyUI."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from tests.cli import run_cli
+from tests.fakes.comfy_server import FakeComfy
+
+ROOT = Path(__file__).resolve().parent.parent
+SHIPPED = "v1-5-pruned-emaonly.safetensors"
+
+
+def configured(tmp_path: Path, backends: str) -> dict[str, str]:
+    shutil.copytree(ROOT / "workflows", tmp_path / "workflows", dirs_exist_ok=True)
+    return {
+        "DISCORD__TOKEN": "t",
+        "COMFY__BACKENDS": backends,
+        "COMFY__RETRIES": "0",
+        "TEMPLATES__DIR": str(tmp_path / "workflows"),
+        "DATABASE__PATH": str(tmp_path / "data" / "bot.sqlite3"),
+    }
+
+
+async def test_check_on_a_good_configuration(fake: FakeComfy, tmp_path: Path) -> None:
+    fake.object_info["CheckpointLoaderSimple"]["input"]["required"]["ckpt_name"][0].append(SHIPPED)
+    env = configured(tmp_path, f'[{{"url": "{fake.base_url}", "name": "gpu1"}}]')
+    code, out, _ = await run_cli("check", env=env, cwd=tmp_path)
+    assert code == 0, out
+    assert "[ok]   database " in out and "0 job(s)" in out
+    assert "[ok]   templates: 4 loaded (img2img, quick, txt2img, upscale)" in out
+    assert "[ok]   backend gpu1: ComfyUI 0.3.64, 12 node types, cpu" in out
+    assert "[ok]     txt2img on gpu1: runnable" in out
+    assert out.endswith("Everything is ready.\n")
+
+
+async def test_check_names_each_problem(fake: FakeComfy, tmp_path: Path) -> None:
+    env = configured(tmp_path, f"{fake.base_url}, http://127.0.0.1:9")
+    (tmp_path / "workflows" / "ui.json").write_text(json.dumps({"nodes": [], "links": []}))
+    code, out, _ = await run_cli("check", env=env, cwd=tmp_path)
+    assert code == 1
+    assert "[fail] template refused: ui.json: this is a UI-format export" in out
+    assert "[fail]   txt2img on 127.0.0.1:" in out and f"ckpt_name '{SHIPPED}' is not present" in out
+    assert "[fail] backend 127.0.0.1:9: http://127.0.0.1:9 unavailable" in out
+    assert out.splitlines()[-1].endswith("problem(s).")
+
+
+async def test_run_saves_the_images_comfyui_made(fake: FakeComfy, tmp_path: Path) -> None:
+    env = configured(tmp_path, fake.base_url)
+    out_dir = tmp_path / "pictures"
+    code, out, _ = await run_cli(
+        "run",
+        "quick",
+        "--prompt",
+        "a lighthouse",
+        "--set",
+        "seed=42",
+        "--set",
+        "steps=3",
+        "--set",
+        "model=sd15-random.safetensors",
+        "--out",
+        str(out_dir),
+        env=env,
+        cwd=tmp_path,
+    )
+    assert code == 0, out
+    [(kind, subfolder, name)] = [key for key in fake.files if key[0] == "output"]
+    assert (out_dir / name).read_bytes() == fake.files[(kind, subfolder, name)]
+    assert "3/3 KSampler" in out and f"saved {out_dir / name}" in out and "seed 42" in out
+    graph = next(iter(fake.history.values()))["prompt"][2]
+    assert graph["6"]["inputs"]["text"] == "a lighthouse" and graph["3"]["inputs"]["seed"] == 42
+
+
+async def test_run_explains_a_bad_parameter(tmp_path: Path) -> None:
+    env = configured(tmp_path, "http://127.0.0.1:9")
+    code, out, _ = await run_cli("run", "quick", "--set", "steps=lots", env=env, cwd=tmp_path)
+    assert code == 1 and out.strip() == "steps must be a whole number (got 'lots')"
