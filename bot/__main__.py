@@ -14,6 +14,7 @@ import uuid
 from dataclasses import dataclass
 
 import aiohttp
+from aiohttp import web
 
 from . import cli
 from .bot import ComfyBot
@@ -29,6 +30,7 @@ from .jobs.engine import JobEngine
 from .jobs.followups import FollowUps
 from .jobs.store import SqliteJobStore
 from .logs import configure_logging
+from .metrics import Metrics, serve
 from .settings import ConfigError, DiscordSettings, Settings, load_settings, templates_folder
 from .templates.library import TemplateLibrary
 from .templates.listing import describe_library
@@ -46,11 +48,18 @@ class App:
     pool: BackendPool
     library: TemplateLibrary
     store: SqliteJobStore
+    metrics: Metrics
+    settings: Settings
+    metrics_port: int | None = None
+    _metrics_runner: web.AppRunner | None = None
 
     async def start(self, token: str) -> None:
-        """Recover unfinished jobs, then connect to Discord (the caller runs `bot.start` or `bot.login`)."""
+        """Recover unfinished jobs and serve metrics, then connect to Discord (the caller runs `bot.start`)."""
         await self.pool.start()
         await self.engine.start()
+        if self.settings.metrics.enabled:
+            config = self.settings.metrics
+            self._metrics_runner, self.metrics_port = await serve(self.metrics, config.host, config.port)
 
     async def close(self) -> None:
         """Stop taking and showing work first, then leave Discord, then ComfyUI, then the database."""
@@ -59,6 +68,8 @@ class App:
         await self.bot.close()
         await self.pool.close()
         await self.store.close()
+        if self._metrics_runner is not None:
+            await self._metrics_runner.cleanup()
 
 
 async def assemble(
@@ -94,7 +105,9 @@ async def assemble(
     presenter.start()
     followups = FollowUps(library)
     messages = JobMessages(presenter, handoff_after=discord_settings.token_handoff, followups=followups)
-    engine = JobEngine(pool, store, messages, running_per_user=settings.limits.running_per_user)
+    metrics = Metrics(messages)
+    engine = JobEngine(pool, store, metrics, running_per_user=settings.limits.running_per_user)
+    metrics.watch(engine, pool, presenter)
     models = await checkpoint_names(backends)
     cogs = [
         ImagineCog(library, engine, messages, settings.limits, models=models),
@@ -110,7 +123,7 @@ async def assemble(
         guild_ready_timeout=guild_ready_timeout,
     )
     messages.client = bot
-    return App(bot, engine, presenter, pool, library, store)
+    return App(bot, engine, presenter, pool, library, store, metrics, settings)
 
 
 async def checkpoint_names(backends: list[ComfyBackend]) -> list[str]:

@@ -157,6 +157,14 @@ class TemplateSettings(BaseModel):
     dir: Path = Field(default=Path("workflows"), description="the folder of workflow templates")
 
 
+class MetricsSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = Field(default=False, description="serve Prometheus metrics at /metrics")
+    host: str = Field(default="127.0.0.1", description="address to bind (127.0.0.1: this machine only)")
+    port: int = Field(default=9108, ge=0, le=65535, description="port (0: any free port)")
+
+
 class LoggingSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -188,6 +196,7 @@ class Settings(BaseSettings):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
     templates: TemplateSettings = Field(default_factory=TemplateSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
 
 

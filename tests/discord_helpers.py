@@ -18,6 +18,7 @@ from bot.settings import (
     DatabaseSettings,
     DiscordSettings,
     LimitSettings,
+    MetricsSettings,
     Settings,
     TemplateSettings,
 )
@@ -50,6 +51,7 @@ def settings_between(
     *,
     limits: LimitSettings | None = None,
     health_interval: float = 10.0,
+    metrics: bool = False,
     **discord: Any,
 ) -> Settings:
     """Settings for a bot between fake ComfyUI servers (one URL, named gpu1, or (url, name) pairs) and the fake
@@ -66,6 +68,7 @@ def settings_between(
         database=DatabaseSettings(path=folder / "data" / "bot.sqlite3"),
         templates=TemplateSettings(dir=folder / "workflows"),
         limits=limits or LimitSettings(),
+        metrics=MetricsSettings(enabled=metrics, port=0),
     )
 
 

@@ -1,0 +1,117 @@
+"""Prometheus metrics (off by default; bound to 127.0.0.1 unless told otherwise).
+
+Counts and timings of jobs are recorded by a listener wrapped around the job messages; live values (queue
+depth, Discord edits and 429s, backend health) are read when Prometheus scrapes, so nothing else knows of this.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from .comfy.pool import BackendPool
+from .jobs.engine import JobEngine, JobListener
+from .jobs.events import Cancelled, Delivered, Failed, JobEvent
+from .jobs.model import Job
+from .jobs.store import StoredReply
+from .ui.presenter import ProgressPresenter
+
+WAIT_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600)
+RUN_BUCKETS = (1, 2, 5, 10, 20, 30, 60, 120, 300, 600)
+
+
+class RateLimitCounter(logging.Handler):
+    """Counts the 429s discord.py reports (it retries them itself and says so in its log)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "rate limited" in record.getMessage().lower():
+            self.count += 1
+
+
+class _Live(Collector):
+    def __init__(
+        self, engine: JobEngine, pool: BackendPool, presenter: ProgressPresenter, rate_limits: RateLimitCounter
+    ) -> None:
+        self.engine, self.pool, self.presenter, self.rate_limits = engine, pool, presenter, rate_limits
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        yield GaugeMetricFamily("comfybot_queue_depth", "Jobs waiting in the queue", value=len(self.engine.scheduler))
+        yield GaugeMetricFamily("comfybot_jobs_active", "Jobs not finished", value=len(self.engine.active))
+        yield CounterMetricFamily("comfybot_discord_edits", "Message edits sent to Discord", value=self.presenter.edits)
+        yield CounterMetricFamily(
+            "comfybot_discord_rate_limited", "429 answers from Discord", value=self.rate_limits.count
+        )
+        up = GaugeMetricFamily("comfybot_backend_up", "1 when a ComfyUI backend is healthy", labels=["backend"])
+        busy = GaugeMetricFamily("comfybot_backend_in_flight", "Prompts a backend holds", labels=["backend"])
+        for name, state in self.pool.states.items():
+            up.add_metric([name], 1.0 if state.healthy else 0.0)
+            busy.add_metric([name], state.in_flight)
+        yield up
+        yield busy
+
+
+class Metrics(JobListener):
+    """Wraps the job listener: records outcomes and timings, then passes everything on unchanged."""
+
+    def __init__(self, inner: JobListener) -> None:
+        self.inner = inner
+        self.registry = CollectorRegistry()
+        self.jobs = Counter("comfybot_jobs", "Finished jobs by outcome", ["outcome"], registry=self.registry)
+        self.wait = Histogram(
+            "comfybot_job_wait_seconds", "Accepted to started", buckets=WAIT_BUCKETS, registry=self.registry
+        )
+        self.run = Histogram(
+            "comfybot_job_run_seconds", "Started to finished", buckets=RUN_BUCKETS, registry=self.registry
+        )
+        self.rate_limits = RateLimitCounter()
+
+    def watch(self, engine: JobEngine, pool: BackendPool, presenter: ProgressPresenter) -> None:
+        self.registry.register(_Live(engine, pool, presenter, self.rate_limits))
+        logging.getLogger("discord.http").addHandler(self.rate_limits)
+        logging.getLogger("discord.webhook.async_").addHandler(self.rate_limits)
+
+    def job_changed(self, job: Job, event: JobEvent) -> None:
+        self.inner.job_changed(job, event)
+
+    def restore(self, job: Job, reply: StoredReply) -> None:
+        self.inner.restore(job, reply)
+
+    async def job_finished(self, job: Job, event: JobEvent) -> None:
+        try:
+            await self.inner.job_finished(job, event)
+        finally:
+            outcome = {Delivered: "delivered", Failed: "failed", Cancelled: "cancelled"}.get(type(event), "other")
+            self.jobs.labels(outcome).inc()
+            now = time.time()
+            if job.started is not None:
+                self.wait.observe(max(0.0, job.started - job.created))
+                self.run.observe(max(0.0, now - job.started))
+
+    def text(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+async def serve(metrics: Metrics, host: str, port: int) -> tuple[web.AppRunner, int]:
+    """GET /metrics on host:port (0: any free port); the runner (to clean up) and the port bound."""
+
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(body=metrics.text(), content_type="text/plain", charset="utf-8")
+
+    app = web.Application()
+    app.router.add_get("/metrics", handler)
+    runner = web.AppRunner(app, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    sockets = getattr(site._server, "sockets", None) or []
+    return runner, (sockets[0].getsockname()[1] if sockets else port)

@@ -1,0 +1,59 @@
+"""What an operator sees: Prometheus metrics after a few jobs, and log lines that carry job context."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+import aiohttp
+
+from bot.logs import JsonFormatter
+from tests.discord_helpers import final, imagine
+from tests.fakes.discord_api import USER_ID
+from tests.stack import Stack
+
+
+async def test_metrics_after_a_few_jobs(stack: Stack) -> None:
+    comfy, discord = stack.comfys[0], stack.discord
+    async with stack.start(metrics=True) as app:
+        delivered = [await imagine(discord, f"m{n}", user=USER_ID + n) for n in range(2)]
+        for interaction in delivered:
+            await discord.until(final(discord, interaction))
+        comfy.failures["KSampler"] = ("RuntimeError", "out of memory")
+        failed = await imagine(discord, "will fail", user=USER_ID + 5)
+        await discord.until(final(discord, failed))
+        await app.engine.wait_idle()
+        assert app.metrics_port is not None
+        url = f"http://127.0.0.1:{app.metrics_port}/metrics"
+        async with aiohttp.ClientSession() as session, session.get(url) as response:
+            assert response.status == 200
+            text = await response.text()
+    lines = set(text.splitlines())
+    assert 'comfybot_jobs_total{outcome="delivered"} 2.0' in lines
+    assert 'comfybot_jobs_total{outcome="failed"} 1.0' in lines
+    assert "comfybot_job_run_seconds_count 3.0" in lines and "comfybot_job_wait_seconds_count 3.0" in lines
+    assert "comfybot_queue_depth 0.0" in lines and "comfybot_discord_rate_limited_total 0.0" in lines
+    assert 'comfybot_backend_up{backend="gpu1"} 1.0' in lines
+    edits = next(line for line in lines if line.startswith("comfybot_discord_edits_total "))
+    assert float(edits.split()[1]) >= 3
+
+
+async def test_log_lines_carry_the_job_and_its_member(stack: Stack) -> None:
+    discord = stack.discord
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    engine_log = logging.getLogger("bot.jobs.engine")
+    engine_log.addHandler(handler)
+    engine_log.setLevel(logging.INFO)
+    try:
+        async with stack.start():
+            interaction = await imagine(discord, "logged")
+            await discord.until(final(discord, interaction))
+    finally:
+        engine_log.removeHandler(handler)
+    entries = [json.loads(line) for line in stream.getvalue().splitlines()]
+    delivered = next(e for e in entries if e["message"].endswith("is delivered"))
+    assert delivered["user_id"] == USER_ID and delivered["guild_id"] == 2000 and delivered["backend"] == "gpu1"
+    assert delivered["prompt_id"].startswith(delivered["job_id"])
