@@ -48,9 +48,10 @@ async def test_log_lines_carry_the_job_and_its_member(stack: Stack) -> None:
     engine_log.addHandler(handler)
     engine_log.setLevel(logging.INFO)
     try:
-        async with stack.start():
+        async with stack.start() as app:
             interaction = await imagine(discord, "logged")
             await discord.until(final(discord, interaction))
+            await app.engine.wait_idle()  # delivered is recorded just after the result is shown
     finally:
         engine_log.removeHandler(handler)
     entries = [json.loads(line) for line in stream.getvalue().splitlines()]
