@@ -20,6 +20,7 @@ from . import cli
 from .bot import ComfyBot
 from .cli import make_client
 from .cogs.imagine import ImagineCog
+from .cogs.info import InfoCog
 from .cogs.queue import BackendCog, QueueCog
 from .cogs.results import ResultsCog
 from .comfy.backend import ComfyBackend
@@ -114,6 +115,7 @@ async def assemble(
         QueueCog(engine, pool),
         BackendCog(pool),
         ResultsCog(engine, store, messages, followups, settings.limits, discord_settings.moderator_role_ids),
+        InfoCog(engine, pool, store, library),
     ]
     bot = ComfyBot(
         discord_settings,

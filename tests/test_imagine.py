@@ -195,7 +195,18 @@ async def test_the_sync_command_pushes_the_commands(
     await run(settings, sync_only=True)
     assert discord_fake.command_puts == 1
     commands = {command["name"]: command for command in discord_fake.commands["global"]}
-    assert sorted(commands) == ["backend", "cancel", "clearqueue", "imagine", "queue", "rerolls"]
+    assert sorted(commands) == [
+        "backend",
+        "cancel",
+        "clearqueue",
+        "history",
+        "imagine",
+        "models",
+        "queue",
+        "rerolls",
+        "status",
+        "workflows",
+    ]
     imagine_command = commands["imagine"]
     assert [o["name"] for o in imagine_command["options"]][:3] == ["prompt", "negative", "aspect"]
 

@@ -211,6 +211,23 @@ class SqliteJobStore:
             row = await cursor.fetchone()
         return await self._job(row) if row else None
 
+    async def since(self, timestamp: float) -> list[tuple[str, float, float | None, float | None]]:
+        """(state, created, started, finished) of every job accepted since `timestamp`."""
+        async with self.db.execute(
+            "SELECT state, created, started, finished FROM jobs WHERE created >= ?", (timestamp,)
+        ) as cursor:
+            return [(str(r[0]), float(r[1]), r[2], r[3]) for r in await cursor.fetchall()]
+
+    async def recent_results(self, user_id: int, limit: int = 10) -> list[tuple[str, int | None, int, int | None, str]]:
+        """A member's latest delivered results: (job id, guild, channel, message, prompt), newest first."""
+        async with self.db.execute(
+            "SELECT id, guild_id, channel_id, message_id, params FROM jobs WHERE user_id = ? AND state = 'delivered' "
+            "ORDER BY finished DESC LIMIT ?",
+            (user_id, limit),
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [(str(r[0]), r[1], int(r[2]), r[3], str(json.loads(r[4]).get("prompt") or "")) for r in rows]
+
     async def guild_setting(self, guild_id: int, key: str) -> str | None:
         async with self.db.execute(
             "SELECT value FROM guild_settings WHERE guild_id = ? AND key = ?", (guild_id, key)
