@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import sys
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -53,17 +55,33 @@ class App:
     settings: Settings
     metrics_port: int | None = None
     _metrics_runner: web.AppRunner | None = None
+    _pruner: asyncio.Task[None] | None = None
+
+    async def _prune_forever(self) -> None:
+        """Forget finished jobs past the retention period: at start, then every 6 hours."""
+        while True:
+            cutoff = time.time() - self.settings.database.retention_days * 86400
+            forgotten = await self.store.prune(cutoff)
+            if forgotten:
+                log.info(
+                    "forgot %d finished job(s) older than %g days", forgotten, self.settings.database.retention_days
+                )
+            await asyncio.sleep(6 * 3600)
 
     async def start(self, token: str) -> None:
         """Recover unfinished jobs and serve metrics, then connect to Discord (the caller runs `bot.start`)."""
         await self.pool.start()
         await self.engine.start()
+        self._pruner = asyncio.create_task(self._prune_forever(), name="retention")
         if self.settings.metrics.enabled:
             config = self.settings.metrics
             self._metrics_runner, self.metrics_port = await serve(self.metrics, config.host, config.port)
 
     async def close(self) -> None:
         """Stop taking and showing work first, then leave Discord, then ComfyUI, then the database."""
+        if self._pruner is not None:
+            self._pruner.cancel()
+            await asyncio.gather(self._pruner, return_exceptions=True)
         await self.engine.close()
         await self.presenter.close()
         await self.bot.close()
@@ -156,6 +174,14 @@ async def run(settings: Settings, *, sync_only: bool = False) -> None:
             await app.close()
 
 
+async def export(settings: Settings, user_id: int) -> dict[str, object]:
+    store = await SqliteJobStore(settings.database.path).open()
+    try:
+        return {"user_id": user_id, "jobs": await store.export(user_id)}
+    finally:
+        await store.close()
+
+
 def list_templates() -> int:
     """`python -m bot templates`: every template with its parameters, targets and warnings."""
     library = TemplateLibrary(templates_folder())
@@ -169,13 +195,14 @@ USAGE = """python -m bot [command]
   check             check the settings, the database, each ComfyUI server and every template on each
   templates         list the workflow templates, their parameters and targets
   run TEMPLATE ...  run a template without Discord and save the images (--help for its options)
-  sync              push the slash commands to Discord now"""
+  sync              push the slash commands to Discord now
+  export USER_ID    print, as JSON, everything the bot keeps about a member"""
 
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     command = args[0] if args else "bot"
-    if command in ("-h", "--help") or command not in ("bot", "check", "templates", "run", "sync"):
+    if command in ("-h", "--help") or command not in ("bot", "check", "templates", "run", "sync", "export"):
         print(USAGE)
         return 0 if command in ("-h", "--help") else 2
     try:
@@ -199,6 +226,12 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if asyncio.run(cli.check(settings)) else 0
     if command == "run":
         return asyncio.run(cli.run(settings, run_args, values))
+    if command == "export":
+        if len(args) != 2 or not args[1].isdigit():
+            print("usage: python -m bot export USER_ID", file=sys.stderr)
+            return 2
+        print(json.dumps(asyncio.run(export(settings, int(args[1]))), indent=2, default=str))
+        return 0
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a person stops the bot
         asyncio.run(run(settings, sync_only=command == "sync"))
     return 0

@@ -135,6 +135,7 @@ class DatabaseSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     path: Path = Field(default=Path("data/bot.sqlite3"), description="the SQLite file")
+    retention_days: PositiveFloat = Field(default=90, description="days finished jobs are kept")
 
 
 class LimitSettings(BaseModel):

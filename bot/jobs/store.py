@@ -228,6 +228,36 @@ class SqliteJobStore:
             rows = await cursor.fetchall()
         return [(str(r[0]), r[1], int(r[2]), r[3], str(json.loads(r[4]).get("prompt") or "")) for r in rows]
 
+    async def prune(self, finished_before: float) -> int:
+        """Forget jobs that ended before `finished_before` (and their images); unfinished jobs are kept."""
+        async with self.db.execute(
+            "SELECT id FROM jobs WHERE finished IS NOT NULL AND finished < ?", (finished_before,)
+        ) as cursor:
+            ids = [str(row[0]) for row in await cursor.fetchall()]
+        await self.db.executemany("DELETE FROM job_images WHERE job_id = ?", [(i,) for i in ids])
+        await self.db.executemany("DELETE FROM jobs WHERE id = ?", [(i,) for i in ids])
+        await self.db.commit()
+        return len(ids)
+
+    async def export(self, user_id: int) -> list[dict[str, object]]:
+        """Everything kept about a member's jobs (for `python -m bot export`), oldest first; images by name.
+        (A Row iterates over its values, so its column names come from `keys()`.)"""
+        async with self.db.execute(
+            "SELECT id, guild_id, channel_id, message_id, template, params, state, created, started, finished, "
+            "error, outputs, kind, parent_id FROM jobs WHERE user_id = ? ORDER BY seq",
+            (user_id,),
+        ) as cursor:
+            cursor.row_factory = aiosqlite.Row
+            rows = await cursor.fetchall()
+        return [
+            {
+                **{key: row[key] for key in row.keys() if key not in ("params", "outputs")},  # noqa: SIM118
+                "params": json.loads(row["params"]),
+                "outputs": json.loads(row["outputs"]) if row["outputs"] else [],
+            }
+            for row in rows
+        ]
+
     async def guild_setting(self, guild_id: int, key: str) -> str | None:
         async with self.db.execute(
             "SELECT value FROM guild_settings WHERE guild_id = ? AND key = ?", (guild_id, key)

@@ -1,0 +1,63 @@
+"""The SQLite store's data duties: retention of finished jobs, and exporting what is kept about a member."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from bot.jobs.model import Job, JobRequest, JobState
+from bot.jobs.store import SqliteJobStore, StoredReply
+from bot.templates.params import ImageData
+from bot.templates.template import BoundWorkflow
+from tests.cli import run_cli
+
+
+def job(user: int, prompt: str, *, image: bool = False) -> Job:
+    images = {"image": ImageData(b"\x89PNG", "in.png")} if image else {}
+    bound = BoundWorkflow(
+        "txt2img",
+        {"9": {"class_type": "SaveImage", "inputs": {}}},
+        {"prompt": prompt, "seed": 1},
+        ("9",),
+        images,
+        {"image": (("1", "image"),)} if image else {},
+    )
+    return Job(JobRequest(user, 2000, 3000, bound))
+
+
+async def test_finished_jobs_past_retention_are_forgotten_with_their_images(tmp_path: Path) -> None:
+    store = await SqliteJobStore(tmp_path / "bot.sqlite3").open()
+    try:
+        old, recent, open_job = job(1, "old", image=True), job(1, "recent"), job(1, "still queued")
+        for made in (old, recent, open_job):
+            await store.add(made, StoredReply(3000, 42, None))
+        for made in (old, recent):
+            made.move(JobState.CANCELLED)
+            await store.save(made)
+        old.finished = time.time() - 100 * 86400
+        await store.save(old)
+
+        assert await store.prune(time.time() - 90 * 86400) == 1
+        kept = {row[0] for row in await (await store.db.execute("SELECT id FROM jobs")).fetchall()}
+        images = await (await store.db.execute("SELECT COUNT(*) FROM job_images")).fetchone()
+    finally:
+        await store.close()
+    assert kept == {recent.id, open_job.id}
+    assert images is not None and images[0] == 0
+
+
+async def test_export_prints_what_is_kept_about_one_member(tmp_path: Path) -> None:
+    database = tmp_path / "bot.sqlite3"
+    store = await SqliteJobStore(database).open()
+    for made in (job(4000, "mine"), job(4001, "someone else's"), job(4000, "mine too")):
+        await store.add(made, StoredReply(3000, 42, None))
+    await store.close()
+    code, out, _ = await run_cli(
+        "export", "4000", env={"DISCORD__TOKEN": "t", "DATABASE__PATH": str(database)}, cwd=tmp_path
+    )
+    assert code == 0
+    exported = json.loads(out)
+    assert exported["user_id"] == 4000
+    assert [j["params"]["prompt"] for j in exported["jobs"]] == ["mine", "mine too"]
+    assert {"id", "state", "created", "template", "message_id", "channel_id"} <= set(exported["jobs"][0])
