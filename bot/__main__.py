@@ -21,6 +21,7 @@ from aiohttp import web
 from . import cli
 from .bot import ComfyBot
 from .cli import make_client
+from .cogs.config import ConfigCog
 from .cogs.imagine import ImagineCog
 from .cogs.info import InfoCog
 from .cogs.queue import BackendCog, QueueCog
@@ -31,6 +32,7 @@ from .comfy.pool import BackendPool
 from .comfy.stream import ComfyStream
 from .jobs.engine import JobEngine
 from .jobs.followups import FollowUps
+from .jobs.policy import Policies, Policy
 from .jobs.store import SqliteJobStore
 from .logs import configure_logging
 from .metrics import Metrics, serve
@@ -128,8 +130,22 @@ async def assemble(
     engine = JobEngine(pool, store, metrics, running_per_user=settings.limits.running_per_user)
     metrics.watch(engine, pool, presenter)
     models = await checkpoint_names(backends)
+    defaults = settings.policy
+    policies = Policies(
+        Policy(
+            channels=frozenset(defaults.channel_ids),
+            roles=frozenset(defaults.role_ids),
+            admin_roles=frozenset(defaults.admin_role_ids),
+            dms=defaults.dms,
+            banned_words=tuple(defaults.banned_words),
+            spoiler_outside_nsfw=defaults.spoiler_outside_nsfw,
+        ),
+        store,
+    )
+    await policies.load()
     cogs = [
-        ImagineCog(library, engine, messages, settings.limits, models=models),
+        ImagineCog(library, engine, messages, settings.limits, models=models, policies=policies),
+        ConfigCog(policies),
         QueueCog(engine, pool),
         BackendCog(pool),
         ResultsCog(engine, store, messages, followups, settings.limits, discord_settings.moderator_role_ids),

@@ -158,6 +158,28 @@ class TemplateSettings(BaseModel):
     dir: Path = Field(default=Path("workflows"), description="the folder of workflow templates")
 
 
+class PolicySettings(BaseModel):
+    """Defaults for every server; admins change their own server's with /config."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    channel_ids: Annotated[list[int], NoDecode] = Field(default_factory=list, description="channels (empty: all)")
+    role_ids: Annotated[list[int], NoDecode] = Field(default_factory=list, description="roles that may (empty: all)")
+    admin_role_ids: Annotated[list[int], NoDecode] = Field(
+        default_factory=list, description="roles that may administer the bot"
+    )
+    dms: bool = Field(default=False, description="make images in direct messages")
+    banned_words: Annotated[list[str], NoDecode] = Field(default_factory=list, description="words refused in prompts")
+    spoiler_outside_nsfw: bool = Field(default=False, description="spoiler results outside age-restricted channels")
+
+    @field_validator("channel_ids", "role_ids", "admin_role_ids", "banned_words", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+
 class MetricsSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -197,6 +219,7 @@ class Settings(BaseSettings):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
     templates: TemplateSettings = Field(default_factory=TemplateSettings)
+    policy: PolicySettings = Field(default_factory=PolicySettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
 

@@ -90,9 +90,16 @@ def option(name: str, value: Any) -> dict[str, Any]:
     return {"name": name, "type": kind, "value": value}
 
 
-async def imagine(discord_fake: FakeDiscord, prompt: str, *, user: int = USER_ID, **options: Any) -> Interaction:
+async def imagine(
+    discord_fake: FakeDiscord,
+    prompt: str,
+    *,
+    user: int = USER_ID,
+    member: dict[str, Any] | None = None,
+    **options: Any,
+) -> Interaction:
     choices = [option("prompt", prompt)] + [option(k, v) for k, v in options.items()]
-    return await discord_fake.interact("imagine", choices, user_id=user)
+    return await discord_fake.interact("imagine", choices, user_id=user, member=member)
 
 
 def edits_of(discord_fake: FakeDiscord, interaction: Interaction) -> list[Request]:

@@ -199,6 +199,7 @@ async def test_the_sync_command_pushes_the_commands(
         "backend",
         "cancel",
         "clearqueue",
+        "config",
         "history",
         "imagine",
         "models",

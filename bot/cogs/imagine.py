@@ -11,6 +11,7 @@ from discord.ext import commands
 
 from bot.jobs.engine import JobEngine
 from bot.jobs.model import JobRequest
+from bot.jobs.policy import Policies
 from bot.jobs.store import StoredReply
 from bot.settings import LimitSettings
 from bot.templates.errors import TemplateError
@@ -49,7 +50,9 @@ class ImagineCog(commands.Cog):
         *,
         default_template: str = "txt2img",
         models: list[str] | None = None,
+        policies: Policies,
     ) -> None:
+        self.policies = policies
         self.library = library
         self.engine = engine
         self.messages = messages
@@ -85,6 +88,14 @@ class ImagineCog(commands.Cog):
         template: str | None = None,
         image: discord.Attachment | None = None,
     ) -> None:
+        policy = self.policies.of(interaction.guild_id)
+        roles = [r.id for r in getattr(interaction.user, "roles", [])]
+        refusal = policy.refusal(
+            in_dm=interaction.guild_id is None, channel_id=interaction.channel_id or 0, roles=roles, text=prompt
+        )
+        if refusal is not None:  # from memory, before anything slow: the answer can still be ephemeral
+            await interaction.response.send_message(f"⚠️ {refusal}", ephemeral=True)
+            return
         callback = await interaction.response.defer(thinking=True)  # first: Discord allows 3 seconds
         message_id = getattr(callback, "message_id", None)
         given = {
@@ -160,7 +171,12 @@ class ImagineCog(commands.Cog):
         for side in ("width", "height"):
             if isinstance(bound.values.get(side), int) and bound.values[side] > limits.image_max_side:
                 raise RequestError(f"{side} must be at most {limits.image_max_side} on this server.")
-        return JobRequest(interaction.user.id, interaction.guild_id, interaction.channel_id or 0, bound)
+        channel = interaction.channel
+        nsfw = bool(getattr(channel, "nsfw", False))
+        spoiler = self.policies.of(interaction.guild_id).spoiler_outside_nsfw and not nsfw
+        return JobRequest(
+            interaction.user.id, interaction.guild_id, interaction.channel_id or 0, bound, spoiler=spoiler
+        )
 
     def _size(self, template: Template, aspect: str) -> dict[str, int]:
         if "width" not in template.parameters or "height" not in template.parameters:

@@ -49,6 +49,7 @@ class JobRequest:
     kind: str = "imagine"  # imagine, reroll, vary, upscale, edit
     parent_id: str | None = None  # the result this one comes from
     note: str | None = None  # shown with the result, e.g. "Reroll of <jump link>"
+    spoiler: bool = False  # results shown as spoilers (the server's rule, outside age-restricted channels)
 
 
 @dataclass

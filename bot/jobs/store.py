@@ -62,7 +62,12 @@ CREATE TABLE IF NOT EXISTS guild_settings (
 );
 """
 # Columns added after the first release: (name, declaration). Added to older databases at open.
-MIGRATIONS = (("kind", "TEXT NOT NULL DEFAULT 'imagine'"), ("parent_id", "TEXT"), ("note", "TEXT"))
+MIGRATIONS = (
+    ("kind", "TEXT NOT NULL DEFAULT 'imagine'"),
+    ("parent_id", "TEXT"),
+    ("note", "TEXT"),
+    ("spoiler", "INTEGER NOT NULL DEFAULT 0"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +137,7 @@ class SqliteJobStore:
         await self.db.execute(
             "INSERT INTO jobs (id, seq, user_id, guild_id, channel_id, message_id, reply_token, template, graph, "
             "params, output_nodes, image_targets, seed, state, backend, prompt_id, attempts, created, kind, "
-            "parent_id, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "parent_id, note, spoiler) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 job.id,
                 job.seq,
@@ -155,6 +160,7 @@ class SqliteJobStore:
                 job.request.kind,
                 job.request.parent_id,
                 job.request.note,
+                int(job.request.spoiler),
             ),
         )
         await self.db.executemany(
@@ -294,7 +300,14 @@ class SqliteJobStore:
             targets=targets,
         )
         request = JobRequest(
-            row["user_id"], row["guild_id"], row["channel_id"], bound, row["kind"], row["parent_id"], row["note"]
+            row["user_id"],
+            row["guild_id"],
+            row["channel_id"],
+            bound,
+            row["kind"],
+            row["parent_id"],
+            row["note"],
+            bool(row["spoiler"]),
         )
         job = Job(
             request,

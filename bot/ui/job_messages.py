@@ -164,6 +164,7 @@ class JobMessages(JobListener):
             can_vary=self.followups is not None and self.followups.vary_template() is not None,
             can_upscale=self.followups is not None and self.followups.upscale_template() is not None,
             note=job.request.note,
+            spoiler=job.request.spoiler,
         )
         view = render_final(event, bound.values, bound.template, images, actions)
 

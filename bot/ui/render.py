@@ -77,6 +77,7 @@ class ResultActions:
     can_vary: bool
     can_upscale: bool
     note: str | None = None  # "Reroll of <jump link>"
+    spoiler: bool = False
 
 
 def render_final(
@@ -104,7 +105,7 @@ def render_final(
     notes = sorted({image.note for image in images if image.note})
     if notes:
         embed.set_footer(text="; ".join(notes))
-    files = [discord.File(_bytes(image.data), filename=image.filename) for image in images]
+    files = [discord.File(_bytes(image.data), filename=image.filename, spoiler=actions.spoiler) for image in images]
     view = result_view(actions.job_id, len(files[:10]), can_vary=actions.can_vary, can_upscale=actions.can_upscale)
     return Rendered(
         embed=embed, files=files[:10], view=view, followups=[files[i : i + 10] for i in range(10, len(files), 10)]

@@ -1,0 +1,90 @@
+"""Per-server rules: where and by whom images may be made, banned words, DMs, spoilers outside NSFW channels.
+
+Defaults come from settings (`POLICY__*`); `/config` stores a server's own rules in SQLite. Policies are kept in
+memory (loaded at start, updated by `/config`) so checking one never waits on the database.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from .store import SqliteJobStore
+
+KEY = "policy"
+
+
+@dataclass(frozen=True)
+class Policy:
+    channels: frozenset[int] = frozenset()  # empty: every channel
+    roles: frozenset[int] = frozenset()  # empty: every member
+    admin_roles: frozenset[int] = frozenset()
+    dms: bool = False
+    banned_words: tuple[str, ...] = ()
+    spoiler_outside_nsfw: bool = False
+    _pattern: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
+
+    def banned(self, text: str) -> bool:
+        if not self.banned_words:
+            return False
+        pattern = self._pattern or re.compile(
+            r"(?<!\w)(?:" + "|".join(re.escape(w) for w in self.banned_words) + r")(?!\w)", re.IGNORECASE
+        )
+        object.__setattr__(self, "_pattern", pattern)
+        return pattern.search(text) is not None
+
+    def refusal(self, *, in_dm: bool, channel_id: int, roles: Iterable[int], text: str) -> str | None:
+        """Why a member may not make an image here now, for them (never repeating a banned word), or None."""
+        if in_dm:
+            return None if self.dms else "Images are not made in direct messages; use a channel of a server."
+        if self.channels and channel_id not in self.channels:
+            places = ", ".join(f"<#{c}>" for c in sorted(self.channels))
+            return f"Images are made in {places} on this server."
+        if self.roles and not set(roles) & self.roles:
+            needed = ", ".join(f"<@&{r}>" for r in sorted(self.roles))
+            return f"Making images here needs one of these roles: {needed}."
+        if self.banned(text):
+            return "Your prompt has a word this server does not allow. Please rephrase it."
+        return None
+
+    def to_json(self) -> str:
+        data = {k: v for k, v in asdict(self).items() if not k.startswith("_")}
+        return json.dumps({k: sorted(v) if isinstance(v, frozenset) else v for k, v in data.items()})
+
+    @staticmethod
+    def from_json(text: str, base: Policy) -> Policy:
+        data: dict[str, Any] = json.loads(text)
+        changes: dict[str, Any] = {}
+        for key in ("channels", "roles", "admin_roles"):
+            if key in data:
+                changes[key] = frozenset(int(x) for x in data[key])
+        if "banned_words" in data:
+            changes["banned_words"] = tuple(str(w) for w in data["banned_words"])
+        for key in ("dms", "spoiler_outside_nsfw"):
+            if key in data:
+                changes[key] = bool(data[key])
+        return replace(base, **changes)
+
+
+class Policies:
+    """Every server's policy, in memory, written through to the store."""
+
+    def __init__(self, default: Policy, store: SqliteJobStore) -> None:
+        self.default = default
+        self.store = store
+        self._by_guild: dict[int, Policy] = {}
+
+    async def load(self) -> None:
+        async with self.store.db.execute("SELECT guild_id, value FROM guild_settings WHERE key = ?", (KEY,)) as cursor:
+            for guild_id, value in await cursor.fetchall():
+                self._by_guild[int(guild_id)] = Policy.from_json(str(value), self.default)
+
+    def of(self, guild_id: int | None) -> Policy:
+        return self._by_guild.get(guild_id, self.default) if guild_id is not None else self.default
+
+    async def set(self, guild_id: int, policy: Policy) -> None:
+        await self.store.set_guild_setting(guild_id, KEY, policy.to_json())
+        self._by_guild[guild_id] = policy
