@@ -24,6 +24,7 @@ from .cli import make_client
 from .cogs.config import ConfigCog
 from .cogs.imagine import ImagineCog
 from .cogs.info import InfoCog
+from .cogs.member_settings import SettingsCog
 from .cogs.queue import BackendCog, QueueCog
 from .cogs.results import ResultsCog
 from .comfy.backend import ComfyBackend
@@ -144,8 +145,9 @@ async def assemble(
     )
     await policies.load()
     cogs = [
-        ImagineCog(library, engine, messages, settings.limits, models=models, policies=policies),
+        ImagineCog(library, engine, messages, settings.limits, models=models, policies=policies, store=store),
         ConfigCog(policies),
+        SettingsCog(store, library),
         QueueCog(engine, pool),
         BackendCog(pool),
         ResultsCog(engine, store, messages, followups, settings.limits, discord_settings.moderator_role_ids),
@@ -193,7 +195,11 @@ async def run(settings: Settings, *, sync_only: bool = False) -> None:
 async def export(settings: Settings, user_id: int) -> dict[str, object]:
     store = await SqliteJobStore(settings.database.path).open()
     try:
-        return {"user_id": user_id, "jobs": await store.export(user_id)}
+        return {
+            "user_id": user_id,
+            "settings": await store.member_settings(user_id),
+            "jobs": await store.export(user_id),
+        }
     finally:
         await store.close()
 

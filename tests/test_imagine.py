@@ -205,6 +205,7 @@ async def test_the_sync_command_pushes_the_commands(
         "models",
         "queue",
         "rerolls",
+        "settings",
         "status",
         "workflows",
     ]

@@ -57,3 +57,26 @@ async def test_results_are_spoilered_outside_age_restricted_channels(stack: Stac
         interaction = await imagine(discord, "a fox", user=USER_ID)
         await discord.until(final(discord, interaction))
     assert all(f.filename.startswith("SPOILER_") for f in discord.original(interaction).files)
+
+
+async def test_personal_defaults_are_used_when_an_option_is_not_given(stack: Stack) -> None:
+    comfy, discord = stack.comfys[0], stack.discord
+
+    async def setting(option: str, value: str) -> None:
+        options = [{"name": "option", "type": 3, "value": option}, {"name": "value", "type": 3, "value": value}]
+        asked = await discord.interact("settings", [{"name": "set", "type": 1, "options": options}])
+        await discord.until(lambda: asked.message_id is not None and asked.message_id in discord.messages)
+
+    async with stack.start():
+        await setting("template", "quick")
+        await setting("aspect", "16:9")
+        await setting("negative", "blurry, text")
+        mine = await imagine(discord, "a harbour at night")
+        await discord.until(final(discord, mine))
+        given = await imagine(discord, "a harbour at noon", template="txt2img", negative="fog")
+        await discord.until(final(discord, given))
+    defaulted, explicit = (entry["prompt"][2] for entry in comfy.history.values())
+    assert defaulted["9"]["inputs"]["filename_prefix"] == "discord/quick"  # the member's template
+    assert defaulted["7"]["inputs"]["text"] == "blurry, text"
+    assert (defaulted["5"]["inputs"]["width"], defaulted["5"]["inputs"]["height"]) == (832, 448)
+    assert explicit["9"]["inputs"]["filename_prefix"] == "discord/txt2img" and explicit["7"]["inputs"]["text"] == "fog"

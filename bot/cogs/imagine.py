@@ -12,7 +12,7 @@ from discord.ext import commands
 from bot.jobs.engine import JobEngine
 from bot.jobs.model import JobRequest
 from bot.jobs.policy import Policies
-from bot.jobs.store import StoredReply
+from bot.jobs.store import SqliteJobStore, StoredReply
 from bot.settings import LimitSettings
 from bot.templates.errors import TemplateError
 from bot.templates.library import TemplateLibrary
@@ -51,8 +51,10 @@ class ImagineCog(commands.Cog):
         default_template: str = "txt2img",
         models: list[str] | None = None,
         policies: Policies,
+        store: SqliteJobStore,
     ) -> None:
         self.policies = policies
+        self.store = store
         self.library = library
         self.engine = engine
         self.messages = messages
@@ -144,7 +146,12 @@ class ImagineCog(commands.Cog):
         problem = admission_problem(self.engine, limits, interaction.user.id)
         if problem is not None:
             raise RequestError(problem)
-        chosen = self.library.get(str(given.pop("template", self.default_template)))
+        defaults = await self.store.member_settings(interaction.user.id)  # after the defer: it may be slow
+        chosen = self.library.get(str(given.pop("template", defaults.get("template", self.default_template))))
+        if "aspect" not in given and "aspect" in defaults and "width" in chosen.parameters:
+            given["aspect"] = defaults["aspect"]
+        if "negative" not in given and "negative" in defaults and "negative" in chosen.parameters:
+            given["negative"] = defaults["negative"]
         values: dict[str, Any] = {"prompt": text} if "prompt" in chosen.parameters else {}
         if "prompt" not in chosen.parameters and text:
             raise RequestError(f"The template {chosen.name} takes no prompt.")

@@ -54,6 +54,12 @@ CREATE TABLE IF NOT EXISTS job_images (
     PRIMARY KEY (job_id, param)
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS member_settings (
+    user_id INTEGER NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (user_id, key)
+);
 CREATE TABLE IF NOT EXISTS guild_settings (
     guild_id INTEGER NOT NULL,
     key TEXT NOT NULL,
@@ -250,7 +256,7 @@ class SqliteJobStore:
         (A Row iterates over its values, so its column names come from `keys()`.)"""
         async with self.db.execute(
             "SELECT id, guild_id, channel_id, message_id, template, params, state, created, started, finished, "
-            "error, outputs, kind, parent_id FROM jobs WHERE user_id = ? ORDER BY seq",
+            "error, outputs, kind, parent_id FROM jobs WHERE user_id = ? ORDER BY seq",  # member settings: below
             (user_id,),
         ) as cursor:
             cursor.row_factory = aiosqlite.Row
@@ -263,6 +269,22 @@ class SqliteJobStore:
             }
             for row in rows
         ]
+
+    async def member_settings(self, user_id: int) -> dict[str, str]:
+        async with self.db.execute("SELECT key, value FROM member_settings WHERE user_id = ?", (user_id,)) as cursor:
+            return {str(k): str(v) for k, v in await cursor.fetchall()}
+
+    async def set_member_setting(self, user_id: int, key: str, value: str | None) -> None:
+        """Set a member's default; None clears it."""
+        if value is None:
+            await self.db.execute("DELETE FROM member_settings WHERE user_id = ? AND key = ?", (user_id, key))
+        else:
+            await self.db.execute(
+                "INSERT INTO member_settings (user_id, key, value) VALUES (?, ?, ?) "
+                "ON CONFLICT(user_id, key) DO UPDATE SET value = excluded.value",
+                (user_id, key, value),
+            )
+        await self.db.commit()
 
     async def guild_setting(self, guild_id: int, key: str) -> str | None:
         async with self.db.execute(
