@@ -26,6 +26,13 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 
+def comma_list(value: Any) -> Any:
+    """`"1, 2"` from the environment as `["1", "2"]` (pydantic then checks each item); other values as they are."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
 class ConfigError(Exception):
     """The configuration cannot be used; the message is meant for the person running the bot."""
 
@@ -73,9 +80,7 @@ class DiscordSettings(BaseModel):
     @field_validator("dev_guild_ids", "moderator_role_ids", mode="before")
     @classmethod
     def _split_ids(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
+        return comma_list(value)
 
 
 class BackendSettings(BaseModel):
@@ -175,9 +180,7 @@ class PolicySettings(BaseModel):
     @field_validator("channel_ids", "role_ids", "admin_role_ids", "banned_words", mode="before")
     @classmethod
     def _split(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
+        return comma_list(value)
 
 
 class MetricsSettings(BaseModel):
