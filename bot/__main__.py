@@ -31,6 +31,7 @@ from .comfy.backend import ComfyBackend
 from .comfy.errors import ComfyError
 from .comfy.pool import BackendPool
 from .comfy.stream import ComfyStream
+from .jobs import records
 from .jobs.engine import JobEngine
 from .jobs.followups import FollowUps
 from .jobs.policy import Policies, Policy
@@ -64,7 +65,7 @@ class App:
         """Forget finished jobs past the retention period: at start, then every 6 hours."""
         while True:
             cutoff = time.time() - self.settings.database.retention_days * 86400
-            forgotten = await self.store.prune(cutoff)
+            forgotten = await records.prune(self.store, cutoff)
             if forgotten:
                 log.info(
                     "forgot %d finished job(s) older than %g days", forgotten, self.settings.database.retention_days
@@ -198,7 +199,7 @@ async def export(settings: Settings, user_id: int) -> dict[str, object]:
         return {
             "user_id": user_id,
             "settings": await store.member_settings(user_id),
-            "jobs": await store.export(user_id),
+            "jobs": await records.export(store, user_id),
         }
     finally:
         await store.close()

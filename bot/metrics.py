@@ -16,9 +16,10 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from .comfy.pool import BackendPool
-from .jobs.engine import JobEngine, JobListener
+from .jobs.engine import JobEngine
 from .jobs.events import Cancelled, Delivered, Failed, JobEvent
 from .jobs.model import Job
+from .jobs.ports import JobListener
 from .jobs.store import StoredReply
 from .ui.presenter import ProgressPresenter
 

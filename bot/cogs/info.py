@@ -10,6 +10,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.comfy.pool import BackendPool
+from bot.jobs import records
 from bot.jobs.engine import JobEngine
 from bot.jobs.store import SqliteJobStore
 from bot.templates.library import LoadReport, TemplateLibrary
@@ -29,7 +30,7 @@ class InfoCog(commands.Cog, name="InfoCog"):
 
     @app_commands.command(name="status", description="The ComfyUI servers, the queue, and today's jobs")
     async def status(self, interaction: discord.Interaction) -> None:
-        today = await self.store.since(time.time() - DAY)
+        today = await records.since(self.store, time.time() - DAY)
         waits = [s - c for _, c, s, _ in today if s is not None]
         runs = [f - s for state, _, s, f in today if state == "delivered" and s is not None and f is not None]
         embed = discord.Embed(title="Status", colour=discord.Colour.blurple())
@@ -81,7 +82,7 @@ class InfoCog(commands.Cog, name="InfoCog"):
 
     @app_commands.command(name="history", description="Your recent results")
     async def history(self, interaction: discord.Interaction) -> None:
-        results = await self.store.recent_results(interaction.user.id)
+        results = await records.recent_results(self.store, interaction.user.id)
         lines = [
             f"[{prompt[:60] or job_id[:8]}](https://discord.com/channels/{guild or '@me'}/{channel}/{message})"
             for job_id, guild, channel, message, prompt in results

@@ -12,11 +12,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Protocol
 
 from bot.comfy.backend import ComfyBackend
 from bot.comfy.errors import ComfyError, ComfyUnavailable, PromptRejected
-from bot.comfy.events import Executing, ExecutionStart, PreviewImage, Progress
+from bot.comfy.events import ExecutionStart, Progress
 from bot.comfy.pool import BackendPool
 from bot.comfy.run import PromptRun, RunFailed, RunInterrupted, RunLost, RunSucceeded
 
@@ -27,33 +26,19 @@ from .events import (
     JobEvent,
     Queued,
     ResultImage,
-    Running,
     Starting,
     WaitingForBackend,
+    rejection_message,
 )
 from .model import Job, JobRequest, JobState
+from .ports import JobListener
+from .progress import ProgressTracker
 from .scheduler import FairScheduler
 from .store import SqliteJobStore, StoredReply
 
 log = logging.getLogger(__name__)
 MAX_RESULT_BYTES = 64 * 2**20
 MAX_ATTEMPTS = 2
-
-
-class JobListener(Protocol):
-    def job_changed(self, job: Job, event: JobEvent) -> None:
-        """An intermediate state (position, progress): shown when the edit budget allows."""
-
-    async def job_finished(self, job: Job, event: JobEvent) -> None:
-        """The final state (results, failure, cancel): returns once it is shown; raises if it could not be."""
-
-    def restore(self, job: Job, reply: StoredReply) -> None:
-        """A job taken up again after a restart: where its message is."""
-
-
-def rejection_message(exc: PromptRejected) -> str:
-    nodes = "; ".join(node.summary() for node in exc.node_errors.values())
-    return f"ComfyUI refused the workflow: {nodes or exc.error.message}. An admin should check this template."
 
 
 class JobEngine:
@@ -132,9 +117,6 @@ class JobEngine:
 
     def jobs_of(self, user_id: int) -> list[Job]:
         return [job for job in self.active.values() if job.user_id == user_id]
-
-    def queued(self) -> list[Job]:
-        return self.scheduler.ordered()
 
     def position(self, job: Job) -> int | None:
         return self._positions.get(job.id)
@@ -307,29 +289,11 @@ class JobEngine:
         return None
 
     async def _follow(self, job: Job, backend: ComfyBackend, run: PromptRun) -> None:
-        bound = job.request.bound
-        node, preview = None, None
+        tracker: ProgressTracker | None = None
         async for item in run:
             if isinstance(item, ExecutionStart | Progress) and job.state is JobState.DISPATCHED:
                 await self._move(job, JobState.RUNNING)
-            if isinstance(item, Executing) and item.node is not None:
-                node = bound.graph.get(item.node, {}).get("class_type", item.node)
-            elif isinstance(item, PreviewImage):
-                preview = item
-            elif isinstance(item, Progress):
-                elapsed = time.time() - (job.started or time.time())
-                self.listener.job_changed(
-                    job,
-                    Running(
-                        item.value,
-                        item.max,
-                        node,
-                        elapsed,
-                        preview.image if preview else None,
-                        preview.mime if preview else "image/jpeg",
-                    ),
-                )
-            elif isinstance(item, RunSucceeded):
+            if isinstance(item, RunSucceeded):
                 await self._deliver(job, backend, item)
             elif isinstance(item, RunFailed):
                 await self._finish(job, JobState.FAILED, Failed(f"The workflow stopped: {item.message}."))
@@ -338,6 +302,10 @@ class JobEngine:
                 await self._finish(job, JobState.CANCELLED, Cancelled(by))
             elif isinstance(item, RunLost):
                 await self._requeue(job, "the server lost the job (it restarted?); trying again")
+            else:
+                tracker = tracker or ProgressTracker(job.request.bound.graph, job.started)
+                if (running := tracker.see(item)) is not None:
+                    self.listener.job_changed(job, running)
 
     async def _deliver(self, job: Job, backend: ComfyBackend, outcome: RunSucceeded) -> None:
         if job.state is not JobState.DELIVERING:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.comfy.errors import PromptRejected
+
 
 @dataclass(frozen=True, slots=True)
 class Queued:
@@ -55,3 +57,8 @@ class Cancelled:
 
 JobEvent = Queued | Starting | WaitingForBackend | Running | Delivered | Failed | Cancelled
 FINAL_EVENTS = (Delivered, Failed, Cancelled)
+
+
+def rejection_message(exc: PromptRejected) -> str:
+    nodes = "; ".join(node.summary() for node in exc.node_errors.values())
+    return f"ComfyUI refused the workflow: {nodes or exc.error.message}. An admin should check this template."

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 import discord
 
-from bot.jobs.engine import JobListener
 from bot.jobs.events import Delivered, JobEvent
 from bot.jobs.followups import FollowUps
 from bot.jobs.model import Job
+from bot.jobs.ports import JobListener
 from bot.jobs.store import StoredReply
 from bot.media import fit_image
 

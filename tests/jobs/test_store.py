@@ -6,6 +6,7 @@ import json
 import time
 from pathlib import Path
 
+from bot.jobs import records
 from bot.jobs.model import Job, JobRequest, JobState
 from bot.jobs.store import SqliteJobStore, StoredReply
 from bot.templates.params import ImageData
@@ -38,7 +39,7 @@ async def test_finished_jobs_past_retention_are_forgotten_with_their_images(tmp_
         old.finished = time.time() - 100 * 86400
         await store.save(old)
 
-        assert await store.prune(time.time() - 90 * 86400) == 1
+        assert await records.prune(store, time.time() - 90 * 86400) == 1
         kept = {row[0] for row in await (await store.db.execute("SELECT id FROM jobs")).fetchall()}
         images = await (await store.db.execute("SELECT COUNT(*) FROM job_images")).fetchone()
     finally:
