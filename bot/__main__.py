@@ -151,7 +151,7 @@ async def assemble(
         SettingsCog(store, library),
         QueueCog(engine, pool),
         BackendCog(pool),
-        ResultsCog(engine, store, messages, followups, settings.limits, discord_settings.moderator_role_ids),
+        ResultsCog(engine, store, messages, followups, settings.limits, discord_settings.moderator_role_ids, policies),
         InfoCog(engine, pool, store, library),
     ]
     bot = ComfyBot(

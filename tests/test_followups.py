@@ -192,3 +192,26 @@ async def test_a_moderator_role_may_reroll_anyones_result(stack: Stack) -> None:
         await discord.react(result, "🔄", user_id=OTHER, roles=[moderators])
         await discord.until(lambda: len(done_messages(discord)) == 2)
     assert not any(m.content.startswith(f"<@{OTHER}> Only") for m in discord.messages.values())
+
+
+async def test_the_servers_rules_apply_to_follow_ups(stack: Stack) -> None:
+    discord = stack.discord
+    admin = {"permissions": "32"}
+    async with stack.start(limits=LimitSettings(reroll_cooldown=0)):
+        _, result = await deliver(discord, "a fox")
+        options = [
+            {"name": "option", "type": 3, "value": "banned_words"},
+            {"name": "value", "type": 3, "value": "wolf"},
+        ]
+        rule = await discord.interact("config", [{"name": "set", "type": 1, "options": options}], member=admin)
+        await discord.until(lambda: rule.message_id in discord.messages)
+        edit = await discord.click(result, button(result, "edit"))
+        await discord.until(lambda: edit.callback_type == 9)
+        modal = edit.callback_data
+        inputs = [c["custom_id"] for row in modal["components"] for c in row.get("components", [row])]
+        submitted = await discord.submit_modal(modal["custom_id"], {inputs[0]: "a grey Wolf", inputs[1]: ""})
+        await discord.until(lambda: submitted.message_id in discord.messages)
+    assert discord.messages[submitted.message_id or 0].content == (
+        "⚠️ Your prompt has a word this server does not allow. Please rephrase it."
+    )
+    assert len(done_messages(discord)) == 1  # no new job

@@ -16,6 +16,7 @@ from discord.ext import commands
 from bot.jobs.engine import JobEngine
 from bot.jobs.followups import Asker, FollowUpError, FollowUps
 from bot.jobs.model import FINISHED, Job, JobRequest, JobState
+from bot.jobs.policy import Policies
 from bot.jobs.store import SqliteJobStore, StoredReply
 from bot.settings import LimitSettings
 from bot.templates.errors import TemplateError
@@ -69,7 +70,9 @@ class ResultsCog(commands.Cog, name="ResultsCog"):
         followups: FollowUps,
         limits: LimitSettings,
         moderator_roles: list[int],
+        policies: Policies,
     ) -> None:
+        self.policies = policies
         self.engine, self.store, self.messages, self.followups = engine, store, messages, followups
         self.limits = limits
         self.moderator_roles = set(moderator_roles)
@@ -85,6 +88,11 @@ class ResultsCog(commands.Cog, name="ResultsCog"):
         if action != "delete" and guild is not None and await self.store.guild_setting(guild, "rerolls") == "everyone":
             return None
         return f"Only the member who made this, or a moderator, can {VERBS.get(action, action)} it."
+
+    def _policy(self, guild_id: int | None, channel_id: int, roles: set[int], text: str) -> str | None:
+        """The server's rules (channel, roles, banned words) apply to follow-ups as to /imagine."""
+        policy = self.policies.of(guild_id)
+        return policy.refusal(in_dm=guild_id is None, channel_id=channel_id, roles=roles, text=text)
 
     def _cooldown(self, user_id: int) -> str | None:
         left = self._last.get(user_id, 0.0) + self.limits.reroll_cooldown - time.monotonic()
@@ -123,8 +131,12 @@ class ResultsCog(commands.Cog, name="ResultsCog"):
             if interaction.message is not None:
                 await interaction.message.delete()
             return
-        refusal = self._cooldown(interaction.user.id) or admission_problem(
-            self.engine, self.limits, interaction.user.id
+        prompt = str(job.request.bound.values.get("prompt") or "")
+        refusal = self._policy(interaction.guild_id, interaction.channel_id or 0, roles, prompt)
+        refusal = (
+            refusal
+            or self._cooldown(interaction.user.id)
+            or admission_problem(self.engine, self.limits, interaction.user.id)
         )
         if refusal is not None:
             await interaction.response.send_message(refusal, ephemeral=True)
@@ -154,6 +166,11 @@ class ResultsCog(commands.Cog, name="ResultsCog"):
     async def run_edit(
         self, interaction: discord.Interaction, job: Job, message: discord.Message | None, prompt: str, negative: str
     ) -> None:
+        roles, _ = self._member_facts(interaction.user)
+        refusal = self._policy(interaction.guild_id, interaction.channel_id or 0, roles, f"{prompt}\n{negative}")
+        if refusal is not None:
+            await interaction.response.send_message(f"⚠️ {refusal}", ephemeral=True)
+            return
         asker = Asker(interaction.user.id, interaction.guild_id, interaction.channel_id or 0)
         note = self._note("edit", interaction.guild_id, interaction.channel_id or 0, message)
         try:
@@ -215,7 +232,10 @@ class ResultsCog(commands.Cog, name="ResultsCog"):
         action = "reroll" if emoji == REROLL else "delete"
         refusal = await self._refusal(job, payload.user_id, roles, admin, action)
         if refusal is None and action == "reroll":
-            refusal = self._cooldown(payload.user_id) or admission_problem(self.engine, self.limits, payload.user_id)
+            prompt = str(job.request.bound.values.get("prompt") or "")
+            refusal = self._policy(payload.guild_id, payload.channel_id, roles, prompt)
+            refusal = refusal or self._cooldown(payload.user_id)
+            refusal = refusal or admission_problem(self.engine, self.limits, payload.user_id)
         if refusal is not None:  # no interaction to answer: a short message for that member
             await channel.send(f"<@{payload.user_id}> {refusal}", delete_after=REFUSAL_SECONDS)
             return
