@@ -72,7 +72,7 @@ class App:
                 )
             await asyncio.sleep(6 * 3600)
 
-    async def start(self, token: str) -> None:
+    async def start(self) -> None:
         """Recover unfinished jobs and serve metrics, then connect to Discord (the caller runs `bot.start`)."""
         await self.pool.start()
         await self.engine.start()
@@ -93,6 +93,7 @@ class App:
         await self.store.close()
         if self._metrics_runner is not None:
             await self._metrics_runner.cleanup()
+        self.metrics.unwatch()
 
 
 async def assemble(
@@ -187,7 +188,7 @@ async def run(settings: Settings, *, sync_only: bool = False) -> None:
             if sync_only:
                 await app.bot.login(token)  # runs setup_hook, which syncs
             else:
-                await app.start(token)
+                await app.start()
                 await app.bot.start(token)
         finally:
             await app.close()

@@ -23,6 +23,7 @@ from .jobs.ports import JobListener
 from .jobs.store import StoredReply
 from .ui.presenter import ProgressPresenter
 
+RATE_LIMIT_LOGGERS = ("discord.http", "discord.webhook.async_")
 WAIT_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600)
 RUN_BUCKETS = (1, 2, 5, 10, 20, 30, 60, 120, 300, 600)
 
@@ -78,8 +79,13 @@ class Metrics(JobListener):
 
     def watch(self, engine: JobEngine, pool: BackendPool, presenter: ProgressPresenter) -> None:
         self.registry.register(_Live(engine, pool, presenter, self.rate_limits))
-        logging.getLogger("discord.http").addHandler(self.rate_limits)
-        logging.getLogger("discord.webhook.async_").addHandler(self.rate_limits)
+        for name in RATE_LIMIT_LOGGERS:
+            logging.getLogger(name).addHandler(self.rate_limits)
+
+    def unwatch(self) -> None:
+        """Stop counting 429s (the loggers are global: a closed bot must not keep its handler there)."""
+        for name in RATE_LIMIT_LOGGERS:
+            logging.getLogger(name).removeHandler(self.rate_limits)
 
     def job_changed(self, job: Job, event: JobEvent) -> None:
         self.inner.job_changed(job, event)

@@ -78,7 +78,7 @@ async def assembled(settings: Settings) -> AsyncIterator[App]:
     async with aiohttp.ClientSession() as session:
         app = await assemble(settings, session, guild_ready_timeout=0.05)
         try:
-            await app.start("test-token")
+            await app.start()
             async with running(app.bot):
                 yield app
         finally:

@@ -32,6 +32,10 @@ DEDUP_SECONDS = 60.0
 REFUSAL_SECONDS = 15.0
 
 
+def _id(message: discord.Message | None) -> int | None:
+    return message.id if message is not None else None
+
+
 def jump_link(guild_id: int | None, channel_id: int, message_id: int) -> str:
     return f"https://discord.com/channels/{guild_id or '@me'}/{channel_id}/{message_id}"
 
@@ -145,7 +149,7 @@ class ResultsCog(commands.Cog, name="ResultsCog"):
             await interaction.response.send_modal(EditModal(self, job, interaction.message))
             return
         asker = Asker(interaction.user.id, interaction.guild_id, interaction.channel_id or 0)
-        note = self._note(action, interaction.guild_id, interaction.channel_id or 0, interaction.message)
+        note = self._note(action, interaction.guild_id, interaction.channel_id or 0, _id(interaction.message))
         try:
             if action == "reroll":
                 request = self.followups.reroll(job, asker, note)
@@ -172,7 +176,7 @@ class ResultsCog(commands.Cog, name="ResultsCog"):
             await interaction.response.send_message(f"⚠️ {refusal}", ephemeral=True)
             return
         asker = Asker(interaction.user.id, interaction.guild_id, interaction.channel_id or 0)
-        note = self._note("edit", interaction.guild_id, interaction.channel_id or 0, message)
+        note = self._note("edit", interaction.guild_id, interaction.channel_id or 0, _id(message))
         try:
             request = self.followups.edit(job, asker, prompt, negative, note)
         except (FollowUpError, TemplateError) as exc:
@@ -188,9 +192,9 @@ class ResultsCog(commands.Cog, name="ResultsCog"):
         await self.engine.accept(job, StoredReply(request.channel_id, message_id, interaction.token))
 
     @staticmethod
-    def _note(action: str, guild_id: int | None, channel_id: int, message: discord.Message | None) -> str:
+    def _note(action: str, guild_id: int | None, channel_id: int, message_id: int | None) -> str:
         kind = {"reroll": "Reroll", "vary": "Variation", "upscale": "Upscale", "edit": "Edit"}[action]
-        return f"{kind} of {jump_link(guild_id, channel_id, message.id)}" if message else kind
+        return f"{kind} of {jump_link(guild_id, channel_id, message_id)}" if message_id is not None else kind
 
     @staticmethod
     async def _result_image(message: discord.Message | None, index: int) -> ImageData:
@@ -255,7 +259,7 @@ class ResultsCog(commands.Cog, name="ResultsCog"):
         if job.state is not JobState.DELIVERED:
             return
         asker = Asker(payload.user_id, payload.guild_id, payload.channel_id)
-        note = f"Reroll of {jump_link(payload.guild_id, payload.channel_id, payload.message_id)}"
+        note = self._note("reroll", payload.guild_id, payload.channel_id, payload.message_id)
         try:
             request = self.followups.reroll(job, asker, note)
         except (FollowUpError, TemplateError) as exc:

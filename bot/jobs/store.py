@@ -194,10 +194,6 @@ class SqliteJobStore:
         )
         await self.db.commit()
 
-    async def set_message(self, job_id: str, message_id: int) -> None:
-        await self.db.execute("UPDATE jobs SET message_id = ? WHERE id = ?", (message_id, job_id))
-        await self.db.commit()
-
     async def unfinished(self) -> list[tuple[Job, StoredReply]]:
         """Every job that has not ended, in the order it was queued."""
         async with self.db.execute("SELECT * FROM jobs WHERE finished IS NULL ORDER BY seq") as cursor:

@@ -134,11 +134,7 @@ class JobMessages(JobListener):
         async def send(_: object) -> None:
             await target.edit(Rendered(content=text), final=True)
 
-        self.presenter.show(key, interaction.channel_id or 0, send, text, final=True)
-        try:
-            await self.presenter.wait_final(key)
-        finally:
-            self.presenter.forget(key)
+        await self.presenter.show_final(key, interaction.channel_id or 0, send, text)
 
     def job_changed(self, job: Job, event: JobEvent) -> None:
         target = self._targets.get(job.id)
@@ -173,9 +169,7 @@ class JobMessages(JobListener):
             for batch in view.followups:
                 await target.follow_up(batch)
 
-        self.presenter.show(job.id, job.request.channel_id, send, event, final=True)
         try:
-            await self.presenter.wait_final(job.id)
+            await self.presenter.show_final(job.id, job.request.channel_id, send, event)
         finally:
-            self.presenter.forget(job.id)
             self._targets.pop(job.id, None)

@@ -5,7 +5,7 @@ Each message keeps only its newest state. A loop sends it when both budgets allo
 channel (Discord allows about 5 per 5 s; staying under it means Discord never has to answer 429). Discord counts
 an edit when it arrives, which is somewhere before our request completes, so a channel has one edit in flight at
 a time and each edit is counted from its completion: no window of arrivals can then hold more than the budget.
-Intermediate states are skipped; a final state is never skipped, goes before progress, and `wait_final()`
+Intermediate states are skipped; a final state is never skipped, goes before progress, and `show_final()`
 returns when it has been sent (or raises what sending it raised).
 """
 
@@ -71,15 +71,17 @@ class ProgressPresenter:
         cell.send, cell.state, cell.dirty, cell.final = send, state, True, final
         self._wake.set()
 
-    async def wait_final(self, key: str) -> None:
-        await asyncio.shield(self._cells[key].done)
+    async def show_final(self, key: str, channel: int, send: Send, state: Any) -> None:
+        """Show a final state and return once it has been sent (raising what sending it raised)."""
+        self.show(key, channel, send, state, final=True)
+        try:
+            await asyncio.shield(self._cells[key].done)
+        finally:
+            self._cells.pop(key, None)
 
     def edits_of(self, key: str) -> int:
         cell = self._cells.get(key)
         return cell.sent if cell else 0
-
-    def forget(self, key: str) -> None:
-        self._cells.pop(key, None)
 
     # ---- the loop --------------------------------------------------------------------------------------
 
