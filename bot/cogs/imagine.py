@@ -10,7 +10,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.jobs.engine import JobEngine
-from bot.jobs.model import JobRequest
+from bot.jobs.model import Job, JobRequest
 from bot.jobs.policy import Policies
 from bot.jobs.store import SqliteJobStore, StoredReply
 from bot.settings import LimitSettings
@@ -115,7 +115,7 @@ class ImagineCog(commands.Cog):
         except (RequestError, FlagError, TemplateError) as exc:
             await self.messages.refuse(interaction, message_id, f"⚠️ {exc}")
             return
-        job = self.engine.new(request)
+        job = Job(request)
         self.messages.attach(job, interaction, message_id)
         await self.engine.accept(job, StoredReply(request.channel_id, message_id, interaction.token))
 

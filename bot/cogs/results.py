@@ -187,7 +187,7 @@ class ResultsCog(commands.Cog, name="ResultsCog"):
     async def _start_from_interaction(self, interaction: discord.Interaction, request: JobRequest) -> None:
         callback = await interaction.response.defer(thinking=True)  # the new job's own message
         message_id = getattr(callback, "message_id", None)
-        job = self.engine.new(request)
+        job = Job(request)
         self.messages.attach(job, interaction, message_id)
         await self.engine.accept(job, StoredReply(request.channel_id, message_id, interaction.token))
 
@@ -266,7 +266,7 @@ class ResultsCog(commands.Cog, name="ResultsCog"):
             await channel.send(f"<@{payload.user_id}> ⚠️ {exc}", delete_after=REFUSAL_SECONDS)
             return
         message = await channel.send(f"<@{payload.user_id}> 🔄 Rerolling…")
-        new = self.engine.new(request)
+        new = Job(request)
         assert self.messages.client is not None
         self.messages.attach_channel(new, self.messages.client, payload.channel_id, message.id)
         await self.engine.accept(new, StoredReply(payload.channel_id, message.id, None))

@@ -30,7 +30,7 @@ from .events import (
     WaitingForBackend,
     rejection_message,
 )
-from .model import Job, JobRequest, JobState
+from .model import Job, JobState
 from .ports import JobListener
 from .progress import ProgressTracker
 from .scheduler import FairScheduler
@@ -66,8 +66,9 @@ class JobEngine:
         self._wake = asyncio.Event()
         self._dispatcher: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
-        self._user_in_flight: dict[int, int] = {}
-        self._idle = asyncio.Event()  # counted when dispatched, not when the task gets to run
+        self._user_in_flight: dict[int, int] = {}  # counted when dispatched, not when the task gets to run
+        self._idle = asyncio.Event()
+        self._chosen: ComfyBackend | None = None  # set by _runnable for the job the scheduler then pops
         pool.on_down = self._backend_down
         pool.on_up = lambda backend: self._wake.set()
 
@@ -98,10 +99,6 @@ class JobEngine:
         self._wake.set()
 
     # ---- accepting and asking --------------------------------------------------------------------------
-
-    def new(self, request: JobRequest) -> Job:
-        """A job not yet accepted, so its message can be attached before anything is said about it."""
-        return Job(request)
 
     async def wait_idle(self) -> None:
         """Until no job is open (for an orderly shutdown, and tests)."""
@@ -163,12 +160,13 @@ class JobEngine:
     def _runnable(self, job: Job) -> bool:
         if self._user_in_flight.get(job.user_id, 0) >= self.running_per_user:
             return False
-        return self.pool.choose(job.request.bound.graph, self.per_backend) is not None
+        self._chosen = self.pool.choose(job.request.bound.graph, self.per_backend)
+        return self._chosen is not None
 
     async def _dispatch_forever(self) -> None:
         while True:
             while (job := self.scheduler.pop(self._runnable)) is not None:
-                backend = self.pool.choose(job.request.bound.graph, self.per_backend)
+                backend = self._chosen
                 assert backend is not None
                 self.pool.states[backend.name].in_flight += 1
                 self._positions.pop(job.id, None)
