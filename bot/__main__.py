@@ -142,6 +142,7 @@ async def assemble(
             dms=defaults.dms,
             banned_words=tuple(defaults.banned_words),
             spoiler_outside_nsfw=defaults.spoiler_outside_nsfw,
+            allow_private=defaults.allow_private,
         ),
         store,
     )
@@ -149,7 +150,7 @@ async def assemble(
     cogs = [
         ImagineCog(library, engine, messages, settings.limits, models=models, policies=policies, store=store),
         ConfigCog(policies),
-        SettingsCog(store, library),
+        SettingsCog(store, library, policies),
         QueueCog(engine, pool),
         BackendCog(pool),
         ResultsCog(engine, store, messages, followups, settings.limits, discord_settings.moderator_role_ids, policies),

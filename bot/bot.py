@@ -14,6 +14,7 @@ from discord.ext import commands
 
 from .settings import DiscordSettings
 from .ui.buttons import CancelButton, ResultButton
+from .ui.translator import CatalogueTranslator
 
 log = logging.getLogger(__name__)
 
@@ -63,21 +64,22 @@ class ComfyBot(commands.AutoShardedBot):
         for cog in self._cogs_to_add:
             await self.add_cog(cog)
         self.add_dynamic_items(CancelButton, ResultButton)  # every past message's buttons keep working
+        await self.tree.set_translator(CatalogueTranslator())
         await self.sync_commands(force=self._force_sync)
 
-    def _command_payload(self) -> str:
-        return json.dumps(
-            {
-                "commands": [command.to_dict(self.tree) for command in self.tree.get_commands()],
-                "guilds": sorted(self._settings.dev_guild_ids),
-            },
-            sort_keys=True,
-        )
+    async def _command_payload(self) -> str:
+        """What a sync would send, translations included (a changed translation is a change)."""
+        translator = self.tree.translator
+        commands_ = [
+            await command.get_translated_payload(self.tree, translator) if translator else command.to_dict(self.tree)
+            for command in self.tree.get_commands()
+        ]
+        return json.dumps({"commands": commands_, "guilds": sorted(self._settings.dev_guild_ids)}, sort_keys=True)
 
     async def sync_commands(self, *, force: bool = False) -> bool:
         """Sync application commands when they changed since the last sync (Discord allows 200 command
         creates a day per guild), or when forced. Development guilds get them at once; otherwise global."""
-        digest = hashlib.sha256(self._command_payload().encode()).hexdigest()
+        digest = hashlib.sha256((await self._command_payload()).encode()).hexdigest()
         if not force and self._sync_state.exists() and self._sync_state.read_text().strip() == digest:
             log.info("application commands unchanged; not syncing")
             return False

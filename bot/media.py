@@ -9,6 +9,8 @@ from pathlib import PurePath
 
 from PIL import Image
 
+from bot.i18n import Text
+
 QUALITIES = (90, 80, 70, 60, 50, 40)
 
 
@@ -17,11 +19,11 @@ class FittedImage:
     data: bytes
     filename: str
     original_size: int
-    note: str = ""  # what was done to fit, for the embed ("re-encoded as WebP (quality 80) to fit 10 MiB")
+    note: Text | None = None  # what was done to fit, for the embed ("re-encoded as WebP (quality 80) to fit 10 MiB")
 
     @property
     def reencoded(self) -> bool:
-        return bool(self.note)
+        return self.note is not None
 
 
 def _mib(size: int) -> str:
@@ -52,8 +54,9 @@ def fit_image(data: bytes, filename: str, limit: int) -> FittedImage:
             for quality in QUALITIES:
                 encoded = _encode(image, fmt, quality)
                 if len(encoded) <= limit:
-                    size_note = f", scaled to {image.width}x{image.height}" if scale < 1 else ""
-                    note = f"re-encoded as {fmt.title()} (quality {quality}{size_note}) to fit {_mib(limit)}"
+                    size = f"{image.width}x{image.height}"
+                    key = "media.scaled" if scale < 1 else "media.reencoded"
+                    note = Text(key, format=fmt.title(), quality=quality, size=size, limit=_mib(limit))
                     return FittedImage(encoded, f"{stem}.{extension}", len(data), note)
         scale *= 0.75
         image = image.resize(

@@ -176,6 +176,7 @@ class PolicySettings(BaseModel):
     dms: bool = Field(default=False, description="make images in direct messages")
     banned_words: Annotated[list[str], NoDecode] = Field(default_factory=list, description="words refused in prompts")
     spoiler_outside_nsfw: bool = Field(default=False, description="spoiler results outside age-restricted channels")
+    allow_private: bool = Field(default=True, description="members may ask for private (ephemeral) results")
 
     @field_validator("channel_ids", "role_ids", "admin_role_ids", "banned_words", mode="before")
     @classmethod

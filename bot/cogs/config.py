@@ -9,7 +9,10 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.i18n import LocalizedError, Text, text_of
 from bot.jobs.policy import Policies, Policy
+
+from .replies import tell
 
 OPTIONS = {
     "channels": "channels where images may be made (mentions or ids; 'all')",
@@ -18,7 +21,13 @@ OPTIONS = {
     "dms": "make images in direct messages (on or off)",
     "banned_words": "words refused in prompts (comma-separated; 'none')",
     "spoiler_outside_nsfw": "spoiler results outside age-restricted channels (on or off)",
+    "allow_private": "members may choose private results (on or off)",
 }
+SWITCHES = ("dms", "spoiler_outside_nsfw", "allow_private")
+
+
+class ConfigValueError(LocalizedError, ValueError):
+    """What an admin typed does not fit the option."""
 
 
 def _ids(value: str) -> frozenset[int]:
@@ -34,40 +43,37 @@ def _switch(value: str) -> bool:
         return True
     if value.strip().lower() in ("off", "false", "no", "0"):
         return False
-    raise ValueError("say on or off")
+    raise ConfigValueError("config.on_off")
 
 
 def changed(policy: Policy, option: str, value: str) -> Policy:
-    """`policy` with one option set from what an admin typed; ValueError when the value does not fit."""
-    if option == "channels":
-        return replace(policy, channels=_ids(value))
-    if option == "roles":
-        return replace(policy, roles=_ids(value))
-    if option == "admin_roles":
-        return replace(policy, admin_roles=_ids(value))
-    if option == "dms":
-        return replace(policy, dms=_switch(value))
-    if option == "spoiler_outside_nsfw":
-        return replace(policy, spoiler_outside_nsfw=_switch(value))
+    """`policy` with one option set from what an admin typed; ConfigValueError when the value does not fit."""
+    if option in ("channels", "roles", "admin_roles"):
+        return replace(policy, **{option: _ids(value)})  # type: ignore[arg-type]
+    if option in SWITCHES:
+        return replace(policy, **{option: _switch(value)})  # type: ignore[arg-type]
     if option == "banned_words":
         words = tuple(w.strip() for w in value.split(",") if w.strip() and value.strip().lower() != "none")
         return replace(policy, banned_words=words, _pattern=None)
-    raise ValueError(f"unknown option {option}")
+    raise ConfigValueError("config.unknown_option", option=option)
 
 
-def describe(policy: Policy) -> str:
-    def listed(ids: frozenset[int], form: str, empty: str) -> str:
-        return ", ".join(form.format(i) for i in sorted(ids)) or empty
+def describe(policy: Policy) -> Text:
+    def listed(ids: frozenset[int], form: str, empty: str) -> Text | str:
+        return ", ".join(form.format(i) for i in sorted(ids)) or Text(empty)
 
-    return "\n".join(
-        [
-            f"channels: {listed(policy.channels, '<#{}>', 'every channel')}",
-            f"roles: {listed(policy.roles, '<@&{}>', 'every member')}",
-            f"admin_roles: {listed(policy.admin_roles, '<@&{}>', 'only Manage Server')}",
-            f"dms: {'on' if policy.dms else 'off'}",
-            f"banned_words: {len(policy.banned_words)} word(s)",
-            f"spoiler_outside_nsfw: {'on' if policy.spoiler_outside_nsfw else 'off'}",
-        ]
+    def switch(on: bool) -> Text:
+        return Text("config.on" if on else "config.off")
+
+    return Text(
+        "config.show",
+        channels=listed(policy.channels, "<#{}>", "config.every_channel"),
+        roles=listed(policy.roles, "<@&{}>", "config.every_member"),
+        admin_roles=listed(policy.admin_roles, "<@&{}>", "config.manage_server"),
+        dms=switch(policy.dms),
+        banned=len(policy.banned_words),
+        spoiler=switch(policy.spoiler_outside_nsfw),
+        private=switch(policy.allow_private),
     )
 
 
@@ -84,20 +90,20 @@ class ConfigCog(commands.GroupCog, group_name="config", group_description="This 
 
     @app_commands.command(name="show", description="This server's rules for the bot")
     async def show(self, interaction: discord.Interaction) -> None:
-        text = describe(self.policies.of(interaction.guild_id))
-        await interaction.response.send_message(text, ephemeral=True)
+        await tell(interaction, describe(self.policies.of(interaction.guild_id)))
 
     @app_commands.command(name="set", description="Change one of this server's rules (admins)")
+    @app_commands.describe(option="The rule to change", value="Its new value")
     @app_commands.choices(option=[app_commands.Choice(name=f"{k}: {v}"[:100], value=k) for k, v in OPTIONS.items()])
     async def set_(self, interaction: discord.Interaction, option: str, value: str) -> None:
         if interaction.guild_id is None or not self._may_administer(interaction):
-            await interaction.response.send_message("Only this server's admins can change its rules.", ephemeral=True)
+            await tell(interaction, "config.admins")
             return
         policy = self.policies.of(interaction.guild_id)
         try:
             policy = changed(policy, option, value)
         except ValueError as exc:
-            await interaction.response.send_message(f"⚠️ {option}: {exc}.", ephemeral=True)
+            await tell(interaction, "config.bad_value", warn=True, option=option, error=text_of(exc))
             return
         await self.policies.set(interaction.guild_id, policy)
-        await interaction.response.send_message(f"Saved.\n{describe(policy)}", ephemeral=True)
+        await tell(interaction, "config.saved", policy=describe(policy))

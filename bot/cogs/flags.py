@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from bot.i18n import LocalizedError
+
 FLAGS = {
     "ar": "aspect",
     "aspect": "aspect",
@@ -21,7 +23,7 @@ FLAGS = {
 _FLAG = re.compile(r"(?:(?<=\s)|^)--([A-Za-z][\w-]*)")
 
 
-class FlagError(ValueError):
+class FlagError(LocalizedError, ValueError):
     """A flag the member typed cannot be used; the message says which and what is known."""
 
 
@@ -41,13 +43,13 @@ def parse_flags(prompt: str) -> ParsedPrompt:
         option = FLAGS.get(name)
         if option is None:
             known = ", ".join(f"--{flag}" for flag in FLAGS)
-            raise FlagError(f"Unknown flag --{match.group(1)}. Known flags: {known}.")
+            raise FlagError("flags.unknown", flag=match.group(1), known=known)
         end = matches[index + 1].start() if index + 1 < len(matches) else len(prompt)
         value = prompt[match.end() : end].strip()
         if not value:
-            raise FlagError(f"--{name} needs a value, like --{name} {_EXAMPLES.get(option, '...')}.")
+            raise FlagError("flags.needs_value", flag=name, example=_EXAMPLES.get(option, "..."))
         if option in options:
-            raise FlagError(f"--{name} is given twice.")
+            raise FlagError("flags.twice", flag=name)
         options[option] = value
     return ParsedPrompt(prompt[: matches[0].start()].strip(), options)
 
@@ -58,10 +60,10 @@ _EXAMPLES = {"aspect": "16:9", "seed": "42", "negative": "text", "steps": "30", 
 def parse_aspect(value: str) -> tuple[int, int]:
     match = re.fullmatch(r"\s*(\d{1,2})\s*[:x/]\s*(\d{1,2})\s*", value)
     if not match or not int(match.group(1)) or not int(match.group(2)):
-        raise FlagError(f"The aspect ratio {value!r} is not like 16:9.")
+        raise FlagError("flags.aspect_form", value=value)
     width, height = int(match.group(1)), int(match.group(2))
     if not 1 / 4 <= width / height <= 4:
-        raise FlagError(f"The aspect ratio {value} is too extreme: use one between 1:4 and 4:1.")
+        raise FlagError("flags.aspect_extreme", value=value)
     return width, height
 
 

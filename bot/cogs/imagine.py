@@ -9,6 +9,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.i18n import LocalizedError, text_of
 from bot.jobs.engine import JobEngine
 from bot.jobs.model import Job, JobRequest
 from bot.jobs.policy import Policies
@@ -22,6 +23,7 @@ from bot.ui.job_messages import JobMessages
 
 from .admission import admission_problem
 from .flags import FlagError, parse_aspect, parse_flags, size_for
+from .replies import locale_of, say, tell
 
 log = logging.getLogger(__name__)
 ASPECTS = ["1:1", "3:2", "2:3", "4:3", "3:4", "16:9", "9:16"]
@@ -36,7 +38,7 @@ PARAMETER_OF = {
 }
 
 
-class RequestError(ValueError):
+class RequestError(LocalizedError, ValueError):
     """What the member asked for cannot be run; the message says why and what to change."""
 
 
@@ -96,9 +98,10 @@ class ImagineCog(commands.Cog):
             in_dm=interaction.guild_id is None, channel_id=interaction.channel_id or 0, roles=roles, text=prompt
         )
         if refusal is not None:  # from memory, before anything slow: the answer can still be ephemeral
-            await interaction.response.send_message(f"⚠️ {refusal}", ephemeral=True)
+            await tell(interaction, refusal, warn=True)
             return
-        callback = await interaction.response.defer(thinking=True)  # first: Discord allows 3 seconds
+        private = policy.allow_private and self.store.wants_private(interaction.user.id)
+        callback = await interaction.response.defer(thinking=True, ephemeral=private)  # Discord allows 3 seconds
         message_id = getattr(callback, "message_id", None)
         given = {
             "negative": negative,
@@ -111,9 +114,10 @@ class ImagineCog(commands.Cog):
             "template": template,
         }
         try:
-            request = await self._request(interaction, prompt, {k: v for k, v in given.items() if v is not None}, image)
+            given = {k: v for k, v in given.items() if v is not None}
+            request = await self._request(interaction, prompt, given, image, private)
         except (RequestError, FlagError, TemplateError) as exc:
-            await self.messages.refuse(interaction, message_id, f"⚠️ {exc}")
+            await self.messages.refuse(interaction, message_id, "⚠️ " + say(interaction, text_of(exc)))
             return
         job = Job(request)
         self.messages.attach(job, interaction, message_id)
@@ -130,22 +134,25 @@ class ImagineCog(commands.Cog):
         return [app_commands.Choice(name=n[:100], value=n[:100]) for n in names[:25]]
 
     async def _request(
-        self, interaction: discord.Interaction, prompt: str, given: dict[str, Any], image: discord.Attachment | None
+        self,
+        interaction: discord.Interaction,
+        prompt: str,
+        given: dict[str, Any],
+        image: discord.Attachment | None,
+        private: bool,
     ) -> JobRequest:
         limits = self.limits
         parsed = parse_flags(prompt)
         for option, value in parsed.options.items():
             if option in given:
-                raise RequestError(f"{option} is given both as an option and as a flag; keep one.")
+                raise RequestError("imagine.both", option=option)
             given[option] = value
         text = parsed.text
         if len(text) > limits.prompt_max_length:
-            raise RequestError(
-                f"Your prompt is {len(text):,} characters; the limit is {limits.prompt_max_length:,}. Shorten it."
-            )
+            raise RequestError("imagine.too_long", length=len(text), limit=limits.prompt_max_length)
         problem = admission_problem(self.engine, limits, interaction.user.id)
         if problem is not None:
-            raise RequestError(problem)
+            raise RequestError("raw", message=problem)
         defaults = await self.store.member_settings(interaction.user.id)  # after the defer: it may be slow
         chosen = self.library.get(str(given.pop("template", defaults.get("template", self.default_template))))
         if "aspect" not in given and "aspect" in defaults and "width" in chosen.parameters:
@@ -154,40 +161,47 @@ class ImagineCog(commands.Cog):
             given["negative"] = defaults["negative"]
         values: dict[str, Any] = {"prompt": text} if "prompt" in chosen.parameters else {}
         if "prompt" not in chosen.parameters and text:
-            raise RequestError(f"The template {chosen.name} takes no prompt.")
+            raise RequestError("imagine.no_prompt", template=chosen.name)
         aspect = given.pop("aspect", None)
         if aspect is not None:
             values.update(self._size(chosen, str(aspect)))
         for option, value in given.items():
             parameter = PARAMETER_OF[option]
             if parameter not in chosen.parameters:
-                raise RequestError(f"The template {chosen.name} has no {option} option.")
+                raise RequestError("imagine.no_option", template=chosen.name, option=option)
             values[parameter] = value
         steps = values.get("steps")
         if steps is not None and _number(steps, "steps") > limits.steps_max:
-            raise RequestError(f"steps must be at most {limits.steps_max} on this server (got {steps}).")
+            raise RequestError("imagine.steps_max", limit=limits.steps_max, got=steps)
         if image is not None:
             name = next((p.name for p in chosen.parameters.values() if p.type == "image"), None)
             if name is None:
-                raise RequestError(f"The template {chosen.name} takes no image; leave the attachment out.")
+                raise RequestError("imagine.no_image", template=chosen.name)
             values[name] = ImageData(await image.read(), image.filename)
         bound = chosen.bind(values)
         unrunnable = self.engine.pool.never_runnable(bound.graph)
         if unrunnable is not None:
-            raise RequestError(f"No server can run this job: {unrunnable}. Pick another model or template.")
+            raise RequestError("imagine.unrunnable", detail=unrunnable)
         for side in ("width", "height"):
             if isinstance(bound.values.get(side), int) and bound.values[side] > limits.image_max_side:
-                raise RequestError(f"{side} must be at most {limits.image_max_side} on this server.")
-        channel = interaction.channel
-        nsfw = bool(getattr(channel, "nsfw", False))
-        spoiler = self.policies.of(interaction.guild_id).spoiler_outside_nsfw and not nsfw
+                raise RequestError("imagine.side_max", side=side, limit=limits.image_max_side)
+        policy = self.policies.of(interaction.guild_id)
+        spoiler = policy.spoiler(
+            template_nsfw=chosen.nsfw, channel_nsfw=bool(getattr(interaction.channel, "nsfw", False))
+        )
         return JobRequest(
-            interaction.user.id, interaction.guild_id, interaction.channel_id or 0, bound, spoiler=spoiler
+            interaction.user.id,
+            interaction.guild_id,
+            interaction.channel_id or 0,
+            bound,
+            spoiler=spoiler,
+            locale=locale_of(interaction),
+            private=private,
         )
 
     def _size(self, template: Template, aspect: str) -> dict[str, int]:
         if "width" not in template.parameters or "height" not in template.parameters:
-            raise RequestError(f"The template {template.name} has no size to set an aspect ratio on.")
+            raise RequestError("imagine.no_size", template=template.name)
         defaults = template.bind({}).values
         area = int(defaults["width"]) * int(defaults["height"])
         width, height = size_for(parse_aspect(aspect), area, self.limits.image_max_side)
@@ -198,4 +212,4 @@ def _number(value: Any, name: str) -> float:
     try:
         return float(value)
     except (TypeError, ValueError):
-        raise RequestError(f"{name} must be a number (got {value!r}).") from None
+        raise RequestError("imagine.number", name=name, got=repr(value)) from None

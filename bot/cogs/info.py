@@ -10,18 +10,21 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.comfy.pool import BackendPool
+from bot.i18n import Text
 from bot.jobs import records
 from bot.jobs.engine import JobEngine
 from bot.jobs.store import SqliteJobStore
 from bot.templates.library import LoadReport, TemplateLibrary
 from bot.templates.listing import describe_library
 
+from .replies import locale_of, say, tell
+
 PAGE = 20
 DAY = 24 * 3600
 
 
-def _seconds(values: list[float]) -> str:
-    return f"{statistics.median(values):.1f} s" if values else "n/a"
+def _seconds(values: list[float]) -> Text:
+    return Text("status.seconds", seconds=f"{statistics.median(values):.1f}") if values else Text("status.na")
 
 
 class InfoCog(commands.Cog, name="InfoCog"):
@@ -33,21 +36,32 @@ class InfoCog(commands.Cog, name="InfoCog"):
         today = await records.since(self.store, time.time() - DAY)
         waits = [s - c for _, c, s, _ in today if s is not None]
         runs = [f - s for state, _, s, f in today if state == "delivered" and s is not None and f is not None]
-        embed = discord.Embed(title="Status", colour=discord.Colour.blurple())
-        embed.add_field(name="Queue", value=f"{len(self.engine.scheduler)} waiting, {len(self.engine.active)} open")
-        embed.add_field(
-            name="Last 24 hours", value=f"{len(today)} jobs; median wait {_seconds(waits)}, median run {_seconds(runs)}"
-        )
+        embed = discord.Embed(title=say(interaction, "status.title"), colour=discord.Colour.blurple())
+        queue = say(interaction, "status.queue", waiting=len(self.engine.scheduler), open=len(self.engine.active))
+        embed.add_field(name=say(interaction, "queue.title"), value=queue)
+        day = say(interaction, "status.day", count=len(today), wait=_seconds(waits), run=_seconds(runs))
+        embed.add_field(name=say(interaction, "status.day_title"), value=day)
         for name, state in self.pool.states.items():
-            health = "paused" if state.paused else "up" if state.healthy else f"down ({state.error or 'no answer'})"
+            if state.paused or state.healthy:
+                health = say(interaction, "health.paused" if state.paused else "health.up")
+            else:
+                health = say(
+                    interaction, "health.down_because", error=state.error or say(interaction, "health.no_answer")
+                )
             devices = "\n".join(
-                f"{d.name}: {d.vram_free / 2**30:.1f} of {d.vram_total / 2**30:.1f} GiB free"
+                say(
+                    interaction,
+                    "status.device",
+                    name=d.name,
+                    free=f"{d.vram_free / 2**30:.1f}",
+                    total=f"{d.vram_total / 2**30:.1f}",
+                )
                 for d in (state.stats.devices if state.stats else ())
             )
+            load = say(interaction, "status.load", prompts=state.in_flight, seconds=f"{state.seconds_per_job:.0f}")
             embed.add_field(
                 name=f"{name}: {health}",
-                value=f"{state.in_flight} prompt(s), ~{state.seconds_per_job:.0f} s a job\n"
-                f"{devices or 'no device info'}",
+                value=f"{load}\n{devices or say(interaction, 'health.no_device')}",
                 inline=False,
             )
         await interaction.response.send_message(embed=embed, ephemeral=True)
@@ -65,8 +79,10 @@ class InfoCog(commands.Cog, name="InfoCog"):
         )
         pages = max(1, -(-len(names) // PAGE))
         shown = names[(page - 1) * PAGE : page * PAGE]
-        text = "\n".join(f"`{name}`" for name in shown) or "No checkpoints known yet."
-        embed = discord.Embed(title=f"Models (page {min(page, pages)} of {pages})", description=text)
+        text = "\n".join(f"`{name}`" for name in shown) or say(interaction, "models.none")
+        embed = discord.Embed(
+            title=say(interaction, "models.title", page=min(page, pages), pages=pages), description=text
+        )
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
     @app_commands.command(name="workflows", description="The workflow templates and their options (admins: reload)")
@@ -74,10 +90,10 @@ class InfoCog(commands.Cog, name="InfoCog"):
     async def workflows(self, interaction: discord.Interaction, reload: bool = False) -> None:
         permissions = interaction.permissions
         if reload and not (permissions.manage_guild or permissions.administrator):
-            await interaction.response.send_message("Only admins can reload the workflows.", ephemeral=True)
+            await tell(interaction, "workflows.admins")
             return
         report = self.library.reload() if reload else LoadReport(tuple(sorted(self.library.templates)), {})
-        text = describe_library(self.library, report)
+        text = describe_library(self.library, report, locale_of(interaction))
         await interaction.response.send_message(f"```\n{text[:1900]}\n```", ephemeral=True)
 
     @app_commands.command(name="history", description="Your recent results")
@@ -88,5 +104,7 @@ class InfoCog(commands.Cog, name="InfoCog"):
             for job_id, guild, channel, message, prompt in results
             if message is not None
         ]
-        embed = discord.Embed(title="Your recent results", description="\n".join(lines) or "Nothing yet.")
+        embed = discord.Embed(
+            title=say(interaction, "history.title"), description="\n".join(lines) or say(interaction, "history.none")
+        )
         await interaction.response.send_message(embed=embed, ephemeral=True)

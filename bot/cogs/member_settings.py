@@ -1,4 +1,4 @@
-"""/settings: a member's own defaults for /imagine (template, aspect ratio, negative prompt)."""
+"""/settings: a member's own defaults for /imagine (template, aspect ratio, negative prompt, private results)."""
 
 from __future__ import annotations
 
@@ -6,42 +6,58 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.i18n import Joined, Text, text_of
+from bot.jobs.policy import Policies
 from bot.jobs.store import SqliteJobStore
 from bot.templates.errors import TemplateError
 from bot.templates.library import TemplateLibrary
 
+from .config import ConfigValueError, _switch
 from .flags import FlagError, parse_aspect
+from .replies import tell
 
 OPTIONS = {
     "template": "the template /imagine uses when none is given",
     "aspect": "the aspect ratio when none is given (like 16:9)",
     "negative": "the negative prompt when none is given",
+    "private": "results only you see, where the server allows it (on or off)",
 }
 
 
 class SettingsCog(commands.GroupCog, group_name="settings", group_description="Your defaults for /imagine"):
-    def __init__(self, store: SqliteJobStore, library: TemplateLibrary) -> None:
-        self.store, self.library = store, library
+    def __init__(self, store: SqliteJobStore, library: TemplateLibrary, policies: Policies) -> None:
+        self.store, self.library, self.policies = store, library, policies
         super().__init__()
 
     @app_commands.command(name="show", description="Your defaults for /imagine")
     async def show(self, interaction: discord.Interaction) -> None:
         mine = await self.store.member_settings(interaction.user.id)
-        text = "\n".join(f"{key}: {mine.get(key, '(not set)')}" for key in OPTIONS)
-        await interaction.response.send_message(text, ephemeral=True)
+        lines = [Text("settings.line", option=key, value=mine.get(key) or Text("settings.unset")) for key in OPTIONS]
+        if mine.get("private") == "on" and not self.policies.of(interaction.guild_id).allow_private:
+            lines.append(Text("settings.private_not_here"))
+        await tell(interaction, Joined(lines, "\n"))
 
     @app_commands.command(name="set", description="Set one of your defaults ('none' clears it)")
+    @app_commands.describe(option="The default to set", value="Its value ('none' clears it)")
     @app_commands.choices(option=[app_commands.Choice(name=f"{k}: {v}"[:100], value=k) for k, v in OPTIONS.items()])
     async def set_(self, interaction: discord.Interaction, option: str, value: str) -> None:
         cleared = value.strip().lower() == "none"
+        stored = value.strip()
         try:
             if option == "template" and not cleared:
-                self.library.get(value.strip())
+                self.library.get(stored)
             if option == "aspect" and not cleared:
-                parse_aspect(value)
-        except (FlagError, TemplateError) as exc:
-            await interaction.response.send_message(f"⚠️ {exc}", ephemeral=True)
+                parse_aspect(stored)
+            if option == "private" and not cleared:
+                stored = "on" if _switch(stored) else "off"
+        except (FlagError, TemplateError, ConfigValueError) as exc:
+            await tell(interaction, text_of(exc), warn=True)
             return
-        await self.store.set_member_setting(interaction.user.id, option, None if cleared else value.strip())
-        text = f"Your default {option} is cleared." if cleared else f"Your default {option} is now {value.strip()!r}."
-        await interaction.response.send_message(text, ephemeral=True)
+        await self.store.set_member_setting(interaction.user.id, option, None if cleared else stored)
+        if cleared:
+            await tell(interaction, "settings.cleared", option=option)
+            return
+        text: Text | Joined = Text("settings.saved", option=option, value=stored)
+        if option == "private" and stored == "on" and not self.policies.of(interaction.guild_id).allow_private:
+            text = Joined([text, Text("settings.private_not_here")], "\n")
+        await tell(interaction, text)

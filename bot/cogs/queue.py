@@ -9,8 +9,11 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.comfy.pool import BackendPool
+from bot.i18n import Text
 from bot.jobs.engine import JobEngine
 from bot.jobs.model import Job, JobState
+
+from .replies import say, tell
 
 
 def _is_admin(interaction: discord.Interaction) -> bool:
@@ -18,9 +21,13 @@ def _is_admin(interaction: discord.Interaction) -> bool:
     return bool(permissions.manage_guild or permissions.administrator)
 
 
-def _estimate(seconds: float) -> str:
+def _estimate(seconds: float) -> Text:
+    if seconds < 1:
+        return Text("queue.now")
     return (
-        "now" if seconds < 1 else f"in about {seconds / 60:.0f} min" if seconds >= 90 else f"in about {seconds:.0f} s"
+        Text("queue.in_min", minutes=f"{seconds / 60:.0f}")
+        if seconds >= 90
+        else Text("queue.in_s", seconds=f"{seconds:.0f}")
     )
 
 
@@ -29,36 +36,43 @@ class QueueCog(commands.Cog, name="QueueCog"):
         self.engine = engine
         self.pool = pool
 
-    def _line(self, job: Job, now: float) -> str:
+    def _line(self, job: Job, now: float) -> Text:
         prompt = str(job.request.bound.values.get("prompt") or job.request.bound.template)[:60]
         if job.state is JobState.QUEUED:
             position = self.engine.position(job)
             per_job = min((s.seconds_per_job for s in self.pool.states.values() if s.healthy), default=10.0)
             slots = max(1, sum(1 for s in self.pool.states.values() if s.healthy and not s.paused))
             wait = ((position or 1) - 1) / slots * per_job
-            where = f"#{position}, starts {_estimate(wait)}" if position else "waiting for a backend"
+            where = Text("queue.starts", position=position, when=_estimate(wait)) if position else Text("queue.waiting")
         else:
-            where = f"{job.state.value} on {job.backend}" + (f" for {now - job.started:.0f} s" if job.started else "")
-        return f"`{job.id[:8]}` {where}: {prompt}"
+            state = Text(f"state.{job.state.value}")
+            seconds = f"{now - job.started:.0f}" if job.started else "0"
+            where = Text("queue.active", state=state, backend=job.backend or "?", seconds=seconds)
+        return Text("queue.line", id=job.id[:8], where=where, prompt=prompt)
 
     @app_commands.command(name="queue", description="Your jobs, the queue, and the servers")
     async def queue(self, interaction: discord.Interaction) -> None:
         now = time.time()
         mine = self.engine.jobs_of(interaction.user.id)
-        embed = discord.Embed(title="Queue", colour=discord.Colour.blurple())
+        embed = discord.Embed(title=say(interaction, "queue.title"), colour=discord.Colour.blurple())
+        lines = "\n".join(say(interaction, self._line(job, now)) for job in mine)
         embed.add_field(
-            name="Your jobs", value="\n".join(self._line(job, now) for job in mine) or "None.", inline=False
+            name=say(interaction, "queue.yours"), value=lines or say(interaction, "queue.none"), inline=False
         )
-        embed.add_field(name="Waiting", value=f"{len(self.engine.scheduler)} job(s) in the queue", inline=False)
+        waiting = say(interaction, "queue.in_queue", count=len(self.engine.scheduler))
+        embed.add_field(name=say(interaction, "queue.waiting_title"), value=waiting, inline=False)
         for name, state in self.pool.states.items():
-            status = "paused" if state.paused else "up" if state.healthy else "down"
+            status = say(
+                interaction, "health.paused" if state.paused else "health.up" if state.healthy else "health.down"
+            )
             devices = ", ".join(
-                f"{d.name}: {d.vram_free / 2**30:.1f} GiB free" for d in (state.stats.devices if state.stats else ())
+                say(interaction, "queue.device", name=d.name, free=f"{d.vram_free / 2**30:.1f}")
+                for d in (state.stats.devices if state.stats else ())
             )
             running = min(state.in_flight, 1)
+            counts = say(interaction, "queue.counts", running=running, waiting=max(0, state.in_flight - 1))
             embed.add_field(
-                name=f"{name} ({status})",
-                value=f"running {running}, waiting {max(0, state.in_flight - 1)}\n{devices or 'no device info'}",
+                name=f"{name} ({status})", value=f"{counts}\n{devices or say(interaction, 'health.no_device')}"
             )
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
@@ -68,7 +82,7 @@ class QueueCog(commands.Cog, name="QueueCog"):
         mine = self.engine.jobs_of(interaction.user.id)
         if job is None:
             if not mine:
-                await interaction.response.send_message("You have no job to cancel.", ephemeral=True)
+                await tell(interaction, "cancel.none")
                 return
             job = mine[-1].id
         await self.cancel_for(interaction, job)
@@ -86,27 +100,25 @@ class QueueCog(commands.Cog, name="QueueCog"):
         """Cancel, if the caller owns the job or may moderate; the answer is only for them."""
         match = next((j for j in self.engine.active.values() if j.id == job_id or j.id.startswith(job_id)), None)
         if match is None:
-            await interaction.response.send_message("That job has already ended or does not exist.", ephemeral=True)
+            await tell(interaction, "cancel.unknown")
             return
         if match.user_id != interaction.user.id and not _is_admin(interaction):
-            await interaction.response.send_message(
-                "Only the member who started a job, or a moderator, can cancel it.", ephemeral=True
-            )
+            await tell(interaction, "cancel.not_yours")
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
-        by = "you" if match.user_id == interaction.user.id else f"{interaction.user.display_name} (moderator)"
-        outcome = await self.engine.cancel(match.id, by)
-        await interaction.followup.send(outcome, ephemeral=True)
+        mine = match.user_id == interaction.user.id
+        by = Text("by.you") if mine else Text("by.moderator", name=interaction.user.display_name)
+        await tell(interaction, await self.engine.cancel(match.id, by))
 
     @app_commands.command(name="clearqueue", description="Cancel every job that has not started (admins)")
     @app_commands.default_permissions(manage_guild=True)
     async def clear_queue(self, interaction: discord.Interaction) -> None:
         if not _is_admin(interaction):
-            await interaction.response.send_message("Only admins can clear the queue.", ephemeral=True)
+            await tell(interaction, "clearqueue.admins")
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
-        count = await self.engine.clear_queue(f"{interaction.user.display_name} (admin)")
-        await interaction.followup.send(f"Cleared {count} queued job(s).", ephemeral=True)
+        count = await self.engine.clear_queue(Text("by.admin", name=interaction.user.display_name))
+        await tell(interaction, "clearqueue.done", count=count)
 
 
 class BackendCog(commands.GroupCog, group_name="backend", group_description="Manage ComfyUI servers (admins)"):
@@ -121,28 +133,27 @@ class BackendCog(commands.GroupCog, group_name="backend", group_description="Man
 
     async def _set(self, interaction: discord.Interaction, name: str, *, paused: bool) -> None:
         if not _is_admin(interaction):
-            await interaction.response.send_message("Only admins can pause or resume servers.", ephemeral=True)
+            await tell(interaction, "backend.admins")
             return
         if name not in self.pool.states:
-            known = ", ".join(self.pool.states)
-            await interaction.response.send_message(f"No server named {name!r}; known: {known}.", ephemeral=True)
+            await tell(interaction, "backend.unknown", name=name, known=", ".join(self.pool.states))
             return
         if paused:
             self.pool.pause(name)
-            text = f"{name} is paused: it finishes what it runs and takes nothing new."
         else:
             self.pool.resume(name)
-            text = f"{name} takes jobs again."
-        await interaction.response.send_message(text, ephemeral=True)
+        await tell(interaction, "backend.paused" if paused else "backend.resumed", name=name)
 
     @app_commands.command(name="pause", description="Let a server finish what it runs and take nothing new")
     @app_commands.default_permissions(manage_guild=True)
+    @app_commands.describe(name="The server's name, as in /status")
     @app_commands.autocomplete(name=_names)
     async def pause(self, interaction: discord.Interaction, name: str) -> None:
         await self._set(interaction, name, paused=True)
 
     @app_commands.command(name="resume", description="Let a paused server take jobs again")
     @app_commands.default_permissions(manage_guild=True)
+    @app_commands.describe(name="The server's name, as in /status")
     @app_commands.autocomplete(name=_names)
     async def resume(self, interaction: discord.Interaction, name: str) -> None:
         await self._set(interaction, name, paused=False)

@@ -13,6 +13,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.i18n import Text, text_of
 from bot.jobs.engine import JobEngine
 from bot.jobs.followups import Asker, FollowUpError, FollowUps
 from bot.jobs.model import FINISHED, Job, JobRequest, JobState
@@ -24,10 +25,10 @@ from bot.templates.params import ImageData
 from bot.ui.job_messages import JobMessages
 
 from .admission import admission_problem
+from .replies import locale_of, tell
 
 log = logging.getLogger(__name__)
 REROLL, CROSS, CHECK = "🔄", "❌", "✅"
-VERBS = {"reroll": "reroll", "vary": "vary", "upscale": "upscale", "edit": "edit", "delete": "delete"}
 DEDUP_SECONDS = 60.0
 REFUSAL_SECONDS = 15.0
 
@@ -40,19 +41,24 @@ def jump_link(guild_id: int | None, channel_id: int, message_id: int) -> str:
     return f"https://discord.com/channels/{guild_id or '@me'}/{channel_id}/{message_id}"
 
 
-class EditModal(discord.ui.Modal, title="Edit and run again"):
-    def __init__(self, cog: ResultsCog, job: Job, message: discord.Message | None) -> None:
-        super().__init__(timeout=600)
+def _note(guild_id: int | None, channel_id: int, message_id: int | None) -> str | None:
+    """What a follow-up's result links back to."""
+    return jump_link(guild_id, channel_id, message_id) if message_id is not None else None
+
+
+class EditModal(discord.ui.Modal):
+    def __init__(self, cog: ResultsCog, job: Job, message: discord.Message | None, locale: str) -> None:
+        super().__init__(title=Text("edit.title").render(locale), timeout=600)
         self.cog, self.job, self.message = cog, job, message
         values = job.request.bound.values
         self.prompt: discord.ui.TextInput[EditModal] = discord.ui.TextInput(
-            label="Prompt",
+            label=Text("edit.prompt").render(locale),
             style=discord.TextStyle.paragraph,
             default=str(values.get("prompt") or "")[:4000],
             max_length=4000,
         )
         self.negative: discord.ui.TextInput[EditModal] = discord.ui.TextInput(
-            label="Negative prompt",
+            label=Text("edit.negative").render(locale),
             style=discord.TextStyle.paragraph,
             required=False,
             default=str(values.get("negative") or "")[:4000],
@@ -85,23 +91,23 @@ class ResultsCog(commands.Cog, name="ResultsCog"):
 
     # ---- who may -----------------------------------------------------------------------------------------
 
-    async def _refusal(self, job: Job, user_id: int, roles: set[int], admin: bool, action: str) -> str | None:
+    async def _refusal(self, job: Job, user_id: int, roles: set[int], admin: bool, action: str) -> Text | None:
         if user_id == job.user_id or admin or roles & self.moderator_roles:
             return None
         guild = job.request.guild_id
         if action != "delete" and guild is not None and await self.store.guild_setting(guild, "rerolls") == "everyone":
             return None
-        return f"Only the member who made this, or a moderator, can {VERBS.get(action, action)} it."
+        return Text("results.not_yours", action=Text(f"verb.{action}"))
 
-    def _policy(self, guild_id: int | None, channel_id: int, roles: set[int], text: str) -> str | None:
+    def _policy(self, guild_id: int | None, channel_id: int, roles: set[int], text: str) -> Text | None:
         """The server's rules (channel, roles, banned words) apply to follow-ups as to /imagine."""
         policy = self.policies.of(guild_id)
         return policy.refusal(in_dm=guild_id is None, channel_id=channel_id, roles=roles, text=text)
 
-    def _cooldown(self, user_id: int) -> str | None:
+    def _cooldown(self, user_id: int) -> Text | None:
         left = self._last.get(user_id, 0.0) + self.limits.reroll_cooldown - time.monotonic()
         if left > 0:
-            return f"Please wait {left:.0f} s before another reroll."
+            return Text("results.cooldown", seconds=f"{left:.0f}")
         self._last[user_id] = time.monotonic()
         return None
 
@@ -117,21 +123,18 @@ class ResultsCog(commands.Cog, name="ResultsCog"):
     async def on_button(self, interaction: discord.Interaction, action: str, job_id: str, index: int | None) -> None:
         job = await self.store.get(job_id)
         if job is None:
-            await interaction.response.send_message(
-                "This result is no longer known (it was deleted, or made before this bot kept records).",
-                ephemeral=True,
-            )
+            await tell(interaction, "results.unknown")
             return
         if action == "info":
-            await interaction.response.send_message(embed=self._info(job), ephemeral=True)
+            await interaction.response.send_message(embed=self._info(job, locale_of(interaction)), ephemeral=True)
             return
         roles, admin = self._member_facts(interaction.user)
         refusal = await self._refusal(job, interaction.user.id, roles, admin, action)
         if refusal is not None:
-            await interaction.response.send_message(refusal, ephemeral=True)
+            await tell(interaction, refusal)
             return
         if action == "delete":
-            await interaction.response.send_message("Deleted.", ephemeral=True)
+            await tell(interaction, "results.deleted")
             if interaction.message is not None:
                 await interaction.message.delete()
             return
@@ -143,13 +146,13 @@ class ResultsCog(commands.Cog, name="ResultsCog"):
             or admission_problem(self.engine, self.limits, interaction.user.id)
         )
         if refusal is not None:
-            await interaction.response.send_message(refusal, ephemeral=True)
+            await tell(interaction, refusal)
             return
         if action == "edit":
-            await interaction.response.send_modal(EditModal(self, job, interaction.message))
+            await interaction.response.send_modal(EditModal(self, job, interaction.message, locale_of(interaction)))
             return
-        asker = Asker(interaction.user.id, interaction.guild_id, interaction.channel_id or 0)
-        note = self._note(action, interaction.guild_id, interaction.channel_id or 0, _id(interaction.message))
+        asker = self._asker(interaction)
+        note = _note(interaction.guild_id, interaction.channel_id or 0, _id(interaction.message))
         try:
             if action == "reroll":
                 request = self.followups.reroll(job, asker, note)
@@ -158,12 +161,10 @@ class ResultsCog(commands.Cog, name="ResultsCog"):
                 make = self.followups.vary if action == "vary" else self.followups.upscale
                 request = make(job, asker, image, note)
         except (FollowUpError, TemplateError) as exc:
-            await interaction.response.send_message(f"⚠️ {exc}", ephemeral=True)
+            await tell(interaction, text_of(exc), warn=True)
             return
         except discord.HTTPException as exc:
-            await interaction.response.send_message(
-                f"⚠️ The image could not be read from Discord ({exc}).", ephemeral=True
-            )
+            await tell(interaction, "results.unreadable", warn=True, error=str(exc))
             return
         await self._start_from_interaction(interaction, request)
 
@@ -173,46 +174,52 @@ class ResultsCog(commands.Cog, name="ResultsCog"):
         roles, _ = self._member_facts(interaction.user)
         refusal = self._policy(interaction.guild_id, interaction.channel_id or 0, roles, f"{prompt}\n{negative}")
         if refusal is not None:
-            await interaction.response.send_message(f"⚠️ {refusal}", ephemeral=True)
+            await tell(interaction, refusal, warn=True)
             return
-        asker = Asker(interaction.user.id, interaction.guild_id, interaction.channel_id or 0)
-        note = self._note("edit", interaction.guild_id, interaction.channel_id or 0, _id(message))
+        asker = self._asker(interaction)
+        note = _note(interaction.guild_id, interaction.channel_id or 0, _id(message))
         try:
             request = self.followups.edit(job, asker, prompt, negative, note)
         except (FollowUpError, TemplateError) as exc:
-            await interaction.response.send_message(f"⚠️ {exc}", ephemeral=True)
+            await tell(interaction, text_of(exc), warn=True)
             return
         await self._start_from_interaction(interaction, request)
 
     async def _start_from_interaction(self, interaction: discord.Interaction, request: JobRequest) -> None:
-        callback = await interaction.response.defer(thinking=True)  # the new job's own message
+        callback = await interaction.response.defer(thinking=True, ephemeral=request.private)  # its own message
         message_id = getattr(callback, "message_id", None)
         job = Job(request)
         self.messages.attach(job, interaction, message_id)
         await self.engine.accept(job, StoredReply(request.channel_id, message_id, interaction.token))
 
-    @staticmethod
-    def _note(action: str, guild_id: int | None, channel_id: int, message_id: int | None) -> str:
-        kind = {"reroll": "Reroll", "vary": "Variation", "upscale": "Upscale", "edit": "Edit"}[action]
-        return f"{kind} of {jump_link(guild_id, channel_id, message_id)}" if message_id is not None else kind
+    def _asker(self, interaction: discord.Interaction) -> Asker:
+        return Asker(
+            interaction.user.id,
+            interaction.guild_id,
+            interaction.channel_id or 0,
+            locale_of(interaction),
+            self.policies.of(interaction.guild_id),
+            bool(getattr(interaction.channel, "nsfw", False)),
+        )
 
     @staticmethod
     async def _result_image(message: discord.Message | None, index: int) -> ImageData:
         attachments = message.attachments if message is not None else []
         if not 1 <= index <= len(attachments):
-            raise FollowUpError(f"This result has no image {index}.")
+            raise FollowUpError("results.no_image", index=index)
         attachment = attachments[index - 1]
         return ImageData(await attachment.read(), attachment.filename)
 
     @staticmethod
-    def _info(job: Job) -> discord.Embed:
+    def _info(job: Job, locale: str) -> discord.Embed:
         values = job.request.bound.values
-        embed = discord.Embed(title="How this was made", colour=discord.Colour.blurple())
+        embed = discord.Embed(title=Text("info.title").render(locale), colour=discord.Colour.blurple())
+        empty = Text("info.empty").render(locale)
         for name, value in values.items():
-            embed.add_field(name=name, value=str(value)[:1000] or "(empty)", inline=name in ("seed", "steps", "cfg"))
+            embed.add_field(name=name, value=str(value)[:1000] or empty, inline=name in ("seed", "steps", "cfg"))
         options = " ".join(f"{k}:{v}" for k, v in values.items() if k != "prompt" and isinstance(v, int | float))
         line = f"/imagine prompt:{values.get('prompt', '')} {options} template:{job.request.bound.template}"
-        embed.add_field(name="Run it again", value=f"```{line[:1000]}```", inline=False)
+        embed.add_field(name=Text("info.again").render(locale), value=f"```{line[:1000]}```", inline=False)
         return embed
 
     # ---- reactions ---------------------------------------------------------------------------------------
@@ -240,8 +247,9 @@ class ResultsCog(commands.Cog, name="ResultsCog"):
             refusal = self._policy(payload.guild_id, payload.channel_id, roles, prompt)
             refusal = refusal or self._cooldown(payload.user_id)
             refusal = refusal or admission_problem(self.engine, self.limits, payload.user_id)
-        if refusal is not None:  # no interaction to answer: a short message for that member
-            await channel.send(f"<@{payload.user_id}> {refusal}", delete_after=REFUSAL_SECONDS)
+        if refusal is not None:  # no interaction to answer: a short message for that member, in the result's language
+            text = refusal.render(job.request.locale)
+            await channel.send(f"<@{payload.user_id}> {text}", delete_after=REFUSAL_SECONDS)
             return
         if action == "delete":
             await self._cross(job, channel, payload)
@@ -251,25 +259,34 @@ class ResultsCog(commands.Cog, name="ResultsCog"):
 
     async def _cross(self, job: Job, channel: discord.PartialMessageable, payload: Any) -> None:
         if job.id in self.engine.active:
-            await self.engine.cancel(job.id, "a ❌ reaction")
+            await self.engine.cancel(job.id, Text("by.reaction"))
         elif job.state in FINISHED:
             await channel.get_partial_message(payload.message_id).delete()
 
     async def _reroll_from_reaction(self, job: Job, channel: discord.PartialMessageable, payload: Any) -> None:
         if job.state is not JobState.DELIVERED:
             return
-        asker = Asker(payload.user_id, payload.guild_id, payload.channel_id)
-        note = self._note("reroll", payload.guild_id, payload.channel_id, payload.message_id)
+        locale = job.request.locale  # a reaction carries no language: the result's is used
+        policy = self.policies.of(payload.guild_id)
+        asker = Asker(payload.user_id, payload.guild_id, payload.channel_id, locale, policy, self._nsfw(payload))
+        note = _note(payload.guild_id, payload.channel_id, payload.message_id)
         try:
             request = self.followups.reroll(job, asker, note)
         except (FollowUpError, TemplateError) as exc:
-            await channel.send(f"<@{payload.user_id}> ⚠️ {exc}", delete_after=REFUSAL_SECONDS)
+            text = text_of(exc).render(locale)
+            await channel.send(f"<@{payload.user_id}> ⚠️ {text}", delete_after=REFUSAL_SECONDS)
             return
-        message = await channel.send(f"<@{payload.user_id}> 🔄 Rerolling…")
+        rerolling = Text("results.rerolling").render(locale)
+        message = await channel.send(f"<@{payload.user_id}> 🔄 {rerolling}")
         new = Job(request)
         assert self.messages.client is not None
         self.messages.attach_channel(new, self.messages.client, payload.channel_id, message.id)
         await self.engine.accept(new, StoredReply(payload.channel_id, message.id, None))
+
+    def _nsfw(self, payload: Any) -> bool:
+        client = self.messages.client
+        channel = client.get_channel(payload.channel_id) if client is not None else None
+        return bool(getattr(channel, "nsfw", False))
 
     async def _acknowledge(self, payload: Any, emoji: str) -> None:
         """Remove the member's reaction, or add ✅, where the bot may; say nothing where it may not."""
@@ -302,12 +319,7 @@ class ResultsCog(commands.Cog, name="ResultsCog"):
     async def rerolls(self, interaction: discord.Interaction, who: str) -> None:
         _, admin = self._member_facts(interaction.user)
         if not admin or interaction.guild_id is None:
-            await interaction.response.send_message("Only admins of a server can change this.", ephemeral=True)
+            await tell(interaction, "rerolls.admins")
             return
         await self.store.set_guild_setting(interaction.guild_id, "rerolls", who)
-        text = (
-            "Anyone may now reroll or vary any result here."
-            if who == "everyone"
-            else ("Only the member who made a result, and moderators, may reroll or vary it now.")
-        )
-        await interaction.response.send_message(text, ephemeral=True)
+        await tell(interaction, "rerolls.everyone" if who == "everyone" else "rerolls.owners")

@@ -180,14 +180,15 @@ class BackendPool:
             return None
         return "; ".join(f"{name}: {found[0]}" for name, found in problems)
 
-    def why_not(self, graph: Mapping[str, Any]) -> str:
-        """For a member: why no backend can run this graph."""
+    def why_not(self, graph: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+        """Why no backend can run this graph: (backend, "unreachable" | "paused" | "missing", detail) each;
+        empty when no backend is configured."""
         reasons = []
         for name, state in self.states.items():
             if not state.healthy or not state.backend.stream.connected:
-                reasons.append(f"{name} is not reachable")
+                reasons.append((name, "unreachable", ""))
             elif state.paused:
-                reasons.append(f"{name} is paused")
+                reasons.append((name, "paused", ""))
             elif state.capability is not None and (problems := state.capability.problems(graph)):
-                reasons.append(f"{name}: {problems[0]}")
-        return "; ".join(reasons) or "no ComfyUI server is configured"
+                reasons.append((name, "missing", problems[0]))
+        return reasons

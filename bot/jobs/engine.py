@@ -18,6 +18,7 @@ from bot.comfy.errors import ComfyError, ComfyUnavailable, PromptRejected
 from bot.comfy.events import ExecutionStart, Progress
 from bot.comfy.pool import BackendPool
 from bot.comfy.run import PromptRun, RunFailed, RunInterrupted, RunLost, RunSucceeded
+from bot.i18n import Text
 
 from .events import (
     Cancelled,
@@ -29,6 +30,7 @@ from .events import (
     Starting,
     WaitingForBackend,
     rejection_message,
+    waiting_reason,
 )
 from .model import Job, JobState
 from .ports import JobListener
@@ -60,9 +62,9 @@ class JobEngine:
         self.active: dict[str, Job] = {}  # every unfinished job
         self._runs: dict[str, PromptRun] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._cancelled_by: dict[str, str] = {}
+        self._cancelled_by: dict[str, Text] = {}
         self._positions: dict[str, int] = {}
-        self._waiting_reason: dict[str, str] = {}
+        self._waiting_reason: dict[str, Text] = {}
         self._wake = asyncio.Event()
         self._dispatcher: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
@@ -95,7 +97,7 @@ class JobEngine:
                 log.info("job %s: following %s on %s again", job.id, job.prompt_id, backend.name)
                 self._start(job, backend, backend.follow(job.prompt_id))
             else:
-                await self._requeue(job, "the server it ran on is no longer configured")
+                await self._requeue(job, Text("requeue.unconfigured"))
         self._wake.set()
 
     # ---- accepting and asking --------------------------------------------------------------------------
@@ -118,20 +120,20 @@ class JobEngine:
     def position(self, job: Job) -> int | None:
         return self._positions.get(job.id)
 
-    async def cancel(self, job_id: str, by: str) -> str:
+    async def cancel(self, job_id: str, by: Text) -> Text:
         """Cancel a job: a queued one leaves the queue, one waiting in ComfyUI is deleted from its queue, a
         running one is interrupted on its backend for that prompt only. Returns what happened, for a person."""
         job = self.active.get(job_id)
         if job is None:
-            return "That job has already ended."
+            return Text("cancel.ended")
         if job.state is JobState.QUEUED:
             self.scheduler.remove(job.id)
             await self._finish(job, JobState.CANCELLED, Cancelled(by))
-            return "Cancelled; it had not started."
+            return Text("cancel.not_started")
         if job.state in (JobState.DISPATCHED, JobState.RUNNING) and job.backend and job.prompt_id:
             backend = self.pool.get(job.backend)
             if backend is None:
-                return "That job's server is gone; it cannot be cancelled."
+                return Text("cancel.server_gone")
             self._cancelled_by[job.id] = by
             client, prompt_id = backend.client, job.prompt_id
             try:
@@ -139,15 +141,15 @@ class JobEngine:
                     await client.delete_from_queue(prompt_id)  # it waits in ComfyUI's queue
                 if (await client.queue()).is_running(prompt_id):  # it runs (or started meanwhile)
                     await client.interrupt(prompt_id)  # that prompt only: a no-op for any other
-                    return "Stopping it now."
+                    return Text("cancel.stopping")
             except ComfyError as exc:
-                return f"The server did not answer ({exc}); try again."
+                return Text("cancel.no_answer", error=str(exc))
             self._stop_following(job)  # deleted from ComfyUI's queue: no event will ever come for it
             await self._finish(job, JobState.CANCELLED, Cancelled(by))
-            return "Cancelled; it had not started."
-        return "It is being delivered; too late to cancel."
+            return Text("cancel.not_started")
+        return Text("cancel.too_late")
 
-    async def clear_queue(self, by: str) -> int:
+    async def clear_queue(self, by: Text) -> int:
         """Cancel every job that has not started (admins)."""
         queued = self.scheduler.ordered()
         for job in queued:
@@ -183,7 +185,7 @@ class JobEngine:
         for position, job in enumerate(self.scheduler.ordered(), start=1):
             able = self.pool.able(job.request.bound.graph)
             if not able:
-                reason = self.pool.why_not(job.request.bound.graph)
+                reason = waiting_reason(self.pool.why_not(job.request.bound.graph))
                 if self._waiting_reason.get(job.id) != reason:
                     self._waiting_reason[job.id] = reason
                     self._positions.pop(job.id, None)
@@ -217,7 +219,7 @@ class JobEngine:
         ]
         for job in stranded:
             self._stop_following(job)
-            task = asyncio.create_task(self._requeue(job, f"{backend.name} stopped answering; moving your job"))
+            task = asyncio.create_task(self._requeue(job, Text("requeue.backend_down", backend=backend.name)))
             self._background.add(task)
             task.add_done_callback(self._background.discard)
 
@@ -233,9 +235,9 @@ class JobEngine:
         }
         log.info("job %s is %s", job.id, state.value, extra=context)
 
-    async def _requeue(self, job: Job, reason: str) -> None:
+    async def _requeue(self, job: Job, reason: Text) -> None:
         if job.attempts >= MAX_ATTEMPTS:
-            await self._finish(job, JobState.FAILED, Failed(f"The job was lost twice ({reason}); please try again."))
+            await self._finish(job, JobState.FAILED, Failed(Text("failed.lost_twice", reason=reason)))
             return
         if job.state is not JobState.QUEUED:
             await self._move(job, JobState.QUEUED)
@@ -257,7 +259,7 @@ class JobEngine:
         except Exception as exc:  # never lose a job to a bug: tell the member
             log.exception("job %s failed unexpectedly", job.id)
             if job.finished is None:
-                failure = Failed(f"Something went wrong on our side ({type(exc).__name__}).")
+                failure = Failed(Text("failed.bug", error=type(exc).__name__))
                 await self._finish(job, JobState.FAILED, failure)
         finally:
             self.pool.states[backend.name].in_flight -= 1
@@ -281,9 +283,9 @@ class JobEngine:
         except ComfyUnavailable as exc:
             log.warning("job %s: %s unavailable: %s", job.id, backend.name, exc)
             job.attempts -= 1  # it never reached the server
-            await self._requeue(job, f"{backend.name} is not answering; your job will run when a server is back")
+            await self._requeue(job, Text("requeue.unavailable", backend=backend.name))
         except ComfyError as exc:
-            await self._finish(job, JobState.FAILED, Failed(f"ComfyUI could not take the job: {exc}"))
+            await self._finish(job, JobState.FAILED, Failed(Text("failed.not_taken", error=str(exc))))
         return None
 
     async def _follow(self, job: Job, backend: ComfyBackend, run: PromptRun) -> None:
@@ -294,12 +296,12 @@ class JobEngine:
             if isinstance(item, RunSucceeded):
                 await self._deliver(job, backend, item)
             elif isinstance(item, RunFailed):
-                await self._finish(job, JobState.FAILED, Failed(f"The workflow stopped: {item.message}."))
+                await self._finish(job, JobState.FAILED, Failed(Text("failed.stopped", error=item.message)))
             elif isinstance(item, RunInterrupted):
-                by = self._cancelled_by.pop(job.id, "an interrupt on the server")
+                by = self._cancelled_by.pop(job.id, Text("by.server"))
                 await self._finish(job, JobState.CANCELLED, Cancelled(by))
             elif isinstance(item, RunLost):
-                await self._requeue(job, "the server lost the job (it restarted?); trying again")
+                await self._requeue(job, Text("requeue.lost"))
             else:
                 tracker = tracker or ProgressTracker(job.request.bound.graph, job.started)
                 if (running := tracker.see(item)) is not None:
@@ -314,10 +316,10 @@ class JobEngine:
                 [ResultImage(ref.filename, await backend.client.view(ref, max_bytes=MAX_RESULT_BYTES)) for ref in refs]
             )
         except ComfyError as exc:
-            await self._finish(job, JobState.FAILED, Failed(f"The images could not be fetched from ComfyUI: {exc}"))
+            await self._finish(job, JobState.FAILED, Failed(Text("failed.fetch", error=str(exc))))
             return
         if not images:
-            await self._finish(job, JobState.FAILED, Failed("The workflow finished without saving an image."))
+            await self._finish(job, JobState.FAILED, Failed(Text("failed.no_image")))
             return
         seconds = time.time() - (job.started or job.created)
         self.pool.finished(backend.name, seconds)
@@ -328,7 +330,7 @@ class JobEngine:
         """Failed and cancelled are written first, then told; delivered is written once the result is shown
         (delivering was written before it started, so a restart shows it again rather than never)."""
         if isinstance(event, Failed):
-            job.error = event.message
+            job.error = event.message.render()
         if state is not JobState.DELIVERED:
             await self._move(job, state)
         try:

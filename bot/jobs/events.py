@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bot.comfy.errors import PromptRejected
+from bot.i18n import Joined, Text
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,7 +20,7 @@ class Starting:
 
 @dataclass(frozen=True, slots=True)
 class WaitingForBackend:
-    reason: str
+    reason: Text
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,18 +48,26 @@ class Delivered:
 
 @dataclass(frozen=True, slots=True)
 class Failed:
-    message: str  # for the member: what happened and what to do
+    message: Text  # for the member: what happened and what to do
 
 
 @dataclass(frozen=True, slots=True)
 class Cancelled:
-    by: str = "you"
+    by: Text = field(default_factory=lambda: Text("by.you"))
 
 
 JobEvent = Queued | Starting | WaitingForBackend | Running | Delivered | Failed | Cancelled
 FINAL_EVENTS = (Delivered, Failed, Cancelled)
 
 
-def rejection_message(exc: PromptRejected) -> str:
+def rejection_message(exc: PromptRejected) -> Text:
     nodes = "; ".join(node.summary() for node in exc.node_errors.values())
-    return f"ComfyUI refused the workflow: {nodes or exc.error.message}. An admin should check this template."
+    return Text("failed.rejected", detail=nodes or exc.error.message)
+
+
+def waiting_reason(blockers: list[tuple[str, str, str]]) -> Text:
+    """Why a job waits, from the pool's (backend, kind, detail) list."""
+    if not blockers:
+        return Text("waiting.none_configured")
+    reasons = [Text(f"waiting.{kind}", backend=name, detail=detail) for name, kind, detail in blockers]
+    return Text("waiting.reasons", reasons=Joined(reasons))

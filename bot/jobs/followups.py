@@ -9,19 +9,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from bot.i18n import LocalizedError
 from bot.templates.library import TemplateLibrary
 from bot.templates.params import ImageData
 from bot.templates.template import Template
 
 from .model import Job, JobRequest
+from .policy import Policy
 
 VARY_DENOISE = 0.35
 
 
-class FollowUpError(ValueError):
+class FollowUpError(LocalizedError, ValueError):
     """This follow-up cannot be made; the message says why."""
 
 
@@ -30,6 +32,9 @@ class Asker:
     user_id: int
     guild_id: int | None
     channel_id: int
+    locale: str = "en-US"
+    policy: Policy = field(default_factory=Policy)  # the server's rules, for spoilers
+    channel_nsfw: bool = False  # the channel the follow-up is asked in is age-restricted
 
 
 def _image_param(template: Template) -> str | None:
@@ -56,7 +61,7 @@ class FollowUps:
     def _template(self, job: Job) -> Template:
         template = self.library.templates.get(job.request.bound.template)
         if template is None:
-            raise FollowUpError(f"The template {job.request.bound.template} is no longer available.")
+            raise FollowUpError("followup.template_gone", template=job.request.bound.template)
         return template
 
     def _same_values(self, job: Job, template: Template) -> dict[str, Any]:
@@ -71,32 +76,44 @@ class FollowUps:
         return values
 
     def _request(
-        self, job: Job, asker: Asker, template: Template, values: dict[str, Any], kind: str, note: str
+        self, job: Job, asker: Asker, template: Template, values: dict[str, Any], kind: str, note: str | None
     ) -> JobRequest:
         bound = template.bind(values)
-        return JobRequest(asker.user_id, asker.guild_id, asker.channel_id, bound, kind, job.id, note)
+        spoiler = asker.policy.spoiler(template_nsfw=template.nsfw, channel_nsfw=asker.channel_nsfw)
+        return JobRequest(
+            asker.user_id,
+            asker.guild_id,
+            asker.channel_id,
+            bound,
+            kind,
+            job.id,
+            note,
+            spoiler,
+            asker.locale,
+            job.request.private,
+        )
 
-    def reroll(self, job: Job, asker: Asker, note: str) -> JobRequest:
+    def reroll(self, job: Job, asker: Asker, note: str | None) -> JobRequest:
         template = self._template(job)
         values = self._same_values(job, template)
         values.pop("seed", None)
         return self._request(job, asker, template, values, "reroll", note)
 
-    def edit(self, job: Job, asker: Asker, prompt: str, negative: str | None, note: str) -> JobRequest:
+    def edit(self, job: Job, asker: Asker, prompt: str, negative: str | None, note: str | None) -> JobRequest:
         template = self._template(job)
         if "prompt" not in template.parameters:
-            raise FollowUpError(f"The template {template.name} takes no prompt to edit.")
+            raise FollowUpError("followup.no_prompt", template=template.name)
         values = self._same_values(job, template)
         values["prompt"] = prompt
         if negative is not None and "negative" in template.parameters:
             values["negative"] = negative
         return self._request(job, asker, template, values, "edit", note)
 
-    def vary(self, job: Job, asker: Asker, image: ImageData, note: str) -> JobRequest:
+    def vary(self, job: Job, asker: Asker, image: ImageData, note: str | None) -> JobRequest:
         template = self.vary_template()
         image_param = _image_param(template) if template else None
         if template is None or image_param is None:
-            raise FollowUpError("No image-to-image template is installed, so results cannot be varied.")
+            raise FollowUpError("followup.no_vary")
         previous = job.request.bound.values
         values: dict[str, Any] = {image_param: image, "denoise": VARY_DENOISE}
         for name in ("prompt", "negative", "model"):
@@ -104,9 +121,9 @@ class FollowUps:
                 values[name] = previous[name]
         return self._request(job, asker, template, values, "vary", note)
 
-    def upscale(self, job: Job, asker: Asker, image: ImageData, note: str) -> JobRequest:
+    def upscale(self, job: Job, asker: Asker, image: ImageData, note: str | None) -> JobRequest:
         template = self.upscale_template()
         image_param = _image_param(template) if template else None
         if template is None or image_param is None:
-            raise FollowUpError("No upscale template is installed.")
+            raise FollowUpError("followup.no_upscale")
         return self._request(job, asker, template, {image_param: image}, "upscale", note)

@@ -48,8 +48,10 @@ class JobRequest:
     bound: BoundWorkflow
     kind: str = "imagine"  # imagine, reroll, vary, upscale, edit
     parent_id: str | None = None  # the result this one comes from
-    note: str | None = None  # shown with the result, e.g. "Reroll of <jump link>"
+    note: str | None = None  # the jump link of the result this one comes from
     spoiler: bool = False  # results shown as spoilers (the server's rule, outside age-restricted channels)
+    locale: str = "en-US"  # the member's language: the job's messages are written in it
+    private: bool = False  # only the member sees the job (an ephemeral reply), where the server allows it
 
 
 @dataclass

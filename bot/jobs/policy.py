@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from bot.i18n import Text
+
 from .store import SqliteJobStore
 
 KEY = "policy"
@@ -25,6 +27,7 @@ class Policy:
     dms: bool = False
     banned_words: tuple[str, ...] = ()
     spoiler_outside_nsfw: bool = False
+    allow_private: bool = True
     _pattern: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
 
     def banned(self, text: str) -> bool:
@@ -36,19 +39,22 @@ class Policy:
         object.__setattr__(self, "_pattern", pattern)
         return pattern.search(text) is not None
 
-    def refusal(self, *, in_dm: bool, channel_id: int, roles: Iterable[int], text: str) -> str | None:
+    def refusal(self, *, in_dm: bool, channel_id: int, roles: Iterable[int], text: str) -> Text | None:
         """Why a member may not make an image here now, for them (never repeating a banned word), or None."""
         if in_dm:
-            return None if self.dms else "Images are not made in direct messages; use a channel of a server."
+            return None if self.dms else Text("policy.no_dms")
         if self.channels and channel_id not in self.channels:
-            places = ", ".join(f"<#{c}>" for c in sorted(self.channels))
-            return f"Images are made in {places} on this server."
+            return Text("policy.channels", places=", ".join(f"<#{c}>" for c in sorted(self.channels)))
         if self.roles and not set(roles) & self.roles:
-            needed = ", ".join(f"<@&{r}>" for r in sorted(self.roles))
-            return f"Making images here needs one of these roles: {needed}."
+            return Text("policy.roles", roles=", ".join(f"<@&{r}>" for r in sorted(self.roles)))
         if self.banned(text):
-            return "Your prompt has a word this server does not allow. Please rephrase it."
+            return Text("policy.banned_word")
         return None
+
+    def spoiler(self, *, template_nsfw: bool, channel_nsfw: bool) -> bool:
+        """Whether results are spoilered: outside age-restricted channels, when the template is marked NSFW or
+        the server asks it for every result."""
+        return not channel_nsfw and (template_nsfw or self.spoiler_outside_nsfw)
 
     def to_json(self) -> str:
         data = {k: v for k, v in asdict(self).items() if not k.startswith("_")}
@@ -63,7 +69,7 @@ class Policy:
                 changes[key] = frozenset(int(x) for x in data[key])
         if "banned_words" in data:
             changes["banned_words"] = tuple(str(w) for w in data["banned_words"])
-        for key in ("dms", "spoiler_outside_nsfw"):
+        for key in ("dms", "spoiler_outside_nsfw", "allow_private"):
             if key in data:
                 changes[key] = bool(data[key])
         return replace(base, **changes)

@@ -73,6 +73,8 @@ MIGRATIONS = (
     ("parent_id", "TEXT"),
     ("note", "TEXT"),
     ("spoiler", "INTEGER NOT NULL DEFAULT 0"),
+    ("locale", "TEXT NOT NULL DEFAULT 'en-US'"),
+    ("private", "INTEGER NOT NULL DEFAULT 0"),
 )
 
 
@@ -90,6 +92,7 @@ class SqliteJobStore:
         self.path = path
         self._db: aiosqlite.Connection | None = None
         self._seq = 0
+        self._private: set[int] = set()  # members who asked for private results (read before Discord's 3 s)
 
     async def open(self) -> SqliteJobStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -107,6 +110,8 @@ class SqliteJobStore:
         async with self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM jobs") as cursor:
             row = await cursor.fetchone()
         self._seq = int(row[0]) if row else 0
+        async with self._db.execute("SELECT user_id FROM member_settings WHERE key = 'private' AND value = 'on'") as c:
+            self._private = {int(user_id) for (user_id,) in await c.fetchall()}
         return self
 
     async def close(self) -> None:
@@ -143,7 +148,8 @@ class SqliteJobStore:
         await self.db.execute(
             "INSERT INTO jobs (id, seq, user_id, guild_id, channel_id, message_id, reply_token, template, graph, "
             "params, output_nodes, image_targets, seed, state, backend, prompt_id, attempts, created, kind, "
-            "parent_id, note, spoiler) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "parent_id, note, spoiler, locale, private) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 job.id,
                 job.seq,
@@ -167,6 +173,8 @@ class SqliteJobStore:
                 job.request.parent_id,
                 job.request.note,
                 int(job.request.spoiler),
+                job.request.locale,
+                int(job.request.private),
             ),
         )
         await self.db.executemany(
@@ -223,8 +231,14 @@ class SqliteJobStore:
         async with self.db.execute("SELECT key, value FROM member_settings WHERE user_id = ?", (user_id,)) as cursor:
             return {str(k): str(v) for k, v in await cursor.fetchall()}
 
+    def wants_private(self, user_id: int) -> bool:
+        """Whether the member asked for private results (from memory: it decides how the reply starts)."""
+        return user_id in self._private
+
     async def set_member_setting(self, user_id: int, key: str, value: str | None) -> None:
         """Set a member's default; None clears it."""
+        if key == "private":
+            (self._private.add if value == "on" else self._private.discard)(user_id)
         if value is None:
             await self.db.execute("DELETE FROM member_settings WHERE user_id = ? AND key = ?", (user_id, key))
         else:
@@ -279,6 +293,8 @@ class SqliteJobStore:
             row["parent_id"],
             row["note"],
             bool(row["spoiler"]),
+            row["locale"],
+            bool(row["private"]),
         )
         job = Job(
             request,

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from bot.i18n import LocalizedError
+
 
 class TemplateError(Exception):
     """A template cannot be loaded, validated or bound; the message is meant for a person."""
@@ -15,9 +19,13 @@ class TemplateLoadError(TemplateError):
         self.file = file
 
 
-class BindError(TemplateError):
+class BindError(LocalizedError, TemplateError):
     """A value a member gave does not fit the template; names the parameter and what it accepts."""
 
-    def __init__(self, message: str, *, parameter: str | None = None) -> None:
-        super().__init__(message)
+    def __init__(self, key: str, /, *, parameter: str | None = None, **params: Any) -> None:
+        super().__init__(key, parameter=parameter, **params)
         self.parameter = parameter
+
+
+class UnknownTemplate(LocalizedError, TemplateError):
+    """No template has the name a member gave."""

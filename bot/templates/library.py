@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import TemplateError, TemplateLoadError
+from .errors import TemplateError, TemplateLoadError, UnknownTemplate
 from .infer import infer
 from .manifest import parse_manifest
 from .template import Template, output_nodes
@@ -28,10 +28,12 @@ def load_template(json_path: Path) -> Template:
     workflow = parse_workflow(file, text)
     manifest_path = json_path.with_suffix(".toml")
     warnings: tuple[str, ...] = ()
+    nsfw = False
     if manifest_path.exists():
         manifest = parse_manifest(manifest_path.name, manifest_path.read_text(encoding="utf-8"), workflow)
         parameters = manifest.parameters
         display, description, named_outputs = manifest.display_name, manifest.description, manifest.outputs
+        nsfw = manifest.nsfw
     else:
         parameters, warnings = infer(workflow)
         display, description, named_outputs = None, "", ()
@@ -47,6 +49,7 @@ def load_template(json_path: Path) -> Template:
         output_nodes=outputs,
         warnings=warnings,
         has_manifest=manifest_path.exists(),
+        nsfw=nsfw,
     )
 
 
@@ -70,7 +73,7 @@ class TemplateLibrary:
         template = self._templates.get(name)
         if template is None:
             known = ", ".join(sorted(self._templates)) or "none"
-            raise TemplateError(f"unknown template '{name}'; available: {known}")
+            raise UnknownTemplate("template.unknown", name=name, known=known)
         return template
 
     def reload(self) -> LoadReport:

@@ -1,42 +1,47 @@
-"""The text `python -m bot templates` prints: every template, its parameters, targets and warnings."""
+"""The text `python -m bot templates` and `/workflows` show: every template, its parameters, targets, warnings."""
 
 from __future__ import annotations
+
+from bot.i18n import Text
 
 from .library import LoadReport, TemplateLibrary
 from .params import Parameter
 
 
-def _kind(param: Parameter) -> str:
+def _kind(param: Parameter, locale: str | None) -> str:
     text: str = param.type
     if param.min is not None or param.max is not None:
-        text += f" ({param.bounds()})"
+        text += f" ({param.bounds().render(locale)})"
     if param.choices:
         text += f" [{', '.join(param.choices)}]"
     if param.default is not None:
-        text += f", default {param.default!r}"
+        text += Text("listing.default", value=repr(param.default)).render(locale)
     if param.random_when_missing:
-        text += ", random when empty"
+        text += Text("listing.random").render(locale)
     return text
 
 
-def describe_library(library: TemplateLibrary, report: LoadReport) -> str:
+def describe_library(library: TemplateLibrary, report: LoadReport, locale: str | None = None) -> str:
+    def say(key: str, **params: object) -> str:
+        return Text(key, **params).render(locale)
+
     lines: list[str] = []
     for name in sorted(library.templates):
         template = library.templates[name]
-        origin = "manifest" if template.has_manifest else "inferred, no manifest"
+        origin = say("listing.manifest" if template.has_manifest else "listing.inferred")
         lines.append(f"{name}: {template.display_name} ({origin})")
         if template.description:
             lines.append(f"  {template.description}")
-        lines.append(f"  results from: {', '.join(f'node {n}' for n in template.output_nodes)}")
+        lines.append("  " + say("listing.results", nodes=", ".join(template.output_nodes)))
         for param in template.parameters.values():
             targets = ", ".join(str(t) for t in param.targets)
-            lines.append(f"  {param.name:<13} {_kind(param)} -> {targets}")
-        lines.extend(f"  warning: {warning}" for warning in template.warnings)
+            lines.append(f"  {param.name:<13} {_kind(param, locale)} -> {targets}")
+        lines.extend("  " + say("listing.warning", warning=warning) for warning in template.warnings)
     if report.errors:
-        lines.append("Refused:")
+        lines.append(say("listing.refused"))
         for file, error in report.errors.items():
-            kept = " (the previous version stays in use)" if file.removesuffix(".json") in report.kept else ""
+            kept = say("listing.kept") if file.removesuffix(".json") in report.kept else ""
             lines.append(f"  {error}{kept}")
     if not library.templates and not report.errors:
-        lines.append(f"No workflows in {library.folder}/: export one from ComfyUI with 'Save (API Format)'.")
+        lines.append(say("listing.empty", folder=library.folder))
     return "\n".join(lines)

@@ -2,6 +2,7 @@
 
 name = "Text to image"
 description = "A picture from a prompt"
+nsfw = false                                  # true: results are spoilered outside age-restricted channels
 outputs = ["Save Image"]                      # optional: output nodes, by title or id
 
 [[parameters]]
@@ -64,14 +65,21 @@ class ManifestModel(BaseModel):
 
     name: str | None = None
     description: str = ""
+    nsfw: bool = False
     outputs: list[str] = Field(default_factory=list)
     parameters: list[ParameterModel] = Field(default_factory=list)
 
 
 class Manifest:
     def __init__(
-        self, display_name: str | None, description: str, parameters: tuple[Parameter, ...], outputs: tuple[str, ...]
+        self,
+        display_name: str | None,
+        description: str,
+        parameters: tuple[Parameter, ...],
+        outputs: tuple[str, ...],
+        nsfw: bool = False,
     ) -> None:
+        self.nsfw = nsfw
         self.display_name = display_name
         self.description = description
         self.parameters = parameters
@@ -155,4 +163,4 @@ def parse_manifest(file: str, text: str, workflow: Workflow) -> Manifest:
         if len(matches) != 1:
             raise TemplateLoadError(file, f"output {output!r} matches {len(matches)} nodes; name one node id or title")
         outputs.append(matches[0].id)
-    return Manifest(model.name, model.description, parameters, tuple(outputs))
+    return Manifest(model.name, model.description, parameters, tuple(outputs), model.nsfw)

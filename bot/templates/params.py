@@ -6,6 +6,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from bot.i18n import Text
+
 from .errors import BindError
 
 ParamType = Literal["text", "int", "float", "choice", "bool", "image"]
@@ -46,16 +48,16 @@ class Parameter:
         checker = _CHECKERS[self.type]
         return checker(self, value)
 
-    def bounds(self) -> str:
+    def bounds(self) -> Text:
         if self.min is not None and self.max is not None:
-            return f"from {_num(self.min)} to {_num(self.max)}"
+            return Text("bounds.between", min=_num(self.min), max=_num(self.max))
         if self.min is not None:
-            return f"at least {_num(self.min)}"
-        return f"at most {_num(self.max)}" if self.max is not None else "any value"
+            return Text("bounds.at_least", min=_num(self.min))
+        return Text("bounds.at_most", max=_num(self.max)) if self.max is not None else Text("bounds.any")
 
     def _within(self, number: float) -> None:
         if (self.min is not None and number < self.min) or (self.max is not None and number > self.max):
-            raise BindError(f"{self.name} must be {self.bounds()} (got {_num(number)})", parameter=self.name)
+            raise BindError("bind.range", parameter=self.name, bounds=self.bounds(), got=_num(number))
 
 
 def _num(value: float) -> str:
@@ -64,42 +66,42 @@ def _num(value: float) -> str:
 
 def _text(param: Parameter, value: Any) -> str:
     if not isinstance(value, str):
-        raise BindError(f"{param.name} must be text", parameter=param.name)
+        raise BindError("bind.text", parameter=param.name)
     return value
 
 
 def _int(param: Parameter, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise BindError(f"{param.name} must be a whole number", parameter=param.name)
+        raise BindError("bind.whole", parameter=param.name)
     try:
         number = int(value) if not isinstance(value, float) or value.is_integer() else None
     except ValueError:
         number = None
     if number is None:
-        raise BindError(f"{param.name} must be a whole number (got {value!r})", parameter=param.name)
+        raise BindError("bind.whole_got", parameter=param.name, got=repr(value))
     param._within(number)
     return number
 
 
 def _float(param: Parameter, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise BindError(f"{param.name} must be a number", parameter=param.name)
+        raise BindError("bind.number", parameter=param.name)
     try:
         number = float(value)
     except ValueError:
-        raise BindError(f"{param.name} must be a number (got {value!r})", parameter=param.name) from None
+        raise BindError("bind.number_got", parameter=param.name, got=repr(value)) from None
     if not math.isfinite(number):
-        raise BindError(f"{param.name} must be a finite number", parameter=param.name)
+        raise BindError("bind.finite", parameter=param.name)
     param._within(number)
     return number
 
 
 def _choice(param: Parameter, value: Any) -> str:
     if not isinstance(value, str):
-        raise BindError(f"{param.name} must be one of the offered names", parameter=param.name)
+        raise BindError("bind.choice", parameter=param.name)
     if param.choices and value not in param.choices:
         shown = ", ".join(param.choices[:10]) + (", ..." if len(param.choices) > 10 else "")
-        raise BindError(f"{param.name} must be one of: {shown} (got {value!r})", parameter=param.name)
+        raise BindError("bind.choice_got", parameter=param.name, shown=shown, got=repr(value))
     return value
 
 
@@ -108,12 +110,12 @@ def _bool(param: Parameter, value: Any) -> bool:
         return value
     if isinstance(value, str) and value.lower() in ("true", "yes", "on", "1", "false", "no", "off", "0"):
         return value.lower() in ("true", "yes", "on", "1")
-    raise BindError(f"{param.name} must be true or false", parameter=param.name)
+    raise BindError("bind.bool", parameter=param.name)
 
 
 def _image(param: Parameter, value: Any) -> ImageData:
     if not isinstance(value, ImageData) or not value.data:
-        raise BindError(f"{param.name} must be an attached image", parameter=param.name)
+        raise BindError("bind.image", parameter=param.name)
     return value
 
 

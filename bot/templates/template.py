@@ -57,6 +57,7 @@ class Template:
     output_nodes: tuple[str, ...]
     warnings: tuple[str, ...] = ()
     has_manifest: bool = False
+    nsfw: bool = False  # the manifest says its results are for age-restricted channels (spoilered elsewhere)
 
     def bind(self, values: Mapping[str, Any], *, rng: random.Random | None = None) -> BoundWorkflow:
         """A deep copy of the graph with every given value set by value (never by text). Unknown parameters,
@@ -64,7 +65,7 @@ class Template:
         unknown = sorted(set(values) - set(self.parameters))
         if unknown:
             known = ", ".join(self.parameters) or "none"
-            raise BindError(f"unknown option(s) for {self.name}: {', '.join(unknown)}; it takes: {known}")
+            raise BindError("bind.unknown_options", template=self.name, unknown=", ".join(unknown), known=known)
         graph = self.workflow.copy_graph()
         bound: dict[str, Any] = {}
         images: dict[str, ImageData] = {}
@@ -74,7 +75,7 @@ class Template:
                 value = (rng or random.SystemRandom()).randint(0, SEED_MAX)
             if value is None:
                 if param.type == "image":
-                    raise BindError(f"{self.name} needs an image: attach one as '{param.name}'", parameter=param.name)
+                    raise BindError("bind.needs_image", template=self.name, parameter=param.name)
                 bound[param.name] = graph[param.targets[0].node_id]["inputs"][param.targets[0].input]
                 continue
             value = param.check(value)

@@ -7,6 +7,8 @@ from typing import Any
 import discord
 from discord.ext import commands
 
+from bot.i18n import Text
+
 CANCEL_PREFIX = "job:cancel:"
 
 
@@ -15,15 +17,17 @@ async def _cog(interaction: discord.Interaction, name: str) -> Any:
     client = interaction.client
     cog = client.get_cog(name) if isinstance(client, commands.bot.BotBase) else None
     if cog is None:
-        await interaction.response.send_message("That is not available right now.", ephemeral=True)
+        text = Text("buttons.unavailable").render(str(interaction.locale))
+        await interaction.response.send_message(text, ephemeral=True)
     return cog
 
 
 class CancelButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"job:cancel:(?P<job>[0-9a-f-]{36})"):
-    def __init__(self, job_id: str) -> None:
+    def __init__(self, job_id: str, locale: str | None = None) -> None:
+        label = Text("buttons.cancel").render(locale)
         super().__init__(
             discord.ui.Button(
-                label="Cancel", emoji="❌", style=discord.ButtonStyle.secondary, custom_id=CANCEL_PREFIX + job_id
+                label=label, emoji="❌", style=discord.ButtonStyle.secondary, custom_id=CANCEL_PREFIX + job_id
             )
         )
         self.job_id = job_id
@@ -40,19 +44,19 @@ class CancelButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"jo
             await cog.cancel_for(interaction, self.job_id)
 
 
-def progress_view(job_id: str) -> discord.ui.View:
+def progress_view(job_id: str, locale: str | None = None) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
-    view.add_item(CancelButton(job_id))
+    view.add_item(CancelButton(job_id, locale))
     return view
 
 
-RESULT_ACTIONS = {  # action -> (label, emoji, style)
-    "reroll": ("Reroll", "🔄", discord.ButtonStyle.primary),
-    "vary": ("Vary", None, discord.ButtonStyle.secondary),
-    "upscale": ("Upscale", None, discord.ButtonStyle.secondary),
-    "edit": ("Edit", "✏️", discord.ButtonStyle.secondary),
-    "info": ("Info", "\u2139\ufe0f", discord.ButtonStyle.secondary),
-    "delete": ("Delete", "🗑️", discord.ButtonStyle.danger),
+RESULT_ACTIONS = {  # action -> (emoji, style); the label is the catalogue's "buttons.<action>"
+    "reroll": ("🔄", discord.ButtonStyle.primary),
+    "vary": (None, discord.ButtonStyle.secondary),
+    "upscale": (None, discord.ButtonStyle.secondary),
+    "edit": ("✏️", discord.ButtonStyle.secondary),
+    "info": ("\u2139\ufe0f", discord.ButtonStyle.secondary),
+    "delete": ("🗑️", discord.ButtonStyle.danger),
 }
 
 
@@ -62,8 +66,9 @@ class ResultButton(
 ):
     """A button on a delivered result. `index` (1-based) picks one image of a batch: U1..Un, V1..Vn."""
 
-    def __init__(self, action: str, job_id: str, index: int | None = None) -> None:
-        label, emoji, style = RESULT_ACTIONS[action]
+    def __init__(self, action: str, job_id: str, index: int | None = None, locale: str | None = None) -> None:
+        emoji, style = RESULT_ACTIONS[action]
+        label = Text(f"buttons.{action}").render(locale)
         if index is not None:
             label = f"{'U' if action == 'upscale' else 'V'}{index}"
             emoji = None
@@ -84,19 +89,21 @@ class ResultButton(
             await cog.on_button(interaction, self.action, self.job_id, self.index)
 
 
-def result_view(job_id: str, images: int, *, can_vary: bool, can_upscale: bool) -> discord.ui.View:
+def result_view(
+    job_id: str, images: int, *, can_vary: bool, can_upscale: bool, locale: str | None = None
+) -> discord.ui.View:
     """Buttons under a result: per-image U and V rows for a batch, then Reroll, Edit, Info, Delete."""
     view = discord.ui.View(timeout=None)
     rows: list[list[ResultButton]] = []
     if images > 1:
         for action, allowed in (("upscale", can_upscale), ("vary", can_vary)):
             if allowed:
-                buttons = [ResultButton(action, job_id, n) for n in range(1, min(images, 10) + 1)]
+                buttons = [ResultButton(action, job_id, n, locale) for n in range(1, min(images, 10) + 1)]
                 rows += [buttons[i : i + 5] for i in range(0, len(buttons), 5)]
     actions = ["reroll"] + (["vary"] if images == 1 and can_vary else [])
     actions += (["upscale"] if images == 1 and can_upscale else []) + ["edit", "info"]
-    rows.append([ResultButton(a, job_id, 1 if a in ("vary", "upscale") else None) for a in actions])
-    rows.append([ResultButton("delete", job_id)])
+    rows.append([ResultButton(a, job_id, 1 if a in ("vary", "upscale") else None, locale) for a in actions])
+    rows.append([ResultButton("delete", job_id, locale=locale)])
     for number, row in enumerate(rows[:5]):
         for button in row:
             button.item.row = number

@@ -41,6 +41,7 @@ class MessageTarget:
     handoff_after: float
     upload_limit: int = DEFAULT_UPLOAD_LIMIT
     moved: bool = False  # edits go through the channel route now
+    private: bool = False  # an ephemeral reply: only its token can edit it; past that, the result goes by DM
 
     def _token_alive(self) -> bool:
         return self.token is not None and not self.moved and time.time() - self.created < self.handoff_after
@@ -63,6 +64,10 @@ class MessageTarget:
                     raise
                 log.info("interaction token expired; moving to the channel route")
         self.moved = True
+        if self.private:
+            if final:  # nobody else may see it: the member's DMs are the only private place left
+                await self._direct(view)
+            return
         channel = self.client.get_partial_messageable(self.channel_id)
         if self.message_id is not None:
             try:
@@ -81,9 +86,16 @@ class MessageTarget:
         message = await channel.send(content=text, embed=embed, files=view.files, view=buttons)
         self.message_id = message.id
 
+    async def _direct(self, view: Rendered) -> None:
+        user = await self.client.fetch_user(self.user_id)
+        embed = view.embed if view.embed is not None else discord.utils.MISSING
+        await user.send(content=view.content or None, embed=embed, files=view.files)
+
     async def follow_up(self, files: list[discord.File]) -> None:
         if self._token_alive():
-            await self._webhook().send(files=files)
+            await self._webhook().send(files=files, ephemeral=self.private)
+        elif self.private:
+            await (await self.client.fetch_user(self.user_id)).send(files=files)
         else:
             await self.client.get_partial_messageable(self.channel_id).send(files=files)
 
@@ -98,7 +110,7 @@ class JobMessages(JobListener):
         self.client: discord.Client | None = None  # set once the bot exists
         self._targets: dict[str, MessageTarget] = {}
 
-    def _target(self, interaction: discord.Interaction, message_id: int | None) -> MessageTarget:
+    def _target(self, interaction: discord.Interaction, message_id: int | None, private: bool = False) -> MessageTarget:
         return MessageTarget(
             interaction.client,
             interaction.channel_id or 0,
@@ -108,10 +120,11 @@ class JobMessages(JobListener):
             interaction.created_at.timestamp(),
             self.handoff_after,
             getattr(interaction, "filesize_limit", None) or DEFAULT_UPLOAD_LIMIT,
+            private=private,
         )
 
     def attach(self, job: Job, interaction: discord.Interaction, message_id: int | None) -> None:
-        self._targets[job.id] = self._target(interaction, message_id)
+        self._targets[job.id] = self._target(interaction, message_id, job.request.private)
 
     def attach_channel(self, job: Job, client: discord.Client, channel_id: int, message_id: int) -> None:
         """A job whose message the bot posted itself (a reroll from a reaction): edited through the channel."""
@@ -123,11 +136,19 @@ class JobMessages(JobListener):
         if self.client is None:
             return
         self._targets[job.id] = MessageTarget(
-            self.client, reply.channel_id, job.user_id, reply.message_id, reply.token, job.created, self.handoff_after
+            self.client,
+            reply.channel_id,
+            job.user_id,
+            reply.message_id,
+            reply.token,
+            job.created,
+            self.handoff_after,
+            private=job.request.private,
         )
 
     async def refuse(self, interaction: discord.Interaction, message_id: int | None, text: str) -> None:
-        """A request that never became a job: the reason replaces the reply, within the same edit budget."""
+        """A request that never became a job: the reason (in the member's language) replaces the reply, within
+        the same edit budget."""
         target = self._target(interaction, message_id)
         key = f"refusal-{interaction.id}"
 
@@ -140,10 +161,10 @@ class JobMessages(JobListener):
         target = self._targets.get(job.id)
         if target is None:
             return
-        values = job.request.bound.values
+        values, locale = job.request.bound.values, job.request.locale
 
         async def send(state: JobEvent) -> None:
-            await target.edit(render_progress(state, values, job.id), final=False)
+            await target.edit(render_progress(state, values, job.id, locale), final=False)
 
         self.presenter.show(job.id, job.request.channel_id, send, event)
 
@@ -159,8 +180,10 @@ class JobMessages(JobListener):
             job.id,
             can_vary=self.followups is not None and self.followups.vary_template() is not None,
             can_upscale=self.followups is not None and self.followups.upscale_template() is not None,
+            kind=job.request.kind,
             note=job.request.note,
             spoiler=job.request.spoiler,
+            locale=job.request.locale,
         )
         view = render_final(event, bound.values, bound.template, images, actions)
 

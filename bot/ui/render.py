@@ -9,6 +9,7 @@ from typing import Any
 
 import discord
 
+from bot.i18n import Text
 from bot.jobs.events import Cancelled, Delivered, Failed, JobEvent, Queued, Running, Starting, WaitingForBackend
 from bot.media import FittedImage
 
@@ -39,33 +40,45 @@ def _excerpt(value: Any, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _working(title: str, description: str, prompt: Any) -> discord.Embed:
+def _working(title: str, description: str, prompt: Any, locale: str) -> discord.Embed:
     embed = discord.Embed(title=title, description=description, colour=COLOR_WORKING)
-    embed.add_field(name="Prompt", value=_excerpt(prompt) or "(none)", inline=False)
+    embed.add_field(
+        name=_say(locale, "result.prompt"), value=_excerpt(prompt) or _say(locale, "result.none"), inline=False
+    )
     return embed
 
 
-def render_progress(event: JobEvent, values: Mapping[str, Any], job_id: str) -> Rendered:
+def _say(locale: str, key: str, **params: Any) -> str:
+    return Text(key, **params).render(locale)
+
+
+def render_progress(event: JobEvent, values: Mapping[str, Any], job_id: str, locale: str = "en-US") -> Rendered:
     prompt = values.get("prompt")
+    view = progress_view(job_id, locale)
     if isinstance(event, Queued):
-        ahead = "next in line" if event.position == 1 else f"position {event.position} in the queue"
-        return Rendered(embed=_working("Queued", f"Your job is {ahead}.", prompt), view=progress_view(job_id))
+        ahead = (
+            _say(locale, "progress.next")
+            if event.position == 1
+            else _say(locale, "progress.position", position=event.position)
+        )
+        return Rendered(embed=_working(_say(locale, "progress.queued"), ahead, prompt, locale), view=view)
     if isinstance(event, Starting):
-        return Rendered(embed=_working("Starting", f"On {event.backend}…", prompt), view=progress_view(job_id))
+        text = _say(locale, "progress.on", backend=event.backend)
+        return Rendered(embed=_working(_say(locale, "progress.starting"), text, prompt, locale), view=view)
     if isinstance(event, WaitingForBackend):
-        embed = _working("Waiting for a backend", f"{event.reason}.", prompt)
-        return Rendered(embed=embed, view=progress_view(job_id))
+        embed = _working(_say(locale, "progress.waiting"), event.reason.render(locale), prompt, locale)
+        return Rendered(embed=embed, view=view)
     if isinstance(event, Running):
         node = f" · {event.node}" if event.node else ""
         steps = f" ({event.value:g}/{event.max:g})"
         text = f"{progress_bar(event.value, event.max)}{steps}{node} · {event.elapsed:.0f}s"
-        embed = _working("Running", text, prompt)
+        embed = _working(_say(locale, "progress.running"), text, prompt, locale)
         files = []
         if event.preview:
             extension = "png" if "png" in event.preview_mime else "jpg"
             files.append(discord.File(_bytes(event.preview), filename=f"preview.{extension}"))
             embed.set_image(url=f"attachment://preview.{extension}")
-        return Rendered(embed=embed, files=files, view=progress_view(job_id))
+        return Rendered(embed=embed, files=files, view=view)
     raise ValueError(f"not a progress state: {event!r}")
 
 
@@ -76,37 +89,46 @@ class ResultActions:
     job_id: str
     can_vary: bool
     can_upscale: bool
-    note: str | None = None  # "Reroll of <jump link>"
+    kind: str = "imagine"  # what made it: imagine, reroll, vary, upscale, edit
+    note: str | None = None  # the jump link of the result it comes from
     spoiler: bool = False
+    locale: str = "en-US"
 
 
 def render_final(
     event: JobEvent, values: Mapping[str, Any], template: str, images: list[FittedImage], actions: ResultActions
 ) -> Rendered:
+    locale = actions.locale
     if isinstance(event, Failed):
-        return Rendered(content=f"❌ {event.message}")
+        return Rendered(content=f"❌ {event.message.render(locale)}")
     if isinstance(event, Cancelled):
-        return Rendered(content=f"🚫 Cancelled by {event.by}.")
+        return Rendered(content="🚫 " + _say(locale, "result.cancelled", by=event.by))
     if not isinstance(event, Delivered):
         raise ValueError(f"not a final state: {event!r}")
-    embed = discord.Embed(title="Done", colour=COLOR_DONE, description=actions.note)
+    note = None
+    if actions.note and actions.kind != "imagine":
+        note = _say(locale, "result.of", kind=Text(f"kind.{actions.kind}"), link=actions.note)
+    embed = discord.Embed(title=_say(locale, "result.done"), colour=COLOR_DONE, description=note)
     if values.get("prompt") is not None:
-        embed.add_field(name="Prompt", value=_excerpt(values["prompt"], 1000) or "(none)", inline=False)
+        value = _excerpt(values["prompt"], 1000) or _say(locale, "result.none")
+        embed.add_field(name=_say(locale, "result.prompt"), value=value, inline=False)
     if values.get("negative"):
-        embed.add_field(name="Negative", value=_excerpt(values["negative"], 500), inline=False)
-    for name, label in (("seed", "Seed"), ("steps", "Steps"), ("cfg", "CFG"), ("model", "Model")):
+        embed.add_field(name=_say(locale, "result.negative"), value=_excerpt(values["negative"], 500), inline=False)
+    for name in ("seed", "steps", "cfg", "model"):
         if values.get(name) is not None:
-            embed.add_field(name=label, value=_excerpt(values[name], 100))
+            embed.add_field(name=_say(locale, f"result.{name}"), value=_excerpt(values[name], 100))
     if values.get("width") and values.get("height"):
-        embed.add_field(name="Size", value=f"{values['width']}x{values['height']}")
-    embed.add_field(name="Template", value=template)
-    embed.add_field(name="Backend", value=event.backend)
-    embed.add_field(name="Time", value=f"{event.seconds:.1f}s")
-    notes = sorted({image.note for image in images if image.note})
+        embed.add_field(name=_say(locale, "result.size"), value=f"{values['width']}x{values['height']}")
+    embed.add_field(name=_say(locale, "result.template"), value=template)
+    embed.add_field(name=_say(locale, "result.backend"), value=event.backend)
+    embed.add_field(name=_say(locale, "result.time"), value=f"{event.seconds:.1f}s")
+    notes = sorted({image.note.render(locale) for image in images if image.note})
     if notes:
         embed.set_footer(text="; ".join(notes))
     files = [discord.File(_bytes(image.data), filename=image.filename, spoiler=actions.spoiler) for image in images]
-    view = result_view(actions.job_id, len(files[:10]), can_vary=actions.can_vary, can_upscale=actions.can_upscale)
+    view = result_view(
+        actions.job_id, len(files[:10]), can_vary=actions.can_vary, can_upscale=actions.can_upscale, locale=locale
+    )
     return Rendered(
         embed=embed, files=files[:10], view=view, followups=[files[i : i + 10] for i in range(10, len(files), 10)]
     )
