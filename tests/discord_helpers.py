@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -96,10 +97,11 @@ async def imagine(
     *,
     user: int = USER_ID,
     member: dict[str, Any] | None = None,
+    locale: str = "en-US",
     **options: Any,
 ) -> Interaction:
     choices = [option("prompt", prompt)] + [option(k, v) for k, v in options.items()]
-    return await discord_fake.interact("imagine", choices, user_id=user, member=member)
+    return await discord_fake.interact("imagine", choices, user_id=user, member=member, locale=locale)
 
 
 def edits_of(discord_fake: FakeDiscord, interaction: Interaction) -> list[Request]:
@@ -110,7 +112,7 @@ def final(discord_fake: FakeDiscord, interaction: Interaction) -> Callable[[], b
     def done() -> bool:
         message = discord_fake.messages.get(interaction.message_id or 0)
         return message is not None and (
-            (bool(message.files) and message.embeds[0]["title"] == "Done")
+            (bool(message.files) and message.embeds[0]["title"] in ("Done", "完成"))
             or message.content.startswith(("❌", "⚠️", "🚫"))
         )
 
@@ -119,3 +121,23 @@ def final(discord_fake: FakeDiscord, interaction: Interaction) -> Callable[[], b
 
 def fields(message: Message) -> dict[str, str]:
     return {f["name"]: f["value"] for f in message.embeds[0].get("fields", [])}
+
+
+async def ask(discord_fake: FakeDiscord, name: str, options: list[Any] | None = None, **who: Any) -> Interaction:
+    """A slash command answered with one message; returns once that message is there."""
+    asked = await discord_fake.interact(name, options, **who)
+    await discord_fake.until(lambda: asked.message_id is not None and asked.message_id in discord_fake.messages)
+    return asked
+
+
+async def set_option(discord_fake: FakeDiscord, group: str, name: str, value: str, **who: Any) -> Interaction:
+    """`/config set` or `/settings set`: one option to one value."""
+    options = [{"name": "option", "type": 3, "value": name}, {"name": "value", "type": 3, "value": value}]
+    return await ask(discord_fake, group, [{"name": "set", "type": 1, "options": options}], **who)
+
+
+async def wait_until_older_than(interaction: Interaction, age: float) -> None:
+    """Let the (short, in this test) interaction token expire: waiting out a deadline is the point here."""
+    remaining = interaction.created + age - time.monotonic()
+    if remaining > 0:
+        await asyncio.sleep(remaining)

@@ -3,10 +3,8 @@ between. Assertions are on what went over the wire to Discord."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import shutil
-import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
@@ -24,9 +22,18 @@ from bot.settings import (
     Settings,
     TemplateSettings,
 )
-from tests.discord_helpers import assembled, edits_of, fields, final, imagine, option, settings_between
+from tests.discord_helpers import (
+    assembled,
+    edits_of,
+    fields,
+    final,
+    imagine,
+    option,
+    settings_between,
+    wait_until_older_than,
+)
 from tests.fakes.comfy_server import FakeComfy
-from tests.fakes.discord_api import CHANNEL_ID, USER_ID, FakeDiscord, Interaction
+from tests.fakes.discord_api import CHANNEL_ID, USER_ID, FakeDiscord
 
 WORKFLOWS = Path(__file__).resolve().parent.parent / "workflows"
 SHIPPED_CHECKPOINT = "v1-5-pruned-emaonly.safetensors"
@@ -211,13 +218,6 @@ async def test_the_sync_command_pushes_the_commands(
     ]
     imagine_command = commands["imagine"]
     assert [o["name"] for o in imagine_command["options"]][:3] == ["prompt", "negative", "aspect"]
-
-
-async def wait_until_older_than(interaction: Interaction, age: float) -> None:
-    """Let the (short, in this test) interaction token expire: waiting out a deadline is the point here."""
-    remaining = interaction.created + age - time.monotonic()
-    if remaining > 0:
-        await asyncio.sleep(remaining)
 
 
 async def test_an_oversize_result_is_reencoded_under_the_limit(

@@ -4,23 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.discord_helpers import final, imagine
-from tests.fakes.discord_api import MODERATOR_ROLE_ID, USER_ID, FakeDiscord, Interaction
+from tests.discord_helpers import ask, final, imagine, set_option, wait_until_older_than
+from tests.fakes.discord_api import (
+    CHANNEL_ID,
+    DM_CHANNEL_ID,
+    MODERATOR_ROLE_ID,
+    USER_ID,
+    FakeDiscord,
+    Interaction,
+)
 from tests.stack import Stack
 
 ADMIN = {"permissions": "32"}
 
 
 async def configure(discord: FakeDiscord, option: str, value: str, **who: Any) -> Interaction:
-    options = [{"name": "option", "type": 3, "value": option}, {"name": "value", "type": 3, "value": value}]
-    asked = await discord.interact("config", [{"name": "set", "type": 1, "options": options}], **who)
-    await discord.until(lambda: asked.message_id is not None and asked.message_id in discord.messages)
-    return asked
+    return await set_option(discord, "config", option, value, **who)
 
 
 async def refused(discord: FakeDiscord, prompt: str, **who: Any) -> tuple[Interaction, str]:
-    asked = await discord.interact("imagine", [{"name": "prompt", "type": 3, "value": prompt}], **who)
-    await discord.until(lambda: asked.message_id is not None and asked.message_id in discord.messages)
+    asked = await ask(discord, "imagine", [{"name": "prompt", "type": 3, "value": prompt}], **who)
     return asked, discord.messages[asked.message_id or 0].content
 
 
@@ -63,9 +66,7 @@ async def test_personal_defaults_are_used_when_an_option_is_not_given(stack: Sta
     comfy, discord = stack.comfys[0], stack.discord
 
     async def setting(option: str, value: str) -> None:
-        options = [{"name": "option", "type": 3, "value": option}, {"name": "value", "type": 3, "value": value}]
-        asked = await discord.interact("settings", [{"name": "set", "type": 1, "options": options}])
-        await discord.until(lambda: asked.message_id is not None and asked.message_id in discord.messages)
+        await set_option(discord, "settings", option, value)
 
     async with stack.start():
         await setting("template", "quick")
@@ -80,3 +81,52 @@ async def test_personal_defaults_are_used_when_an_option_is_not_given(stack: Sta
     assert defaulted["7"]["inputs"]["text"] == "blurry, text"
     assert (defaulted["5"]["inputs"]["width"], defaulted["5"]["inputs"]["height"]) == (832, 448)
     assert explicit["9"]["inputs"]["filename_prefix"] == "discord/txt2img" and explicit["7"]["inputs"]["text"] == "fog"
+
+
+async def test_private_results_are_seen_only_by_the_member_where_the_server_allows_it(stack: Stack) -> None:
+    discord = stack.discord
+    async with stack.start():
+        chosen = await set_option(discord, "settings", "private", "on")
+        private = await imagine(discord, "a secret fox")
+        await discord.until(final(discord, private))
+        await configure(discord, "allow_private", "off", member=ADMIN)
+        public = await imagine(discord, "a public fox")
+        await discord.until(final(discord, public))
+        shown = await ask(discord, "settings", [{"name": "show", "type": 1, "options": []}])
+    assert discord.messages[chosen.message_id or 0].content == "Your default private is now 'on'."
+    assert private.ephemeral and discord.original(private).flags & 64 and discord.original(private).files
+    assert not public.ephemeral and not discord.original(public).flags & 64 and discord.original(public).files
+    assert "private: on" in discord.messages[shown.message_id or 0].content
+    assert "does not allow private results" in discord.messages[shown.message_id or 0].content
+
+
+async def test_a_private_result_outliving_its_token_goes_by_direct_message(stack: Stack) -> None:
+    comfy, discord = stack.comfys[0], stack.discord
+    discord.token_lifetime = 1.0
+    dm = f"/channels/{DM_CHANNEL_ID + USER_ID}/messages"
+    async with stack.start(token_handoff=0.5):
+        await set_option(discord, "settings", "private", "on")
+        comfy.hold()
+        slow = await imagine(discord, "a slow secret")
+        await discord.until(lambda: slow.message_id is not None)
+        await wait_until_older_than(slow, 1.1)
+        comfy.release()
+        await discord.until(lambda: any(r.path == dm and r.files for r in discord.requests))
+    assert slow.ephemeral
+    [sent] = discord.sent("POST", dm)
+    assert sent.json and sent.json["embeds"][0]["title"] == "Done"
+    in_channel = [r for r in discord.requests if r.path.startswith(f"/channels/{CHANNEL_ID}/") and r.files]
+    assert in_channel == []  # never shown where others could see it
+
+
+async def test_a_template_marked_nsfw_is_spoilered_outside_age_restricted_channels(stack: Stack) -> None:
+    discord, workflows = stack.discord, stack.folder / "workflows"
+    (workflows / "spicy.json").write_text((workflows / "txt2img.json").read_text())
+    (workflows / "spicy.toml").write_text("nsfw = true\n" + (workflows / "txt2img.toml").read_text())
+    async with stack.start():
+        marked = await imagine(discord, "a fox", template="spicy")
+        await discord.until(final(discord, marked))
+        plain = await imagine(discord, "a fox", template="txt2img")
+        await discord.until(final(discord, plain))
+    assert all(f.filename.startswith("SPOILER_") for f in discord.original(marked).files)
+    assert not any(f.filename.startswith("SPOILER_") for f in discord.original(plain).files)

@@ -28,6 +28,7 @@ GUILD_ID = 2000
 CHANNEL_ID = 3000
 USER_ID = 4000
 MODERATOR_ROLE_ID = 5000
+DM_CHANNEL_ID = 6000  # + the member's id: each member's direct messages with the bot
 INTENT_GUILD_MESSAGE_REACTIONS = 1 << 10
 UPLOAD_LIMIT = 10 * 2**20
 # An ordinary member: view, send, history, embeds, files, reactions, application commands (no moderation).
@@ -511,6 +512,12 @@ class FakeDiscord:
             )
         if path == "users/@me":
             return self._json(user(BOT_ID, "comfybot", bot=True))
+        if path == "users/@me/channels" and method == "POST":  # open a DM with a member
+            recipient = int((recorded.json or {})["recipient_id"])
+            dm = {"id": str(DM_CHANNEL_ID + recipient), "type": 1, "last_message_id": None}
+            return self._json({**dm, "recipients": [user(recipient, f"member{recipient}")]})
+        if parts[0] == "users" and len(parts) == 2 and method == "GET":
+            return self._json(user(int(parts[1]), f"member{parts[1]}"))
         if path == "oauth2/applications/@me":
             return self._json(
                 {
