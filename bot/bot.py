@@ -12,6 +12,7 @@ from typing import Any
 import discord
 from discord.ext import commands
 
+from .i18n import Text, supported
 from .settings import DiscordSettings
 from .ui.buttons import CancelButton, ResultButton
 from .ui.translator import CatalogueTranslator
@@ -65,7 +66,22 @@ class ComfyBot(commands.AutoShardedBot):
             await self.add_cog(cog)
         self.add_dynamic_items(CancelButton, ResultButton)  # every past message's buttons keep working
         await self.tree.set_translator(CatalogueTranslator())
+        self.tree.on_error = self._command_failed  # type: ignore[method-assign]
         await self.sync_commands(force=self._force_sync)
+
+    async def _command_failed(
+        self, interaction: discord.Interaction, error: discord.app_commands.AppCommandError
+    ) -> None:
+        """A command that raised: logged with its cause; the member is told, in their language, not left waiting."""
+        log.error("command %s failed", getattr(interaction.command, "qualified_name", "?"), exc_info=error)
+        text = "⚠️ " + Text("errors.command").render(supported(str(interaction.locale)))
+        try:
+            if interaction.response.is_done():
+                await interaction.followup.send(text, ephemeral=True)
+            else:
+                await interaction.response.send_message(text, ephemeral=True)
+        except discord.HTTPException as exc:
+            log.warning("could not tell the member: %s", exc)
 
     async def _command_payload(self) -> str:
         """What a sync would send, translations included (a changed translation is a change)."""

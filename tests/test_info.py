@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tests.discord_helpers import final, imagine
+from bot.i18n import catalogue
+from bot.jobs import records
+from tests.discord_helpers import ask, final, imagine
 from tests.fakes.discord_api import GUILD_ID, USER_ID, FakeDiscord, Interaction
-from tests.stack import make_stack
+from tests.stack import Stack, make_stack
 
 
 async def answer(
@@ -61,3 +63,17 @@ async def test_status_models_workflows_and_history_with_two_backends(tmp_path: P
     assert {m.id for m in discord.messages.values() if m.embeds and m.embeds[0].get("title") == "Done"} == {
         int(line.rsplit("/", 1)[1].rstrip(")")) for line in links
     }
+
+
+async def test_a_command_that_fails_tells_the_member_in_their_language(stack: Stack, monkeypatch: Any) -> None:
+    async def broken(*_: Any) -> list[Any]:
+        raise RuntimeError("the database is on fire")
+
+    monkeypatch.setattr(records, "recent_results", broken)
+    async with stack.start():
+        english = await ask(stack.discord, "history")
+        chinese = await ask(stack.discord, "history", locale="zh-CN")
+    assert english.ephemeral and stack.discord.messages[english.message_id or 0].content == (
+        "⚠️ Something went wrong on our side (it has been logged). Please try again in a moment."
+    )
+    assert stack.discord.messages[chinese.message_id or 0].content == "⚠️ " + catalogue("zh-CN")["errors.command"]
