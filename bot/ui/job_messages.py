@@ -8,8 +8,11 @@ a target needs is kept in the store, so a restarted bot edits the same messages.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import discord
@@ -26,6 +29,21 @@ from .render import Rendered, ResultActions, render_final, render_progress
 
 log = logging.getLogger(__name__)
 DEFAULT_UPLOAD_LIMIT = 10 * 2**20
+BACKOFF = (2.0, 4.0, 8.0)  # seconds before each new try of a final message Discord failed to take
+
+
+async def _patiently(action: Callable[[], Awaitable[None]]) -> None:
+    """A final message is not given up on a Discord outage: 5xx and 429 answers are tried again, with backoff,
+    after discord.py's own retries (a progress update is simply superseded, so only finals come here)."""
+    for delay in (*BACKOFF, None):
+        try:
+            await action()
+            return
+        except discord.HTTPException as exc:
+            if delay is None or not (exc.status >= 500 or exc.status == 429):
+                raise
+            log.warning("Discord did not take a final message (%s); trying again in %.0f s", exc.status, delay)
+            await asyncio.sleep(delay)
 
 
 @dataclass
@@ -185,12 +203,16 @@ class JobMessages(JobListener):
             spoiler=job.request.spoiler,
             locale=job.request.locale,
         )
-        view = render_final(event, bound.values, bound.template, images, actions)
+        def view() -> Rendered:  # afresh for each try: a sent file's stream has been read
+            return render_final(event, bound.values, bound.template, images, actions)
 
         async def send(_: JobEvent) -> None:
-            await target.edit(view, final=True)
-            for batch in view.followups:
-                await target.follow_up(batch)
+            await _patiently(lambda: target.edit(view(), final=True))
+            for index in range(len(view().followups)):
+                await _patiently(functools.partial(follow_up, index))
+
+        async def follow_up(index: int) -> None:
+            await target.follow_up(view().followups[index])
 
         try:
             await self.presenter.show_final(job.id, job.request.channel_id, send, event)

@@ -67,10 +67,10 @@ def member_payload(user_id: int, overrides: Json | None = None) -> Json:
     } | (overrides or {})
 
 
-def channel_payload() -> Json:
-    """The one text channel of the fake guild, where every command is run."""
+def channel_payload(channel_id: int = CHANNEL_ID) -> Json:
+    """A text channel of the fake guild (the guild lists only CHANNEL_ID; interactions may name others)."""
     return {
-        "id": str(CHANNEL_ID),
+        "id": str(channel_id),
         "type": 0,
         "guild_id": str(GUILD_ID),
         "name": "art",
@@ -192,6 +192,8 @@ class FakeDiscord:
         self.commands: dict[str, list[Json]] = {}  # "global" or guild id -> commands
         self.command_puts = 0
         self.rate_limited = 0  # 429s answered
+        self.faults: deque[int] = deque()  # statuses (429, 5xx) the next message and interaction requests get
+        self.faulted: dict[int, int] = {}  # status -> how many were answered that way
         self.identified: list[Json] = []
         self.gateways: list[web.WebSocketResponse] = []
         self._edit_times: dict[int, deque[float]] = {}
@@ -421,10 +423,11 @@ class FakeDiscord:
         locale: str = "en-US",
         resolved: Json | None = None,
         member: Json | None = None,
+        channel_id: int = CHANNEL_ID,
     ) -> Interaction:
         """A member runs a slash command: INTERACTION_CREATE goes out; the returned record follows it.
         `member` overrides member fields (`{"permissions": "32"}` makes them a moderator)."""
-        interaction = Interaction(next(self._ids), f"token-{next(self._ids)}", CHANNEL_ID, user_id)
+        interaction = Interaction(next(self._ids), f"token-{next(self._ids)}", channel_id, user_id)
         self.interactions[interaction.token] = interaction
         data: Json = {"id": str(next(self._ids)), "name": name, "type": 1, "options": options or []}
         if resolved:
@@ -445,7 +448,7 @@ class FakeDiscord:
             "version": 1,
             "guild_id": str(GUILD_ID),
             "channel_id": str(interaction.channel_id),
-            "channel": channel_payload(),
+            "channel": channel_payload(interaction.channel_id),
             "member": member,
             "app_permissions": "2248473465835073",
             "locale": locale,
@@ -535,6 +538,8 @@ class FakeDiscord:
             )
         if parts[0] == "applications" and parts[-1] == "commands":
             return self._commands(method, "global" if len(parts) == 3 else parts[3], recorded.json)
+        if self.faults and parts[0] in ("interactions", "webhooks", "channels"):
+            return self._fault(self.faults.popleft())
         if parts[0] == "interactions":
             return self._callback(parts[1], parts[2], recorded)
         if parts[0] == "webhooks":
@@ -542,6 +547,15 @@ class FakeDiscord:
         if parts[0] == "channels" and len(parts) >= 3 and parts[2] == "messages":
             return self._channel_message(method, int(parts[1]), parts[3:], recorded)
         return self._error(404, 0, f"no such route in the fake: {method} {path}")
+
+    def _fault(self, status: int) -> web.Response:
+        """An outage answer, as Discord gives them: 429 with when to retry, or a bare 5xx."""
+        self.faulted[status] = self.faulted.get(status, 0) + 1
+        if status == 429:
+            headers = {"Retry-After": "0.2", "X-RateLimit-Scope": "shared", "Via": "1.1 google"}
+            body = {"message": "You are being rate limited.", "retry_after": 0.2, "global": False}
+            return self._json(body, 429, headers)
+        return web.Response(status=status, text="upstream unavailable")
 
     def _commands(self, method: str, scope: str, body: Any) -> web.Response:
         if method == "PUT":
