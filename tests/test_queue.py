@@ -268,3 +268,27 @@ async def test_a_paused_backend_drains_and_takes_nothing_new(tmp_path: Path) -> 
     assert {fields(discord.original(i))["Backend"] for i in jobs} == {"gpu2"}
     assert not gpu1.history and len(gpu2.history) == 4
     assert discord.messages[refused.message_id or 0].content == "Only admins can pause or resume servers."
+
+
+async def test_a_cancel_that_meets_the_end_of_the_job_leaves_the_result_delivered(stack: Stack) -> None:
+    """Found by the soak: the job finished while the cancel was asking ComfyUI to drop it from its queue."""
+    comfy, discord = stack.comfys[0], stack.discord
+    comfy.hold()
+    async with stack.start():
+        first = await imagine(discord, "first", user=USER_ID)
+        await comfy.until(lambda: comfy.running is not None)
+        second = await imagine(discord, "second", user=USER_ID + 1)
+        await comfy.until(lambda: len(comfy.pending) == 1)
+        gate = asyncio.Event()
+        comfy.fail_next("POST", "/queue", "gated", gate=gate)  # the cancel's delete reaches ComfyUI late
+        asked = await discord.interact("cancel", user_id=USER_ID + 1)
+        await comfy.until(lambda: any(m == "POST" and p == "/queue" for m, p, _ in comfy.requests))
+        comfy.release()
+        await discord.until(final(discord, second))
+        gate.set()
+        answer = f"/webhooks/1000/{asked.token}"
+        await discord.until(lambda: bool(discord.sent("POST", answer)))
+        await discord.until(final(discord, first))
+    assert [r.json["content"] for r in discord.sent("POST", answer) if r.json] == ["That job has already ended."]
+    result = discord.original(second)
+    assert result.embeds[0]["title"] == "Done" and result.files

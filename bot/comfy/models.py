@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -229,18 +230,28 @@ def parse_system_stats(raw: Any) -> SystemStats:
         Device(
             name=str(dev.get("name", "")),
             type=str(dev.get("type", "")),
-            vram_total=int(dev.get("vram_total") or 0),
-            vram_free=int(dev.get("vram_free") or 0),
+            vram_total=_bytes(dev.get("vram_total")),
+            vram_free=_bytes(dev.get("vram_free")),
         )
-        for dev in raw.get("devices") or ()
+        for dev in _list(raw.get("devices"))
         if isinstance(dev, Mapping)
     )
     return SystemStats(
         comfyui_version=str(system.get("comfyui_version", "")),
-        ram_total=int(system.get("ram_total") or 0),
-        ram_free=int(system.get("ram_free") or 0),
+        ram_total=_bytes(system.get("ram_total")),
+        ram_free=_bytes(system.get("ram_free")),
         devices=devices,
     )
+
+
+def _bytes(value: Any) -> int:
+    """A size in bytes; 0 when the server sends something else (these are informational)."""
+    number = _number(value)
+    return int(number) if number is not None and math.isfinite(number) else 0
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def _number(value: Any) -> float | None:

@@ -144,6 +144,8 @@ class JobEngine:
                     return Text("cancel.stopping")
             except ComfyError as exc:
                 return Text("cancel.no_answer", error=str(exc))
+            if job.state not in (JobState.DISPATCHED, JobState.RUNNING):  # it finished while ComfyUI was asked
+                return Text("cancel.too_late") if job.finished is None else Text("cancel.ended")
             self._stop_following(job)  # deleted from ComfyUI's queue: no event will ever come for it
             await self._finish(job, JobState.CANCELLED, Cancelled(by))
             return Text("cancel.not_started")

@@ -203,6 +203,7 @@ class JobMessages(JobListener):
             spoiler=job.request.spoiler,
             locale=job.request.locale,
         )
+
         def view() -> Rendered:  # afresh for each try: a sent file's stream has been read
             return render_final(event, bound.values, bound.template, images, actions)
 

@@ -43,7 +43,8 @@ def load_object_info() -> Json:
 @dataclass
 class Fault:
     """What the next matching request gets: "500", "garbage", "drop" (no answer), "lost" (handled, answer
-    lost), "slow" (answered after `delay` seconds) or "canned" (`status` and JSON `body` as given)."""
+    lost), "slow" (answered after `delay` seconds), "gated" (handled once `gate` is set) or "canned" (`status`
+    and JSON `body` as given)."""
 
     method: str
     path: str
@@ -52,6 +53,7 @@ class Fault:
     delay: float = 0.0
     status: int = 200
     body: Any = None
+    gate: asyncio.Event | None = None
 
 
 @dataclass
@@ -177,8 +179,17 @@ class FakeComfy:
             if conn.transport is not None:
                 conn.transport.abort()  # type: ignore[attr-defined]
 
-    def fail_next(self, method: str, path: str, kind: str, *, times: int = 1, delay: float = 0.0) -> None:
-        self.faults.append(Fault(method, path, kind, times, delay))
+    def fail_next(
+        self,
+        method: str,
+        path: str,
+        kind: str,
+        *,
+        times: int = 1,
+        delay: float = 0.0,
+        gate: asyncio.Event | None = None,
+    ) -> None:
+        self.faults.append(Fault(method, path, kind, times, delay, gate=gate))
 
     def answer_next(self, method: str, path: str, status: int, body: Any) -> None:
         self.faults.append(Fault(method, path, "canned", status=status, body=body))
@@ -315,6 +326,9 @@ class FakeComfy:
             return self._json(fault.body, fault.status)
         if fault.kind == "slow":
             await asyncio.sleep(fault.delay)
+            return await handler(request)
+        if fault.kind == "gated" and fault.gate is not None:
+            await fault.gate.wait()
             return await handler(request)
         if fault.kind == "lost":
             await handler(request)
