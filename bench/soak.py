@@ -90,7 +90,7 @@ class Report:
             f"doubled:     {len(self.doubled)}",
             f"429s:        {self.faults.get(429, 0)} injected + {self.rate_limited} from the edit limit",
             f"5xx:         {sum(n for s, n in self.faults.items() if s >= 500)} injected",
-            f"wait:        p50 {statistics.median(waits):.2f} s, p95 {p95:.2f} s (accepted to started)",
+            f"wait:        p50 {statistics.median(waits) * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms (accepted to running)",
             f"peak RSS:    {self.peak_rss / 2**20:.0f} MiB (bot process)",
             f"took:        {self.seconds:.0f} s",
         ]

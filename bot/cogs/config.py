@@ -38,7 +38,7 @@ def _ids(value: str) -> frozenset[int]:
     )
 
 
-def _switch(value: str) -> bool:
+def parse_switch(value: str) -> bool:
     if value.strip().lower() in ("on", "true", "yes", "1"):
         return True
     if value.strip().lower() in ("off", "false", "no", "0"):
@@ -51,7 +51,7 @@ def changed(policy: Policy, option: str, value: str) -> Policy:
     if option in ("channels", "roles", "admin_roles"):
         return replace(policy, **{option: _ids(value)})  # type: ignore[arg-type]
     if option in SWITCHES:
-        return replace(policy, **{option: _switch(value)})  # type: ignore[arg-type]
+        return replace(policy, **{option: parse_switch(value)})  # type: ignore[arg-type]
     if option == "banned_words":
         words = tuple(w.strip() for w in value.split(",") if w.strip() and value.strip().lower() != "none")
         return replace(policy, banned_words=words, _pattern=None)

@@ -12,7 +12,7 @@ from bot.jobs.store import SqliteJobStore
 from bot.templates.errors import TemplateError
 from bot.templates.library import TemplateLibrary
 
-from .config import ConfigValueError, _switch
+from .config import ConfigValueError, parse_switch
 from .flags import FlagError, parse_aspect
 from .replies import tell
 
@@ -49,7 +49,7 @@ class SettingsCog(commands.GroupCog, group_name="settings", group_description="Y
             if option == "aspect" and not cleared:
                 parse_aspect(stored)
             if option == "private" and not cleared:
-                stored = "on" if _switch(stored) else "off"
+                stored = "on" if parse_switch(stored) else "off"
         except (FlagError, TemplateError, ConfigValueError) as exc:
             await tell(interaction, text_of(exc), warn=True)
             return

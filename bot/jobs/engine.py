@@ -228,14 +228,7 @@ class JobEngine:
     async def _move(self, job: Job, state: JobState) -> None:
         job.move(state)
         await self.store.save(job)
-        context = {
-            "job_id": job.id,
-            "prompt_id": job.prompt_id,
-            "user_id": job.user_id,
-            "guild_id": job.request.guild_id,
-            "backend": job.backend,
-        }
-        log.info("job %s is %s", job.id, state.value, extra=context)
+        log.info("job %s is %s", job.id, state.value, extra=job.log_context())
 
     async def _requeue(self, job: Job, reason: Text) -> None:
         if job.attempts >= MAX_ATTEMPTS:

@@ -81,3 +81,13 @@ class Job:
     @property
     def user_id(self) -> int:
         return self.request.user_id
+
+    def log_context(self) -> dict[str, object]:
+        """What structured logs carry about the job."""
+        return {
+            "job_id": self.id,
+            "prompt_id": self.prompt_id,
+            "user_id": self.user_id,
+            "guild_id": self.request.guild_id,
+            "backend": self.backend,
+        }
