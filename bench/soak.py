@@ -223,12 +223,13 @@ class Members:
         interaction = await self.discord.interact("imagine", options, user_id=member, channel_id=channel)
         self.pending.append((interaction, member))
 
-    async def reroll(self) -> bool:
-        results = self._with("reroll")
-        if not results:
+    async def press(self, action: str) -> bool:
+        """The owner of a random message with this button presses it (Reroll on results, Cancel on progress)."""
+        shown = self._with(action)
+        if not shown:
             return False
-        message = self.rng.choice(results)
-        custom_id = next(c["custom_id"] for c in _components(message) if c["custom_id"].startswith("job:reroll:"))
+        message = self.rng.choice(shown)
+        custom_id = next(c["custom_id"] for c in _components(message) if c["custom_id"].startswith(f"job:{action}:"))
         interaction = await self.discord.click(message, custom_id, user_id=self.owner[message.id])
         self.pending.append((interaction, self.owner[message.id]))
         return True
@@ -239,15 +240,6 @@ class Members:
             return False
         message = self.rng.choice(results)
         await self.discord.react(message, "🔄", user_id=self.owner[message.id])
-        return True
-
-    async def cancel(self) -> bool:
-        running = self._with("cancel")
-        if not running:
-            return False
-        message = self.rng.choice(running)
-        custom_id = next(c["custom_id"] for c in _components(message) if c["custom_id"].startswith("job:cancel:"))
-        await self.discord.click(message, custom_id, user_id=self.owner[message.id])
         return True
 
 
@@ -276,9 +268,9 @@ async def soak(plan: Plan, folder: Path, say: Callable[[str], None] = print) -> 
             while schedule and n >= schedule[0][0] * plan.jobs:
                 await fault(schedule.pop(0)[1], comfys, discord, bot, say)
             roll = rng.random()
-            if roll < 0.04 and await members.cancel():
+            if roll < 0.04 and await members.press("cancel"):
                 report.asked["cancel"] += 1
-            if roll < 0.08 and await members.reroll():
+            if roll < 0.08 and await members.press("reroll"):
                 report.asked["reroll"] += 1
             elif 0.08 <= roll < 0.12 and await members.react():
                 report.asked["reaction"] += 1

@@ -12,7 +12,7 @@ from typing import Any
 import discord
 from discord.ext import commands
 
-from .i18n import Text, supported
+from .cogs.replies import tell
 from .settings import DiscordSettings
 from .ui.buttons import CancelButton, ResultButton
 from .ui.translator import CatalogueTranslator
@@ -74,12 +74,8 @@ class ComfyBot(commands.AutoShardedBot):
     ) -> None:
         """A command that raised: logged with its cause; the member is told, in their language, not left waiting."""
         log.error("command %s failed", getattr(interaction.command, "qualified_name", "?"), exc_info=error)
-        text = "⚠️ " + Text("errors.command").render(supported(str(interaction.locale)))
         try:
-            if interaction.response.is_done():
-                await interaction.followup.send(text, ephemeral=True)
-            else:
-                await interaction.response.send_message(text, ephemeral=True)
+            await tell(interaction, "errors.command", warn=True)
         except discord.HTTPException as exc:
             log.warning("could not tell the member: %s", exc)
 

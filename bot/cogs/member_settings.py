@@ -33,9 +33,7 @@ class SettingsCog(commands.GroupCog, group_name="settings", group_description="Y
     async def show(self, interaction: discord.Interaction) -> None:
         mine = await self.store.member_settings(interaction.user.id)
         lines = [Text("settings.line", option=key, value=mine.get(key) or Text("settings.unset")) for key in OPTIONS]
-        if mine.get("private") == "on" and not self.policies.of(interaction.guild_id).allow_private:
-            lines.append(Text("settings.private_not_here"))
-        await tell(interaction, Joined(lines, "\n"))
+        await tell(interaction, Joined(lines + self._not_here(interaction, mine.get("private")), "\n"))
 
     @app_commands.command(name="set", description="Set one of your defaults ('none' clears it)")
     @app_commands.describe(option="The default to set", value="Its value ('none' clears it)")
@@ -57,7 +55,12 @@ class SettingsCog(commands.GroupCog, group_name="settings", group_description="Y
         if cleared:
             await tell(interaction, "settings.cleared", option=option)
             return
-        text: Text | Joined = Text("settings.saved", option=option, value=stored)
-        if option == "private" and stored == "on" and not self.policies.of(interaction.guild_id).allow_private:
-            text = Joined([text, Text("settings.private_not_here")], "\n")
-        await tell(interaction, text)
+        saved = Text("settings.saved", option=option, value=stored)
+        await tell(
+            interaction, Joined([saved, *self._not_here(interaction, stored if option == "private" else None)], "\n")
+        )
+
+    def _not_here(self, interaction: discord.Interaction, private: str | None) -> list[Text]:
+        """Said with a member's choice of private results where this server does not allow them."""
+        allowed = self.policies.of(interaction.guild_id).allow_private
+        return [Text("settings.private_not_here")] if private == "on" and not allowed else []

@@ -207,9 +207,11 @@ class JobMessages(JobListener):
         def view() -> Rendered:  # afresh for each try: a sent file's stream has been read
             return render_final(event, bound.values, bound.template, images, actions)
 
+        batches = len(view().followups)  # more than 10 images continue in follow-up messages
+
         async def send(_: JobEvent) -> None:
             await _patiently(lambda: target.edit(view(), final=True))
-            for index in range(len(view().followups)):
+            for index in range(batches):
                 await _patiently(functools.partial(follow_up, index))
 
         async def follow_up(index: int) -> None:
