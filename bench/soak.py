@@ -254,7 +254,7 @@ async def soak(plan: Plan, folder: Path, say: Callable[[str], None] = print) -> 
     comfys = [await FakeComfy(step_delay=0.01).start() for _ in range(plan.backends)]
     for comfy in comfys:
         comfy.object_info["CheckpointLoaderSimple"]["input"]["required"]["ckpt_name"][0].append(SHIPPED)
-    discord = await FakeDiscord(window=1.0).start()
+    discord = await FakeDiscord(window=1.0, token="soak-token").start()
     shutil.copytree(ROOT / "workflows", folder / "workflows")
     bot = BotProcess(bot_environment(folder, comfys, discord), folder)
     members = Members(plan, discord, rng)

@@ -4,18 +4,26 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from hypothesis import settings
 
 from bot.comfy.backend import ComfyBackend
 from bot.comfy.client import ComfyClient
 from bot.comfy.stream import ComfyStream
 from tests.fakes.comfy_server import FakeComfy
+
+# Property tests are derandomized (a fixed seed, no example database) so a clean clone runs the same examples
+# every time; HYPOTHESIS_PROFILE=explore searches afresh, and what it finds is pinned with @example.
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -81,6 +89,15 @@ async def backend(make_backend: BackendFactory) -> ComfyBackend:
     made = make_backend()
     await made.stream.wait_connected()
     return made
+
+
+@pytest.fixture(autouse=True)
+def _print_refusals(request: pytest.FixtureRequest) -> Iterator[None]:
+    """On a failure, pytest shows what the fake Discord refused (printed after each whole-stack test)."""
+    yield
+    made = request.node.funcargs.get("stack") or request.node.funcargs.get("stack3")
+    for refused in made.discord.refused() if made is not None else []:
+        print("Discord refused", refused.method, refused.path, refused.status, refused.code, str(refused.json)[:400])
 
 
 from tests.stack import stack, stack3  # noqa: E402, F401  (fixtures: the whole stack with one or three backends)

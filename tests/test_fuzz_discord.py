@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from bot.__main__ import App
@@ -102,12 +103,13 @@ def test_any_imagine_options_get_an_answer_and_leave_no_job_open(tmp_path: Path)
 
         @ONCE
         @given(imagine_options)
+        @example(options={"prompt": "--AR{"})  # found: the member's own brace is echoed, rightly
         def one(options: dict[str, Any]) -> None:
             choices = [option(name, value) for name, value in options.items()]
             interaction = runner.run(stack.discord.interact("imagine", choices))
             answer = runner.run(answered(stack.discord, interaction, app))
             assert answer == "Done" or answer.startswith(("⚠️ ", "❌ ")), answer
-            assert "Traceback" not in answer and "{" not in answer.split(":")[0]
+            assert "Traceback" not in answer and not re.search(r"\{[a-z_]+\}", answer)  # no unfilled placeholder
             seen.append(answer)
 
         one()

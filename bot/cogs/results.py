@@ -112,10 +112,12 @@ class ResultsCog(commands.Cog, name="ResultsCog"):
         return None
 
     @staticmethod
-    def _member_facts(member: Any) -> tuple[set[int], bool]:
+    def _member_facts(member: Any, permissions: discord.Permissions | None = None) -> tuple[set[int], bool]:
+        """A member's roles, and whether they administer the server: from what Discord computed for the
+        interaction (`permissions`) when there is one, else from the member's roles (a reaction)."""
         if not isinstance(member, discord.Member):
             return set(), False
-        permissions = member.guild_permissions
+        permissions = permissions if permissions is not None else member.guild_permissions
         return {role.id for role in member.roles}, permissions.manage_guild or permissions.administrator
 
     # ---- buttons -----------------------------------------------------------------------------------------
@@ -128,7 +130,7 @@ class ResultsCog(commands.Cog, name="ResultsCog"):
         if action == "info":
             await interaction.response.send_message(embed=self._info(job, locale_of(interaction)), ephemeral=True)
             return
-        roles, admin = self._member_facts(interaction.user)
+        roles, admin = self._member_facts(interaction.user, interaction.permissions)
         refusal = await self._refusal(job, interaction.user.id, roles, admin, action)
         if refusal is not None:
             await tell(interaction, refusal)
@@ -171,7 +173,7 @@ class ResultsCog(commands.Cog, name="ResultsCog"):
     async def run_edit(
         self, interaction: discord.Interaction, job: Job, message: discord.Message | None, prompt: str, negative: str
     ) -> None:
-        roles, _ = self._member_facts(interaction.user)
+        roles, _ = self._member_facts(interaction.user, interaction.permissions)
         refusal = self._policy(interaction.guild_id, interaction.channel_id or 0, roles, f"{prompt}\n{negative}")
         if refusal is not None:
             await tell(interaction, refusal, warn=True)
@@ -317,7 +319,7 @@ class ResultsCog(commands.Cog, name="ResultsCog"):
     )
     @app_commands.default_permissions(manage_guild=True)
     async def rerolls(self, interaction: discord.Interaction, who: str) -> None:
-        _, admin = self._member_facts(interaction.user)
+        _, admin = self._member_facts(interaction.user, interaction.permissions)
         if not admin or interaction.guild_id is None:
             await tell(interaction, "rerolls.admins")
             return

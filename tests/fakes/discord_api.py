@@ -1,11 +1,21 @@
 """A loopback fake of Discord's API that the real discord.py connects to: gateway and REST.
 
 The gateway: HELLO, heartbeat ACK, IDENTIFY -> READY -> GUILD_CREATE, dispatches filtered by the intents the
-bot identified with. REST: the routes the bot uses, with the rules that matter enforced as Discord does:
-3 s to acknowledge an interaction (10062 after), an interaction token that expires (401 / 50027; 15 minutes by
-default, shorter in tests), the upload limit (413 / 40005), 10 attachments, content and embed limits (50035),
-and a per-channel edit limit answered with real 429s (with the headers discord.py needs to wait and retry).
-Every request is recorded, so tests assert on what went over the wire.
+bot identified with. REST: the routes the bot uses, strict as Discord is (each rule cites Discord's
+documentation where it is enforced):
+- bodies: `discord_rules` (content, embeds, components, modals, command registration: 400 50035 / 50006);
+- interactions (interactions/receiving-and-responding): 3 s to acknowledge (10062), once (40060); a refused
+  callback acknowledges nothing; a deferred reply (type 5) is a loading message that the first follow-up or an
+  edit of @original fills in, keeping its ephemerality; a deferred update (type 6) creates no message and makes
+  @original the message whose component was used; the token lives 15 minutes (401 50027); ephemeral messages
+  are not reachable through channel routes (404 10008);
+- rate limits: `discord_ratelimit` (per-route buckets with X-RateLimit-* headers, per token for interaction
+  webhooks, the global 50/s);
+- uploads (reference#uploading-files): 10 attachments; 10 MiB a file on the bot's own routes unless the guild's
+  boost tier raises it; an interaction's `attachment_size_limit` on that interaction's webhook only (413 40005);
+- permissions (topics/permissions): the bot's role and a channel's overwrites decide what it may do there
+  (403 50013); interactions carry `app_permissions`; a member may have direct messages closed (403 50007).
+Every request is recorded, with its status and Discord's code, so tests assert on what went over the wire.
 """
 
 from __future__ import annotations
@@ -13,159 +23,78 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import re
 import time
 from collections import deque
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import BodyPartReader, WSMsgType, web
 
-Json = dict[str, Any]
-API = "/api/v10"
-BOT_ID = 1000
-GUILD_ID = 2000
-CHANNEL_ID = 3000
-USER_ID = 4000
-MODERATOR_ROLE_ID = 5000
-DM_CHANNEL_ID = 6000  # + the member's id: each member's direct messages with the bot
-INTENT_GUILD_MESSAGE_REACTIONS = 1 << 10
-UPLOAD_LIMIT = 10 * 2**20
-# An ordinary member: view, send, history, embeds, files, reactions, application commands (no moderation).
-MEMBER_PERMISSIONS = str((1 << 6) | (1 << 10) | (1 << 11) | (1 << 14) | (1 << 15) | (1 << 16) | (1 << 31))
+from .discord_payloads import (
+    ADD_REACTIONS,
+    API,
+    ATTACH_FILES,
+    AUTOCOMPLETE,
+    BOT_ID,
+    BOT_ROLE_PERMISSIONS,
+    CHANNEL_ID,
+    COMMAND,
+    COMPONENT,
+    DM_CHANNEL_ID,
+    EMBED_LINKS,
+    EPHEMERAL,
+    GUILD_ID,
+    INTENT_GUILD_MESSAGE_REACTIONS,
+    LOADING,
+    MANAGE_MESSAGES,
+    MODAL_SUBMIT,
+    MODERATOR_ROLE_ID,
+    OWNER_ID,
+    READ_MESSAGE_HISTORY,
+    SEND_MESSAGES,
+    UPLOAD_LIMIT,
+    UPLOAD_LIMIT_BY_TIER,
+    USER_ID,
+    VIEW_CHANNEL,
+    File,
+    Interaction,
+    Json,
+    Message,
+    Request,
+    channel_payload,
+    guild_payload,
+    member_payload,
+    snowflakes,
+    user,
+)
+from .discord_ratelimit import Limited, RateLimits
+from .discord_rules import Refused, check_commands, check_message, check_modal, check_not_empty, invalid
 
-
-def user(user_id: int, name: str, *, bot: bool = False) -> Json:
-    return {
-        "id": str(user_id),
-        "username": name,
-        "discriminator": "0",
-        "global_name": name,
-        "avatar": None,
-        "bot": bot,
-        "flags": 0,
-    }
-
-
-def _snowflakes() -> Iterator[int]:
-    """Ids as Discord makes them: milliseconds since 2015 in the high bits (discord.py reads creation times
-    from them), a counter below."""
-    for counter in itertools.count(1):
-        yield ((int(time.time() * 1000) - 1_420_070_400_000) << 22) | (counter & 0xFFF)
-
-
-def member_payload(user_id: int, overrides: Json | None = None) -> Json:
-    """A guild member as interactions carry it: an ordinary member unless `overrides` says otherwise."""
-    return {
-        "user": user(user_id, f"member{user_id}"),
-        "roles": [],
-        "joined_at": "2026-01-01T00:00:00+00:00",
-        "deaf": False,
-        "mute": False,
-        "flags": 0,
-        "permissions": MEMBER_PERMISSIONS,
-    } | (overrides or {})
-
-
-def channel_payload(channel_id: int = CHANNEL_ID) -> Json:
-    """A text channel of the fake guild (the guild lists only CHANNEL_ID; interactions may name others)."""
-    return {
-        "id": str(channel_id),
-        "type": 0,
-        "guild_id": str(GUILD_ID),
-        "name": "art",
-        "position": 0,
-        "permission_overwrites": [],
-        "nsfw": False,
-        "parent_id": None,
-        "rate_limit_per_user": 0,
-    }
-
-
-@dataclass
-class File:
-    filename: str
-    data: bytes
-    content_type: str
-
-
-@dataclass
-class Request:
-    method: str
-    path: str
-    query: dict[str, str]
-    json: Any
-    files: list[File]
-    status: int = 0
-    at: float = field(default_factory=time.monotonic)
-
-
-@dataclass
-class Message:
-    id: int
-    channel_id: int
-    content: str = ""
-    embeds: list[Json] = field(default_factory=list)
-    files: list[File] = field(default_factory=list)
-    components: list[Json] = field(default_factory=list)
-    flags: int = 0
-    edits: int = 0
-
-    def payload(self, base: str) -> Json:
-        return {
-            "id": str(self.id),
-            "channel_id": str(self.channel_id),
-            "guild_id": str(GUILD_ID),
-            "author": user(BOT_ID, "comfybot", bot=True),
-            "content": self.content,
-            "timestamp": "2026-11-25T00:00:00+00:00",
-            "edited_timestamp": None,
-            "tts": False,
-            "mention_everyone": False,
-            "mentions": [],
-            "mention_roles": [],
-            "pinned": False,
-            "type": 0,
-            "flags": self.flags,
-            "embeds": self.embeds,
-            "components": self.components,
-            "attachments": [
-                {
-                    "id": str(self.id * 100 + n),
-                    "filename": f.filename,
-                    "size": len(f.data),
-                    "url": f"{base}/attachments/{self.id}/{n}/{f.filename}",
-                    "proxy_url": f"{base}/attachments/{self.id}/{n}/{f.filename}",
-                    "content_type": f.content_type,
-                }
-                for n, f in enumerate(self.files)
-            ],
-        }
-
-
-@dataclass
-class Interaction:
-    id: int
-    token: str
-    channel_id: int
-    user_id: int
-    created: float = field(default_factory=time.monotonic)
-    callback_type: int | None = None
-    callback_data: Any = None  # what the bot answered with (a modal's custom id and inputs, for instance)
-    message_id: int | None = None
-    ephemeral: bool = False
-
-
+__all__ = [
+    "BOT_ID",
+    "CHANNEL_ID",
+    "DM_CHANNEL_ID",
+    "GUILD_ID",
+    "MODERATOR_ROLE_ID",
+    "OWNER_ID",
+    "USER_ID",
+    "FakeDiscord",
+    "File",
+    "Interaction",
+    "Message",
+    "Refused",
+    "Request",
+]
 RECORDED = web.RequestKey("recorded", Request)
-
-
-class _TooLarge(Exception):
-    """A file over the upload limit: 413, code 40005."""
-
-
-class InvalidForm(Exception):
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
+MENTION = re.compile(r"<@!?(\d+)>")
+# interactions/receiving-and-responding#interaction-response-object-interaction-callback-type
+PONG, MESSAGE, DEFERRED_MESSAGE, DEFERRED_UPDATE, UPDATE, AUTOCOMPLETE_RESULT, MODAL = 1, 4, 5, 6, 7, 8, 9
+ALLOWED_CALLBACKS = {
+    COMMAND: {MESSAGE, DEFERRED_MESSAGE, MODAL},
+    COMPONENT: {MESSAGE, DEFERRED_MESSAGE, DEFERRED_UPDATE, UPDATE, MODAL},
+    AUTOCOMPLETE: {AUTOCOMPLETE_RESULT},
+    MODAL_SUBMIT: {MESSAGE, DEFERRED_MESSAGE, DEFERRED_UPDATE, UPDATE},
+}
 
 
 class FakeDiscord:
@@ -176,28 +105,31 @@ class FakeDiscord:
         ack_deadline: float = 3.0,
         edits_per_window: int = 5,
         window: float = 5.0,
+        token: str = "test-token",
     ) -> None:
+        self.token = token  # the bot token it accepts
         self.token_lifetime = token_lifetime
         self.ack_deadline = ack_deadline
-        self.edits_per_window = edits_per_window
-        self.window = window
-        self.upload_limit = UPLOAD_LIMIT
-        self.deny_channel_edits = False  # as if the bot lacked the permission in that channel
+        # `window` is Discord's 5 s edit window, compressed in tests: every bucket is compressed alike
+        self.limits = RateLimits(scale=window / 5.0, limits={"message-edit": edits_per_window})
+        self.upload_limit = UPLOAD_LIMIT  # per file on the bot's own routes (the guild's, by boost tier)
+        self.attachment_size_limit: int | None = None  # what interactions carry (None: the guild's limit)
+        self.premium_tier = 0
+        self.bot_denied: dict[int, int] = {}  # channel -> permissions its overwrites deny the bot
+        self.dms_closed: set[int] = set()  # members who accept no direct messages from the bot
         self.uploads: dict[str, File] = {}  # attachments members sent with commands
         self.reactions: list[tuple[str, int, str, str]] = []  # (method, message id, emoji, user or @me)
-        self.deleted: list[int] = []  # message ids deleted through the channel route
+        self.deleted: list[int] = []  # message ids deleted (by any route)
         self.requests: list[Request] = []
         self.messages: dict[int, Message] = {}
         self.interactions: dict[str, Interaction] = {}
         self.commands: dict[str, list[Json]] = {}  # "global" or guild id -> commands
         self.command_puts = 0
-        self.rate_limited = 0  # 429s answered
         self.faults: deque[int] = deque()  # statuses (429, 5xx) the next message and interaction requests get
         self.faulted: dict[int, int] = {}  # status -> how many were answered that way
         self.identified: list[Json] = []
         self.gateways: list[web.WebSocketResponse] = []
-        self._edit_times: dict[int, deque[float]] = {}
-        self._ids = _snowflakes()
+        self._ids = snowflakes()
         self._seq = itertools.count(1)
         self._pulse = asyncio.Event()
         self._runner: web.AppRunner | None = None
@@ -213,8 +145,22 @@ class FakeDiscord:
     def gateway_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/gateway"
 
+    @property
+    def window(self) -> float:
+        """Discord's 5 s rate-limit window as this fake runs it (tests compress it; every bucket alike)."""
+        return self.limits.scale * 5.0
+
+    @window.setter
+    def window(self, seconds: float) -> None:
+        self.limits.scale = seconds / 5.0
+
+    @property
+    def rate_limited(self) -> int:
+        """429s the fake answered on its own (injected faults are not counted)."""
+        return self.limits.total
+
     async def start(self) -> FakeDiscord:
-        app = web.Application(middlewares=[self._record], client_max_size=64 * 2**20)
+        app = web.Application(middlewares=[self._record], client_max_size=256 * 2**20)
         app.router.add_get("/gateway", self._gateway)
         app.router.add_route("*", API + "/{path:.*}", self._rest)
         app.router.add_get("/attachments/{mid}/{n}/{name}", self._attachment)
@@ -240,6 +186,28 @@ class FakeDiscord:
         async with asyncio.timeout(within):
             while not predicate():
                 await self._pulse.wait()
+
+    # ---- the guild: boosts and permissions -----------------------------------------------------------
+
+    def set_premium_tier(self, tier: int) -> None:
+        """Before the bot connects: the guild's boost tier, which sets the upload limit of its channels."""
+        self.premium_tier, self.upload_limit = tier, UPLOAD_LIMIT_BY_TIER[tier]
+
+    def bot_permissions(self, channel_id: int) -> int:
+        return BOT_ROLE_PERMISSIONS & ~self.bot_denied.get(channel_id, 0)
+
+    async def deny(self, channel_id: int, permissions: int) -> None:
+        """A channel's overwrites deny the bot `permissions` from now on (the bot is told, as by Discord)."""
+        self.bot_denied[channel_id] = permissions
+        await self.dispatch("CHANNEL_UPDATE", channel_payload(channel_id, bot_denied=permissions))
+
+    def _need(self, channel_id: int, permissions: int) -> None:
+        if channel_id >= DM_CHANNEL_ID and channel_id - DM_CHANNEL_ID in self.dms_closed:
+            raise Refused(403, 50007, "Cannot send messages to this user")
+        if channel_id >= DM_CHANNEL_ID:
+            return
+        if self.bot_permissions(channel_id) & permissions != permissions:
+            raise Refused(403, 50013, "Missing Permissions")
 
     # ---- gateway ---------------------------------------------------------------------------------------
 
@@ -290,65 +258,9 @@ class FakeDiscord:
         await self._send(ws, 0, self.guild_payload(), "GUILD_CREATE")
 
     def guild_payload(self) -> Json:
-        everyone = {
-            "id": str(GUILD_ID),
-            "name": "@everyone",
-            "permissions": "2248473465835073",
-            "position": 0,
-            "color": 0,
-            "hoist": False,
-            "managed": False,
-            "mentionable": False,
-            "flags": 0,
-        }
-        channel = channel_payload()
-        bot_member = {
-            "user": user(BOT_ID, "comfybot", bot=True),
-            "roles": [],
-            "joined_at": "2026-01-01T00:00:00+00:00",
-            "deaf": False,
-            "mute": False,
-            "flags": 0,
-        }
-        return {
-            "id": str(GUILD_ID),
-            "name": "Community",
-            "icon": None,
-            "owner_id": str(USER_ID),
-            "afk_timeout": 300,
-            "verification_level": 0,
-            "default_message_notifications": 0,
-            "explicit_content_filter": 0,
-            "roles": [everyone, {**everyone, "id": str(MODERATOR_ROLE_ID), "name": "Moderators", "position": 1}],
-            "emojis": [],
-            "features": [],
-            "mfa_level": 0,
-            "application_id": None,
-            "system_channel_id": None,
-            "system_channel_flags": 0,
-            "rules_channel_id": None,
-            "vanity_url_code": None,
-            "description": None,
-            "banner": None,
-            "premium_tier": 0,
-            "preferred_locale": "en-US",
-            "public_updates_channel_id": None,
-            "nsfw_level": 0,
-            "stickers": [],
-            "premium_progress_bar_enabled": False,
-            "joined_at": "2026-01-01T00:00:00+00:00",
-            "large": False,
-            "unavailable": False,
-            "member_count": 2,
-            "voice_states": [],
-            "members": [bot_member],
-            "channels": [channel],
-            "threads": [],
-            "presences": [],
-            "stage_instances": [],
-            "guild_scheduled_events": [],
-            "soundboard_sounds": [],
-        }
+        channels = {CHANNEL_ID, *self.bot_denied}
+        listed = [channel_payload(c, bot_denied=self.bot_denied.get(c, 0)) for c in sorted(channels)]
+        return guild_payload(listed, self.premium_tier)
 
     async def dispatch(self, event: str, data: Json, *, intent: int = 0) -> None:
         """Send a dispatch to every identified session whose intents include `intent` (0: always sent)."""
@@ -356,12 +268,27 @@ class FakeDiscord:
             if intent == 0 or ws["intents"] & intent:
                 await self._send(ws, 0, data, event)
 
-    async def click(self, message: Message, custom_id: str, *, user_id: int = USER_ID) -> Interaction:
-        """A member presses a button on `message`: a component interaction goes out."""
-        interaction = Interaction(next(self._ids), f"token-{next(self._ids)}", message.channel_id, user_id)
+    def _new_interaction(
+        self, channel_id: int, user_id: int, kind: int, source_message_id: int | None = None
+    ) -> Interaction:
+        limit = max(self.upload_limit, self.attachment_size_limit or 0)
+        interaction = Interaction(
+            next(self._ids),
+            f"token-{next(self._ids)}",
+            channel_id,
+            user_id,
+            kind=kind,
+            attachment_size_limit=limit,
+            source_message_id=source_message_id,
+        )
         self.interactions[interaction.token] = interaction
-        data = {"custom_id": custom_id, "component_type": 2}
-        payload = self._interaction(interaction, 3, data, member_payload(user_id))
+        return interaction
+
+    async def click(self, message: Message, custom_id: str, *, user_id: int = USER_ID, **data: Any) -> Interaction:
+        """A member uses a component on `message` (a button; a select menu with `values=[...]`)."""
+        interaction = self._new_interaction(message.channel_id, user_id, COMPONENT, message.id)
+        body = {"custom_id": custom_id, "component_type": 3 if "values" in data else 2, **data}
+        payload = self._interaction(interaction, body, member_payload(user_id))
         await self.dispatch("INTERACTION_CREATE", {**payload, "message": message.payload(self._base())})
         return interaction
 
@@ -388,15 +315,21 @@ class FakeDiscord:
             intent=INTENT_GUILD_MESSAGE_REACTIONS,
         )
 
-    async def submit_modal(self, custom_id: str, values: dict[str, str], *, user_id: int = USER_ID) -> Interaction:
-        """A member submits a modal the bot opened (`custom_id` from the type-9 callback): one text input each."""
-        interaction = Interaction(next(self._ids), f"token-{next(self._ids)}", CHANNEL_ID, user_id)
-        self.interactions[interaction.token] = interaction
+    async def submit_modal(
+        self, custom_id: str, values: dict[str, str], *, user_id: int = USER_ID, message: Message | None = None
+    ) -> Interaction:
+        """A member submits a modal the bot opened (`custom_id` from the type-9 callback): one text input each.
+        `message`: the message whose button opened it."""
+        channel = message.channel_id if message is not None else CHANNEL_ID
+        interaction = self._new_interaction(channel, user_id, MODAL_SUBMIT, message.id if message else None)
         rows = [
             {"type": 1, "components": [{"type": 4, "custom_id": key, "value": value}]} for key, value in values.items()
         ]
         data = {"custom_id": custom_id, "components": rows}
-        await self.dispatch("INTERACTION_CREATE", self._interaction(interaction, 5, data, member_payload(user_id)))
+        payload = self._interaction(interaction, data, member_payload(user_id))
+        if message is not None:
+            payload["message"] = message.payload(self._base())
+        await self.dispatch("INTERACTION_CREATE", payload)
         return interaction
 
     def attachment(self, filename: str, data: bytes, content_type: str = "image/png") -> tuple[str, Json]:
@@ -427,36 +360,35 @@ class FakeDiscord:
     ) -> Interaction:
         """A member runs a slash command: INTERACTION_CREATE goes out; the returned record follows it.
         `member` overrides member fields (`{"permissions": "32"}` makes them a moderator)."""
-        interaction = Interaction(next(self._ids), f"token-{next(self._ids)}", channel_id, user_id)
-        self.interactions[interaction.token] = interaction
+        interaction = self._new_interaction(channel_id, user_id, COMMAND)
         data: Json = {"id": str(next(self._ids)), "name": name, "type": 1, "options": options or []}
         if resolved:
             data["resolved"] = resolved
-        payload = self._interaction(interaction, 2, data, member_payload(user_id, member), locale=locale)
+        payload = self._interaction(interaction, data, member_payload(user_id, member), locale=locale)
         await self.dispatch("INTERACTION_CREATE", payload)
         return interaction
 
-    def _interaction(
-        self, interaction: Interaction, kind: int, data: Json, member: Json, *, locale: str = "en-US"
-    ) -> Json:
+    def _interaction(self, interaction: Interaction, data: Json, member: Json, *, locale: str = "en-US") -> Json:
         return {
             "id": str(interaction.id),
             "application_id": str(BOT_ID),
-            "type": kind,
+            "type": interaction.kind,
             "data": data,
             "token": interaction.token,
             "version": 1,
             "guild_id": str(GUILD_ID),
             "channel_id": str(interaction.channel_id),
-            "channel": channel_payload(interaction.channel_id),
+            "channel": channel_payload(
+                interaction.channel_id, bot_denied=self.bot_denied.get(interaction.channel_id, 0)
+            ),
             "member": member,
-            "app_permissions": "2248473465835073",
+            "app_permissions": str(self.bot_permissions(interaction.channel_id)),
             "locale": locale,
             "guild_locale": "en-US",
             "entitlements": [],
             "authorizing_integration_owners": {"0": str(GUILD_ID)},
             "context": 0,
-            "attachment_size_limit": self.upload_limit,
+            "attachment_size_limit": interaction.attachment_size_limit,
         }
 
     # ---- REST ------------------------------------------------------------------------------------------
@@ -483,10 +415,12 @@ class FakeDiscord:
         request[RECORDED] = recorded
         try:
             response = await handler(request)
-        except InvalidForm as exc:
-            response = self._error(400, 50035, f"Invalid Form Body: {exc}")
-        except _TooLarge:
-            response = self._error(413, 40005, "Request entity too large")
+        except Refused as exc:
+            recorded.code = exc.code
+            response = self._error(exc.status, exc.code, exc.message)
+        except Limited as exc:
+            recorded.code = 429
+            response = self._json(exc.body, 429, exc.headers)
         recorded.status = response.status
         self.notify()
         return response  # type: ignore[no-any-return]
@@ -505,6 +439,8 @@ class FakeDiscord:
         recorded = request[RECORDED]
         parts = path.split("/")
         method = request.method
+        if request.headers.get("Authorization") != f"Bot {self.token}" and parts[0] not in ("interactions", "webhooks"):
+            return self._error(401, 0, "401: Unauthorized")  # topics/oauth2#bot-users: a bot's token, or nothing
         if path == "gateway/bot":
             return self._json(
                 {
@@ -521,7 +457,7 @@ class FakeDiscord:
             return self._json({**dm, "recipients": [user(recipient, f"member{recipient}")]})
         if parts[0] == "users" and len(parts) == 2 and method == "GET":
             return self._json(user(int(parts[1]), f"member{parts[1]}"))
-        if path == "oauth2/applications/@me":
+        if path in ("oauth2/applications/@me", "applications/@me"):
             return self._json(
                 {
                     "id": str(BOT_ID),
@@ -531,7 +467,7 @@ class FakeDiscord:
                     "bot_public": True,
                     "bot_require_code_grant": False,
                     "verify_key": "00",
-                    "owner": user(USER_ID, "owner"),
+                    "owner": user(OWNER_ID, "owner"),
                     "flags": 0,
                     "team": None,
                 }
@@ -559,6 +495,7 @@ class FakeDiscord:
 
     def _commands(self, method: str, scope: str, body: Any) -> web.Response:
         if method == "PUT":
+            check_commands(body or [])
             self.command_puts += 1
             self.commands[scope] = [
                 {
@@ -573,38 +510,70 @@ class FakeDiscord:
             ]
         return self._json(self.commands.get(scope, []))
 
+    # ---- interactions ----------------------------------------------------------------------------------
+
     def _callback(self, interaction_id: str, token: str, recorded: Request) -> web.Response:
         interaction = self.interactions.get(token)
         if interaction is None or str(interaction.id) != interaction_id:
-            return self._error(404, 10062, "Unknown interaction")
+            raise Refused(404, 10062, "Unknown interaction")
         if time.monotonic() - interaction.created > self.ack_deadline:
-            return self._error(404, 10062, "Unknown interaction")
+            raise Refused(404, 10062, "Unknown interaction")
         if interaction.callback_type is not None:
-            return self._error(400, 40060, "Interaction has already been acknowledged.")
+            raise Refused(400, 40060, "Interaction has already been acknowledged.")
         body = recorded.json or {}
-        interaction.callback_type = body.get("type")
-        interaction.callback_data = body.get("data")
-        data = body.get("data") or {}
-        interaction.ephemeral = bool((data.get("flags") or 0) & 64)
-        message = self._store(
-            Message(next(self._ids), interaction.channel_id, flags=64 if interaction.ephemeral else 0),
-            data,
-            recorded.files,
-            edit=False,
-        )
-        interaction.message_id = message.id
+        kind, data = body.get("type"), body.get("data") or {}
+        try:
+            message = self._respond(interaction, kind, data, recorded.files)
+        except Refused as exc:
+            interaction.refused.append(exc.code)
+            raise  # a refused callback acknowledges nothing: the interaction can still be answered
+        interaction.callback_type, interaction.callback_data = kind, body.get("data")
+        resource: Json = {"type": kind}
+        if message is not None:
+            interaction.message_id = message.id
+            resource["message"] = message.payload(self._base())
         return self._json(
             {
                 "interaction": {
                     "id": interaction_id,
-                    "type": 2,
-                    "response_message_id": str(message.id),
-                    "response_message_loading": body.get("type") == 5,
+                    "type": interaction.kind,
+                    "response_message_id": str(message.id) if message else None,
+                    "response_message_loading": kind == DEFERRED_MESSAGE,
                     "response_message_ephemeral": interaction.ephemeral,
                 },
-                "resource": {"type": body.get("type"), "message": message.payload(self._base())},
+                "resource": resource,
             }
         )
+
+    def _respond(self, interaction: Interaction, kind: Any, data: Json, files: list[File]) -> Message | None:
+        """The message an accepted callback makes or changes (None: a modal, an autocomplete, a deferred
+        update); Refused before anything changes when Discord would refuse it."""
+        if kind not in ALLOWED_CALLBACKS[interaction.kind]:
+            raise invalid("type", f"Interaction callback type {kind} is not valid for this interaction")
+        if kind == MODAL:
+            check_modal(data)
+            return None
+        if kind == AUTOCOMPLETE_RESULT:
+            if len(data.get("choices") or []) > 25:
+                raise invalid("data.choices", "Must be 25 or fewer in length.")
+            return None
+        ephemeral = bool((data.get("flags") or 0) & EPHEMERAL)
+        if kind == DEFERRED_MESSAGE:
+            interaction.ephemeral = ephemeral
+            message = Message(next(self._ids), interaction.channel_id, flags=LOADING | (EPHEMERAL if ephemeral else 0))
+            self.messages[message.id] = message
+            return message
+        if kind == MESSAGE:
+            message = Message(next(self._ids), interaction.channel_id, flags=EPHEMERAL if ephemeral else 0)
+            interaction.ephemeral = ephemeral
+            return self._store(message, data, files, edit=False, limit=interaction.attachment_size_limit)
+        source = self.messages.get(interaction.source_message_id or 0)
+        if source is None:
+            raise Refused(404, 10008, "Unknown Message")
+        interaction.ephemeral = source.ephemeral
+        if kind == UPDATE:
+            self._store(source, data, files, edit=True, limit=interaction.attachment_size_limit)
+        return source  # DEFERRED_UPDATE: @original is the component's message; nothing is created
 
     def _base(self) -> str:
         return f"http://127.0.0.1:{self.port}"
@@ -612,98 +581,93 @@ class FakeDiscord:
     def _webhook(self, method: str, token: str, rest: list[str], recorded: Request) -> web.StreamResponse:
         interaction = self.interactions.get(token)
         if interaction is None:
-            return self._error(404, 10015, "Unknown Webhook")
+            raise Refused(404, 10015, "Unknown Webhook")
         if time.monotonic() - interaction.created > self.token_lifetime:
-            return self._error(401, 50027, "Invalid Webhook Token")
+            raise Refused(401, 50027, "Invalid Webhook Token")
+        headers = self.limits.take("interaction-webhook", token, global_bound=False)
+        if interaction.callback_type is None:
+            raise Refused(404, 10015, "Unknown Webhook")  # nothing to follow up before the acknowledgement
+        limit = interaction.attachment_size_limit
+        data = recorded.json or {}
         if not rest:  # POST /webhooks/{app}/{token}: a follow-up message
-            created = self._store(
-                Message(next(self._ids), interaction.channel_id), recorded.json or {}, recorded.files, edit=False
-            )
-            return self._json(created.payload(self._base()))
+            original = self.messages.get(interaction.message_id or 0)
+            if interaction.callback_type == DEFERRED_MESSAGE and original is not None and original.flags & LOADING:
+                # the first follow-up after a deferred reply is that reply: it keeps the defer's ephemerality
+                self._store(original, data, recorded.files, edit=True, limit=limit)
+                original.flags &= ~LOADING
+                original.edits -= 1
+                return self._json(original.payload(self._base()), headers=headers)
+            ephemeral = EPHEMERAL if (data.get("flags") or 0) & EPHEMERAL else 0
+            message = Message(next(self._ids), interaction.channel_id, flags=ephemeral)
+            created = self._store(message, data, recorded.files, edit=False, limit=limit)
+            return self._json(created.payload(self._base()), headers=headers)
         target = interaction.message_id if rest[1] == "@original" else int(rest[1])
-        message = self.messages.get(target or 0)
-        if message is None:
-            return self._error(404, 10008, "Unknown Message")
+        found = self.messages.get(target or 0)
+        if found is None:
+            raise Refused(404, 10008, "Unknown Message")
+        message = found
         if method == "GET":
-            return self._json(message.payload(self._base()))
-        if method == "DELETE":
-            del self.messages[message.id]
-            return web.Response(status=204)
-        return self._edit(message, recorded)
-
-    def _channel_message(self, method: str, channel_id: int, rest: list[str], recorded: Request) -> web.StreamResponse:
-        if method == "POST" and not rest:
-            created = self._store(Message(next(self._ids), channel_id), recorded.json or {}, recorded.files, edit=False)
-            return self._json(created.payload(self._base()))
-        if len(rest) >= 3 and rest[1] == "reactions":  # PUT .../reactions/{emoji}/@me, DELETE .../{emoji}/{user}
-            self.reactions.append((method, int(rest[0]), rest[2], rest[3] if len(rest) > 3 else ""))
-            return web.Response(status=204)
-        message = self.messages.get(int(rest[0])) if rest else None
-        if message is None or message.channel_id != channel_id or message.flags & 64:
-            return self._error(404, 10008, "Unknown Message")  # ephemeral replies are not channel messages
-        if method == "PATCH":
-            if self.deny_channel_edits:
-                return self._error(403, 50013, "Missing Permissions")
-            return self._edit(message, recorded)
-        if method == "GET":
-            return self._json(message.payload(self._base()))
+            return self._json(message.payload(self._base()), headers=headers)
         if method == "DELETE":
             del self.messages[message.id]
             self.deleted.append(message.id)
-            return web.Response(status=204)
-        return self._error(405, 0, "method not allowed in the fake")
-
-    def _edit(self, message: Message, recorded: Request) -> web.Response:
-        window = self._edit_times.setdefault(message.channel_id, deque())
-        now = time.monotonic()
-        while window and now - window[0] >= self.window:
-            window.popleft()
-        bucket = {"X-RateLimit-Limit": str(self.edits_per_window), "X-RateLimit-Bucket": f"edit-{message.channel_id}"}
-        if len(window) >= self.edits_per_window:
-            self.rate_limited += 1
-            retry_after = round(self.window - (now - window[0]), 3)
-            headers = {
-                **bucket,
-                "X-RateLimit-Remaining": "0",
-                "X-RateLimit-Reset-After": str(retry_after),
-                "X-RateLimit-Reset": str(time.time() + retry_after),
-                "X-RateLimit-Scope": "user",
-                "Retry-After": str(max(1, round(retry_after))),
-                "Via": "1.1 google",
-            }
-            return self._json(
-                {"message": "You are being rate limited.", "retry_after": retry_after, "global": False}, 429, headers
-            )
-        window.append(now)
-        self._store(message, recorded.json or {}, recorded.files, edit=True)
-        reset_after = round(self.window - (now - window[0]), 3)
-        headers = {
-            **bucket,
-            "X-RateLimit-Remaining": str(self.edits_per_window - len(window)),
-            "X-RateLimit-Reset-After": str(reset_after),
-            "X-RateLimit-Reset": str(time.time() + reset_after),
-        }
+            return web.Response(status=204, headers=headers)
+        self._store(message, data, recorded.files, edit=True, limit=limit)
+        message.flags &= ~LOADING
         return self._json(message.payload(self._base()), headers=headers)
 
-    def _store(self, message: Message, data: Json, files: list[File], *, edit: bool) -> Message:
-        content = data.get("content")
-        embeds = data.get("embeds")
-        if content is not None and len(content) > 2000:
-            raise InvalidForm("content: Must be 2000 or fewer in length.")
-        if embeds is not None:
-            if len(embeds) > 10:
-                raise InvalidForm("embeds: Must be 10 or fewer in length.")
-            total = sum(
-                len(e.get("title") or "")
-                + len(e.get("description") or "")
-                + len((e.get("footer") or {}).get("text", ""))
-                + sum(len(f.get("name", "")) + len(f.get("value", "")) for f in e.get("fields") or [])
-                for e in embeds
-            )
-            if total > 6000 or any(len(e.get("description") or "") > 4096 for e in embeds):
-                raise InvalidForm("embeds: Embed size exceeds maximum size of 6000")
-            if any(len(e.get("fields") or []) > 25 or len(e.get("title") or "") > 256 for e in embeds):
-                raise InvalidForm("embeds: fields or title too long")
+    # ---- channel routes --------------------------------------------------------------------------------
+
+    def _channel_message(self, method: str, channel_id: int, rest: list[str], recorded: Request) -> web.StreamResponse:
+        data = recorded.json or {}
+        resource = str(channel_id)
+        if method == "POST" and not rest:
+            headers = self.limits.take("message-create", resource)
+            needed = VIEW_CHANNEL | SEND_MESSAGES | (EMBED_LINKS if data.get("embeds") else 0)
+            self._need(channel_id, needed | (ATTACH_FILES if recorded.files else 0))
+            message = Message(next(self._ids), channel_id)
+            created = self._store(message, data, recorded.files, edit=False, limit=self.upload_limit)
+            return self._json(created.payload(self._base()), headers=headers)
+        if len(rest) >= 3 and rest[1] == "reactions":  # PUT .../reactions/{emoji}/@me, DELETE .../{emoji}/{user}
+            headers = self.limits.take("reaction", resource)
+            self._message(channel_id, rest[0])
+            who = rest[3] if len(rest) > 3 else ""
+            if method == "PUT":
+                self._need(channel_id, VIEW_CHANNEL | READ_MESSAGE_HISTORY | ADD_REACTIONS)
+            elif who != "@me":
+                self._need(channel_id, VIEW_CHANNEL | MANAGE_MESSAGES)  # another user's reaction
+            self.reactions.append((method, int(rest[0]), rest[2], who))
+            return web.Response(status=204, headers=headers)
+        if not rest:
+            return self._error(405, 0, "method not allowed in the fake")
+        if method == "GET":
+            self._need(channel_id, VIEW_CHANNEL | READ_MESSAGE_HISTORY)
+            return self._json(self._message(channel_id, rest[0]).payload(self._base()))
+        if method == "PATCH":
+            headers = self.limits.take("message-edit", resource)
+            message = self._message(channel_id, rest[0])
+            self._need(channel_id, VIEW_CHANNEL | (EMBED_LINKS if data.get("embeds") else 0))
+            self._need(channel_id, ATTACH_FILES if recorded.files else 0)
+            self._store(message, data, recorded.files, edit=True, limit=self.upload_limit)
+            return self._json(message.payload(self._base()), headers=headers)
+        if method == "DELETE":
+            headers = self.limits.take("message-delete", resource)
+            message = self._message(channel_id, rest[0])
+            self._need(channel_id, VIEW_CHANNEL)  # the bot's own message: no Manage Messages needed
+            del self.messages[message.id]
+            self.deleted.append(message.id)
+            return web.Response(status=204, headers=headers)
+        return self._error(405, 0, "method not allowed in the fake")
+
+    def _message(self, channel_id: int, message_id: str) -> Message:
+        message = self.messages.get(int(message_id)) if message_id.isdigit() else None
+        if message is None or message.channel_id != channel_id or message.ephemeral:
+            raise Refused(404, 10008, "Unknown Message")  # ephemeral replies are not channel messages
+        return message
+
+    def _store(self, message: Message, data: Json, files: list[File], *, edit: bool, limit: int) -> Message:
+        """Apply a create or an edit to `message`, refusing (before changing anything) what Discord refuses."""
+        check_message(data)
         kept = (
             [
                 message.files[int(a["id"]) - message.id * 100]
@@ -718,18 +682,18 @@ class FakeDiscord:
         )
         new_files = kept + files if "attachments" in data or files else message.files
         if len(new_files) > 10:
-            raise InvalidForm("attachments: Must be 10 or fewer in length.")
-        if any(len(f.data) > self.upload_limit for f in files):
-            raise _TooLarge
-        if content is not None:
-            message.content = content
-        if embeds is not None:
-            message.embeds = embeds
-        if "components" in data:
-            message.components = data["components"] or []
-        message.files = new_files
+            raise invalid("attachments", "Must be 10 or fewer in length.")
+        if any(len(f.data) > limit for f in files):
+            raise Refused(413, 40005, "Request entity too large")
+        content = data["content"] if data.get("content") is not None else (message.content if edit else "")
+        embeds = data["embeds"] if data.get("embeds") is not None else (message.embeds if edit else [])
+        components = data["components"] or [] if "components" in data else message.components
+        check_not_empty(content, embeds, len(new_files), components)
+        message.content, message.embeds, message.components, message.files = content, embeds, components, new_files
         if edit:
             message.edits += 1
+        else:
+            message.pinged = _pinged(content, data.get("allowed_mentions"))
         self.messages[message.id] = message
         return message
 
@@ -754,3 +718,19 @@ class FakeDiscord:
 
     def sent(self, method: str, prefix: str) -> list[Request]:
         return [r for r in self.requests if r.method == method and r.path.startswith(prefix)]
+
+    def refused(self) -> list[Request]:
+        """Every request Discord would have refused for breaking a rule (4xx other than injected faults)."""
+        return [r for r in self.requests if 400 <= r.status < 500 and r.status != 429]
+
+
+def _pinged(content: str, allowed: Json | None) -> list[int]:
+    """Who a new message notifies (resources/message#allowed-mentions-object): every mentioned user unless
+    `allowed_mentions` says otherwise."""
+    mentioned = [int(m) for m in MENTION.findall(content)]
+    if allowed is None:
+        return mentioned
+    if "users" in (allowed.get("parse") or []):
+        return mentioned
+    listed = {int(u) for u in allowed.get("users") or []}
+    return [m for m in mentioned if m in listed]
