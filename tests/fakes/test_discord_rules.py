@@ -146,7 +146,7 @@ async def test_what_fits_the_limits_exactly_is_taken(wire: Wire) -> None:
     assert (await wire.call("POST", CHANNEL, {"components": rows})).status == 200
 
 
-MODALS = {
+MODALS: dict[str, dict[str, Any]] = {
     "a title over 45": {"title": "x" * 46},
     "no inputs": {"components": []},
     "six inputs": {"components": [row({"type": 4, "custom_id": f"i{n}", "label": "l"}) for n in range(6)]},
