@@ -128,7 +128,7 @@ async def assemble(
     )
     presenter.start()
     followups = FollowUps(library)
-    messages = JobMessages(presenter, handoff_after=discord_settings.token_handoff, followups=followups)
+    messages = JobMessages(presenter, handoff_after=discord_settings.token_handoff, followups=followups, store=store)
     metrics = Metrics(messages)
     engine = JobEngine(pool, store, metrics, running_per_user=settings.limits.running_per_user)
     metrics.watch(engine, pool, presenter)

@@ -14,7 +14,7 @@ from discord.ext import commands
 
 from .cogs.replies import tell
 from .settings import DiscordSettings
-from .ui.buttons import CancelButton, ResultButton
+from .ui.buttons import CancelButton, PickSelect, ResultButton
 from .ui.translator import CatalogueTranslator
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ class ComfyBot(commands.AutoShardedBot):
     async def setup_hook(self) -> None:
         for cog in self._cogs_to_add:
             await self.add_cog(cog)
-        self.add_dynamic_items(CancelButton, ResultButton)  # every past message's buttons keep working
+        self.add_dynamic_items(CancelButton, ResultButton, PickSelect)  # every past message's buttons keep working
         await self.tree.set_translator(CatalogueTranslator())
         self.tree.on_error = self._command_failed  # type: ignore[method-assign]
         await self.sync_commands(force=self._force_sync)

@@ -17,7 +17,7 @@ from bot.jobs.store import SqliteJobStore
 from bot.templates.library import LoadReport, TemplateLibrary
 from bot.templates.listing import describe_library
 
-from .replies import locale_of, say, tell
+from .replies import locale_of, say, show, tell
 
 PAGE = 20
 DAY = 24 * 3600
@@ -64,7 +64,7 @@ class InfoCog(commands.Cog, name="InfoCog"):
                 value=f"{load}\n{devices or say(interaction, 'health.no_device')}",
                 inline=False,
             )
-        await interaction.response.send_message(embed=embed, ephemeral=True)
+        await show(interaction, embed)
 
     @app_commands.command(name="models", description="The checkpoints the servers have")
     @app_commands.describe(page="Page number")
@@ -83,7 +83,7 @@ class InfoCog(commands.Cog, name="InfoCog"):
         embed = discord.Embed(
             title=say(interaction, "models.title", page=min(page, pages), pages=pages), description=text
         )
-        await interaction.response.send_message(embed=embed, ephemeral=True)
+        await show(interaction, embed)
 
     @app_commands.command(name="workflows", description="The workflow templates and their options (admins: reload)")
     @app_commands.describe(reload="Read workflows/ again (admins)")
@@ -107,4 +107,4 @@ class InfoCog(commands.Cog, name="InfoCog"):
         embed = discord.Embed(
             title=say(interaction, "history.title"), description="\n".join(lines) or say(interaction, "history.none")
         )
-        await interaction.response.send_message(embed=embed, ephemeral=True)
+        await show(interaction, embed)

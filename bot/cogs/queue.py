@@ -13,7 +13,7 @@ from bot.i18n import Text
 from bot.jobs.engine import JobEngine
 from bot.jobs.model import Job, JobState
 
-from .replies import say, tell
+from .replies import say, show, tell
 
 
 def _is_admin(interaction: discord.Interaction) -> bool:
@@ -74,7 +74,7 @@ class QueueCog(commands.Cog, name="QueueCog"):
             embed.add_field(
                 name=f"{name} ({status})", value=f"{counts}\n{devices or say(interaction, 'health.no_device')}"
             )
-        await interaction.response.send_message(embed=embed, ephemeral=True)
+        await show(interaction, embed)
 
     @app_commands.command(name="cancel", description="Cancel one of your jobs (moderators: anyone's)")
     @app_commands.describe(job="The job, from /queue (your most recent one if empty)")

@@ -7,6 +7,7 @@ from typing import Any
 import discord
 
 from bot.i18n import Joined, Text, supported
+from bot.ui.fit import fit_content, fit_embed
 
 
 def locale_of(interaction: discord.Interaction) -> str:
@@ -23,8 +24,18 @@ async def tell(
     interaction: discord.Interaction, text: Text | Joined | str, /, *, warn: bool = False, **params: Any
 ) -> None:
     """An answer only the member sees, in their language (⚠️ first when it is a refusal)."""
-    content = ("⚠️ " if warn else "") + say(interaction, text, **params)
+    content = fit_content(("⚠️ " if warn else "") + say(interaction, text, **params))
     if interaction.response.is_done():
         await interaction.followup.send(content, ephemeral=True)
     else:
         await interaction.response.send_message(content, ephemeral=True)
+
+
+async def show(interaction: discord.Interaction, embed: discord.Embed) -> None:
+    """An embed only the member sees, fitted to Discord's limits (a blank value reads "(none)" in their
+    language)."""
+    fitted = fit_embed(embed, say(interaction, "result.none"))
+    if interaction.response.is_done():
+        await interaction.followup.send(embed=fitted, ephemeral=True)
+    else:
+        await interaction.response.send_message(embed=fitted, ephemeral=True)

@@ -25,7 +25,7 @@ from bot.templates.params import ImageData
 from bot.ui.job_messages import JobMessages
 
 from .admission import admission_problem
-from .replies import locale_of, tell
+from .replies import locale_of, show, tell
 
 log = logging.getLogger(__name__)
 REROLL, CROSS, CHECK = "🔄", "❌", "✅"
@@ -128,7 +128,7 @@ class ResultsCog(commands.Cog, name="ResultsCog"):
             await tell(interaction, "results.unknown")
             return
         if action == "info":
-            await interaction.response.send_message(embed=self._info(job, locale_of(interaction)), ephemeral=True)
+            await show(interaction, self._info(job, locale_of(interaction)))
             return
         roles, admin = self._member_facts(interaction.user, interaction.permissions)
         refusal = await self._refusal(job, interaction.user.id, roles, admin, action)

@@ -37,6 +37,7 @@ async def prune(store: SqliteJobStore, finished_before: float) -> int:
     ) as cursor:
         ids = [str(row[0]) for row in await cursor.fetchall()]
     await store.db.executemany("DELETE FROM job_images WHERE job_id = ?", [(i,) for i in ids])
+    await store.db.executemany("DELETE FROM held_results WHERE job_id = ?", [(i,) for i in ids])
     await store.db.executemany("DELETE FROM jobs WHERE id = ?", [(i,) for i in ids])
     await store.db.commit()
     return len(ids)

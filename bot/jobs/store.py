@@ -53,6 +53,14 @@ CREATE TABLE IF NOT EXISTS job_images (
     data BLOB NOT NULL,
     PRIMARY KEY (job_id, param)
 );
+CREATE TABLE IF NOT EXISTS held_results (
+    job_id TEXT NOT NULL,
+    user_id INTEGER NOT NULL,
+    n INTEGER NOT NULL,
+    filename TEXT NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (job_id, n)
+);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS member_settings (
     user_id INTEGER NOT NULL,

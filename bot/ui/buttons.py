@@ -89,23 +89,61 @@ class ResultButton(
             await cog.on_button(interaction, self.action, self.job_id, self.index)
 
 
+class PickSelect(
+    discord.ui.DynamicItem[discord.ui.Select[Any]],
+    template=r"job:pick:(?P<action>vary|upscale):(?P<job>[0-9a-f-]{36})",
+):
+    """For a batch of more than 5 images: one menu picks the image to upscale (or vary), so every control of a
+    result fits Discord's 5 rows of 5 (docs.discord.com/developers/components/reference#action-row)."""
+
+    def __init__(self, action: str, job_id: str, images: int = 1, locale: str | None = None) -> None:
+        prefix = "U" if action == "upscale" else "V"
+        options = [discord.SelectOption(label=f"{prefix}{n}", value=str(n)) for n in range(1, min(images, 25) + 1)]
+        super().__init__(
+            discord.ui.Select(
+                custom_id=f"job:pick:{action}:{job_id}",
+                placeholder=Text(f"buttons.pick_{action}").render(locale),
+                options=options,
+            )
+        )
+        self.action, self.job_id = action, job_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: Any
+    ) -> PickSelect:
+        return cls(match["action"], match["job"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        values = self.item.values or ["1"]  # what the member picked
+        index = int(values[0]) if values[0].isdigit() else 1
+        cog = await _cog(interaction, "ResultsCog")
+        if cog is not None:
+            await cog.on_button(interaction, self.action, self.job_id, index)
+
+
+PER_IMAGE_BUTTONS = 5  # up to this many images: a row of U buttons and a row of V buttons; more: a menu each
+
+
 def result_view(
     job_id: str, images: int, *, can_vary: bool, can_upscale: bool, locale: str | None = None
 ) -> discord.ui.View:
-    """Buttons under a result: per-image U and V rows for a batch, then Reroll, Edit, Info, Delete."""
+    """Controls under a result, in at most 5 rows: for a batch, a row of U1..Un and of V1..Vn (a menu each past 5
+    images); then Reroll, Edit, Info; then Delete."""
     view = discord.ui.View(timeout=None)
-    rows: list[list[ResultButton]] = []
+    rows: list[list[discord.ui.Item[Any]]] = []
     if images > 1:
         for action, allowed in (("upscale", can_upscale), ("vary", can_vary)):
-            if allowed:
-                buttons = [ResultButton(action, job_id, n, locale) for n in range(1, min(images, 10) + 1)]
-                rows += [buttons[i : i + 5] for i in range(0, len(buttons), 5)]
+            if allowed and images <= PER_IMAGE_BUTTONS:
+                rows.append([ResultButton(action, job_id, n, locale) for n in range(1, images + 1)])
+            elif allowed:
+                rows.append([PickSelect(action, job_id, images, locale)])
     actions = ["reroll"] + (["vary"] if images == 1 and can_vary else [])
     actions += (["upscale"] if images == 1 and can_upscale else []) + ["edit", "info"]
     rows.append([ResultButton(a, job_id, 1 if a in ("vary", "upscale") else None, locale) for a in actions])
     rows.append([ResultButton("delete", job_id, locale=locale)])
-    for number, row in enumerate(rows[:5]):
-        for button in row:
-            button.item.row = number
-            view.add_item(button)
+    for number, row in enumerate(rows):
+        for item in row:
+            item.item.row = number  # type: ignore[attr-defined]
+            view.add_item(item)
     return view

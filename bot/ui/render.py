@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +14,7 @@ from bot.jobs.events import Cancelled, Delivered, Failed, JobEvent, Queued, Runn
 from bot.media import FittedImage
 
 from .buttons import progress_view, result_view
+from .fit import fit_content, fit_embed, shown
 
 BAR = 20
 COLOR_WORKING = discord.Colour.blurple()
@@ -35,17 +36,22 @@ def progress_bar(value: float, maximum: float) -> str:
     return "▰" * filled + "▱" * (BAR - filled) + f" {fraction:.0%}"
 
 
-def _excerpt(value: Any, limit: int = 300) -> str:
-    text = str(value or "")
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def _working(title: str, description: str, prompt: Any, locale: str) -> discord.Embed:
     embed = discord.Embed(title=title, description=description, colour=COLOR_WORKING)
-    embed.add_field(
-        name=_say(locale, "result.prompt"), value=_excerpt(prompt) or _say(locale, "result.none"), inline=False
-    )
+    embed.add_field(name=_say(locale, "result.prompt"), value=shown(prompt, 300, _none(locale)), inline=False)
     return embed
+
+
+def _none(locale: str) -> str:
+    return _say(locale, "result.none")
+
+
+def _fitted(rendered: Rendered, locale: str) -> Rendered:
+    """Whatever went into it, what is sent fits Discord's limits (bot/ui/fit.py)."""
+    rendered.content = fit_content(rendered.content)
+    if rendered.embed is not None:
+        rendered.embed = fit_embed(rendered.embed, _none(locale))
+    return rendered
 
 
 def _say(locale: str, key: str, **params: Any) -> str:
@@ -53,6 +59,10 @@ def _say(locale: str, key: str, **params: Any) -> str:
 
 
 def render_progress(event: JobEvent, values: Mapping[str, Any], job_id: str, locale: str = "en-US") -> Rendered:
+    return _fitted(_progress(event, values, job_id, locale), locale)
+
+
+def _progress(event: JobEvent, values: Mapping[str, Any], job_id: str, locale: str) -> Rendered:
     prompt = values.get("prompt")
     view = progress_view(job_id, locale)
     if isinstance(event, Queued):
@@ -96,9 +106,36 @@ class ResultActions:
 
 
 def render_final(
+    event: JobEvent,
+    values: Mapping[str, Any],
+    template: str,
+    images: list[FittedImage],
+    actions: ResultActions,
+    *,
+    notes: Sequence[Text] = (),
+) -> Rendered:
+    """The final message; `notes` say where it had to go instead of its place (shown with it)."""
+    rendered = _final(event, values, template, images, actions)
+    said = " ".join(note.render(actions.locale) for note in notes)
+    if said and rendered.embed is not None:
+        rendered.embed.description = f"{rendered.embed.description or ''}\n{said}".strip()
+    elif said:
+        rendered.content = f"{rendered.content}\n{said}"
+    return _fitted(rendered, actions.locale)
+
+
+def render_plain(rendered: Rendered, locale: str) -> Rendered:
+    """The same result with nothing but a line of text and its files: what is sent when Discord refused the
+    full message, so a result is never lost to a message rule."""
+    line = rendered.content or "✅ " + (rendered.embed.title if rendered.embed and rendered.embed.title else "")
+    return Rendered(content=fit_content(line.strip() or _say(locale, "result.done")), files=rendered.files)
+
+
+def _final(
     event: JobEvent, values: Mapping[str, Any], template: str, images: list[FittedImage], actions: ResultActions
 ) -> Rendered:
     locale = actions.locale
+    none = _none(locale)
     if isinstance(event, Failed):
         return Rendered(content=f"❌ {event.message.render(locale)}")
     if isinstance(event, Cancelled):
@@ -110,13 +147,12 @@ def render_final(
         note = _say(locale, "result.of", kind=Text(f"kind.{actions.kind}"), link=actions.note)
     embed = discord.Embed(title=_say(locale, "result.done"), colour=COLOR_DONE, description=note)
     if values.get("prompt") is not None:
-        value = _excerpt(values["prompt"], 1000) or _say(locale, "result.none")
-        embed.add_field(name=_say(locale, "result.prompt"), value=value, inline=False)
-    if values.get("negative"):
-        embed.add_field(name=_say(locale, "result.negative"), value=_excerpt(values["negative"], 500), inline=False)
+        embed.add_field(name=_say(locale, "result.prompt"), value=shown(values["prompt"], 1000, none), inline=False)
+    if str(values.get("negative") or "").strip():
+        embed.add_field(name=_say(locale, "result.negative"), value=shown(values["negative"], 500), inline=False)
     for name in ("seed", "steps", "cfg", "model"):
-        if values.get(name) is not None:
-            embed.add_field(name=_say(locale, f"result.{name}"), value=_excerpt(values[name], 100))
+        if values.get(name) is not None:  # a seed of 0 is a seed: shown as "0"
+            embed.add_field(name=_say(locale, f"result.{name}"), value=shown(values[name], 100, none))
     if values.get("width") and values.get("height"):
         embed.add_field(name=_say(locale, "result.size"), value=f"{values['width']}x{values['height']}")
     embed.add_field(name=_say(locale, "result.template"), value=template)
