@@ -15,6 +15,7 @@ from discord.ext import commands
 from .cogs.replies import tell
 from .settings import DiscordSettings
 from .ui.buttons import CancelButton, PickSelect, ResultButton
+from .ui.mentions import NOBODY
 from .ui.translator import CatalogueTranslator
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ class ComfyBot(commands.AutoShardedBot):
             intents=intents(),
             help_command=None,
             guild_ready_timeout=guild_ready_timeout,
+            allowed_mentions=NOBODY,  # a prompt or a name quoted back never pings anyone
         )
         self._settings = settings
         self._cogs_to_add = list(cogs)

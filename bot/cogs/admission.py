@@ -1,8 +1,12 @@
-"""Whether a member may queue another job now: the same caps for /imagine, buttons and reactions."""
+"""Whether a member may queue another job now: the same caps for /imagine, buttons and reactions, and whether
+the bot may show a result where it was asked for."""
 
 from __future__ import annotations
 
-from bot.i18n import Text
+import discord
+
+from bot import permissions
+from bot.i18n import Joined, Text
 from bot.jobs.engine import JobEngine
 from bot.settings import LimitSettings
 
@@ -17,3 +21,14 @@ def admission_problem(engine: JobEngine, limits: LimitSettings, user_id: int) ->
     if len(engine.scheduler) >= limits.queue_max:
         return Text("admission.queue_full", limit=limits.queue_max)
     return None
+
+
+def missing_permissions(interaction: discord.Interaction, *, private: bool) -> Text | None:
+    """What the bot lacks in this channel to show a result there (from the interaction's `app_permissions`),
+    said before any job runs; a private result needs nothing of the channel."""
+    if private or interaction.guild_id is None:
+        return None
+    lacking = permissions.missing(interaction.app_permissions.value)
+    if not lacking:
+        return None
+    return Text("permission.missing", permissions=Joined([Text(f"permission.{name}") for name in lacking], ", "))

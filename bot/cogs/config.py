@@ -9,7 +9,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.i18n import LocalizedError, Text, text_of
+from bot.i18n import Listed, LocalizedError, Text, text_of
 from bot.jobs.policy import Policies, Policy
 
 from .replies import tell
@@ -59,8 +59,8 @@ def changed(policy: Policy, option: str, value: str) -> Policy:
 
 
 def describe(policy: Policy) -> Text:
-    def listed(ids: frozenset[int], form: str, empty: str) -> Text | str:
-        return ", ".join(form.format(i) for i in sorted(ids)) or Text(empty)
+    def listed(ids: frozenset[int], form: str, empty: str) -> Text | Listed:
+        return Listed([form.format(i) for i in sorted(ids)]) if ids else Text(empty)
 
     def switch(on: bool) -> Text:
         return Text("config.on" if on else "config.off")

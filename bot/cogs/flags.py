@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bot.i18n import LocalizedError
+from bot.i18n import LocalizedError, excerpt
 
 FLAGS = {
     "ar": "aspect",
@@ -43,7 +43,7 @@ def parse_flags(prompt: str) -> ParsedPrompt:
         option = FLAGS.get(name)
         if option is None:
             known = ", ".join(f"--{flag}" for flag in FLAGS)
-            raise FlagError("flags.unknown", flag=match.group(1), known=known)
+            raise FlagError("flags.unknown", flag=excerpt(match.group(1), 40), known=known)
         end = matches[index + 1].start() if index + 1 < len(matches) else len(prompt)
         value = prompt[match.end() : end].strip()
         if not value:
@@ -60,10 +60,10 @@ _EXAMPLES = {"aspect": "16:9", "seed": "42", "negative": "text", "steps": "30", 
 def parse_aspect(value: str) -> tuple[int, int]:
     match = re.fullmatch(r"\s*(\d{1,2})\s*[:x/]\s*(\d{1,2})\s*", value)
     if not match or not int(match.group(1)) or not int(match.group(2)):
-        raise FlagError("flags.aspect_form", value=value)
+        raise FlagError("flags.aspect_form", value=excerpt(value, 40))
     width, height = int(match.group(1)), int(match.group(2))
     if not 1 / 4 <= width / height <= 4:
-        raise FlagError("flags.aspect_extreme", value=value)
+        raise FlagError("flags.aspect_extreme", value=excerpt(value, 40))
     return width, height
 
 

@@ -9,7 +9,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.i18n import LocalizedError, text_of
+from bot.i18n import LocalizedError, excerpt, text_of
 from bot.jobs.engine import JobEngine
 from bot.jobs.model import Job, JobRequest
 from bot.jobs.policy import Policies
@@ -21,7 +21,7 @@ from bot.templates.params import ImageData
 from bot.templates.template import SEED_MAX, Template
 from bot.ui.job_messages import JobMessages
 
-from .admission import admission_problem
+from .admission import admission_problem, missing_permissions
 from .flags import FlagError, parse_aspect, parse_flags, size_for
 from .replies import locale_of, say, tell
 
@@ -101,6 +101,10 @@ class ImagineCog(commands.Cog):
             await tell(interaction, refusal, warn=True)
             return
         private = policy.allow_private and self.store.wants_private(interaction.user.id)
+        lacking = missing_permissions(interaction, private=private)
+        if lacking is not None:  # told now, ephemerally, rather than failing when the result is posted
+            await tell(interaction, lacking, warn=True)
+            return
         callback = await interaction.response.defer(thinking=True, ephemeral=private)  # Discord allows 3 seconds
         message_id = getattr(callback, "message_id", None)
         given = {
@@ -212,4 +216,4 @@ def _number(value: Any, name: str) -> float:
     try:
         return float(value)
     except (TypeError, ValueError):
-        raise RequestError("imagine.number", name=name, got=repr(value)) from None
+        raise RequestError("imagine.number", name=name, got=excerpt(repr(value))) from None

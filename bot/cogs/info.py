@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import statistics
 import time
 
@@ -11,7 +12,7 @@ from discord.ext import commands
 
 from bot.comfy.pool import BackendPool
 from bot.i18n import Text
-from bot.jobs import records
+from bot.jobs import held, records
 from bot.jobs.engine import JobEngine
 from bot.jobs.store import SqliteJobStore
 from bot.templates.library import LoadReport, TemplateLibrary
@@ -104,7 +105,13 @@ class InfoCog(commands.Cog, name="InfoCog"):
             for job_id, guild, channel, message, prompt in results
             if message is not None
         ]
-        embed = discord.Embed(
-            title=say(interaction, "history.title"), description="\n".join(lines) or say(interaction, "history.none")
-        )
-        await show(interaction, embed)
+        kept = await held.held(self.store, interaction.user.id)
+        listed = "\n".join(lines) or ("" if kept else say(interaction, "history.none"))
+        if kept:
+            listed = f"{say(interaction, 'history.held', count=len(kept))}\n{listed}".strip()
+        await show(interaction, discord.Embed(title=say(interaction, "history.title"), description=listed))
+        for job_id, files in kept.items():  # ephemeral follow-ups: the only private place left
+            for start in range(0, len(files), 10):
+                attached = [discord.File(io.BytesIO(f.data), filename=f.filename) for f in files[start : start + 10]]
+                await interaction.followup.send(files=attached, ephemeral=True)
+            await held.release(self.store, job_id)

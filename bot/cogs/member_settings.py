@@ -6,7 +6,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.i18n import Joined, Text, text_of
+from bot.i18n import Joined, Text, excerpt, text_of
 from bot.jobs.policy import Policies
 from bot.jobs.store import SqliteJobStore
 from bot.templates.errors import TemplateError
@@ -32,7 +32,10 @@ class SettingsCog(commands.GroupCog, group_name="settings", group_description="Y
     @app_commands.command(name="show", description="Your defaults for /imagine")
     async def show(self, interaction: discord.Interaction) -> None:
         mine = await self.store.member_settings(interaction.user.id)
-        lines = [Text("settings.line", option=key, value=mine.get(key) or Text("settings.unset")) for key in OPTIONS]
+        lines = [
+            Text("settings.line", option=key, value=excerpt(mine.get(key) or "") or Text("settings.unset"))
+            for key in OPTIONS
+        ]
         await tell(interaction, Joined(lines + self._not_here(interaction, mine.get("private")), "\n"))
 
     @app_commands.command(name="set", description="Set one of your defaults ('none' clears it)")
@@ -55,7 +58,7 @@ class SettingsCog(commands.GroupCog, group_name="settings", group_description="Y
         if cleared:
             await tell(interaction, "settings.cleared", option=option)
             return
-        saved = Text("settings.saved", option=option, value=stored)
+        saved = Text("settings.saved", option=option, value=excerpt(stored))
         await tell(
             interaction, Joined([saved, *self._not_here(interaction, stored if option == "private" else None)], "\n")
         )

@@ -9,7 +9,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.comfy.pool import BackendPool
-from bot.i18n import Text
+from bot.i18n import Listed, Text
 from bot.jobs.engine import JobEngine
 from bot.jobs.model import Job, JobState
 
@@ -55,7 +55,7 @@ class QueueCog(commands.Cog, name="QueueCog"):
         now = time.time()
         mine = self.engine.jobs_of(interaction.user.id)
         embed = discord.Embed(title=say(interaction, "queue.title"), colour=discord.Colour.blurple())
-        lines = "\n".join(say(interaction, self._line(job, now)) for job in mine)
+        lines = say(interaction, Listed([say(interaction, self._line(job, now)) for job in mine], 1000, "\n"))
         embed.add_field(
             name=say(interaction, "queue.yours"), value=lines or say(interaction, "queue.none"), inline=False
         )

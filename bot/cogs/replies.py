@@ -6,7 +6,7 @@ from typing import Any
 
 import discord
 
-from bot.i18n import Joined, Text, supported
+from bot.i18n import Joined, Listed, Text, supported
 from bot.ui.fit import fit_content, fit_embed
 
 
@@ -14,7 +14,7 @@ def locale_of(interaction: discord.Interaction) -> str:
     return supported(str(interaction.locale))
 
 
-def say(interaction: discord.Interaction, text: Text | Joined | str, /, **params: Any) -> str:
+def say(interaction: discord.Interaction, text: Text | Joined | Listed | str, /, **params: Any) -> str:
     """`text` (a Text, or a catalogue key with `params`) in the member's language."""
     message = Text(text, **params) if isinstance(text, str) else text
     return message.render(locale_of(interaction))

@@ -22,9 +22,11 @@ from bot.jobs.store import SqliteJobStore, StoredReply
 from bot.settings import LimitSettings
 from bot.templates.errors import TemplateError
 from bot.templates.params import ImageData
+from bot.ui.fit import fit_content
 from bot.ui.job_messages import JobMessages
+from bot.ui.mentions import only_them
 
-from .admission import admission_problem
+from .admission import admission_problem, missing_permissions
 from .replies import locale_of, show, tell
 
 log = logging.getLogger(__name__)
@@ -136,14 +138,14 @@ class ResultsCog(commands.Cog, name="ResultsCog"):
             await tell(interaction, refusal)
             return
         if action == "delete":
-            await tell(interaction, "results.deleted")
-            if interaction.message is not None:
-                await interaction.message.delete()
+            await self._delete(interaction)
             return
         prompt = str(job.request.bound.values.get("prompt") or "")
         refusal = self._policy(interaction.guild_id, interaction.channel_id or 0, roles, prompt)
+        private = self._private(interaction.guild_id, interaction.user.id)
         refusal = (
             refusal
+            or missing_permissions(interaction, private=private)
             or self._cooldown(interaction.user.id)
             or admission_problem(self.engine, self.limits, interaction.user.id)
         )
@@ -170,6 +172,19 @@ class ResultsCog(commands.Cog, name="ResultsCog"):
             return
         await self._start_from_interaction(interaction, request)
 
+    @staticmethod
+    async def _delete(interaction: discord.Interaction) -> None:
+        """Through the interaction, which reaches the result whether it is public or ephemeral: a deferred
+        update makes @original the message whose button was pressed; then the member is told what happened."""
+        await interaction.response.defer()
+        try:
+            await interaction.delete_original_response()
+        except discord.HTTPException as exc:
+            log.info("could not delete a result: %s", exc)
+            await tell(interaction, "results.not_deleted", warn=True)
+            return
+        await tell(interaction, "results.deleted")
+
     async def run_edit(
         self, interaction: discord.Interaction, job: Job, message: discord.Message | None, prompt: str, negative: str
     ) -> None:
@@ -194,6 +209,10 @@ class ResultsCog(commands.Cog, name="ResultsCog"):
         self.messages.attach(job, interaction, message_id)
         await self.engine.accept(job, StoredReply(request.channel_id, message_id, interaction.token))
 
+    def _private(self, guild_id: int | None, user_id: int) -> bool:
+        """Whether this member's new job is private: their setting now, where the server allows it."""
+        return self.policies.of(guild_id).allow_private and self.store.wants_private(user_id)
+
     def _asker(self, interaction: discord.Interaction) -> Asker:
         return Asker(
             interaction.user.id,
@@ -202,6 +221,7 @@ class ResultsCog(commands.Cog, name="ResultsCog"):
             locale_of(interaction),
             self.policies.of(interaction.guild_id),
             bool(getattr(interaction.channel, "nsfw", False)),
+            self._private(interaction.guild_id, interaction.user.id),
         )
 
     @staticmethod
@@ -250,8 +270,7 @@ class ResultsCog(commands.Cog, name="ResultsCog"):
             refusal = refusal or self._cooldown(payload.user_id)
             refusal = refusal or admission_problem(self.engine, self.limits, payload.user_id)
         if refusal is not None:  # no interaction to answer: a short message for that member, in the result's language
-            text = refusal.render(job.request.locale)
-            await channel.send(f"<@{payload.user_id}> {text}", delete_after=REFUSAL_SECONDS)
+            await self._say_to(channel, payload.user_id, refusal.render(job.request.locale))
             return
         if action == "delete":
             await self._cross(job, channel, payload)
@@ -270,20 +289,34 @@ class ResultsCog(commands.Cog, name="ResultsCog"):
             return
         locale = job.request.locale  # a reaction carries no language: the result's is used
         policy = self.policies.of(payload.guild_id)
-        asker = Asker(payload.user_id, payload.guild_id, payload.channel_id, locale, policy, self._nsfw(payload))
+        private = self._private(payload.guild_id, payload.user_id)
+        asker = Asker(
+            payload.user_id, payload.guild_id, payload.channel_id, locale, policy, self._nsfw(payload), private
+        )
         note = _note(payload.guild_id, payload.channel_id, payload.message_id)
         try:
             request = self.followups.reroll(job, asker, note)
         except (FollowUpError, TemplateError) as exc:
-            text = text_of(exc).render(locale)
-            await channel.send(f"<@{payload.user_id}> ⚠️ {text}", delete_after=REFUSAL_SECONDS)
+            await self._say_to(channel, payload.user_id, "⚠️ " + text_of(exc).render(locale))
             return
-        rerolling = Text("results.rerolling").render(locale)
-        message = await channel.send(f"<@{payload.user_id}> 🔄 {rerolling}")
         new = Job(request)
         assert self.messages.client is not None
+        if private:  # no interaction to answer privately: nothing in the channel, the result by direct message
+            self.messages.attach_direct(new, self.messages.client, payload.channel_id)
+            await self.engine.accept(new, StoredReply(payload.channel_id, None, None))
+            return
+        rerolling = Text("results.rerolling").render(locale)
+        message = await channel.send(
+            f"<@{payload.user_id}> 🔄 {rerolling}", allowed_mentions=only_them(payload.user_id)
+        )
         self.messages.attach_channel(new, self.messages.client, payload.channel_id, message.id)
         await self.engine.accept(new, StoredReply(payload.channel_id, message.id, None))
+
+    @staticmethod
+    async def _say_to(channel: discord.PartialMessageable, user_id: int, text: str) -> None:
+        """A short message for one member where there is no interaction to answer (it pings only them)."""
+        content = fit_content(f"<@{user_id}> {text}")
+        await channel.send(content, delete_after=REFUSAL_SECONDS, allowed_mentions=only_them(user_id))
 
     def _nsfw(self, payload: Any) -> bool:
         client = self.messages.client

@@ -2,6 +2,17 @@
 not yet put into words, so the code that decides what to say does not decide the language."""
 
 from .catalogue import DEFAULT_LOCALE, LOCALES, catalogue, supported
-from .text import Joined, LocalizedError, Text, text_of
+from .text import Joined, Listed, LocalizedError, Text, excerpt, text_of
 
-__all__ = ["DEFAULT_LOCALE", "LOCALES", "Joined", "LocalizedError", "Text", "catalogue", "supported", "text_of"]
+__all__ = [
+    "DEFAULT_LOCALE",
+    "LOCALES",
+    "Joined",
+    "Listed",
+    "LocalizedError",
+    "Text",
+    "catalogue",
+    "excerpt",
+    "supported",
+    "text_of",
+]

@@ -35,6 +35,7 @@ class Asker:
     locale: str = "en-US"
     policy: Policy = field(default_factory=Policy)  # the server's rules, for spoilers
     channel_nsfw: bool = False  # the channel the follow-up is asked in is age-restricted
+    private: bool = False  # the member wants private results now (and the server allows them)
 
 
 def _image_param(template: Template) -> str | None:
@@ -90,7 +91,7 @@ class FollowUps:
             note,
             spoiler,
             asker.locale,
-            job.request.private,
+            asker.private,  # the member's choice now, not the parent's: a private job is never posted publicly
         )
 
     def reroll(self, job: Job, asker: Asker, note: str | None) -> JobRequest:

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from bot.i18n import Text
+from bot.i18n import Listed, Text
 
 from .store import SqliteJobStore
 
@@ -44,9 +44,9 @@ class Policy:
         if in_dm:
             return None if self.dms else Text("policy.no_dms")
         if self.channels and channel_id not in self.channels:
-            return Text("policy.channels", places=", ".join(f"<#{c}>" for c in sorted(self.channels)))
+            return Text("policy.channels", places=Listed([f"<#{c}>" for c in sorted(self.channels)]))
         if self.roles and not set(roles) & self.roles:
-            return Text("policy.roles", roles=", ".join(f"<@&{r}>" for r in sorted(self.roles)))
+            return Text("policy.roles", roles=Listed([f"<@&{r}>" for r in sorted(self.roles)]))
         if self.banned(text):
             return Text("policy.banned_word")
         return None

@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from bot.i18n import Text
+from bot.i18n import Text, excerpt
 
 from .errors import BindError
 
@@ -78,7 +78,7 @@ def _int(param: Parameter, value: Any) -> int:
     except ValueError:
         number = None
     if number is None:
-        raise BindError("bind.whole_got", parameter=param.name, got=repr(value))
+        raise BindError("bind.whole_got", parameter=param.name, got=excerpt(repr(value)))
     param._within(number)
     return number
 
@@ -89,7 +89,7 @@ def _float(param: Parameter, value: Any) -> float:
     try:
         number = float(value)
     except ValueError:
-        raise BindError("bind.number_got", parameter=param.name, got=repr(value)) from None
+        raise BindError("bind.number_got", parameter=param.name, got=excerpt(repr(value))) from None
     if not math.isfinite(number):
         raise BindError("bind.finite", parameter=param.name)
     param._within(number)
@@ -101,7 +101,7 @@ def _choice(param: Parameter, value: Any) -> str:
         raise BindError("bind.choice", parameter=param.name)
     if param.choices and value not in param.choices:
         shown = ", ".join(param.choices[:10]) + (", ..." if len(param.choices) > 10 else "")
-        raise BindError("bind.choice_got", parameter=param.name, shown=shown, got=repr(value))
+        raise BindError("bind.choice_got", parameter=param.name, shown=shown, got=excerpt(repr(value)))
     return value
 
 

@@ -34,6 +34,7 @@ from bot.jobs.store import SqliteJobStore, StoredReply
 from bot.media import FittedImage, fit_image
 
 from .fit import fit_content
+from .mentions import only_them
 from .presenter import ProgressPresenter
 from .render import Rendered, ResultActions, render_final, render_plain, render_progress
 
@@ -59,11 +60,6 @@ async def _patiently(action: Callable[[], Awaitable[None]]) -> None:
                 raise
             log.warning("Discord did not take a final message (%s); trying again in %.0f s", exc.status, delay)
             await asyncio.sleep(delay)
-
-
-def only_them(user_id: int) -> discord.AllowedMentions:
-    """Replies ping nobody but the member being answered (resources/message#allowed-mentions-object)."""
-    return discord.AllowedMentions(everyone=False, roles=False, replied_user=False, users=[discord.Object(user_id)])
 
 
 @dataclass
@@ -234,6 +230,12 @@ class JobMessages(JobListener):
             job.created,
             self.handoff_after,
             guild_id=job.request.guild_id,
+        )
+
+    def attach_direct(self, job: Job, client: discord.Client, channel_id: int) -> None:
+        """A private job with no interaction (a reaction's reroll): no message until its result, by DM."""
+        self._targets[job.id] = MessageTarget(
+            client, channel_id, job.user_id, None, None, job.created, self.handoff_after, private=True
         )
 
     def restore(self, job: Job, reply: StoredReply) -> None:
