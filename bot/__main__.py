@@ -220,6 +220,7 @@ USAGE = """python -m bot [command]
   check             check the settings, the database, each ComfyUI server and every template on each
   templates         list the workflow templates, their parameters and targets
   run TEMPLATE ...  run a template without Discord and save the images (--help for its options)
+  invite            print the link that adds the bot to a server, with the permissions it needs
   sync              push the slash commands to Discord now
   export USER_ID    print, as JSON, everything the bot keeps about a member"""
 
@@ -227,7 +228,7 @@ USAGE = """python -m bot [command]
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     command = args[0] if args else "bot"
-    if command in ("-h", "--help") or command not in ("bot", "check", "templates", "run", "sync", "export"):
+    if command in ("-h", "--help") or command not in ("bot", "check", "invite", "templates", "run", "sync", "export"):
         print(USAGE)
         return 0 if command in ("-h", "--help") else 2
     try:
@@ -249,6 +250,8 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(settings.logging.level, settings.logging.format)
     if command == "check":
         return 1 if asyncio.run(cli.check(settings)) else 0
+    if command == "invite":
+        return asyncio.run(cli.invite(settings))
     if command == "run":
         return asyncio.run(cli.run(settings, run_args, values))
     if command == "export":

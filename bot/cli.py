@@ -1,5 +1,6 @@
-"""Commands for the person running the bot: `check` (is everything set up?) and `run` (try a workflow without
-Discord). They print for people and exit non-zero on any problem."""
+"""Commands for the person running the bot: `check` (is everything set up?), `invite` (the link that adds the
+bot to a server) and `run` (try a workflow without Discord). They print for people and exit non-zero on any
+problem."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import argparse
 import asyncio
 import sys
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -18,7 +20,9 @@ from .comfy.errors import ComfyError, PromptRejected
 from .comfy.events import Executing, Progress
 from .comfy.run import RunFailed, RunInterrupted, RunLost, RunSucceeded
 from .comfy.stream import ComfyStream
+from .discord_rest import DiscordRest, DiscordRestError
 from .jobs.store import SqliteJobStore
+from .permissions import invite_url
 from .settings import BackendSettings, Settings
 from .templates.errors import TemplateError
 from .templates.library import TemplateLibrary
@@ -79,8 +83,51 @@ async def check(settings: Settings, out: TextIO = sys.stdout) -> int:
                     f"  {name} on {backend.display_name}: "
                     + ("runnable" if validated.runnable else "; ".join(validated.problems)),
                 )
+        await check_discord(settings, session, say)
     out.write(f"{len(problems)} problem(s).\n" if problems else "Everything is ready.\n")
     return len(problems)
+
+
+async def check_discord(settings: Settings, session: aiohttp.ClientSession, say: Callable[[bool, str], None]) -> None:
+    """The token works (and whose it is), the slash commands are synced, and the bot may do what it needs in
+    every text channel of its servers (bot/permissions.py's list)."""
+    rest = DiscordRest(session, settings.discord.api_base, settings.discord.token.get_secret_value())
+    try:
+        application = await rest.application()
+    except DiscordRestError as exc:
+        say(False, f"discord: {exc}")
+        return
+    say(True, f"discord: the token is the bot {application.name} (application {application.id})")
+    try:
+        scopes: list[tuple[str, int | None]] = [(f"in server {g}", g) for g in settings.discord.dev_guild_ids]
+        for where, guild_id in scopes or [("globally", None)]:
+            names = await rest.command_names(application.id, guild_id)
+            synced = "imagine" in names
+            hint = "" if synced else ": not synced yet (start the bot, or run `python -m bot sync`)"
+            say(synced, f"discord: {len(names)} slash command(s) synced {where}{hint}")
+        reports = await rest.channel_reports(application.id)
+    except DiscordRestError as exc:
+        say(False, f"discord: {exc}")
+        return
+    for report in reports:
+        if report.missing:
+            say(False, f"discord: in {report.guild} #{report.channel} the bot lacks {', '.join(report.missing)}")
+    servers = len({r.guild for r in reports})
+    fine = sum(1 for r in reports if not r.missing)
+    say(True, f"discord: the bot has what it needs in {fine} of {len(reports)} channel(s) of {servers} server(s)")
+
+
+async def invite(settings: Settings, out: TextIO = sys.stdout) -> int:
+    """Print the URL that adds the bot to a server with exactly the permissions it needs."""
+    async with aiohttp.ClientSession() as session:
+        rest = DiscordRest(session, settings.discord.api_base, settings.discord.token.get_secret_value())
+        try:
+            application = await rest.application()
+        except DiscordRestError as exc:
+            out.write(f"{exc}\n")
+            return 1
+    out.write(f"Open this link to add {application.name} to a server you manage:\n{invite_url(application.id)}\n")
+    return 0
 
 
 def parse_run_args(argv: list[str]) -> argparse.Namespace:

@@ -39,3 +39,39 @@ def missing(granted: int) -> list[str]:
 def invite_url(application_id: int) -> str:
     query = {"client_id": str(application_id), "scope": " ".join(SCOPES), "permissions": str(needed_value())}
     return f"{AUTHORIZE}?{urlencode(query)}"
+
+
+ADMINISTRATOR = 1 << 3
+ALL = (1 << 53) - 1
+
+
+def channel_permissions(
+    *,
+    guild_id: int,
+    owner_id: int,
+    member_id: int,
+    member_roles: list[int],
+    roles: dict[int, int],
+    overwrites: list[tuple[int, int, int, int]],
+) -> int:
+    """A member's permissions in a channel, as Discord computes them (topics/permissions#permission-overwrites):
+    the @everyone role (its id is the guild's) and the member's roles, all for the owner or an administrator,
+    then the channel's overwrites for @everyone, for the member's roles together, and for the member.
+    `overwrites`: (id, type 0 role / 1 member, allow, deny)."""
+    if member_id == owner_id:
+        return ALL
+    value = roles.get(guild_id, 0)
+    for role in member_roles:
+        value |= roles.get(role, 0)
+    if value & ADMINISTRATOR:
+        return ALL
+    by_target = {(target, kind): (allow, deny) for target, kind, allow, deny in overwrites}
+    allow, deny = by_target.get((guild_id, 0), (0, 0))
+    value = (value & ~deny) | allow
+    role_allow = role_deny = 0
+    for role in member_roles:
+        allowed, denied = by_target.get((role, 0), (0, 0))
+        role_allow, role_deny = role_allow | allowed, role_deny | denied
+    value = (value & ~role_deny) | role_allow
+    allow, deny = by_target.get((member_id, 1), (0, 0))
+    return (value & ~deny) | allow

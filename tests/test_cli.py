@@ -4,18 +4,34 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import parse_qs, urlparse
 
+import pytest
+
+from bot.permissions import NEEDED, needed_value
 from tests.cli import run_cli
 from tests.fakes.comfy_server import FakeComfy
+from tests.fakes.discord_api import CHANNEL_ID, FakeDiscord
+from tests.fakes.discord_payloads import ATTACH_FILES, EMBED_LINKS
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = "v1-5-pruned-emaonly.safetensors"
 
 
-def configured(tmp_path: Path, backends: str) -> dict[str, str]:
+@pytest.fixture
+async def discord_fake() -> AsyncIterator[FakeDiscord]:
+    fake = await FakeDiscord(token="t").start()
+    fake.commands["global"] = [{"name": "imagine", "description": "Make an image", "type": 1}]  # synced before
+    yield fake
+    await fake.stop()
+
+
+def configured(tmp_path: Path, backends: str, discord: FakeDiscord | None = None) -> dict[str, str]:
     shutil.copytree(ROOT / "workflows", tmp_path / "workflows", dirs_exist_ok=True)
-    return {
+    where = {"DISCORD__API_BASE": discord.api_base} if discord is not None else {}
+    return where | {
         "DISCORD__TOKEN": "t",
         "COMFY__BACKENDS": backends,
         "COMFY__RETRIES": "0",
@@ -24,20 +40,69 @@ def configured(tmp_path: Path, backends: str) -> dict[str, str]:
     }
 
 
-async def test_check_on_a_good_configuration(fake: FakeComfy, tmp_path: Path) -> None:
+async def test_check_on_a_good_configuration(fake: FakeComfy, discord_fake: FakeDiscord, tmp_path: Path) -> None:
     fake.object_info["CheckpointLoaderSimple"]["input"]["required"]["ckpt_name"][0].append(SHIPPED)
-    env = configured(tmp_path, f'[{{"url": "{fake.base_url}", "name": "gpu1"}}]')
+    env = configured(tmp_path, f'[{{"url": "{fake.base_url}", "name": "gpu1"}}]', discord_fake)
     code, out, _ = await run_cli("check", env=env, cwd=tmp_path)
     assert code == 0, out
     assert "[ok]   database " in out and "0 job(s)" in out
     assert "[ok]   templates: 4 loaded (img2img, quick, txt2img, upscale)" in out
     assert "[ok]   backend gpu1: ComfyUI 0.3.64, 12 node types, cpu" in out
     assert "[ok]     txt2img on gpu1: runnable" in out
+    assert "[ok]   discord: the token is the bot comfybot (application 1000)" in out
+    assert "[ok]   discord: 1 slash command(s) synced globally" in out
+    assert "[ok]   discord: the bot has what it needs in 1 of 1 channel(s) of 1 server(s)" in out
     assert out.endswith("Everything is ready.\n")
 
 
-async def test_check_names_each_problem(fake: FakeComfy, tmp_path: Path) -> None:
-    env = configured(tmp_path, f"{fake.base_url}, http://127.0.0.1:9")
+async def test_check_verifies_the_token_and_the_commands_with_discord(
+    fake: FakeComfy, discord_fake: FakeDiscord, tmp_path: Path
+) -> None:
+    fake.object_info["CheckpointLoaderSimple"]["input"]["required"]["ckpt_name"][0].append(SHIPPED)
+    env = configured(tmp_path, fake.base_url, discord_fake) | {"DISCORD__TOKEN": "a-dummy-token"}
+    code, out, _ = await run_cli("check", env=env, cwd=tmp_path)
+    assert code == 1 and "[fail] discord: Discord refused the token (401" in out and "dummy" not in out
+    discord_fake.commands.clear()
+    code, out, _ = await run_cli("check", env=configured(tmp_path, fake.base_url, discord_fake), cwd=tmp_path)
+    assert code == 1 and "[fail] discord: 0 slash command(s) synced globally: not synced yet" in out
+
+
+async def test_check_lists_what_the_bot_lacks_in_each_channel(
+    fake: FakeComfy, discord_fake: FakeDiscord, tmp_path: Path
+) -> None:
+    fake.object_info["CheckpointLoaderSimple"]["input"]["required"]["ckpt_name"][0].append(SHIPPED)
+    await discord_fake.deny(CHANNEL_ID + 1, ATTACH_FILES | EMBED_LINKS)
+    code, out, _ = await run_cli("check", env=configured(tmp_path, fake.base_url, discord_fake), cwd=tmp_path)
+    assert code == 1
+    assert f"[fail] discord: in Community #art-{CHANNEL_ID + 1} the bot lacks embed_links, attach_files" in out
+    assert "[ok]   discord: the bot has what it needs in 1 of 2 channel(s) of 1 server(s)" in out
+
+
+async def test_invite_prints_a_url_with_exactly_the_permissions_the_bot_checks(
+    discord_fake: FakeDiscord, tmp_path: Path
+) -> None:
+    code, out, _ = await run_cli("invite", env=configured(tmp_path, "http://127.0.0.1:9", discord_fake), cwd=tmp_path)
+    assert code == 0, out
+    [url] = [line for line in out.splitlines() if line.startswith("https://")]
+    query = parse_qs(urlparse(url).query)
+    assert urlparse(url).netloc == "discord.com" and query["client_id"] == ["1000"]
+    assert query["scope"] == ["bot applications.commands"]
+    expected = 0
+    for bit in NEEDED.values():
+        expected |= bit
+    assert int(query["permissions"][0]) == expected == needed_value()
+    assert set(NEEDED) == {
+        "view_channel",
+        "send_messages",
+        "embed_links",
+        "attach_files",
+        "read_message_history",
+        "add_reactions",
+    }
+
+
+async def test_check_names_each_problem(fake: FakeComfy, discord_fake: FakeDiscord, tmp_path: Path) -> None:
+    env = configured(tmp_path, f"{fake.base_url}, http://127.0.0.1:9", discord_fake)
     (tmp_path / "workflows" / "ui.json").write_text(json.dumps({"nodes": [], "links": []}))
     code, out, _ = await run_cli("check", env=env, cwd=tmp_path)
     assert code == 1

@@ -455,6 +455,10 @@ class FakeDiscord:
             recipient = int((recorded.json or {})["recipient_id"])
             dm = {"id": str(DM_CHANNEL_ID + recipient), "type": 1, "last_message_id": None}
             return self._json({**dm, "recipients": [user(recipient, f"member{recipient}")]})
+        if path == "users/@me/guilds":
+            return self._json([{"id": str(GUILD_ID), "name": "Community", "icon": None, "owner": False}])
+        if parts[0] == "guilds" and method == "GET":
+            return self._guild_route(parts[1:])
         if parts[0] == "users" and len(parts) == 2 and method == "GET":
             return self._json(user(int(parts[1]), f"member{parts[1]}"))
         if path in ("oauth2/applications/@me", "applications/@me"):
@@ -483,6 +487,22 @@ class FakeDiscord:
         if parts[0] == "channels" and len(parts) >= 3 and parts[2] == "messages":
             return self._channel_message(method, int(parts[1]), parts[3:], recorded)
         return self._error(404, 0, f"no such route in the fake: {method} {path}")
+
+    def _guild_route(self, rest: list[str]) -> web.Response:
+        """GET /guilds/{id}[/roles|/channels|/members/{user}] (resources/guild), as the bot token sees them."""
+        if rest[0] != str(GUILD_ID):
+            raise Refused(404, 10004, "Unknown Guild")
+        guild = self.guild_payload()
+        if len(rest) == 1:
+            return self._json({k: v for k, v in guild.items() if k not in ("channels", "members")})
+        if rest[1] in ("roles", "channels"):
+            return self._json(guild[rest[1]])
+        if rest[1] == "members" and len(rest) == 3:
+            member = next((m for m in guild["members"] if m["user"]["id"] == rest[2]), None)
+            if member is None:
+                raise Refused(404, 10007, "Unknown Member")
+            return self._json(member)
+        return self._error(404, 0, "no such guild route in the fake")
 
     def _fault(self, status: int) -> web.Response:
         """An outage answer, as Discord gives them: 429 with when to retry, or a bare 5xx."""
