@@ -37,7 +37,8 @@ class Capability:
             for name, value in (node.get("inputs") or {}).items():
                 allowed = self.choices.get((kind, name))
                 if allowed is not None and isinstance(value, str) and value not in allowed:
-                    found.append(f"node {node_id}: {name} {value!r} is not available")
+                    shown = value if len(value) <= 80 else value[:79] + "…"  # a member may have typed it
+                    found.append(f"node {node_id}: {name} {shown!r} is not available")
         return found
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.comfy.models import InputSpec, NodeInfo
+from bot.i18n import excerpt
 
 from .template import Template
 
@@ -34,7 +35,7 @@ def _value_problem(where: str, name: str, spec: InputSpec, value: Any, backend: 
     if spec.choices is not None:
         if isinstance(value, str) and value not in spec.choices:
             what = "is not present on" if name in MODEL_INPUTS else "is not offered by"
-            return f"{where}: {name} {value!r} {what} {backend}"
+            return f"{where}: {name} {excerpt(value)!r} {what} {backend}"
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
