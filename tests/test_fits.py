@@ -3,6 +3,8 @@ each case through the whole stack against the strict fake Discord (which refuses
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from bot.settings import LimitSettings
@@ -28,7 +30,7 @@ def answer(discord: FakeDiscord, asked: Interaction) -> Message:
     ids=["seed option", "seed flag"],
 )
 async def test_a_seed_of_zero_is_shown_as_zero_and_the_result_delivered(
-    stack: Stack, prompt: str, options: dict[str, int]
+    stack: Stack, prompt: str, options: dict[str, Any]
 ) -> None:
     discord = stack.discord
     async with stack.start() as app:
