@@ -226,6 +226,13 @@ class SqliteJobStore:
             row = await cursor.fetchone()
         return await self._job(row) if row else None
 
+    async def moved(self, job_id: str, channel_id: int, message_id: int) -> None:
+        """The job's message is now another one (posted anew, or in direct messages): reactions find it there."""
+        await self.db.execute(
+            "UPDATE jobs SET channel_id = ?, message_id = ? WHERE id = ?", (channel_id, message_id, job_id)
+        )
+        await self.db.commit()
+
     async def by_message(self, message_id: int) -> Job | None:
         """The job whose message this is (any state): how reactions and buttons find old results."""
         async with self.db.execute(

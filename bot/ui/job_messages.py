@@ -326,10 +326,13 @@ class JobMessages(JobListener):
         async def follow_up(index: int) -> None:
             await target.follow_up(view(target.limit_now()).followups[index])
 
+        first = target.message_id
         try:
             await self.presenter.show_final(job.id, job.request.channel_id, send, event)
         finally:
             self._targets.pop(job.id, None)
+        if target.message_id is not None and target.message_id != first and self.store is not None:
+            await self.store.moved(job.id, target.channel_id, target.message_id)
 
     async def _hold(self, job: Job, target: MessageTarget, images: list[FittedImage], why: Exception) -> None:
         """Nowhere to show the result now: keep it for /history and tell the member so where they can see it."""
