@@ -95,13 +95,15 @@ async def test_queue_with_many_jobs_fits_its_field(stack: Stack) -> None:
 
 async def test_status_with_a_long_backend_error_fits(stack: Stack) -> None:
     discord = stack.discord
-    far = "http://127.0.0.1:9/" + "a-very-long-path/" * 16
-    backends = [(stack.comfys[0].base_url, "gpu1"), (far, "gpu2")]
+    far = stack.comfys[0].base_url.replace("http://", "https://")  # https to a plain-http server: a TLS error
+    name = "gpu2-rtx4090-donated-by-a-member-in-frankfurt-behind-the-reverse-proxy-of-1"
+    backends = [(stack.comfys[0].base_url, "gpu1"), (far, name)]
     settings = settings_between(backends, discord.api_base, stack.folder, channel_window=1.0, edit_interval=0.3)
     async with assembled(settings):
         status = await ask(discord, "status")
     names = [f["name"] for f in answer(discord, status).embeds[0]["fields"]]
-    assert any(name.startswith("gpu2") for name in names) and all(len(name) <= 256 for name in names)
+    assert any(shown.startswith("gpu2") and "SSL" in shown for shown in names)
+    assert all(len(shown) <= 256 for shown in names)
     no_refusals(discord)
 
 
