@@ -75,11 +75,11 @@ imagine_options = st.fixed_dictionaries(
 
 
 @contextmanager
-def running_stack(tmp_path: Path) -> Iterator[tuple[asyncio.Runner, Stack, App]]:
+def running_stack(tmp_path: Path, **options: Any) -> Iterator[tuple[asyncio.Runner, Stack, App]]:
     """One bot for all the examples (starting one per example would take minutes)."""
     with asyncio.Runner() as runner:
         stack = runner.run(make_stack(1, tmp_path))
-        started = stack.start()
+        started = stack.start(**options)
         app = runner.run(started.__aenter__())
         try:
             yield runner, stack, app
