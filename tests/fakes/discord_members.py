@@ -1,0 +1,164 @@
+"""What members do, as the fake Discord sends it to the bot: slash commands, button presses and menu picks,
+modal submissions, reactions, attachments (each an INTERACTION_CREATE or MESSAGE_REACTION_ADD dispatch)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+from .discord_payloads import (
+    BOT_ID,
+    CHANNEL_ID,
+    COMMAND,
+    COMPONENT,
+    GUILD_ID,
+    INTENT_GUILD_MESSAGE_REACTIONS,
+    MODAL_SUBMIT,
+    USER_ID,
+    File,
+    Interaction,
+    Json,
+    Message,
+    channel_payload,
+    member_payload,
+    user,
+)
+
+
+class MemberActions:
+    """Mixed into FakeDiscord, whose gateway sends these."""
+
+    interactions: dict[str, Interaction]
+    uploads: dict[str, File]
+    upload_limit: int
+    attachment_size_limit: int | None
+    bot_denied: dict[int, int]
+    _ids: Iterator[int]
+
+    # FakeDiscord's own (declared, not defined, so they are found on FakeDiscord and MessageRoutes)
+    dispatch: Callable[..., Awaitable[None]]
+    bot_permissions: Callable[[int], int]
+    _base: Callable[[], str]
+
+    def _new_interaction(
+        self, channel_id: int, user_id: int, kind: int, source_message_id: int | None = None
+    ) -> Interaction:
+        limit = max(self.upload_limit, self.attachment_size_limit or 0)
+        interaction = Interaction(
+            next(self._ids),
+            f"token-{next(self._ids)}",
+            channel_id,
+            user_id,
+            kind=kind,
+            attachment_size_limit=limit,
+            source_message_id=source_message_id,
+        )
+        self.interactions[interaction.token] = interaction
+        return interaction
+
+    async def click(self, message: Message, custom_id: str, *, user_id: int = USER_ID, **data: Any) -> Interaction:
+        """A member uses a component on `message` (a button; a select menu with `values=[...]`)."""
+        interaction = self._new_interaction(message.channel_id, user_id, COMPONENT, message.id)
+        body = {"custom_id": custom_id, "component_type": 3 if "values" in data else 2, **data}
+        payload = self._interaction(interaction, body, member_payload(user_id))
+        await self.dispatch("INTERACTION_CREATE", {**payload, "message": message.payload(self._base())})
+        return interaction
+
+    async def react(
+        self, message: Message, emoji: str, *, user_id: int = USER_ID, roles: list[int] | None = None, bot: bool = False
+    ) -> None:
+        """A reaction added to `message` (sent only to sessions with the guild-reactions intent)."""
+        member = member_payload(user_id) | {"roles": [str(r) for r in roles or []]}
+        if bot:
+            member["user"] = user(BOT_ID, "comfybot", bot=True)
+        await self.dispatch(
+            "MESSAGE_REACTION_ADD",
+            {
+                "user_id": str(BOT_ID if bot else user_id),
+                "channel_id": str(message.channel_id),
+                "message_id": str(message.id),
+                "guild_id": str(GUILD_ID),
+                "member": member,
+                "emoji": {"id": None, "name": emoji},
+                "burst": False,
+                "type": 0,
+                "message_author_id": str(BOT_ID),
+            },
+            intent=INTENT_GUILD_MESSAGE_REACTIONS,
+        )
+
+    async def submit_modal(
+        self, custom_id: str, values: dict[str, str], *, user_id: int = USER_ID, message: Message | None = None
+    ) -> Interaction:
+        """A member submits a modal the bot opened (`custom_id` from the type-9 callback): one text input each.
+        `message`: the message whose button opened it."""
+        channel = message.channel_id if message is not None else CHANNEL_ID
+        interaction = self._new_interaction(channel, user_id, MODAL_SUBMIT, message.id if message else None)
+        rows = [
+            {"type": 1, "components": [{"type": 4, "custom_id": key, "value": value}]} for key, value in values.items()
+        ]
+        data = {"custom_id": custom_id, "components": rows}
+        payload = self._interaction(interaction, data, member_payload(user_id))
+        if message is not None:
+            payload["message"] = message.payload(self._base())
+        await self.dispatch("INTERACTION_CREATE", payload)
+        return interaction
+
+    def attachment(self, filename: str, data: bytes, content_type: str = "image/png") -> tuple[str, Json]:
+        """A file a member attached to a command: its id, and the `resolved` payload that carries it."""
+        attachment_id = str(next(self._ids))
+        self.uploads[attachment_id] = File(filename, data, content_type)
+        url = f"{self._base()}/uploads/{attachment_id}/{filename}"
+        body = {
+            "id": attachment_id,
+            "filename": filename,
+            "size": len(data),
+            "url": url,
+            "proxy_url": url,
+            "content_type": content_type,
+        }
+        return attachment_id, {"attachments": {attachment_id: body}}
+
+    async def interact(
+        self,
+        name: str,
+        options: list[Json] | None = None,
+        *,
+        user_id: int = USER_ID,
+        locale: str = "en-US",
+        resolved: Json | None = None,
+        member: Json | None = None,
+        channel_id: int = CHANNEL_ID,
+    ) -> Interaction:
+        """A member runs a slash command: INTERACTION_CREATE goes out; the returned record follows it.
+        `member` overrides member fields (`{"permissions": "32"}` makes them a moderator)."""
+        interaction = self._new_interaction(channel_id, user_id, COMMAND)
+        data: Json = {"id": str(next(self._ids)), "name": name, "type": 1, "options": options or []}
+        if resolved:
+            data["resolved"] = resolved
+        payload = self._interaction(interaction, data, member_payload(user_id, member), locale=locale)
+        await self.dispatch("INTERACTION_CREATE", payload)
+        return interaction
+
+    def _interaction(self, interaction: Interaction, data: Json, member: Json, *, locale: str = "en-US") -> Json:
+        return {
+            "id": str(interaction.id),
+            "application_id": str(BOT_ID),
+            "type": interaction.kind,
+            "data": data,
+            "token": interaction.token,
+            "version": 1,
+            "guild_id": str(GUILD_ID),
+            "channel_id": str(interaction.channel_id),
+            "channel": channel_payload(
+                interaction.channel_id, bot_denied=self.bot_denied.get(interaction.channel_id, 0)
+            ),
+            "member": member,
+            "app_permissions": str(self.bot_permissions(interaction.channel_id)),
+            "locale": locale,
+            "guild_locale": "en-US",
+            "entitlements": [],
+            "authorizing_integration_owners": {"0": str(GUILD_ID)},
+            "context": 0,
+            "attachment_size_limit": interaction.attachment_size_limit,
+        }
