@@ -22,10 +22,12 @@ from . import cli
 from .bot import ComfyBot
 from .cli import make_client
 from .cogs.config import ConfigCog
+from .cogs.followup_rules import FollowUpRules
 from .cogs.imagine import ImagineCog
 from .cogs.info import InfoCog
 from .cogs.member_settings import SettingsCog
 from .cogs.queue import BackendCog, QueueCog
+from .cogs.reactions import ReactionsCog
 from .cogs.results import ResultsCog
 from .comfy.backend import ComfyBackend
 from .comfy.errors import ComfyError
@@ -147,13 +149,15 @@ async def assemble(
         store,
     )
     await policies.load()
+    rules = FollowUpRules(engine, store, policies, settings.limits, discord_settings.moderator_role_ids)
     cogs = [
         ImagineCog(library, engine, messages, settings.limits, models=models, policies=policies, store=store),
         ConfigCog(policies),
         SettingsCog(store, library, policies),
         QueueCog(engine, pool),
         BackendCog(pool),
-        ResultsCog(engine, store, messages, followups, settings.limits, discord_settings.moderator_role_ids, policies),
+        ResultsCog(engine, store, messages, followups, rules),
+        ReactionsCog(engine, store, messages, followups, rules),
         InfoCog(engine, pool, store, library),
     ]
     bot = ComfyBot(

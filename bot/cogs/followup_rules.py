@@ -1,0 +1,77 @@
+"""Who may follow up on a result, and whether now: owner, moderators or (per server) everyone; the server's
+rules; a member's cooldown; whether their new job is private. Shared by the buttons and the reactions."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import discord
+
+from bot.i18n import Text
+from bot.jobs.engine import JobEngine
+from bot.jobs.model import Job
+from bot.jobs.policy import Policies
+from bot.jobs.store import SqliteJobStore
+from bot.settings import LimitSettings
+
+from .admission import admission_problem
+
+
+def jump_link(guild_id: int | None, channel_id: int, message_id: int) -> str:
+    return f"https://discord.com/channels/{guild_id or '@me'}/{channel_id}/{message_id}"
+
+
+def note_of(guild_id: int | None, channel_id: int, message_id: int | None) -> str | None:
+    """What a follow-up's result links back to."""
+    return jump_link(guild_id, channel_id, message_id) if message_id is not None else None
+
+
+class FollowUpRules:
+    def __init__(
+        self,
+        engine: JobEngine,
+        store: SqliteJobStore,
+        policies: Policies,
+        limits: LimitSettings,
+        moderator_roles: list[int],
+    ) -> None:
+        self.engine, self.store, self.policies, self.limits = engine, store, policies, limits
+        self.moderator_roles = set(moderator_roles)
+        self._last: dict[int, float] = {}  # member -> their last follow-up
+
+    def admission(self, user_id: int) -> Text | None:
+        return admission_problem(self.engine, self.limits, user_id)
+
+    async def not_yours(self, job: Job, user_id: int, roles: set[int], admin: bool, action: str) -> Text | None:
+        if user_id == job.user_id or admin or roles & self.moderator_roles:
+            return None
+        guild = job.request.guild_id
+        if action != "delete" and guild is not None and await self.store.guild_setting(guild, "rerolls") == "everyone":
+            return None
+        return Text("results.not_yours", action=Text(f"verb.{action}"))
+
+    def policy(self, guild_id: int | None, channel_id: int, roles: set[int], text: str) -> Text | None:
+        """The server's rules (channel, roles, banned words) apply to follow-ups as to /imagine."""
+        policy = self.policies.of(guild_id)
+        return policy.refusal(in_dm=guild_id is None, channel_id=channel_id, roles=roles, text=text)
+
+    def cooldown(self, user_id: int) -> Text | None:
+        left = self._last.get(user_id, 0.0) + self.limits.reroll_cooldown - time.monotonic()
+        if left > 0:
+            return Text("results.cooldown", seconds=f"{left:.0f}")
+        self._last[user_id] = time.monotonic()
+        return None
+
+    @staticmethod
+    def member_facts(member: Any, permissions: discord.Permissions | None = None) -> tuple[set[int], bool]:
+        """A member's roles, and whether they administer the server: from what Discord computed for the
+        interaction (`permissions`) when there is one, else from the member's roles (a reaction)."""
+        if not isinstance(member, discord.Member):
+            return set(), False
+        permissions = permissions if permissions is not None else member.guild_permissions
+        return {role.id for role in member.roles}, permissions.manage_guild or permissions.administrator
+
+    def private(self, guild_id: int | None, user_id: int) -> bool:
+        """Whether this member's new job is private: their setting now, where the server allows it."""
+        return self.policies.of(guild_id).allow_private and self.store.wants_private(user_id)

@@ -1,0 +1,137 @@
+"""Reactions on results: 🔄 rerolls, ❌ deletes a result or cancels a running job. A reaction carries no
+interaction, so the answer is a short message to that member (or nothing in the channel, for a member whose
+results are private: their reroll comes by direct message)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import discord
+from discord.ext import commands
+
+from bot.i18n import Text, text_of
+from bot.jobs.engine import JobEngine
+from bot.jobs.followups import Asker, FollowUpError, FollowUps
+from bot.jobs.model import FINISHED, Job, JobState
+from bot.jobs.store import SqliteJobStore, StoredReply
+from bot.templates.errors import TemplateError
+from bot.ui.fit import fit_content
+from bot.ui.job_messages import JobMessages
+from bot.ui.mentions import only_them
+
+from .followup_rules import FollowUpRules, note_of
+
+log = logging.getLogger(__name__)
+REROLL, CROSS, CHECK = "🔄", "❌", "✅"
+DEDUP_SECONDS = 60.0
+REFUSAL_SECONDS = 15.0
+
+
+class ReactionsCog(commands.Cog, name="ReactionsCog"):
+    def __init__(
+        self,
+        engine: JobEngine,
+        store: SqliteJobStore,
+        messages: JobMessages,
+        followups: FollowUps,
+        rules: FollowUpRules,
+    ) -> None:
+        self.engine, self.store, self.messages, self.followups, self.rules = engine, store, messages, followups, rules
+        self.policies = rules.policies
+        self._seen: dict[tuple[int, int, str], float] = {}  # (message, member, emoji) -> when: one job per add
+
+    @commands.Cog.listener()
+    async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
+        bot = self.messages.client
+        emoji = str(payload.emoji)
+        if emoji not in (REROLL, CROSS) or bot is None or bot.user is None or payload.user_id == bot.user.id:
+            return
+        key, now = (payload.message_id, payload.user_id, emoji), time.monotonic()
+        if now - self._seen.get(key, -DEDUP_SECONDS) < DEDUP_SECONDS:
+            return  # the same reaction again (removed and added, or delivered twice): one job per reaction
+        self._seen = {k: t for k, t in self._seen.items() if now - t < DEDUP_SECONDS}
+        self._seen[key] = now
+        job = await self.store.by_message(payload.message_id)
+        if job is None:
+            return
+        channel = bot.get_partial_messageable(payload.channel_id, guild_id=payload.guild_id)
+        roles, admin = self.rules.member_facts(payload.member)
+        action = "reroll" if emoji == REROLL else "delete"
+        refusal = await self.rules.not_yours(job, payload.user_id, roles, admin, action)
+        if refusal is None and action == "reroll":
+            prompt = str(job.request.bound.values.get("prompt") or "")
+            refusal = self.rules.policy(payload.guild_id, payload.channel_id, roles, prompt)
+            refusal = refusal or self.rules.cooldown(payload.user_id)
+            refusal = refusal or self.rules.admission(payload.user_id)
+        if refusal is not None:  # no interaction to answer: a short message for that member, in the result's language
+            await self._say_to(channel, payload.user_id, refusal.render(job.request.locale))
+            return
+        if action == "delete":
+            await self._cross(job, channel, payload)
+        else:
+            await self._reroll_from_reaction(job, channel, payload)
+        await self._acknowledge(payload, emoji)
+
+    async def _cross(self, job: Job, channel: discord.PartialMessageable, payload: Any) -> None:
+        if job.id in self.engine.active:
+            await self.engine.cancel(job.id, Text("by.reaction"))
+        elif job.state in FINISHED:
+            await channel.get_partial_message(payload.message_id).delete()
+
+    async def _reroll_from_reaction(self, job: Job, channel: discord.PartialMessageable, payload: Any) -> None:
+        if job.state is not JobState.DELIVERED:
+            return
+        locale = job.request.locale  # a reaction carries no language: the result's is used
+        policy = self.policies.of(payload.guild_id)
+        private = self.rules.private(payload.guild_id, payload.user_id)
+        asker = Asker(
+            payload.user_id, payload.guild_id, payload.channel_id, locale, policy, self._nsfw(payload), private
+        )
+        note = note_of(payload.guild_id, payload.channel_id, payload.message_id)
+        try:
+            request = self.followups.reroll(job, asker, note)
+        except (FollowUpError, TemplateError) as exc:
+            await self._say_to(channel, payload.user_id, "⚠️ " + text_of(exc).render(locale))
+            return
+        new = Job(request)
+        assert self.messages.client is not None
+        if private:  # no interaction to answer privately: nothing in the channel, the result by direct message
+            self.messages.attach_direct(new, self.messages.client, payload.channel_id)
+            await self.engine.accept(new, StoredReply(payload.channel_id, None, None))
+            return
+        rerolling = Text("results.rerolling").render(locale)
+        message = await channel.send(
+            f"<@{payload.user_id}> 🔄 {rerolling}", allowed_mentions=only_them(payload.user_id)
+        )
+        self.messages.attach_channel(new, self.messages.client, payload.channel_id, message.id)
+        await self.engine.accept(new, StoredReply(payload.channel_id, message.id, None))
+
+    @staticmethod
+    async def _say_to(channel: discord.PartialMessageable, user_id: int, text: str) -> None:
+        """A short message for one member where there is no interaction to answer (it pings only them)."""
+        content = fit_content(f"<@{user_id}> {text}")
+        await channel.send(content, delete_after=REFUSAL_SECONDS, allowed_mentions=only_them(user_id))
+
+    def _nsfw(self, payload: Any) -> bool:
+        client = self.messages.client
+        channel = client.get_channel(payload.channel_id) if client is not None else None
+        return bool(getattr(channel, "nsfw", False))
+
+    async def _acknowledge(self, payload: Any, emoji: str) -> None:
+        """Remove the member's reaction, or add ✅, where the bot may; say nothing where it may not."""
+        bot = self.messages.client
+        guild = bot.get_guild(payload.guild_id) if bot is not None and payload.guild_id else None
+        channel = guild.get_channel(payload.channel_id) if guild is not None else None
+        if guild is None or channel is None or not isinstance(channel, discord.abc.GuildChannel):
+            return
+        permissions = channel.permissions_for(guild.me)
+        message = discord.PartialMessage(channel=channel, id=payload.message_id)  # type: ignore[arg-type]
+        try:
+            if permissions.manage_messages:
+                await message.remove_reaction(emoji, discord.Object(payload.user_id))
+            elif permissions.add_reactions:
+                await message.add_reaction(CHECK)
+        except discord.HTTPException as exc:
+            log.info("could not acknowledge a reaction: %s", exc)
