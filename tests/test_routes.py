@@ -17,6 +17,15 @@ async def private_on(discord: FakeDiscord) -> None:
     await set_option(discord, "settings", "private", "on")
 
 
+async def outliving_its_token(stack: Stack, prompt: str) -> Interaction:
+    """A job held in ComfyUI until its interaction token has expired (the test releases it)."""
+    stack.comfys[0].hold()
+    asked = await imagine(stack.discord, prompt)
+    await stack.discord.until(lambda: asked.message_id is not None)
+    await wait_until_older_than(asked, 1.1)
+    return asked
+
+
 def dm_path(user_id: int = USER_ID) -> str:
     return f"/channels/{DM_CHANNEL_ID + user_id}/messages"
 
@@ -56,10 +65,7 @@ async def test_a_result_past_the_token_fits_the_channels_limit_not_the_members_n
     discord.attachment_size_limit = 25 * 2**20  # the member has Nitro
     discord.token_lifetime = 1.0
     async with stack.start(token_handoff=0.5):
-        comfy.hold()
-        asked = await imagine(discord, "noise")
-        await discord.until(lambda: asked.message_id is not None)
-        await wait_until_older_than(asked, 1.1)
+        asked = await outliving_its_token(stack, "noise")
         comfy.release()
         await discord.until(final(discord, asked))
     [sent] = discord.original(asked).files
@@ -73,10 +79,7 @@ async def test_a_private_result_with_closed_direct_messages_is_held_for_history(
     discord.dms_closed.add(USER_ID)
     async with stack.start(token_handoff=0.5) as app:
         await private_on(discord)
-        comfy.hold()
-        slow = await imagine(discord, "a slow secret")
-        await discord.until(lambda: slow.message_id is not None)
-        await wait_until_older_than(slow, 1.1)
+        slow = await outliving_its_token(stack, "a slow secret")
         comfy.release()
         await discord.until(lambda: any("/history" in m.content for m in discord.messages.values()))
         await app.engine.wait_idle()
@@ -108,10 +111,7 @@ async def test_permissions_lost_during_a_long_job_send_the_result_by_direct_mess
     comfy, discord = stack.comfys[0], stack.discord
     discord.token_lifetime = 1.0
     async with stack.start(token_handoff=0.5):
-        comfy.hold()
-        slow = await imagine(discord, "a slow fox")
-        await discord.until(lambda: slow.message_id is not None)
-        await wait_until_older_than(slow, 1.1)
+        await outliving_its_token(stack, "a slow fox")
         await discord.deny(CHANNEL_ID, ATTACH_FILES)  # an admin changed the channel meanwhile
         comfy.release()
         await discord.until(lambda: any(r.path == dm_path() and r.status == 200 for r in discord.requests))
@@ -147,10 +147,7 @@ async def test_replies_ping_only_the_member_answered(stack: Stack) -> None:
     comfy, discord = stack.comfys[0], stack.discord
     discord.token_lifetime = 1.0
     async with stack.start(token_handoff=0.5):
-        comfy.hold()
-        slow = await imagine(discord, "<@5555> @everyone <@&7777> a fox")
-        await discord.until(lambda: slow.message_id is not None)
-        await wait_until_older_than(slow, 1.1)
+        slow = await outliving_its_token(stack, "<@5555> @everyone <@&7777> a fox")
         del discord.messages[slow.message_id or 0]  # a moderator deleted it: the result is posted anew
         comfy.release()
         await discord.until(lambda: any(m.files and m.content.startswith("<@") for m in discord.messages.values()))
