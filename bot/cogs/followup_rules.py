@@ -7,13 +7,16 @@ import time
 from typing import Any
 
 import discord
+from discord.ext import commands
 
 from bot.i18n import Text
 from bot.jobs.engine import JobEngine
+from bot.jobs.followups import FollowUps
 from bot.jobs.model import Job
 from bot.jobs.policy import Policies
 from bot.jobs.store import SqliteJobStore
 from bot.settings import LimitSettings
+from bot.ui.job_messages import JobMessages
 
 from .admission import admission_problem
 
@@ -75,3 +78,18 @@ class FollowUpRules:
     def private(self, guild_id: int | None, user_id: int) -> bool:
         """Whether this member's new job is private: their setting now, where the server allows it."""
         return self.policies.of(guild_id).allow_private and self.store.wants_private(user_id)
+
+
+class FollowUpCog(commands.Cog):
+    """What the cogs that follow up on results (buttons, reactions) work with."""
+
+    def __init__(
+        self,
+        engine: JobEngine,
+        store: SqliteJobStore,
+        messages: JobMessages,
+        followups: FollowUps,
+        rules: FollowUpRules,
+    ) -> None:
+        self.engine, self.store, self.messages, self.followups, self.rules = engine, store, messages, followups, rules
+        self.policies = rules.policies

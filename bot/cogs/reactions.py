@@ -12,16 +12,14 @@ import discord
 from discord.ext import commands
 
 from bot.i18n import Text, text_of
-from bot.jobs.engine import JobEngine
-from bot.jobs.followups import Asker, FollowUpError, FollowUps
+from bot.jobs.followups import Asker, FollowUpError
 from bot.jobs.model import FINISHED, Job, JobState
-from bot.jobs.store import SqliteJobStore, StoredReply
+from bot.jobs.store import StoredReply
 from bot.templates.errors import TemplateError
 from bot.ui.fit import fit_content
-from bot.ui.job_messages import JobMessages
 from bot.ui.mentions import only_them
 
-from .followup_rules import FollowUpRules, note_of
+from .followup_rules import FollowUpCog, note_of
 
 log = logging.getLogger(__name__)
 REROLL, CROSS, CHECK = "🔄", "❌", "✅"
@@ -29,17 +27,9 @@ DEDUP_SECONDS = 60.0
 REFUSAL_SECONDS = 15.0
 
 
-class ReactionsCog(commands.Cog, name="ReactionsCog"):
-    def __init__(
-        self,
-        engine: JobEngine,
-        store: SqliteJobStore,
-        messages: JobMessages,
-        followups: FollowUps,
-        rules: FollowUpRules,
-    ) -> None:
-        self.engine, self.store, self.messages, self.followups, self.rules = engine, store, messages, followups, rules
-        self.policies = rules.policies
+class ReactionsCog(FollowUpCog, name="ReactionsCog"):
+    def __init__(self, *parts: Any) -> None:
+        super().__init__(*parts)
         self._seen: dict[tuple[int, int, str], float] = {}  # (message, member, emoji) -> when: one job per add
 
     @commands.Cog.listener()

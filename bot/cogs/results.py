@@ -9,19 +9,16 @@ import logging
 
 import discord
 from discord import app_commands
-from discord.ext import commands
 
 from bot.i18n import Text, text_of
-from bot.jobs.engine import JobEngine
-from bot.jobs.followups import Asker, FollowUpError, FollowUps
+from bot.jobs.followups import Asker, FollowUpError
 from bot.jobs.model import Job, JobRequest
-from bot.jobs.store import SqliteJobStore, StoredReply
+from bot.jobs.store import StoredReply
 from bot.templates.errors import TemplateError
 from bot.templates.params import ImageData
-from bot.ui.job_messages import JobMessages
 
 from .admission import missing_permissions
-from .followup_rules import FollowUpRules, note_of
+from .followup_rules import FollowUpCog, note_of
 from .replies import locale_of, show, tell
 
 log = logging.getLogger(__name__)
@@ -56,18 +53,7 @@ class EditModal(discord.ui.Modal):
         await self.cog.run_edit(interaction, self.job, self.message, self.prompt.value, self.negative.value)
 
 
-class ResultsCog(commands.Cog, name="ResultsCog"):
-    def __init__(
-        self,
-        engine: JobEngine,
-        store: SqliteJobStore,
-        messages: JobMessages,
-        followups: FollowUps,
-        rules: FollowUpRules,
-    ) -> None:
-        self.engine, self.store, self.messages, self.followups, self.rules = engine, store, messages, followups, rules
-        self.policies = rules.policies
-
+class ResultsCog(FollowUpCog, name="ResultsCog"):
     async def on_button(self, interaction: discord.Interaction, action: str, job_id: str, index: int | None) -> None:
         job = await self.store.get(job_id)
         if job is None:
