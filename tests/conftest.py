@@ -21,7 +21,7 @@ from tests.fakes.comfy_server import FakeComfy
 
 # Property tests are derandomized (a fixed seed, no example database) so a clean clone runs the same examples
 # every time; HYPOTHESIS_PROFILE=explore searches afresh, and what it finds is pinned with @example.
-settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+settings.register_profile("ci", derandomize=True, database=None, deadline=None, print_blob=True)
 settings.register_profile("explore", derandomize=False)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
