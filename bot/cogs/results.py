@@ -87,20 +87,30 @@ class ResultsCog(FollowUpCog, name="ResultsCog"):
             return
         asker = self._asker(interaction)
         note = note_of(interaction.guild_id, interaction.channel_id or 0, _id(interaction.message))
+        message_id = None
         try:
             if action == "reroll":
                 request = self.followups.reroll(job, asker, note)
-            else:
+            else:  # the result image is downloaded: acknowledge first (Discord allows 3 s; a download may not)
+                callback = await interaction.response.defer(thinking=True, ephemeral=asker.private)
+                message_id = getattr(callback, "message_id", None)
                 image = await self._result_image(interaction.message, index or 1)
                 make = self.followups.vary if action == "vary" else self.followups.upscale
                 request = make(job, asker, image, note)
         except (FollowUpError, TemplateError) as exc:
-            await tell(interaction, text_of(exc), warn=True)
+            await self._refuse(interaction, message_id, text_of(exc))
             return
         except discord.HTTPException as exc:
-            await tell(interaction, "results.unreadable", warn=True, error=str(exc))
+            await self._refuse(interaction, message_id, Text("results.unreadable", error=str(exc)))
             return
-        await self._start_from_interaction(interaction, request)
+        await self._start_from_interaction(interaction, request, message_id)
+
+    async def _refuse(self, interaction: discord.Interaction, message_id: int | None, text: Text) -> None:
+        """Before the acknowledgement: an answer only the member sees; after it: in place of the loading reply."""
+        if not interaction.response.is_done():
+            await tell(interaction, text, warn=True)
+            return
+        await self.messages.refuse(interaction, message_id, "⚠️ " + text.render(locale_of(interaction)))
 
     @staticmethod
     async def _delete(interaction: discord.Interaction) -> None:
@@ -132,9 +142,12 @@ class ResultsCog(FollowUpCog, name="ResultsCog"):
             return
         await self._start_from_interaction(interaction, request)
 
-    async def _start_from_interaction(self, interaction: discord.Interaction, request: JobRequest) -> None:
-        callback = await interaction.response.defer(thinking=True, ephemeral=request.private)  # its own message
-        message_id = getattr(callback, "message_id", None)
+    async def _start_from_interaction(
+        self, interaction: discord.Interaction, request: JobRequest, message_id: int | None = None
+    ) -> None:
+        if not interaction.response.is_done():  # the job's own message
+            callback = await interaction.response.defer(thinking=True, ephemeral=request.private)
+            message_id = getattr(callback, "message_id", None)
         job = Job(request)
         self.messages.attach(job, interaction, message_id)
         await self.engine.accept(job, StoredReply(request.channel_id, message_id, interaction.token))

@@ -48,8 +48,17 @@ async def _patiently(action: Callable[[], Awaitable[None]]) -> None:
             await asyncio.sleep(delay)
 
 
-def _plainly(view: MakeView, locale: str, limit: int) -> Rendered:
-    return render_plain(view(limit), locale)
+async def _plainly(view: MakeView, locale: str, limit: int) -> Rendered:
+    return render_plain(await view(limit), locale)
+
+
+def _ready(rendered: Rendered) -> MakeView:
+    """A message that is the same whatever the route."""
+
+    async def make(_limit: int) -> Rendered:
+        return rendered
+
+    return make
 
 
 class JobMessages(JobListener):
@@ -60,10 +69,12 @@ class JobMessages(JobListener):
         handoff_after: float = 14 * 60,
         followups: FollowUps | None = None,
         store: SqliteJobStore | None = None,
+        media_workers: int = 2,
     ) -> None:
         self.presenter = presenter
         self.followups = followups
         self.store = store
+        self._media_slots = asyncio.Semaphore(media_workers)
         self.handoff_after = handoff_after
         self.client: discord.Client | None = None  # set once the bot exists
         self._targets: dict[str, MessageTarget] = {}
@@ -127,7 +138,7 @@ class JobMessages(JobListener):
         refusal = Rendered(content=fit_content(text))
 
         async def send(_: object) -> None:
-            await target.edit(lambda _limit: refusal, final=True)
+            await target.edit(_ready(refusal), final=True)
 
         await self.presenter.show_final(key, interaction.channel_id or 0, send, text)
 
@@ -138,7 +149,7 @@ class JobMessages(JobListener):
         values, locale = job.request.bound.values, job.request.locale
 
         async def send(state: JobEvent) -> None:
-            await target.edit(lambda _limit: render_progress(state, values, job.id, locale), final=False)
+            await target.edit(_ready(render_progress(state, values, job.id, locale)), final=False)
 
         self.presenter.show(job.id, job.request.channel_id, send, event)
 
@@ -149,9 +160,9 @@ class JobMessages(JobListener):
         bound = job.request.bound
         fitted: dict[int, list[FittedImage]] = {}  # upload limit -> the images fitted to it
 
-        def images(limit: int) -> list[FittedImage]:
+        async def images(limit: int) -> list[FittedImage]:
             if isinstance(event, Delivered) and limit not in fitted:
-                fitted[limit] = [fit_image(image.data, image.filename, limit) for image in event.images]
+                fitted[limit] = [await self._fit(image.data, image.filename, limit) for image in event.images]
             return fitted.get(limit, [])
 
         actions = ResultActions(
@@ -164,10 +175,12 @@ class JobMessages(JobListener):
             locale=job.request.locale,
         )
 
-        def view(limit: int) -> Rendered:  # afresh for each try: a sent file's stream has been read
-            return render_final(event, bound.values, bound.template, images(limit), actions, notes=target.notes)
+        async def view(limit: int) -> Rendered:  # afresh for each try: a sent file's stream has been read
+            fitted_images = await images(limit)
+            return render_final(event, bound.values, bound.template, fitted_images, actions, notes=target.notes)
 
-        batches = len(view(DEFAULT_UPLOAD_LIMIT).followups)  # more than 10 images continue in follow-up messages
+        shown = len(event.images) if isinstance(event, Delivered) else 0
+        batches = max(0, -(-shown // 10) - 1)  # more than 10 images continue in follow-up messages
 
         async def send(_: JobEvent) -> None:
             try:
@@ -187,10 +200,10 @@ class JobMessages(JobListener):
                 for index in range(batches):
                     await _patiently(functools.partial(follow_up, index))
             except Unreachable as exc:
-                await self._hold(job, target, images(DEFAULT_UPLOAD_LIMIT), exc)
+                await self._hold(job, target, await images(DEFAULT_UPLOAD_LIMIT), exc)
 
         async def follow_up(index: int) -> None:
-            await target.follow_up(view(target.limit_now()).followups[index])
+            await target.follow_up((await view(target.limit_now())).followups[index])
 
         first = target.message_id
         try:
@@ -199,6 +212,14 @@ class JobMessages(JobListener):
             self._targets.pop(job.id, None)
         if target.message_id is not None and target.message_id != first and self.store is not None:
             await self.store.moved(job.id, target.channel_id, target.message_id)
+
+    async def _fit(self, data: bytes, filename: str, limit: int) -> FittedImage:
+        """Re-encoding is CPU work (seconds for a large image): it runs in a worker thread, a bounded number at
+        a time, so the event loop keeps answering interactions within Discord's 3 seconds meanwhile."""
+        if len(data) <= limit:
+            return fit_image(data, filename, limit)  # fits as it is: nothing to encode
+        async with self._media_slots:
+            return await asyncio.to_thread(fit_image, data, filename, limit)
 
     async def _hold(self, job: Job, target: MessageTarget, images: list[FittedImage], why: Exception) -> None:
         """Nowhere to show the result now: keep it for /history and tell the member so where they can see it."""

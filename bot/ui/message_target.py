@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import discord
@@ -25,7 +25,7 @@ from .render import Rendered
 
 log = logging.getLogger(__name__)
 DEFAULT_UPLOAD_LIMIT = 10 * 2**20  # a guild without boosts, and direct messages
-MakeView = Callable[[int], Rendered]  # the upload limit of the route used -> what to send through it
+MakeView = Callable[[int], Awaitable[Rendered]]  # the upload limit of the route used -> what to send through it
 
 
 class Unreachable(Exception):
@@ -74,7 +74,7 @@ class MessageTarget:
         """Edit the job's message. When it cannot be edited at all, progress is skipped and only the final
         state is posted, once, as a new message that mentions the member (never one message per update)."""
         if self._token_alive() and self.message_id is not None:
-            view = make(self.limit_now())
+            view = await make(self.limit_now())
             try:
                 await self._webhook().edit_message(
                     self.message_id, content=view.content, embed=view.embed, attachments=view.files, view=view.view
@@ -87,10 +87,10 @@ class MessageTarget:
         self.moved = True
         if self.private:
             if final:  # nobody else may see it: the member's DMs are the only private place left
-                await self._direct(make(DEFAULT_UPLOAD_LIMIT))
+                await self._direct(await make(DEFAULT_UPLOAD_LIMIT))
             return
         channel = self.client.get_partial_messageable(self.channel_id, guild_id=self.guild_id)
-        view = make(self.channel_limit())
+        view = await make(self.channel_limit())
         if self.message_id is not None:
             try:
                 await channel.get_partial_message(self.message_id).edit(
@@ -102,7 +102,7 @@ class MessageTarget:
                     log.info("cannot edit the job's message (%s); the result will be posted anew", exc)
                     return
                 log.info("cannot edit the job's message through the channel (%s); posting a new one", exc)
-                view = make(self.channel_limit())  # afresh: a sent file's stream has been read
+                view = await make(self.channel_limit())  # afresh: a sent file's stream has been read
         try:
             await self._post(channel, view)
         except discord.Forbidden as exc:
@@ -112,7 +112,7 @@ class MessageTarget:
                 "the bot may not post in channel %s (%s); sending the result by direct message", self.channel_id, exc
             )
             self.notes.append(Text("delivery.not_in_channel", channel=f"<#{self.channel_id}>"))
-            await self._direct(make(DEFAULT_UPLOAD_LIMIT))
+            await self._direct(await make(DEFAULT_UPLOAD_LIMIT))
 
     async def _post(self, channel: discord.PartialMessageable, view: Rendered) -> None:
         text = fit_content(f"<@{self.user_id}> {view.content}".strip())

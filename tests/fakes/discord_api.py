@@ -96,6 +96,7 @@ class FakeDiscord(MemberActions, MessageRoutes):
         self.bot_denied: dict[int, int] = {}  # channel -> permissions its overwrites deny the bot
         self.dms_closed: set[int] = set()  # members who accept no direct messages from the bot
         self.uploads: dict[str, File] = {}  # attachments members sent with commands
+        self.attachment_delay = 0.0  # seconds the CDN takes to serve a message's attachment
         self.reactions: list[tuple[str, int, str, str]] = []  # (method, message id, emoji, user or @me)
         self.deleted: list[int] = []  # message ids deleted (by any route)
         self.requests: list[Request] = []

@@ -3,6 +3,7 @@ answered as Discord answers it (the rules and their sources are listed in discor
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
@@ -59,6 +60,7 @@ class MessageRoutes:
     reactions: list[tuple[str, int, str, str]]
     deleted: list[int]
     uploads: dict[str, File]
+    attachment_delay: float
     port: int
     _ids: Iterator[int]
 
@@ -269,6 +271,8 @@ class MessageRoutes:
         return message
 
     async def _attachment(self, request: web.Request) -> web.Response:
+        if self.attachment_delay:
+            await asyncio.sleep(self.attachment_delay)  # a slow CDN, as a test asks (not synchronisation)
         message = self.messages.get(int(request.match_info["mid"]))
         if message is None:
             return web.Response(status=404)

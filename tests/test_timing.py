@@ -1,0 +1,70 @@
+"""Nothing slow stands between a member and Discord's 3 seconds: not a large result being fitted under the upload
+limit (CPU work runs off the event loop), not a Vary or Upscale's download of the result image (the press is
+acknowledged first)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from tests.discord_helpers import final, imagine
+from tests.fakes.discord_api import USER_ID
+from tests.stack import Stack
+from tests.test_followups import button
+
+
+class LoopWatch:
+    """The longest the event loop (the bot's and the fakes': one loop in these tests) went without running a
+    task: while it is blocked, no interaction can be acknowledged. A measurement, not a synchronisation."""
+
+    def __init__(self) -> None:
+        self.longest = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    async def _watch(self) -> None:
+        last = time.monotonic()
+        while True:
+            await asyncio.sleep(0.02)
+            now = time.monotonic()
+            self.longest, last = max(self.longest, now - last), now
+
+    def __enter__(self) -> LoopWatch:
+        self._task = asyncio.create_task(self._watch())
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+
+
+async def test_another_member_is_acknowledged_while_a_large_result_is_fitted(stack: Stack) -> None:
+    comfy, discord = stack.comfys[0], stack.discord
+    comfy.output_side, comfy.output_noise = 1024, True  # 3 MiB of noise: seconds of re-encoding to fit 100 KB
+    discord.upload_limit, discord.ack_deadline = 100_000, 1.0
+    fetched = asyncio.Event()
+    comfy.fail_next("GET", "/view", "gated", gate=fetched)
+    async with stack.start():
+        large = await imagine(discord, "noise")
+        await comfy.until(lambda: any(path == "/view" for _, path, _ in comfy.requests))
+        with LoopWatch() as watch:
+            fetched.set()  # the result arrives; fitting it (seconds of CPU) begins
+            other = await imagine(discord, "a fox", user=USER_ID + 1)
+            await discord.until(lambda: other.callback_type is not None or bool(other.refused))
+            await discord.until(final(discord, large), within=60)
+    assert other.callback_type == 5 and not other.refused
+    assert watch.longest < discord.ack_deadline, f"the event loop was blocked for {watch.longest:.1f} s"
+    assert len(discord.original(large).files[0].data) <= 100_000
+
+
+async def test_vary_is_acknowledged_before_the_result_image_is_downloaded(stack: Stack) -> None:
+    discord = stack.discord
+    async with stack.start():
+        asked = await imagine(discord, "a fox")
+        await discord.until(final(discord, asked))
+        result = discord.original(asked)
+        discord.attachment_delay = 2.0  # the CDN is slow today
+        discord.ack_deadline = 1.0
+        vary = await discord.click(result, button(result, "vary", 1))
+        await discord.until(final(discord, vary), within=30)
+    assert vary.callback_type == 5 and not vary.refused
+    assert discord.original(vary).embeds[0]["title"] == "Done"
