@@ -36,8 +36,9 @@ from .comfy.stream import ComfyStream
 from .jobs import records
 from .jobs.engine import JobEngine
 from .jobs.followups import FollowUps
+from .jobs.instance import InstanceLock
 from .jobs.policy import Policies, Policy
-from .jobs.store import SqliteJobStore
+from .jobs.store import SqliteJobStore, StoreError
 from .logs import configure_logging
 from .metrics import Metrics, serve
 from .settings import ConfigError, DiscordSettings, Settings, load_settings, templates_folder
@@ -186,17 +187,21 @@ async def checkpoint_names(backends: list[ComfyBackend]) -> list[str]:
 
 
 async def run(settings: Settings, *, sync_only: bool = False) -> None:
-    async with aiohttp.ClientSession() as session:
-        app = await assemble(settings, session, force_sync=sync_only)
-        token = settings.discord.token.get_secret_value()
-        try:
-            if sync_only:
-                await app.bot.login(token)  # runs setup_hook, which syncs
-            else:
-                await app.start()
-                await app.bot.start(token)
-        finally:
-            await app.close()
+    lock = InstanceLock(settings.database.path).acquire()  # before anything touches the database or ComfyUI
+    try:
+        async with aiohttp.ClientSession() as session:
+            app = await assemble(settings, session, force_sync=sync_only)
+            token = settings.discord.token.get_secret_value()
+            try:
+                if sync_only:
+                    await app.bot.login(token)  # runs setup_hook, which syncs
+                else:
+                    await app.start()
+                    await app.bot.start(token)
+            finally:
+                await app.close()
+    finally:
+        lock.release()
 
 
 async def export(settings: Settings, user_id: int) -> dict[str, object]:
@@ -262,10 +267,18 @@ def main(argv: list[str] | None = None) -> int:
         if len(args) != 2 or not args[1].isdigit():
             print("usage: python -m bot export USER_ID", file=sys.stderr)
             return 2
-        print(json.dumps(asyncio.run(export(settings, int(args[1]))), indent=2, default=str))
+        try:
+            print(json.dumps(asyncio.run(export(settings, int(args[1]))), indent=2, default=str))
+        except StoreError as exc:
+            print(exc, file=sys.stderr)
+            return 1
         return 0
-    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a person stops the bot
-        asyncio.run(run(settings, sync_only=command == "sync"))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a person stops the bot
+            asyncio.run(run(settings, sync_only=command == "sync"))
+    except StoreError as exc:
+        print(exc, file=sys.stderr)
+        return 1
     return 0
 
 

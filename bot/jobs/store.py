@@ -8,6 +8,9 @@ images a member attached are kept beside it, so a restarted bot can still run it
 from __future__ import annotations
 
 import json
+import logging
+import sqlite3
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +23,7 @@ from bot.templates.template import BoundWorkflow
 
 from .model import Job, JobRequest, JobState
 
+log = logging.getLogger(__name__)
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY,
@@ -95,6 +99,10 @@ class StoredReply:
     token: str | None  # the interaction token, for edits while it lives
 
 
+class StoreError(Exception):
+    """The database cannot be used; the message says which file and why."""
+
+
 class SqliteJobStore:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -103,6 +111,15 @@ class SqliteJobStore:
         self._private: set[int] = set()  # members who asked for private results (read before Discord's 3 s)
 
     async def open(self) -> SqliteJobStore:
+        """Open (and create or migrate) the database; StoreError, with the connection closed, when it cannot be
+        (a file that is not a database, a disk that refuses it): its worker thread would keep the process alive."""
+        try:
+            return await self._open()
+        except (sqlite3.Error, OSError) as exc:
+            await self.close()
+            raise StoreError(f"the database {self.path} cannot be opened: {exc}") from None
+
+    async def _open(self) -> SqliteJobStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = await aiosqlite.connect(self.path)
         await self._db.execute("PRAGMA journal_mode=WAL")
@@ -215,10 +232,20 @@ class SqliteJobStore:
         async with self.db.execute("SELECT * FROM jobs WHERE finished IS NULL ORDER BY seq") as cursor:
             cursor.row_factory = aiosqlite.Row
             rows = list(await cursor.fetchall())
-        return [
-            (await self._job(row), StoredReply(row["channel_id"], row["message_id"], row["reply_token"]))
-            for row in rows
-        ]
+        found = []
+        for row in rows:
+            try:
+                found.append(
+                    (await self._job(row), StoredReply(row["channel_id"], row["message_id"], row["reply_token"]))
+                )
+            except (ValueError, KeyError, TypeError) as exc:  # one damaged record must not stop the others
+                log.error("job %s: its record is damaged (%s); it is set aside as failed", row["id"], exc)
+                await self.db.execute(
+                    "UPDATE jobs SET state = 'failed', finished = ?, error = ? WHERE id = ?",
+                    (time.time(), f"its record was damaged and could not be resumed: {exc}", row["id"]),
+                )
+                await self.db.commit()
+        return found
 
     async def get(self, job_id: str) -> Job | None:
         async with self.db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)) as cursor:
