@@ -75,8 +75,13 @@ class App:
                 )
             await asyncio.sleep(6 * 3600)
 
+    async def login(self, token: str) -> None:
+        """Log in to Discord (REST: the application's id, the commands synced) before anything is shown: a
+        recovered job's message can only be edited once the bot knows which application it is."""
+        await self.bot.login(token)
+
     async def start(self) -> None:
-        """Recover unfinished jobs and serve metrics, then connect to Discord (the caller runs `bot.start`)."""
+        """Recover unfinished jobs and serve metrics; the caller has logged in, and connects after."""
         await self.pool.start()
         await self.engine.start()
         self._pruner = asyncio.create_task(self._prune_forever(), name="retention")
@@ -193,11 +198,10 @@ async def run(settings: Settings, *, sync_only: bool = False) -> None:
             app = await assemble(settings, session, force_sync=sync_only)
             token = settings.discord.token.get_secret_value()
             try:
-                if sync_only:
-                    await app.bot.login(token)  # runs setup_hook, which syncs
-                else:
-                    await app.start()
-                    await app.bot.start(token)
+                await app.login(token)  # runs setup_hook, which syncs
+                if not sync_only:
+                    await app.start()  # recovered jobs are shown now that the bot knows who it is
+                    await app.bot.connect()
             finally:
                 await app.close()
     finally:

@@ -27,9 +27,10 @@ from tests.fakes.discord_api import USER_ID, FakeDiscord, Interaction, Message, 
 
 
 @asynccontextmanager
-async def running(bot: ComfyBot, token: str = "test-token") -> AsyncIterator[ComfyBot]:
-    """Start the bot, wait until it is ready (surfacing any start-up exception), and close it after."""
-    task = asyncio.create_task(bot.start(token))
+async def running(bot: ComfyBot, token: str = "test-token", *, logged_in: bool = False) -> AsyncIterator[ComfyBot]:
+    """Start the bot (connect it, when it has logged in already), wait until it is ready (surfacing any
+    start-up exception), and close it after."""
+    task = asyncio.create_task(bot.connect() if logged_in else bot.start(token))
     ready = asyncio.create_task(bot.wait_until_ready())
     done, _ = await asyncio.wait({task, ready}, timeout=20, return_when=asyncio.FIRST_COMPLETED)
     if task in done:
@@ -79,8 +80,9 @@ async def assembled(settings: Settings) -> AsyncIterator[App]:
     async with aiohttp.ClientSession() as session:
         app = await assemble(settings, session, guild_ready_timeout=0.05)
         try:
+            await app.login("test-token")  # as python -m bot does: log in, recover, then connect
             await app.start()
-            async with running(app.bot):
+            async with running(app.bot, logged_in=True):
                 yield app
         finally:
             await app.close()

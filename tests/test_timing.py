@@ -68,3 +68,23 @@ async def test_vary_is_acknowledged_before_the_result_image_is_downloaded(stack:
         await discord.until(final(discord, vary), within=30)
     assert vary.callback_type == 5 and not vary.refused
     assert discord.original(vary).embeds[0]["title"] == "Done"
+
+
+async def test_results_finished_while_the_bot_was_down_are_delivered_once_with_discord_far_away(
+    stack: Stack,
+) -> None:
+    comfy, discord = stack.comfys[0], stack.discord
+    comfy.hold()
+    async with stack.start():
+        first = await imagine(discord, "first while down")
+        second = await imagine(discord, "second while down", user=USER_ID + 1)
+        await comfy.until(lambda: comfy.running is not None and len(comfy.pending) == 1)
+    comfy.release()  # both finish while no bot runs
+    await comfy.until(lambda: len(comfy.history) == 2 and comfy.running is None)
+    discord.latency = 0.05  # from now on Discord is 50 ms away (±50 %)
+    async with stack.start() as app:
+        await discord.until(lambda: all(final(discord, i)() for i in (first, second)), within=60)
+        await app.engine.wait_idle()
+    for asked in (first, second):
+        shown = [r for r in discord.requests if asked.token in r.path and r.files and r.status == 200]
+        assert len(shown) == 1 and discord.original(asked).embeds[0]["title"] == "Done"

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import random
 from collections import deque
 from typing import Any
 
@@ -84,7 +85,10 @@ class FakeDiscord(MemberActions, MessageRoutes):
         edits_per_window: int = 5,
         window: float = 5.0,
         token: str = "test-token",
+        latency: float = 0.0,
     ) -> None:
+        self.latency = latency  # seconds each REST answer and gateway dispatch takes, ±50 % jitter
+        self._jitter = random.Random(1234)  # the same delays on every run
         self.token = token  # the bot token it accepts
         self.token_lifetime = token_lifetime
         self.ack_deadline = ack_deadline
@@ -233,8 +237,14 @@ class FakeDiscord(MemberActions, MessageRoutes):
         listed = [channel_payload(c, bot_denied=self.bot_denied.get(c, 0)) for c in sorted(channels)]
         return guild_payload(listed, self.premium_tier)
 
+    async def _far(self) -> None:
+        """Discord is a remote service: tens of milliseconds away (a fixed seed, so every run waits alike)."""
+        if self.latency:
+            await asyncio.sleep(self.latency * self._jitter.uniform(0.5, 1.5))
+
     async def dispatch(self, event: str, data: Json, *, intent: int = 0) -> None:
         """Send a dispatch to every identified session whose intents include `intent` (0: always sent)."""
+        await self._far()
         for ws in list(self.gateways):
             if intent == 0 or ws["intents"] & intent:
                 await self._send(ws, 0, data, event)
@@ -245,6 +255,7 @@ class FakeDiscord(MemberActions, MessageRoutes):
     async def _record(self, request: web.Request, handler: Any) -> web.StreamResponse:
         if not request.path.startswith(API):
             return await handler(request)  # type: ignore[no-any-return]
+        await self._far()
         body, files = None, []
         if request.content_type == "multipart/form-data":
             async for part in await request.multipart():
