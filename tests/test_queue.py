@@ -6,6 +6,7 @@ on what members see in Discord and on what reached ComfyUI."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -35,13 +36,18 @@ async def test_one_members_batch_does_not_hold_up_another(stack: Stack) -> None:
     assert stack.ran(comfy)[:3] == ["a0", "b", "a1"]  # B's one job runs second
 
 
+def shown(discord: FakeDiscord, asked: Interaction) -> bool:
+    """Accepted: its message shows the job's state."""
+    return asked.message_id in discord.messages and bool(discord.original(asked).embeds)
+
+
 async def test_caps_are_explained_with_positions(stack: Stack) -> None:
     comfy, discord = stack.comfys[0], stack.discord
     comfy.hold()
     async with stack.start(limits=LimitSettings(jobs_per_user=3, queue_max=2)):
-        for n in range(3):
-            await imagine(discord, f"a{n}", user=USER_ID)
-        await discord.until(lambda: len(discord.sent("POST", "/interactions")) == 3)
+        for n in range(3):  # one after the other (simultaneous ones would each count as queued: test_admission)
+            asked = await imagine(discord, f"a{n}", user=USER_ID)
+            await discord.until(functools.partial(shown, discord, asked))
         await comfy.until(lambda: comfy.running is not None)
         over = await imagine(discord, "a3", user=USER_ID)
         await discord.until(final(discord, over))

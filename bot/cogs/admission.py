@@ -3,6 +3,9 @@ the bot may show a result where it was asked for."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import discord
 
 from bot import permissions
@@ -12,15 +15,33 @@ from bot.settings import LimitSettings
 
 
 def admission_problem(engine: JobEngine, limits: LimitSettings, user_id: int) -> Text | None:
-    """Why a member's new job cannot be queued (over their cap, or the queue is full), or None."""
+    """Why a member's new job cannot be queued (over their cap, or the queue is full), or None. Jobs being made
+    (reserved by `admitted`) count as queued."""
     mine = engine.jobs_of(user_id)
-    if len(mine) >= limits.jobs_per_user:
+    count = len(mine) + engine.reserved(user_id)
+    if count >= limits.jobs_per_user:
         positions = sorted(p for j in mine if (p := engine.position(j)) is not None)
         where = Text("admission.where", positions=", ".join(f"#{p}" for p in positions)) if positions else ""
-        return Text("admission.over_cap", count=len(mine), limit=limits.jobs_per_user, where=where)
-    if len(engine.scheduler) >= limits.queue_max:
+        return Text("admission.over_cap", count=count, limit=limits.jobs_per_user, where=where)
+    if len(engine.scheduler) + engine.reserved() >= limits.queue_max:
         return Text("admission.queue_full", limit=limits.queue_max)
     return None
+
+
+@contextmanager
+def admitted(engine: JobEngine, limits: LimitSettings, user_id: int) -> Iterator[Text | None]:
+    """Check the caps and, when they allow it, reserve the member's place in the same step (nothing can run in
+    between: no await), held until the block ends, by which time the job is accepted (or refused). Yields the
+    reason when the caps do not allow it."""
+    problem = admission_problem(engine, limits, user_id)
+    if problem is not None:
+        yield problem
+        return
+    engine.reserve(user_id)
+    try:
+        yield None
+    finally:
+        engine.unreserve(user_id)
 
 
 def missing_permissions(interaction: discord.Interaction, *, private: bool) -> Text | None:

@@ -4,6 +4,7 @@ rules; a member's cooldown; whether their new job is private. Shared by the butt
 from __future__ import annotations
 
 import time
+from contextlib import AbstractContextManager
 from typing import Any
 
 import discord
@@ -18,7 +19,7 @@ from bot.jobs.store import SqliteJobStore
 from bot.settings import LimitSettings
 from bot.ui.job_messages import JobMessages
 
-from .admission import admission_problem
+from .admission import admitted
 
 
 def jump_link(guild_id: int | None, channel_id: int, message_id: int) -> str:
@@ -43,8 +44,9 @@ class FollowUpRules:
         self.moderator_roles = set(moderator_roles)
         self._last: dict[int, float] = {}  # member -> their last follow-up
 
-    def admission(self, user_id: int) -> Text | None:
-        return admission_problem(self.engine, self.limits, user_id)
+    def admitted(self, user_id: int) -> AbstractContextManager[Text | None]:
+        """The member's caps checked and their place reserved in one step (see admission.admitted)."""
+        return admitted(self.engine, self.limits, user_id)
 
     async def not_yours(self, job: Job, user_id: int, roles: set[int], admin: bool, action: str) -> Text | None:
         if user_id == job.user_id or admin or roles & self.moderator_roles:

@@ -9,7 +9,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.i18n import LocalizedError, excerpt, text_of
+from bot.i18n import LocalizedError, Text, excerpt, text_of
 from bot.jobs.engine import JobEngine
 from bot.jobs.model import Job, JobRequest
 from bot.jobs.policy import Policies
@@ -21,7 +21,7 @@ from bot.templates.params import ImageData
 from bot.templates.template import SEED_MAX, Template
 from bot.ui.job_messages import JobMessages
 
-from .admission import admission_problem, missing_permissions
+from .admission import admitted, missing_permissions
 from .flags import FlagError, parse_aspect, parse_flags, size_for
 from .replies import locale_of, say, tell
 
@@ -105,19 +105,40 @@ class ImagineCog(commands.Cog):
         if lacking is not None:  # told now, ephemerally, rather than failing when the result is posted
             await tell(interaction, lacking, warn=True)
             return
+        with admitted(self.engine, self.limits, interaction.user.id) as problem:  # checked and reserved at once
+            await self._make(
+                interaction,
+                prompt,
+                image,
+                private,
+                problem,
+                {
+                    "negative": negative,
+                    "aspect": aspect,
+                    "seed": seed,
+                    "steps": steps,
+                    "cfg": cfg,
+                    "model": model,
+                    "count": count,
+                    "template": template,
+                },
+            )
+
+    async def _make(
+        self,
+        interaction: discord.Interaction,
+        prompt: str,
+        image: discord.Attachment | None,
+        private: bool,
+        problem: Text | None,
+        given: dict[str, Any],
+    ) -> None:
+        """Acknowledge, then make the job (or say why not) while the member's place is reserved."""
         callback = await interaction.response.defer(thinking=True, ephemeral=private)  # Discord allows 3 seconds
         message_id = getattr(callback, "message_id", None)
-        given = {
-            "negative": negative,
-            "aspect": aspect,
-            "seed": seed,
-            "steps": steps,
-            "cfg": cfg,
-            "model": model,
-            "count": count,
-            "template": template,
-        }
         try:
+            if problem is not None:
+                raise RequestError("raw", message=problem)
             given = {k: v for k, v in given.items() if v is not None}
             request = await self._request(interaction, prompt, given, image, private)
         except (RequestError, FlagError, TemplateError) as exc:
@@ -154,9 +175,6 @@ class ImagineCog(commands.Cog):
         text = parsed.text
         if len(text) > limits.prompt_max_length:
             raise RequestError("imagine.too_long", length=len(text), limit=limits.prompt_max_length)
-        problem = admission_problem(self.engine, limits, interaction.user.id)
-        if problem is not None:
-            raise RequestError("raw", message=problem)
         defaults = await self.store.member_settings(interaction.user.id)  # after the defer: it may be slow
         chosen = self.library.get(str(given.pop("template", defaults.get("template", self.default_template))))
         if "aspect" not in given and "aspect" in defaults and "width" in chosen.parameters:

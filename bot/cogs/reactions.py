@@ -54,14 +54,17 @@ class ReactionsCog(FollowUpCog, name="ReactionsCog"):
             prompt = str(job.request.bound.values.get("prompt") or "")
             refusal = self.rules.policy(payload.guild_id, payload.channel_id, roles, prompt)
             refusal = refusal or self.rules.cooldown(payload.user_id)
-            refusal = refusal or self.rules.admission(payload.user_id)
         if refusal is not None:  # no interaction to answer: a short message for that member, in the result's language
             await self._say_to(channel, payload.user_id, refusal.render(job.request.locale))
             return
         if action == "delete":
             await self._cross(job, channel, payload)
         else:
-            await self._reroll_from_reaction(job, channel, payload)
+            with self.rules.admitted(payload.user_id) as problem:  # checked and reserved at once
+                if problem is not None:
+                    await self._say_to(channel, payload.user_id, problem.render(job.request.locale))
+                    return
+                await self._reroll_from_reaction(job, channel, payload)
         await self._acknowledge(payload, emoji)
 
     async def _cross(self, job: Job, channel: discord.PartialMessageable, payload: Any) -> None:

@@ -74,14 +74,18 @@ class ResultsCog(FollowUpCog, name="ResultsCog"):
         refusal = self.rules.policy(interaction.guild_id, interaction.channel_id or 0, roles, prompt)
         private = self.rules.private(interaction.guild_id, interaction.user.id)
         refusal = (
-            refusal
-            or missing_permissions(interaction, private=private)
-            or self.rules.cooldown(interaction.user.id)
-            or self.rules.admission(interaction.user.id)
+            refusal or missing_permissions(interaction, private=private) or self.rules.cooldown(interaction.user.id)
         )
         if refusal is not None:
             await tell(interaction, refusal)
             return
+        with self.rules.admitted(interaction.user.id) as problem:  # checked and reserved at once
+            if problem is not None:
+                await tell(interaction, problem)
+                return
+            await self._follow_up(interaction, job, action, index)
+
+    async def _follow_up(self, interaction: discord.Interaction, job: Job, action: str, index: int | None) -> None:
         if action == "edit":
             await interaction.response.send_modal(EditModal(self, job, interaction.message, locale_of(interaction)))
             return
@@ -133,14 +137,18 @@ class ResultsCog(FollowUpCog, name="ResultsCog"):
         if refusal is not None:
             await tell(interaction, refusal, warn=True)
             return
-        asker = self._asker(interaction)
-        note = note_of(interaction.guild_id, interaction.channel_id or 0, _id(message))
-        try:
-            request = self.followups.edit(job, asker, prompt, negative, note)
-        except (FollowUpError, TemplateError) as exc:
-            await tell(interaction, text_of(exc), warn=True)
-            return
-        await self._start_from_interaction(interaction, request)
+        with self.rules.admitted(interaction.user.id) as problem:  # the form may have been open a while
+            if problem is not None:
+                await tell(interaction, problem, warn=True)
+                return
+            asker = self._asker(interaction)
+            note = note_of(interaction.guild_id, interaction.channel_id or 0, _id(message))
+            try:
+                request = self.followups.edit(job, asker, prompt, negative, note)
+            except (FollowUpError, TemplateError) as exc:
+                await tell(interaction, text_of(exc), warn=True)
+                return
+            await self._start_from_interaction(interaction, request)
 
     async def _start_from_interaction(
         self, interaction: discord.Interaction, request: JobRequest, message_id: int | None = None

@@ -87,7 +87,8 @@ class FakeDiscord(MemberActions, MessageRoutes):
         token: str = "test-token",
         latency: float = 0.0,
     ) -> None:
-        self.latency = latency  # seconds each REST answer and gateway dispatch takes, ±50 % jitter
+        self.latency = latency  # seconds each REST answer and gateway dispatch takes, ± `jitter` of it
+        self.jitter = 0.5
         self._jitter = random.Random(1234)  # the same delays on every run
         self.token = token  # the bot token it accepts
         self.token_lifetime = token_lifetime
@@ -240,7 +241,7 @@ class FakeDiscord(MemberActions, MessageRoutes):
     async def _far(self) -> None:
         """Discord is a remote service: tens of milliseconds away (a fixed seed, so every run waits alike)."""
         if self.latency:
-            await asyncio.sleep(self.latency * self._jitter.uniform(0.5, 1.5))
+            await asyncio.sleep(self.latency * self._jitter.uniform(1 - self.jitter, 1 + self.jitter))
 
     async def dispatch(self, event: str, data: Json, *, intent: int = 0) -> None:
         """Send a dispatch to every identified session whose intents include `intent` (0: always sent)."""
