@@ -10,9 +10,11 @@ import asyncio
 import contextlib
 import json
 import logging
+import signal
 import sys
 import time
 import uuid
+from collections.abc import Awaitable
 from dataclasses import dataclass
 
 import aiohttp
@@ -193,6 +195,10 @@ async def checkpoint_names(backends: list[ComfyBackend]) -> list[str]:
 
 async def run(settings: Settings, *, sync_only: bool = False) -> None:
     lock = InstanceLock(settings.database.path).acquire()  # before anything touches the database or ComfyUI
+    terminated = asyncio.Event()
+    with contextlib.suppress(NotImplementedError):  # SIGTERM: docker stop, systemd, every orchestrator
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, terminated.set)
+    bound = settings.discord.shutdown_timeout
     try:
         async with aiohttp.ClientSession() as session:
             app = await assemble(settings, session, force_sync=sync_only)
@@ -201,11 +207,36 @@ async def run(settings: Settings, *, sync_only: bool = False) -> None:
                 await app.login(token)  # runs setup_hook, which syncs
                 if not sync_only:
                     await app.start()  # recovered jobs are shown now that the bot knows who it is
-                    await app.bot.connect()
+                    await _until_terminated(app, terminated)
             finally:
-                await app.close()
+                await _bounded(app.close(), bound)
     finally:
         lock.release()
+
+
+async def _until_terminated(app: App, terminated: asyncio.Event) -> None:
+    """Run the bot until it stops, or until SIGTERM: then take no new work (members are told the bot is
+    restarting) and flush the final messages being sent, within half the shutdown bound (closing has the rest).
+    Jobs running in ComfyUI are left running: they are followed again after the restart."""
+    connected = asyncio.create_task(app.bot.connect(), name="discord")
+    signalled = asyncio.create_task(terminated.wait(), name="sigterm")
+    done, _ = await asyncio.wait({connected, signalled}, return_when=asyncio.FIRST_COMPLETED)
+    if connected in done:
+        signalled.cancel()
+        connected.result()  # raises what stopped it
+        return
+    log.warning("SIGTERM: taking no new work; flushing final messages, then closing")
+    app.bot.stopping = True
+    await _bounded(app.presenter.drain(), app.settings.discord.shutdown_timeout / 2)
+    connected.cancel()
+    await asyncio.gather(connected, return_exceptions=True)
+
+
+async def _bounded(step: Awaitable[None], seconds: float) -> None:
+    try:
+        await asyncio.wait_for(step, seconds)
+    except TimeoutError:
+        log.warning("shutting down: a step took more than %.0f s; going on", seconds)
 
 
 async def export(settings: Settings, user_id: int) -> dict[str, object]:

@@ -51,6 +51,7 @@ class ComfyBot(commands.AutoShardedBot):
         self._cogs_to_add = list(cogs)
         self._sync_state = sync_state
         self._force_sync = force_sync
+        self.stopping = False  # set on SIGTERM: commands are answered "restarting", nothing new is taken
         if settings.gateway_url:
             self._use_gateway(settings.gateway_url)
 
@@ -69,7 +70,15 @@ class ComfyBot(commands.AutoShardedBot):
         self.add_dynamic_items(CancelButton, ResultButton, PickSelect)  # every past message's buttons keep working
         await self.tree.set_translator(CatalogueTranslator())
         self.tree.on_error = self._command_failed  # type: ignore[method-assign]
+        self.tree.interaction_check = self._taking_work  # type: ignore[method-assign]
         await self.sync_commands(force=self._force_sync)
+
+    async def _taking_work(self, interaction: discord.Interaction) -> bool:
+        """While the bot shuts down, a command is answered (in the member's language) instead of started."""
+        if not self.stopping:
+            return True
+        await tell(interaction, "shutdown.restarting", warn=True)
+        return False
 
     async def _command_failed(
         self, interaction: discord.Interaction, error: discord.app_commands.AppCommandError

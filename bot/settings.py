@@ -59,6 +59,9 @@ class DiscordSettings(BaseModel):
     token_handoff: PositiveFloat = Field(
         default=14 * 60, description="seconds after which a job's message is edited through the channel route"
     )
+    shutdown_timeout: PositiveFloat = Field(
+        default=10.0, description="seconds a SIGTERM may take: final messages flushed, then everything closed"
+    )
 
     @field_validator("api_base", "gateway_url")
     @classmethod

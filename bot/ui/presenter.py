@@ -79,6 +79,11 @@ class ProgressPresenter:
         finally:
             self._cells.pop(key, None)
 
+    async def drain(self) -> None:
+        """Return once every final state shown so far has been sent (progress is not waited for)."""
+        pending = [c.done for c in self._cells.values() if c.final and not c.done.done()]
+        await asyncio.gather(*(asyncio.shield(f) for f in pending), return_exceptions=True)
+
     def edits_of(self, key: str) -> int:
         cell = self._cells.get(key)
         return cell.sent if cell else 0
