@@ -88,3 +88,18 @@ async def test_results_finished_while_the_bot_was_down_are_delivered_once_with_d
     for asked in (first, second):
         shown = [r for r in discord.requests if asked.token in r.path and r.files and r.status == 200]
         assert len(shown) == 1 and discord.original(asked).embeds[0]["title"] == "Done"
+
+
+async def test_after_an_outage_the_job_runs_as_soon_as_comfyui_answers_not_after_the_backoff(stack: Stack) -> None:
+    comfy, discord = stack.comfys[0], stack.discord
+    async with stack.start(health_interval=0.5) as app:
+        await comfy.stop()
+        await asyncio.sleep(7)  # an outage long enough that the socket's backoff has grown to seconds
+        await comfy.start()  # the same address again
+        back = time.monotonic()
+        asked = await imagine(discord, "after the outage")
+        await discord.until(final(discord, asked), within=40)
+        took = time.monotonic() - back
+        await app.engine.wait_idle()
+    assert discord.original(asked).embeds[0]["title"] == "Done"
+    assert took < 3.0, f"delivered {took:.1f} s after ComfyUI answered again"  # the health interval bounds it

@@ -122,6 +122,8 @@ class BackendPool:
                 self.on_down(state.backend)
             return
         state.failures, state.error = 0, ""
+        if not state.backend.stream.connected:
+            state.backend.stream.retry_now()  # it answers again: its socket need not wait out the backoff
         if not state.healthy:
             state.healthy = True
             log.info("%s is up", state.backend.name)

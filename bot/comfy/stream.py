@@ -12,6 +12,7 @@ What the real server does that shapes this (recorded, see tests/fixtures):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -80,6 +81,7 @@ class ComfyStream:
         self._last_frame = time.monotonic()
         self._echo_deadline: float | None = None
         self._closed = False
+        self._retry_now = asyncio.Event()  # the server answers again: stop waiting out the backoff
 
     # ---- lifecycle -------------------------------------------------------------------------------------
 
@@ -103,6 +105,11 @@ class ComfyStream:
         if self._ws is not None:
             await self._ws.close()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+    def retry_now(self) -> None:
+        """The server is known to answer again (its health check passed): reconnect without waiting for the
+        backoff, which after a long outage would otherwise keep the backend idle for up to its maximum."""
+        self._retry_now.set()
 
     async def reconnect(self) -> None:
         """Drop the socket; the reader opens a new one and reconciles every followed prompt."""
@@ -147,9 +154,17 @@ class ComfyStream:
                     )
             except (aiohttp.ClientError, TimeoutError) as exc:
                 failures += 1
-                delay = min(self._reconnect_max_delay, self._reconnect_delay * 2 ** min(failures, 16))
-                log.warning("%s: WebSocket connect failed (%s); again in %.1fs", self.client.where, exc, delay)
-                await asyncio.sleep(delay * (0.5 + random.random() / 2))
+                ceiling = min(self._reconnect_max_delay, self._reconnect_delay * 2 ** min(failures, 16))
+                delay = ceiling * (0.5 + random.random() / 2)  # jittered: many bots must not retry in step
+                log.warning(
+                    "%s: WebSocket connect failed (%s); again in %.1fs, or once it answers",
+                    self.client.where,
+                    exc,
+                    delay,
+                )
+                self._retry_now.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._retry_now.wait(), delay)
                 continue
             failures = 0
             try:
