@@ -297,7 +297,10 @@ def main(argv: list[str] | None = None) -> int:
     if command == "invite":
         return asyncio.run(cli.invite(settings))
     if command == "run":
-        return asyncio.run(cli.run(settings, run_args, values))
+        try:
+            return asyncio.run(cli.run(settings, run_args, values))
+        except KeyboardInterrupt:  # Ctrl-C: the prompt was cancelled on the server on the way out
+            return 130
     if command == "export":
         if len(args) != 2 or not args[1].isdigit():
             print("usage: python -m bot export USER_ID", file=sys.stderr)

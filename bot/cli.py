@@ -8,7 +8,7 @@ import argparse
 import asyncio
 import sys
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -18,7 +18,7 @@ from .comfy.backend import ComfyBackend
 from .comfy.client import ComfyClient
 from .comfy.errors import ComfyError, PromptRejected
 from .comfy.events import Executing, Progress
-from .comfy.run import RunFailed, RunInterrupted, RunLost, RunSucceeded
+from .comfy.run import PromptRun, RunFailed, RunInterrupted, RunLost, RunSucceeded
 from .comfy.stream import ComfyStream
 from .discord_rest import DiscordRest, DiscordRestError
 from .jobs.store import SqliteJobStore
@@ -178,27 +178,15 @@ async def run(settings: Settings, args: argparse.Namespace, values: dict[str, An
         backend.start()
         try:
             graph = await bound.upload_images(client, f"cli-{uuid.uuid4().hex[:8]}") if bound.images else bound.graph
+            stats = await client.system_stats()
+            if stats.devices and all(d.type == "cpu" for d in stats.devices):
+                out.write(f"{chosen.display_name} has no GPU (CPU only): one image may take many minutes.\n")
             run_ = await backend.submit(graph)
-            node = None
-            async for item in run_:
-                if isinstance(item, Executing) and item.node:
-                    node = graph.get(item.node, {}).get("class_type")
-                elif isinstance(item, Progress):
-                    out.write(_bar(item.value, item.max, node))
-                    out.flush()
-                elif isinstance(item, RunSucceeded):
-                    folder = Path(args.out)
-                    await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
-                    out.write("\n")
-                    for ref in item.results(bound.output_nodes):
-                        path = folder / ref.filename
-                        await asyncio.to_thread(path.write_bytes, await client.view(ref))
-                        out.write(f"saved {path}\n")
-                    out.write(f"seed {bound.values.get('seed')}\n")
-                    return 0
-                elif isinstance(item, RunFailed | RunInterrupted | RunLost):
-                    out.write(f"\n{getattr(item, 'message', None) or getattr(item, 'reason', 'interrupted')}\n")
-                    return 1
+            try:
+                return await _follow(run_, graph, bound.output_nodes, client, args, bound.values, out)
+            except asyncio.CancelledError:  # Ctrl-C: the prompt must not keep the server busy after we leave
+                await asyncio.shield(_cancel(client, run_.prompt_id, out))
+                raise
         except PromptRejected as exc:
             out.write(f"ComfyUI refused the workflow: {exc}\n")
         except ComfyError as exc:
@@ -206,3 +194,46 @@ async def run(settings: Settings, args: argparse.Namespace, values: dict[str, An
         finally:
             await backend.close()
     return 1
+
+
+async def _follow(
+    run_: PromptRun,
+    graph: dict[str, Any],
+    output_nodes: Any,
+    client: ComfyClient,
+    args: argparse.Namespace,
+    values: Mapping[str, Any],
+    out: TextIO,
+) -> int:
+    """Show the run's progress; save its images. The exit status."""
+    node = None
+    async for item in run_:
+        if isinstance(item, Executing) and item.node:
+            node = graph.get(item.node, {}).get("class_type")
+        elif isinstance(item, Progress):
+            out.write(_bar(item.value, item.max, node))
+            out.flush()
+        elif isinstance(item, RunSucceeded):
+            folder = Path(args.out)
+            await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
+            out.write("\n")
+            for ref in item.results(output_nodes):
+                path = folder / ref.filename
+                await asyncio.to_thread(path.write_bytes, await client.view(ref))
+                out.write(f"saved {path}\n")
+            out.write(f"seed {values.get('seed')}\n")
+            return 0
+        elif isinstance(item, RunFailed | RunInterrupted | RunLost):
+            out.write(f"\n{getattr(item, 'message', None) or getattr(item, 'reason', 'interrupted')}\n")
+            return 1
+    return 1
+
+
+async def _cancel(client: ComfyClient, prompt_id: str, out: TextIO) -> None:
+    """Take the prompt out of ComfyUI's queue, or stop it if it runs (targeted: no one else's prompt)."""
+    try:
+        await client.delete_from_queue(prompt_id)
+        await client.interrupt(prompt_id)
+        out.write(f"\ncancelled {prompt_id} on the server\n")
+    except ComfyError as exc:
+        out.write(f"\ncould not cancel {prompt_id} on the server: {exc}\n")

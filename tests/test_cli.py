@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import shutil
+import signal
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
@@ -143,3 +147,39 @@ async def test_run_explains_a_bad_parameter(tmp_path: Path) -> None:
     env = configured(tmp_path, "http://127.0.0.1:9")
     code, out, _ = await run_cli("run", "quick", "--set", "steps=lots", env=env, cwd=tmp_path)
     assert code == 1 and out.strip() == "steps must be a whole number (got 'lots')"
+
+
+async def test_ctrl_c_during_run_cancels_the_prompt_on_the_server(fake: FakeComfy, tmp_path: Path) -> None:
+    env = configured(tmp_path, fake.base_url)
+    fake.hold()
+    clean = {k: v for k, v in os.environ.items() if "__" not in k}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "run",
+        "quick",
+        "--prompt",
+        "a long one",
+        "--set",
+        "model=sd15-random.safetensors",
+        "--out",
+        str(tmp_path / "out"),
+        cwd=tmp_path,
+        env={**clean, "PYTHONPATH": str(ROOT), **env},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        try:
+            await fake.until(lambda: fake.running is not None, within=30)
+        except TimeoutError:
+            raise AssertionError(str(await process.communicate())) from None
+        process.send_signal(signal.SIGINT)  # Ctrl-C
+        out, _ = await asyncio.wait_for(process.communicate(), 30)
+    finally:
+        if process.returncode is None:
+            process.kill()
+    interrupts = [body for method, path, body in fake.requests if path == "/interrupt"]
+    assert interrupts and b"prompt_id" in interrupts[-1] and "cancelled" in out.decode()
+    assert "has no GPU (CPU only)" in out.decode()
