@@ -73,6 +73,9 @@ __all__ = [
     "Refused",
     "Request",
 ]
+# Discord is a remote service: every REST answer and gateway dispatch is this far away (± `jitter`), for the whole
+# suite unless a test says otherwise; on loopback, races that real latency exposes would be won by luck.
+LATENCY = 0.04  # 20-60 ms with the default jitter of ±50 %
 RECORDED = web.RequestKey("recorded", Request)
 
 
@@ -85,7 +88,7 @@ class FakeDiscord(MemberActions, MessageRoutes):
         edits_per_window: int = 5,
         window: float = 5.0,
         token: str = "test-token",
-        latency: float = 0.0,
+        latency: float = LATENCY,
     ) -> None:
         self.latency = latency  # seconds each REST answer and gateway dispatch takes, ± `jitter` of it
         self.jitter = 0.5
