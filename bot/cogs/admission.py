@@ -18,12 +18,12 @@ def admission_problem(engine: JobEngine, limits: LimitSettings, user_id: int) ->
     """Why a member's new job cannot be queued (over their cap, or the queue is full), or None. Jobs being made
     (reserved by `admitted`) count as queued."""
     mine = engine.jobs_of(user_id)
-    count = len(mine) + engine.reserved(user_id)
+    count = len(mine) + engine.reservations.of(user_id)
     if count >= limits.jobs_per_user:
         positions = sorted(p for j in mine if (p := engine.position(j)) is not None)
         where = Text("admission.where", positions=", ".join(f"#{p}" for p in positions)) if positions else ""
         return Text("admission.over_cap", count=count, limit=limits.jobs_per_user, where=where)
-    if len(engine.scheduler) + engine.reserved() >= limits.queue_max:
+    if len(engine.scheduler) + engine.reservations.total() >= limits.queue_max:
         return Text("admission.queue_full", limit=limits.queue_max)
     return None
 
@@ -37,11 +37,11 @@ def admitted(engine: JobEngine, limits: LimitSettings, user_id: int) -> Iterator
     if problem is not None:
         yield problem
         return
-    engine.reserve(user_id)
+    engine.reservations.add(user_id)
     try:
         yield None
     finally:
-        engine.unreserve(user_id)
+        engine.reservations.remove(user_id)
 
 
 def missing_permissions(interaction: discord.Interaction, *, private: bool) -> Text | None:

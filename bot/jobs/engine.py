@@ -35,6 +35,7 @@ from .events import (
 from .model import Job, JobState
 from .ports import JobListener
 from .progress import ProgressTracker
+from .reservations import Reservations
 from .scheduler import FairScheduler
 from .store import SqliteJobStore, StoredReply
 
@@ -60,7 +61,7 @@ class JobEngine:
         self.running_per_user = running_per_user
         self.scheduler = FairScheduler()
         self.active: dict[str, Job] = {}  # every unfinished job
-        self._reserved: dict[int, int] = {}  # member -> jobs being made (checked, not yet accepted)
+        self.reservations = Reservations()  # jobs being made: checked, not yet accepted
         self._runs: dict[str, PromptRun] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._cancelled_by: dict[str, Text] = {}
@@ -117,22 +118,6 @@ class JobEngine:
 
     def jobs_of(self, user_id: int) -> list[Job]:
         return [job for job in self.active.values() if job.user_id == user_id]
-
-    def reserve(self, user_id: int) -> None:
-        """Count a job that is being made (a member's request between its check and `accept`), so that
-        simultaneous requests cannot all pass the same check: check and reserve happen in one step."""
-        self._reserved[user_id] = self._reserved.get(user_id, 0) + 1
-
-    def unreserve(self, user_id: int) -> None:
-        left = self._reserved.get(user_id, 0) - 1
-        if left > 0:
-            self._reserved[user_id] = left
-        else:
-            self._reserved.pop(user_id, None)
-
-    def reserved(self, user_id: int | None = None) -> int:
-        """Jobs being made, by one member or by all."""
-        return self._reserved.get(user_id, 0) if user_id is not None else sum(self._reserved.values())
 
     def position(self, job: Job) -> int | None:
         return self._positions.get(job.id)

@@ -74,7 +74,3 @@ def _within_total(embed: discord.Embed, fields: list[tuple[str, str, bool]]) -> 
         else:
             name, value, inline = fields[longest - 1]
             fields[longest - 1] = (name, clip(value, keep), inline)
-
-
-def fit_embeds(embeds: list[discord.Embed], empty: str = EMPTY) -> list[discord.Embed]:
-    return [fit_embed(e, empty) for e in embeds]
