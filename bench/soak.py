@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.fakes.comfy_server import FakeComfy
-from tests.fakes.discord_api import CHANNEL_ID, USER_ID, FakeDiscord, Message
+from tests.fakes.discord_api import CHANNEL_ID, LATENCY, USER_ID, FakeDiscord, Message
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = "v1-5-pruned-emaonly.safetensors"
@@ -55,6 +55,7 @@ class Plan:
     kills: int = 2
     seed: int = 7
     drain: float = 240.0  # seconds the last jobs may take once the traffic stops
+    latency: float = LATENCY * 1000  # ms each Discord answer and dispatch takes (± 50 %), as a remote service
 
 
 @dataclass
@@ -254,7 +255,8 @@ async def soak(plan: Plan, folder: Path, say: Callable[[str], None] = print) -> 
     comfys = [await FakeComfy(step_delay=0.01).start() for _ in range(plan.backends)]
     for comfy in comfys:
         comfy.object_info["CheckpointLoaderSimple"]["input"]["required"]["ckpt_name"][0].append(SHIPPED)
-    discord = await FakeDiscord(window=1.0, token="soak-token").start()
+    discord = await FakeDiscord(window=1.0, token="soak-token", latency=plan.latency / 1000).start()
+    say(f"Discord latency {plan.latency:.0f} ms ± 50 %")
     shutil.copytree(ROOT / "workflows", folder / "workflows")
     bot = BotProcess(bot_environment(folder, comfys, discord), folder)
     members = Members(plan, discord, rng)
@@ -361,6 +363,7 @@ def main() -> None:
     for name in ("backends", "members", "channels", "jobs", "kills", "seed"):
         parser.add_argument(f"--{name}", type=int, default=getattr(defaults, name))
     parser.add_argument("--rate", type=float, default=defaults.rate)
+    parser.add_argument("--latency", type=float, default=defaults.latency, help="ms Discord takes to answer")
     args = parser.parse_args()
     plan = Plan(**{k: v for k, v in vars(args).items()})
     with tempfile.TemporaryDirectory() as name:

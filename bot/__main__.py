@@ -70,7 +70,11 @@ class App:
         """Forget finished jobs past the retention period: at start, then every 6 hours."""
         while True:
             cutoff = time.time() - self.settings.database.retention_days * 86400
-            forgotten = await records.prune(self.store, cutoff)
+            try:
+                forgotten = await records.prune(self.store, cutoff)
+            except StoreError as exc:  # tried again next time; nothing is lost by waiting
+                log.warning("retention: %s", exc)
+                forgotten = 0
             if forgotten:
                 log.info(
                     "forgot %d finished job(s) older than %g days", forgotten, self.settings.database.retention_days
@@ -111,7 +115,7 @@ async def assemble(
 ) -> App:
     """Build everything; `App.start()` then recovers jobs and starts the backends' health checks."""
     data = settings.database.path.parent
-    store = await SqliteJobStore(settings.database.path).open()
+    store = await SqliteJobStore(settings.database.path, busy_timeout=settings.database.busy_timeout).open()
     client_id = await store.get_meta("comfy_client_id")
     if client_id is None:  # kept across restarts: the bot keeps following the prompts it submitted
         client_id = uuid.uuid4().hex

@@ -144,6 +144,9 @@ class DatabaseSettings(BaseModel):
 
     path: Path = Field(default=Path("data/bot.sqlite3"), description="the SQLite file")
     retention_days: PositiveFloat = Field(default=90, description="days finished jobs are kept")
+    busy_timeout: PositiveFloat = Field(
+        default=10, description="seconds a write waits for a database another program has locked before giving up"
+    )
 
 
 class LimitSettings(BaseModel):

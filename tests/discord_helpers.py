@@ -54,6 +54,7 @@ def settings_between(
     limits: LimitSettings | None = None,
     health_interval: float = 10.0,
     metrics: bool = False,
+    busy_timeout: float = 10.0,
     **discord: Any,
 ) -> Settings:
     """Settings for a bot between fake ComfyUI servers (one URL, named gpu1, or (url, name) pairs) and the fake
@@ -67,7 +68,7 @@ def settings_between(
             retries=1,
             health_interval=health_interval,
         ),
-        database=DatabaseSettings(path=folder / "data" / "bot.sqlite3"),
+        database=DatabaseSettings(path=folder / "data" / "bot.sqlite3", busy_timeout=busy_timeout),
         templates=TemplateSettings(dir=folder / "workflows"),
         limits=limits or LimitSettings(),
         metrics=MetricsSettings(enabled=metrics, port=0),

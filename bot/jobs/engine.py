@@ -32,12 +32,13 @@ from .events import (
     rejection_message,
     waiting_reason,
 )
+from .late_writes import LateWrites
 from .model import Job, JobState
 from .ports import JobListener
 from .progress import ProgressTracker
 from .reservations import Reservations
 from .scheduler import FairScheduler
-from .store import SqliteJobStore, StoredReply
+from .store import SqliteJobStore, StoredReply, StoreError
 
 log = logging.getLogger(__name__)
 MAX_RESULT_BYTES = 64 * 2**20
@@ -62,6 +63,7 @@ class JobEngine:
         self.scheduler = FairScheduler()
         self.active: dict[str, Job] = {}  # every unfinished job
         self.reservations = Reservations()  # jobs being made: checked, not yet accepted
+        self.late_writes = LateWrites(store)  # ends the database refused, written when it takes them
         self._runs: dict[str, PromptRun] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._cancelled_by: dict[str, Text] = {}
@@ -87,6 +89,7 @@ class JobEngine:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self.late_writes.close()
 
     async def _recover(self) -> None:
         for job, reply in await self.store.unfinished():
@@ -111,7 +114,15 @@ class JobEngine:
             await self._idle.wait()
 
     async def accept(self, job: Job, reply: StoredReply) -> None:
-        await self.store.add(job, reply)
+        """Store the job and queue it; a database that refuses it ends it at once, the member told why."""
+        try:
+            await self.store.add(job, reply)
+        except StoreError as exc:
+            log.error("job %s could not be stored: %s", job.id, exc, extra=job.log_context())
+            await self._finish(job, JobState.FAILED, Failed(Text("failed.store")), stored=False)
+            return
+        if self.late_writes:  # the database takes writes again: what it refused before goes in now
+            await self.late_writes.flush()
         self.active[job.id] = job
         self.scheduler.push(job)
         self._wake.set()
@@ -236,10 +247,15 @@ class JobEngine:
         if job.attempts >= MAX_ATTEMPTS:
             await self._finish(job, JobState.FAILED, Failed(Text("failed.lost_twice", reason=reason)))
             return
-        if job.state is not JobState.QUEUED:
-            await self._move(job, JobState.QUEUED)
         job.prompt_id = None
-        await self.store.save(job)
+        try:
+            if job.state is not JobState.QUEUED:
+                await self._move(job, JobState.QUEUED)
+            else:
+                await self.store.save(job)
+        except StoreError as exc:
+            await self._unsaveable(job, exc)
+            return
         self.scheduler.push(job, front=True)
         self.listener.job_changed(job, WaitingForBackend(reason))
         self._wake.set()
@@ -253,6 +269,8 @@ class JobEngine:
                 await self._follow(job, backend, run)
         except asyncio.CancelledError:
             raise
+        except StoreError as exc:
+            await self._unsaveable(job, exc, backend)
         except Exception as exc:  # never lose a job to a bug: tell the member
             log.exception("job %s failed unexpectedly", job.id)
             if job.finished is None:
@@ -323,13 +341,38 @@ class JobEngine:
         job.outputs = [image.filename for image in images]
         await self._finish(job, JobState.DELIVERED, Delivered(images, seconds, backend.name))
 
-    async def _finish(self, job: Job, state: JobState, event: JobEvent) -> None:
+    async def _unsaveable(self, job: Job, exc: StoreError, backend: ComfyBackend | None = None) -> None:
+        """The database refused a step of a job that has not ended: a job the bot cannot keep is not run on
+        (a restart could not take it up); its prompt is taken off the backend and the member told."""
+        log.error("job %s: %s; it is stopped", job.id, exc, extra=job.log_context())
+        if backend is not None and job.prompt_id and job.state in (JobState.DISPATCHED, JobState.RUNNING):
+            try:  # that prompt only; a GPU must not go on with work nobody will see
+                await backend.client.delete_from_queue(job.prompt_id)
+                await backend.client.interrupt(job.prompt_id)
+            except ComfyError as error:
+                log.warning("job %s: its prompt could not be stopped on %s: %s", job.id, backend.name, error)
+        if job.finished is None:
+            await self._finish(job, JobState.FAILED, Failed(Text("failed.store")))
+
+    async def _record(self, job: Job, state: JobState, *, stored: bool = True) -> None:
+        """An end is final: the member is told even when the database refuses it, and it is written later."""
+        job.move(state)
+        log.info("job %s is %s", job.id, state.value, extra=job.log_context())
+        if not stored:
+            return
+        try:
+            await self.store.save(job)
+        except StoreError as exc:
+            log.error("job %s: its end is written later: %s", job.id, exc)
+            self.late_writes.add(job)
+
+    async def _finish(self, job: Job, state: JobState, event: JobEvent, *, stored: bool = True) -> None:
         """Failed and cancelled are written first, then told; delivered is written once the result is shown
         (delivering was written before it started, so a restart shows it again rather than never)."""
         if isinstance(event, Failed):
             job.error = event.message.render()
         if state is not JobState.DELIVERED:
-            await self._move(job, state)
+            await self._record(job, state, stored=stored)
         try:
             await self.listener.job_finished(job, event)
         except Exception as exc:
@@ -338,7 +381,7 @@ class JobEngine:
                 job.error = f"the result could not be shown: {exc}"
                 state = JobState.FAILED
         if state in (JobState.DELIVERED, JobState.FAILED) and job.state is JobState.DELIVERING:
-            await self._move(job, state)
+            await self._record(job, state)
         self.active.pop(job.id, None)
         if not self.active:
             self._idle.set()

@@ -16,11 +16,11 @@ class HeldFile:
 
 
 async def hold(store: SqliteJobStore, job_id: str, user_id: int, files: list[HeldFile]) -> None:
-    await store.db.executemany(
-        "INSERT OR REPLACE INTO held_results (job_id, user_id, n, filename, data) VALUES (?, ?, ?, ?, ?)",
-        [(job_id, user_id, n, f.filename, f.data) for n, f in enumerate(files)],
-    )
-    await store.db.commit()
+    async with store.writing() as db:
+        await db.executemany(
+            "INSERT OR REPLACE INTO held_results (job_id, user_id, n, filename, data) VALUES (?, ?, ?, ?, ?)",
+            [(job_id, user_id, n, f.filename, f.data) for n, f in enumerate(files)],
+        )
 
 
 async def held(store: SqliteJobStore, user_id: int) -> dict[str, list[HeldFile]]:
@@ -36,5 +36,5 @@ async def held(store: SqliteJobStore, user_id: int) -> dict[str, list[HeldFile]]
 
 
 async def release(store: SqliteJobStore, job_id: str) -> None:
-    await store.db.execute("DELETE FROM held_results WHERE job_id = ?", (job_id,))
-    await store.db.commit()
+    async with store.writing() as db:
+        await db.execute("DELETE FROM held_results WHERE job_id = ?", (job_id,))

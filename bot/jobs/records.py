@@ -36,10 +36,10 @@ async def prune(store: SqliteJobStore, finished_before: float) -> int:
         "SELECT id FROM jobs WHERE finished IS NOT NULL AND finished < ?", (finished_before,)
     ) as cursor:
         ids = [str(row[0]) for row in await cursor.fetchall()]
-    await store.db.executemany("DELETE FROM job_images WHERE job_id = ?", [(i,) for i in ids])
-    await store.db.executemany("DELETE FROM held_results WHERE job_id = ?", [(i,) for i in ids])
-    await store.db.executemany("DELETE FROM jobs WHERE id = ?", [(i,) for i in ids])
-    await store.db.commit()
+    async with store.writing() as db:
+        await db.executemany("DELETE FROM job_images WHERE job_id = ?", [(i,) for i in ids])
+        await db.executemany("DELETE FROM held_results WHERE job_id = ?", [(i,) for i in ids])
+        await db.executemany("DELETE FROM jobs WHERE id = ?", [(i,) for i in ids])
     return len(ids)
 
 

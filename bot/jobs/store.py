@@ -11,7 +11,8 @@ import json
 import logging
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -104,8 +105,9 @@ class StoreError(Exception):
 
 
 class SqliteJobStore:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, busy_timeout: float = 10.0) -> None:
         self.path = path
+        self.busy_timeout = busy_timeout  # how long a write waits for a lock another program holds
         self._db: aiosqlite.Connection | None = None
         self._seq = 0
         self._private: set[int] = set()  # members who asked for private results (read before Discord's 3 s)
@@ -121,7 +123,9 @@ class SqliteJobStore:
 
     async def _open(self) -> SqliteJobStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = await aiosqlite.connect(self.path)
+        # SQLite's busy handler retries a locked database for `timeout` seconds, then raises "database is locked"
+        # (https://www.sqlite.org/c3ref/busy_timeout.html): the bound on every wait.
+        self._db = await aiosqlite.connect(self.path, timeout=self.busy_timeout)
         await self._db.execute("PRAGMA journal_mode=WAL")
         await self._db.execute("PRAGMA synchronous=NORMAL")
         await self._db.executescript(SCHEMA)
@@ -149,6 +153,18 @@ class SqliteJobStore:
         assert self._db is not None, "the store is not open"
         return self._db
 
+    @asynccontextmanager
+    async def writing(self) -> AsyncIterator[aiosqlite.Connection]:
+        """One write transaction, committed at the end; StoreError when the database refuses it (locked past the
+        busy timeout, a full disk, an I/O error), rolled back so the next write starts clean."""
+        try:
+            yield self.db
+            await self.db.commit()
+        except (sqlite3.Error, OSError) as exc:
+            with suppress(sqlite3.Error):
+                await self.db.rollback()
+            raise StoreError(f"the database {self.path.name} could not be written: {exc}") from None
+
     # ---- meta ------------------------------------------------------------------------------------------
 
     async def get_meta(self, key: str) -> str | None:
@@ -157,10 +173,11 @@ class SqliteJobStore:
         return str(row[0]) if row else None
 
     async def set_meta(self, key: str, value: str) -> None:
-        await self.db.execute(
-            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = ?", (key, value, value)
-        )
-        await self.db.commit()
+        async with self.writing() as db:
+            await db.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = ?",
+                (key, value, value),
+            )
 
     # ---- jobs ------------------------------------------------------------------------------------------
 
@@ -170,62 +187,62 @@ class SqliteJobStore:
         job.seq = self._seq
         bound = job.request.bound
         params = {k: (v.filename if isinstance(v, ImageData) else v) for k, v in bound.values.items()}
-        await self.db.execute(
-            "INSERT INTO jobs (id, seq, user_id, guild_id, channel_id, message_id, reply_token, template, graph, "
-            "params, output_nodes, image_targets, seed, state, backend, prompt_id, attempts, created, kind, "
-            "parent_id, note, spoiler, locale, private) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                job.id,
-                job.seq,
-                job.user_id,
-                job.request.guild_id,
-                job.request.channel_id,
-                reply.message_id,
-                reply.token,
-                bound.template,
-                json.dumps(bound.graph),
-                json.dumps(params, default=str),
-                json.dumps(bound.output_nodes),
-                json.dumps(bound.targets),
-                _seed(bound.values),
-                job.state.value,
-                job.backend,
-                job.prompt_id,
-                job.attempts,
-                job.created,
-                job.request.kind,
-                job.request.parent_id,
-                job.request.note,
-                int(job.request.spoiler),
-                job.request.locale,
-                int(job.request.private),
-            ),
-        )
-        await self.db.executemany(
-            "INSERT INTO job_images (job_id, param, filename, data) VALUES (?, ?, ?, ?)",
-            [(job.id, name, image.filename, image.data) for name, image in bound.images.items()],
-        )
-        await self.db.commit()
+        async with self.writing() as db:
+            await db.execute(
+                "INSERT INTO jobs (id, seq, user_id, guild_id, channel_id, message_id, reply_token, template, graph, "
+                "params, output_nodes, image_targets, seed, state, backend, prompt_id, attempts, created, kind, "
+                "parent_id, note, spoiler, locale, private) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    job.id,
+                    job.seq,
+                    job.user_id,
+                    job.request.guild_id,
+                    job.request.channel_id,
+                    reply.message_id,
+                    reply.token,
+                    bound.template,
+                    json.dumps(bound.graph),
+                    json.dumps(params, default=str),
+                    json.dumps(bound.output_nodes),
+                    json.dumps(bound.targets),
+                    _seed(bound.values),
+                    job.state.value,
+                    job.backend,
+                    job.prompt_id,
+                    job.attempts,
+                    job.created,
+                    job.request.kind,
+                    job.request.parent_id,
+                    job.request.note,
+                    int(job.request.spoiler),
+                    job.request.locale,
+                    int(job.request.private),
+                ),
+            )
+            await db.executemany(
+                "INSERT INTO job_images (job_id, param, filename, data) VALUES (?, ?, ?, ?)",
+                [(job.id, name, image.filename, image.data) for name, image in bound.images.items()],
+            )
 
     async def save(self, job: Job) -> None:
         """The job's state and what it has become; committed before the caller tells anyone."""
-        await self.db.execute(
-            "UPDATE jobs SET state = ?, backend = ?, prompt_id = ?, attempts = ?, started = ?, finished = ?, "
-            "error = ?, outputs = ? WHERE id = ?",
-            (
-                job.state.value,
-                job.backend,
-                job.prompt_id,
-                job.attempts,
-                job.started,
-                job.finished,
-                job.error,
-                json.dumps(job.outputs) if job.outputs else None,
-                job.id,
-            ),
-        )
-        await self.db.commit()
+        async with self.writing() as db:
+            await db.execute(
+                "UPDATE jobs SET state = ?, backend = ?, prompt_id = ?, attempts = ?, started = ?, finished = ?, "
+                "error = ?, outputs = ? WHERE id = ?",
+                (
+                    job.state.value,
+                    job.backend,
+                    job.prompt_id,
+                    job.attempts,
+                    job.started,
+                    job.finished,
+                    job.error,
+                    json.dumps(job.outputs) if job.outputs else None,
+                    job.id,
+                ),
+            )
 
     async def unfinished(self) -> list[tuple[Job, StoredReply]]:
         """Every job that has not ended, in the order it was queued."""
@@ -240,11 +257,11 @@ class SqliteJobStore:
                 )
             except (ValueError, KeyError, TypeError) as exc:  # one damaged record must not stop the others
                 log.error("job %s: its record is damaged (%s); it is set aside as failed", row["id"], exc)
-                await self.db.execute(
-                    "UPDATE jobs SET state = 'failed', finished = ?, error = ? WHERE id = ?",
-                    (time.time(), f"its record was damaged and could not be resumed: {exc}", row["id"]),
-                )
-                await self.db.commit()
+                async with self.writing() as db:
+                    await db.execute(
+                        "UPDATE jobs SET state = 'failed', finished = ?, error = ? WHERE id = ?",
+                        (time.time(), f"its record was damaged and could not be resumed: {exc}", row["id"]),
+                    )
         return found
 
     async def get(self, job_id: str) -> Job | None:
@@ -255,10 +272,10 @@ class SqliteJobStore:
 
     async def moved(self, job_id: str, channel_id: int, message_id: int) -> None:
         """The job's message is now another one (posted anew, or in direct messages): reactions find it there."""
-        await self.db.execute(
-            "UPDATE jobs SET channel_id = ?, message_id = ? WHERE id = ?", (channel_id, message_id, job_id)
-        )
-        await self.db.commit()
+        async with self.writing() as db:
+            await db.execute(
+                "UPDATE jobs SET channel_id = ?, message_id = ? WHERE id = ?", (channel_id, message_id, job_id)
+            )
 
     async def by_message(self, message_id: int) -> Job | None:
         """The job whose message this is (any state): how reactions and buttons find old results."""
@@ -281,15 +298,15 @@ class SqliteJobStore:
         """Set a member's default; None clears it."""
         if key == "private":
             (self._private.add if value == "on" else self._private.discard)(user_id)
-        if value is None:
-            await self.db.execute("DELETE FROM member_settings WHERE user_id = ? AND key = ?", (user_id, key))
-        else:
-            await self.db.execute(
-                "INSERT INTO member_settings (user_id, key, value) VALUES (?, ?, ?) "
-                "ON CONFLICT(user_id, key) DO UPDATE SET value = excluded.value",
-                (user_id, key, value),
-            )
-        await self.db.commit()
+        async with self.writing() as db:
+            if value is None:
+                await db.execute("DELETE FROM member_settings WHERE user_id = ? AND key = ?", (user_id, key))
+            else:
+                await db.execute(
+                    "INSERT INTO member_settings (user_id, key, value) VALUES (?, ?, ?) "
+                    "ON CONFLICT(user_id, key) DO UPDATE SET value = excluded.value",
+                    (user_id, key, value),
+                )
 
     async def guild_setting(self, guild_id: int, key: str) -> str | None:
         async with self.db.execute(
@@ -299,12 +316,12 @@ class SqliteJobStore:
         return str(row[0]) if row else None
 
     async def set_guild_setting(self, guild_id: int, key: str, value: str) -> None:
-        await self.db.execute(
-            "INSERT INTO guild_settings (guild_id, key, value) VALUES (?, ?, ?) "
-            "ON CONFLICT(guild_id, key) DO UPDATE SET value = excluded.value",
-            (guild_id, key, value),
-        )
-        await self.db.commit()
+        async with self.writing() as db:
+            await db.execute(
+                "INSERT INTO guild_settings (guild_id, key, value) VALUES (?, ?, ?) "
+                "ON CONFLICT(guild_id, key) DO UPDATE SET value = excluded.value",
+                (guild_id, key, value),
+            )
 
     async def states(self, ids: Iterable[str]) -> dict[str, JobState]:
         wanted = list(ids)

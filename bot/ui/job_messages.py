@@ -22,7 +22,7 @@ from bot.jobs.events import Delivered, JobEvent
 from bot.jobs.followups import FollowUps
 from bot.jobs.model import Job
 from bot.jobs.ports import JobListener
-from bot.jobs.store import SqliteJobStore, StoredReply
+from bot.jobs.store import SqliteJobStore, StoredReply, StoreError
 from bot.media import FittedImage, fit_image
 
 from .fit import fit_content
@@ -211,7 +211,10 @@ class JobMessages(JobListener):
         finally:
             self._targets.pop(job.id, None)
         if target.message_id is not None and target.message_id != first and self.store is not None:
-            await self.store.moved(job.id, target.channel_id, target.message_id)
+            try:
+                await self.store.moved(job.id, target.channel_id, target.message_id)
+            except StoreError as exc:  # the result is shown; only its reactions will not find the new message
+                log.warning("job %s: where its result went is not recorded: %s", job.id, exc)
 
     async def _fit(self, data: bytes, filename: str, limit: int) -> FittedImage:
         """Re-encoding is CPU work (seconds for a large image): it runs in a worker thread, a bounded number at
