@@ -36,6 +36,7 @@ from .comfy.errors import ComfyError
 from .comfy.pool import BackendPool
 from .comfy.stream import ComfyStream
 from .jobs import records
+from .jobs.access import Access
 from .jobs.engine import JobEngine
 from .jobs.followups import FollowUps
 from .jobs.instance import InstanceLock
@@ -62,6 +63,7 @@ class App:
     store: SqliteJobStore
     metrics: Metrics
     settings: Settings
+    access: Access
     metrics_port: int | None = None
     _metrics_runner: web.AppRunner | None = None
     _pruner: asyncio.Task[None] | None = None
@@ -85,6 +87,7 @@ class App:
         """Log in to Discord (REST: the application's id, the commands synced) before anything is shown: a
         recovered job's message can only be edited once the bot knows which application it is."""
         await self.bot.login(token)
+        self.access.add_operators(await self.bot.operators())
 
     async def start(self) -> None:
         """Recover unfinished jobs and serve metrics; the caller has logged in, and connects after."""
@@ -161,16 +164,17 @@ async def assemble(
         store,
     )
     await policies.load()
-    rules = FollowUpRules(engine, store, policies, settings.limits, discord_settings.moderator_role_ids)
+    access = Access(policies, discord_settings.moderator_role_ids, discord_settings.operator_ids)
+    rules = FollowUpRules(engine, store, policies, settings.limits, access)
     cogs = [
         ImagineCog(library, engine, messages, settings.limits, models=models, policies=policies, store=store),
-        ConfigCog(policies),
+        ConfigCog(policies, access),
         SettingsCog(store, library, policies),
-        QueueCog(engine, pool),
-        BackendCog(pool),
+        QueueCog(engine, pool, access),
+        BackendCog(pool, access),
         ResultsCog(engine, store, messages, followups, rules),
         ReactionsCog(engine, store, messages, followups, rules),
-        InfoCog(engine, pool, store, library),
+        InfoCog(engine, pool, store, library, access),
     ]
     bot = ComfyBot(
         discord_settings,
@@ -180,7 +184,7 @@ async def assemble(
         guild_ready_timeout=guild_ready_timeout,
     )
     messages.client = bot
-    return App(bot, engine, presenter, pool, library, store, metrics, settings)
+    return App(bot, engine, presenter, pool, library, store, metrics, settings, access)
 
 
 async def checkpoint_names(backends: list[ComfyBackend]) -> list[str]:

@@ -12,6 +12,7 @@ from typing import Any
 import discord
 from discord.ext import commands
 
+from .cogs.failures import tell_failure
 from .cogs.replies import tell
 from .settings import DiscordSettings
 from .ui.buttons import CancelButton, PickSelect, ResultButton
@@ -73,6 +74,14 @@ class ComfyBot(commands.AutoShardedBot):
         self.tree.interaction_check = self._taking_work  # type: ignore[method-assign]
         await self.sync_commands(force=self._force_sync)
 
+    async def operators(self) -> set[int]:
+        """The application's owner, or its team's members (docs.discord.com/developers/resources/application):
+        the bot's operators, beside `DISCORD__OPERATOR_IDS`."""
+        info = await self.application_info()
+        if info.team is not None:
+            return {member.id for member in info.team.members}
+        return {info.owner.id}
+
     async def _taking_work(self, interaction: discord.Interaction) -> bool:
         """While the bot shuts down, a command is answered (in the member's language) instead of started."""
         if not self.stopping:
@@ -83,12 +92,7 @@ class ComfyBot(commands.AutoShardedBot):
     async def _command_failed(
         self, interaction: discord.Interaction, error: discord.app_commands.AppCommandError
     ) -> None:
-        """A command that raised: logged with its cause; the member is told, in their language, not left waiting."""
-        log.error("command %s failed", getattr(interaction.command, "qualified_name", "?"), exc_info=error)
-        try:
-            await tell(interaction, "errors.command", warn=True)
-        except discord.HTTPException as exc:
-            log.warning("could not tell the member: %s", exc)
+        await tell_failure(interaction, error)
 
     async def _command_payload(self) -> str:
         """What a sync would send, translations included (a changed translation is a change)."""

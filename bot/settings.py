@@ -44,6 +44,10 @@ class DiscordSettings(BaseModel):
     moderator_role_ids: Annotated[list[int], NoDecode] = Field(
         default_factory=list, description="roles whose members may reroll, vary or delete anyone's result"
     )
+    operator_ids: Annotated[list[int], NoDecode] = Field(
+        default_factory=list,
+        description="users who run the bot: they pause ComfyUI servers and clear every queue (with the app's owners)",
+    )
     dev_guild_ids: Annotated[list[int], NoDecode] = Field(
         default_factory=list,
         description="guild ids to sync slash commands to during development (comma-separated)",
@@ -80,7 +84,7 @@ class DiscordSettings(BaseModel):
             raise ValueError("a non-empty bot token")
         return value
 
-    @field_validator("dev_guild_ids", "moderator_role_ids", mode="before")
+    @field_validator("dev_guild_ids", "moderator_role_ids", "operator_ids", mode="before")
     @classmethod
     def _split_ids(cls, value: Any) -> Any:
         return comma_list(value)

@@ -24,6 +24,7 @@ from bot.settings import (
     TemplateSettings,
 )
 from tests.fakes.discord_api import USER_ID, FakeDiscord, Interaction, Message, Request
+from tests.fakes.discord_payloads import LOADING
 
 
 @asynccontextmanager
@@ -122,6 +123,12 @@ def final(discord_fake: FakeDiscord, interaction: Interaction) -> Callable[[], b
     return done
 
 
+def done(discord_fake: FakeDiscord, *interactions: Interaction) -> Callable[[], bool]:
+    """Every one of these jobs' messages is final."""
+    checks = [final(discord_fake, i) for i in interactions]
+    return lambda: all(check() for check in checks)
+
+
 def fields(message: Message) -> dict[str, str]:
     return {f["name"]: f["value"] for f in message.embeds[0].get("fields", [])}
 
@@ -144,3 +151,20 @@ async def wait_until_older_than(interaction: Interaction, age: float) -> None:
     remaining = interaction.created + age - time.monotonic()
     if remaining > 0:
         await asyncio.sleep(remaining)
+
+
+async def answer(discord_fake: FakeDiscord, asked: Interaction) -> str:
+    """What the member was answered (the reply, or the first follow-up of a deferred one), once it is written."""
+
+    def written() -> bool:
+        message = discord_fake.messages.get(asked.message_id or 0)
+        return message is not None and not message.flags & LOADING and bool(message.content or message.embeds)
+
+    await discord_fake.until(written)
+    return discord_fake.original(asked).content
+
+
+def job_id(message: Message) -> str:
+    """The job a progress message is about, from its Cancel button."""
+    [button] = [c["custom_id"] for row in message.components for c in row["components"]]
+    return str(button).removeprefix("job:cancel:")

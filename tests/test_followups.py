@@ -11,10 +11,23 @@ from typing import Any
 from bot.settings import LimitSettings
 from tests.discord_helpers import final, imagine
 from tests.fakes.comfy_server import FakeComfy
-from tests.fakes.discord_api import GUILD_ID, MODERATOR_ROLE_ID, USER_ID, FakeDiscord, Interaction, Message
+from tests.fakes.discord_api import (
+    CHANNEL_ID,
+    DM_CHANNEL_ID,
+    GUILD_ID,
+    MODERATOR_ROLE_ID,
+    USER_ID,
+    FakeDiscord,
+    Interaction,
+    Message,
+)
 from tests.stack import Stack
 
 OTHER = USER_ID + 50
+
+
+def direct_messages(discord: FakeDiscord, user_id: int) -> list[Message]:
+    return [m for m in discord.messages.values() if m.channel_id == DM_CHANNEL_ID + user_id]
 
 
 def button(message: Message, action: str, index: int | None = None) -> str:
@@ -113,7 +126,7 @@ async def test_refusals_are_told_to_the_member(stack: Stack) -> None:
         stranger = await discord.click(result, button(result, "reroll"), user_id=OTHER)
         await discord.until(lambda: stranger.message_id in discord.messages)
         await discord.react(result, "🔄", user_id=OTHER)
-        await discord.until(lambda: any(m.content.startswith(f"<@{OTHER}> Only") for m in discord.messages.values()))
+        await discord.until(lambda: bool(direct_messages(discord, OTHER)))
 
         first = await discord.click(result, button(result, "reroll"))
         await discord.until(lambda: first.message_id in discord.messages)
@@ -171,7 +184,7 @@ async def test_a_cross_deletes_a_result_or_cancels_a_running_job(stack: Stack) -
     async with stack.start():
         _, result = await deliver(discord, "to delete")
         await discord.react(result, "❌", user_id=OTHER)  # not theirs: refused, nothing deleted
-        await discord.until(lambda: any(m.content.startswith(f"<@{OTHER}> Only") for m in discord.messages.values()))
+        await discord.until(lambda: bool(direct_messages(discord, OTHER)))
         await discord.react(result, "❌")
         await discord.until(lambda: result.id in discord.deleted)
         comfy.hold()
@@ -192,7 +205,7 @@ async def test_a_moderator_role_may_reroll_anyones_result(stack: Stack) -> None:
         _, result = await deliver(discord, "a fox")
         await discord.react(result, "🔄", user_id=OTHER, roles=[moderators])
         await discord.until(lambda: len(done_messages(discord)) == 2)
-    assert not any(m.content.startswith(f"<@{OTHER}> Only") for m in discord.messages.values())
+    assert not direct_messages(discord, OTHER)
 
 
 async def test_the_servers_rules_apply_to_follow_ups(stack: Stack) -> None:
@@ -216,3 +229,32 @@ async def test_the_servers_rules_apply_to_follow_ups(stack: Stack) -> None:
         "⚠️ Your prompt has a word this server does not allow. Please rephrase it."
     )
     assert len(done_messages(discord)) == 1  # no new job
+
+
+async def test_refused_reactions_are_told_to_that_member_alone_and_once(stack: Stack) -> None:
+    """16 reactions by someone who may not reroll: one direct message, nothing in the channel; a member whose
+    direct messages are closed gets one short message in the channel that pings only them."""
+    discord = stack.discord
+    closed = OTHER + 1
+    discord.dms_closed.add(closed)
+    async with stack.start():
+        _, result = await deliver(discord, "a fox")
+        in_channel = {m.id for m in discord.messages.values() if m.channel_id == CHANNEL_ID}
+        for _ in range(8):
+            await discord.react(result, "🔄", user_id=OTHER)
+            await discord.react(result, "❌", user_id=OTHER)
+        await discord.until(lambda: len(direct_messages(discord, OTHER)) >= 2)
+        for _ in range(4):
+            await discord.react(result, "🔄", user_id=closed)
+        await discord.until(lambda: any(m.pinged == [closed] for m in discord.messages.values()))
+        await discord.react(result, "🔄")  # the owner's, after all of those: handled in order
+        await discord.until(lambda: len([m for m in discord.messages.values() if m.channel_id == CHANNEL_ID]) > 2)
+    told = direct_messages(discord, OTHER)
+    assert [m.content.splitlines()[1] for m in told] == [
+        "Only the member who made this, or a moderator, can reroll it.",
+        "Only the member who made this, or a moderator, can delete it.",
+    ]
+    assert told[0].content.startswith(f"⚠️ 🔄 https://discord.com/channels/{GUILD_ID}/{CHANNEL_ID}/{result.id}")
+    public = [m for m in discord.messages.values() if m.channel_id == CHANNEL_ID and m.id not in in_channel]
+    assert [m.pinged for m in public if m.pinged != [USER_ID]] == [[closed]]
+    assert public[0].content == f"<@{closed}> ⚠️ Only the member who made this, or a moderator, can reroll it."

@@ -57,7 +57,10 @@ async def test_status_models_workflows_and_history_with_two_backends(tmp_path: P
         "`v1-5-pruned-emaonly.safetensors`",
     ]
     assert "txt2img: Text to image (manifest)" in workflows["content"] and "prompt" in workflows["content"]
-    assert refused["content"] == "Only admins can reload the workflows."
+    assert (
+        refused["content"]
+        == "⚠️ Only the bot's operators can reload the workflows: every server the bot is in shares them."
+    )
     links = history["description"].splitlines()
     assert len(links) == 2 and all(f"https://discord.com/channels/{GUILD_ID}/3000/" in line for line in links)
     assert {m.id for m in discord.messages.values() if m.embeds and m.embeds[0].get("title") == "Done"} == {

@@ -31,7 +31,7 @@ async def test_each_rule_refuses_with_a_reason_and_makes_no_job(stack: Stack) ->
     comfy, discord = stack.comfys[0], stack.discord
     async with stack.start():
         denied = await configure(discord, "channels", "<#999999>")  # not an admin
-        assert discord.messages[denied.message_id or 0].content == "Only this server's admins can change its rules."
+        assert discord.messages[denied.message_id or 0].content == "⚠️ Only this server's admins can change its rules."
 
         await configure(discord, "channels", "<#999999>", member=ADMIN)
         channel, channel_text = await refused(discord, "a fox")

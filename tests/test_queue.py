@@ -8,20 +8,15 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 from bot.jobs.model import JobState
 from bot.jobs.store import SqliteJobStore
 from bot.settings import LimitSettings
-from tests.discord_helpers import fields, final, imagine, option
+from tests.discord_helpers import done, fields, final, imagine, option
 from tests.fakes.discord_api import USER_ID, FakeDiscord, Interaction
+from tests.fakes.discord_payloads import OWNER_ID
 from tests.stack import Stack, checkpoints, make_stack
-
-
-def done(discord: FakeDiscord, *interactions: Interaction) -> Callable[[], bool]:
-    checks = [final(discord, i) for i in interactions]
-    return lambda: all(check() for check in checks)
 
 
 async def test_one_members_batch_does_not_hold_up_another(stack: Stack) -> None:
@@ -119,7 +114,7 @@ async def test_someone_elses_job_cannot_be_cancelled_by_a_member(stack: Stack) -
         comfy.release()
         await discord.until(final(discord, mine))
     assert discord.messages[click.message_id or 0].content == (
-        "Only the member who started a job, or a moderator, can cancel it."
+        "⚠️ Only the member who started a job, or a moderator, can cancel it."
     )
     assert discord.original(mine).embeds[0]["title"] == "Done"
 
@@ -254,11 +249,10 @@ async def test_a_paused_backend_drains_and_takes_nothing_new(tmp_path: Path) -> 
     stack = await make_stack(2, tmp_path)
     gpu1, gpu2 = stack.comfys
     discord = stack.discord
-    admin = {"permissions": "32"}  # manage guild
     try:
         async with stack.start():
-            await discord.interact(
-                "backend", [{"name": "pause", "type": 1, "options": [option("name", "gpu1")]}], member=admin
+            await discord.interact(  # the application's owner: an operator
+                "backend", [{"name": "pause", "type": 1, "options": [option("name", "gpu1")]}], user_id=OWNER_ID
             )
             await discord.until(lambda: any("is paused" in m.content for m in discord.messages.values()))
             jobs = [await imagine(discord, f"p{n}", user=USER_ID + n) for n in range(4)]
@@ -273,7 +267,7 @@ async def test_a_paused_backend_drains_and_takes_nothing_new(tmp_path: Path) -> 
             await comfy.stop()
     assert {fields(discord.original(i))["Backend"] for i in jobs} == {"gpu2"}
     assert not gpu1.history and len(gpu2.history) == 4
-    assert discord.messages[refused.message_id or 0].content == "Only admins can pause or resume servers."
+    assert discord.messages[refused.message_id or 0].content.startswith("⚠️ Only the bot's operators can pause")
 
 
 async def test_a_cancel_that_meets_the_end_of_the_job_leaves_the_result_delivered(stack: Stack) -> None:

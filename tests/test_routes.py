@@ -152,7 +152,8 @@ async def test_replies_ping_only_the_member_answered(stack: Stack) -> None:
         comfy.release()
         await discord.until(lambda: any(m.files and m.content.startswith("<@") for m in discord.messages.values()))
         posted = next(m for m in discord.messages.values() if m.files and m.content.startswith("<@"))
-        await discord.react(posted, "🔄", user_id=OTHER)  # not theirs: refused in a short message to them
+        discord.dms_closed.add(OTHER)  # so the refusal is a short message in the channel, pinging them alone
+        await discord.react(posted, "🔄", user_id=OTHER)  # not theirs: refused
         await discord.until(lambda: any(m.content.startswith(f"<@{OTHER}>") for m in discord.messages.values()))
     assert posted.pinged == [USER_ID]
     [refusal] = [m for m in discord.messages.values() if m.content.startswith(f"<@{OTHER}>")]

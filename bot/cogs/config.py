@@ -10,8 +10,11 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.i18n import Listed, LocalizedError, Text, text_of
+from bot.jobs.access import Access
 from bot.jobs.policy import Policies, Policy
 
+from .actors import actor
+from .failures import Refused
 from .replies import tell
 
 OPTIONS = {
@@ -78,15 +81,10 @@ def describe(policy: Policy) -> Text:
 
 
 class ConfigCog(commands.GroupCog, group_name="config", group_description="This server's rules for the bot"):
-    def __init__(self, policies: Policies) -> None:
+    def __init__(self, policies: Policies, access: Access) -> None:
         self.policies = policies
+        self.access = access
         super().__init__()
-
-    def _may_administer(self, interaction: discord.Interaction) -> bool:
-        permissions = interaction.permissions
-        roles = {r.id for r in getattr(interaction.user, "roles", [])}
-        admin_roles = self.policies.of(interaction.guild_id).admin_roles
-        return bool(permissions.manage_guild or permissions.administrator or roles & admin_roles)
 
     @app_commands.command(name="show", description="This server's rules for the bot")
     async def show(self, interaction: discord.Interaction) -> None:
@@ -96,9 +94,8 @@ class ConfigCog(commands.GroupCog, group_name="config", group_description="This 
     @app_commands.describe(option="The rule to change", value="Its new value")
     @app_commands.choices(option=[app_commands.Choice(name=f"{k}: {v}"[:100], value=k) for k, v in OPTIONS.items()])
     async def set_(self, interaction: discord.Interaction, option: str, value: str) -> None:
-        if interaction.guild_id is None or not self._may_administer(interaction):
-            await tell(interaction, "config.admins")
-            return
+        if interaction.guild_id is None or not self.access.admin(actor(interaction)):
+            raise Refused(Text("config.admins"))
         policy = self.policies.of(interaction.guild_id)
         try:
             policy = changed(policy, option, value)

@@ -1,16 +1,16 @@
-"""Who may follow up on a result, and whether now: owner, moderators or (per server) everyone; the server's
-rules; a member's cooldown; whether their new job is private. Shared by the buttons and the reactions."""
+"""Whether a member may follow up on a result now (who may is `jobs.access`'s, here with the server's "everyone
+rerolls" setting); the server's rules; a member's cooldown; whether their new job is private. Shared by the
+buttons and the reactions."""
 
 from __future__ import annotations
 
 import time
 from contextlib import AbstractContextManager
-from typing import Any
 
-import discord
 from discord.ext import commands
 
 from bot.i18n import Text
+from bot.jobs.access import Access, Actor
 from bot.jobs.engine import JobEngine
 from bot.jobs.followups import FollowUps
 from bot.jobs.model import Job
@@ -38,25 +38,24 @@ class FollowUpRules:
         store: SqliteJobStore,
         policies: Policies,
         limits: LimitSettings,
-        moderator_roles: list[int],
+        access: Access,
     ) -> None:
         self.engine, self.store, self.policies, self.limits = engine, store, policies, limits
-        self.moderator_roles = set(moderator_roles)
+        self.access = access
         self._last: dict[int, float] = {}  # member -> their last follow-up
 
     def admitted(self, user_id: int) -> AbstractContextManager[Text | None]:
         """The member's caps checked and their place reserved in one step (see admission.admitted)."""
         return admitted(self.engine, self.limits, user_id)
 
-    async def not_yours(self, job: Job, user_id: int, roles: set[int], admin: bool, action: str) -> Text | None:
-        if user_id == job.user_id or admin or roles & self.moderator_roles:
-            return None
+    async def not_yours(self, job: Job, asking: Actor, action: str) -> Text | None:
         guild = job.request.guild_id
-        if action != "delete" and guild is not None and await self.store.guild_setting(guild, "rerolls") == "everyone":
+        everyone = guild is not None and await self.store.guild_setting(guild, "rerolls") == "everyone"
+        if self.access.may_act_on(asking, job, action, everyone_follows_up=everyone):
             return None
         return Text("results.not_yours", action=Text(f"verb.{action}"))
 
-    def policy(self, guild_id: int | None, channel_id: int, roles: set[int], text: str) -> Text | None:
+    def policy(self, guild_id: int | None, channel_id: int, roles: frozenset[int], text: str) -> Text | None:
         """The server's rules (channel, roles, banned words) apply to follow-ups as to /imagine."""
         policy = self.policies.of(guild_id)
         return policy.refusal(in_dm=guild_id is None, channel_id=channel_id, roles=roles, text=text)
@@ -67,15 +66,6 @@ class FollowUpRules:
             return Text("results.cooldown", seconds=f"{left:.0f}")
         self._last[user_id] = time.monotonic()
         return None
-
-    @staticmethod
-    def member_facts(member: Any, permissions: discord.Permissions | None = None) -> tuple[set[int], bool]:
-        """A member's roles, and whether they administer the server: from what Discord computed for the
-        interaction (`permissions`) when there is one, else from the member's roles (a reaction)."""
-        if not isinstance(member, discord.Member):
-            return set(), False
-        permissions = permissions if permissions is not None else member.guild_permissions
-        return {role.id for role in member.roles}, permissions.manage_guild or permissions.administrator
 
     def private(self, guild_id: int | None, user_id: int) -> bool:
         """Whether this member's new job is private: their setting now, where the server allows it."""

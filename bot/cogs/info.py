@@ -13,12 +13,15 @@ from discord.ext import commands
 from bot.comfy.pool import BackendPool
 from bot.i18n import Text
 from bot.jobs import held, records
+from bot.jobs.access import Access
 from bot.jobs.engine import JobEngine
 from bot.jobs.store import SqliteJobStore
 from bot.templates.library import LoadReport, TemplateLibrary
 from bot.templates.listing import describe_library
 
-from .replies import locale_of, say, show, tell
+from .actors import actor
+from .failures import Refused
+from .replies import locale_of, say, show
 
 PAGE = 20
 DAY = 24 * 3600
@@ -29,8 +32,10 @@ def _seconds(values: list[float]) -> Text:
 
 
 class InfoCog(commands.Cog, name="InfoCog"):
-    def __init__(self, engine: JobEngine, pool: BackendPool, store: SqliteJobStore, library: TemplateLibrary) -> None:
-        self.engine, self.pool, self.store, self.library = engine, pool, store, library
+    def __init__(
+        self, engine: JobEngine, pool: BackendPool, store: SqliteJobStore, library: TemplateLibrary, access: Access
+    ) -> None:
+        self.engine, self.pool, self.store, self.library, self.access = engine, pool, store, library, access
 
     @app_commands.command(name="status", description="The ComfyUI servers, the queue, and today's jobs")
     async def status(self, interaction: discord.Interaction) -> None:
@@ -86,13 +91,11 @@ class InfoCog(commands.Cog, name="InfoCog"):
         )
         await show(interaction, embed)
 
-    @app_commands.command(name="workflows", description="The workflow templates and their options (admins: reload)")
-    @app_commands.describe(reload="Read workflows/ again (admins)")
+    @app_commands.command(name="workflows", description="The workflow templates and their options (operators: reload)")
+    @app_commands.describe(reload="Read workflows/ again (the bot's operators)")
     async def workflows(self, interaction: discord.Interaction, reload: bool = False) -> None:
-        permissions = interaction.permissions
-        if reload and not (permissions.manage_guild or permissions.administrator):
-            await tell(interaction, "workflows.admins")
-            return
+        if reload and not self.access.operator(actor(interaction)):  # every server shares the workflows
+            raise Refused(Text("workflows.operators"))
         report = self.library.reload() if reload else LoadReport(tuple(sorted(self.library.templates)), {})
         text = describe_library(self.library, report, locale_of(interaction))
         await interaction.response.send_message(f"```\n{text[:1900]}\n```", ephemeral=True)

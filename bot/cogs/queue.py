@@ -10,15 +10,13 @@ from discord.ext import commands
 
 from bot.comfy.pool import BackendPool
 from bot.i18n import Listed, Text
+from bot.jobs.access import Access
 from bot.jobs.engine import JobEngine
 from bot.jobs.model import Job, JobState
 
+from .actors import actor
+from .failures import Refused, answering
 from .replies import say, show, tell
-
-
-def _is_admin(interaction: discord.Interaction) -> bool:
-    permissions = interaction.permissions
-    return bool(permissions.manage_guild or permissions.administrator)
 
 
 def _estimate(seconds: float) -> Text:
@@ -32,9 +30,10 @@ def _estimate(seconds: float) -> Text:
 
 
 class QueueCog(commands.Cog, name="QueueCog"):
-    def __init__(self, engine: JobEngine, pool: BackendPool) -> None:
+    def __init__(self, engine: JobEngine, pool: BackendPool, access: Access) -> None:
         self.engine = engine
         self.pool = pool
+        self.access = access
 
     def _line(self, job: Job, now: float) -> Text:
         prompt = str(job.request.bound.values.get("prompt") or job.request.bound.template)[:60]
@@ -96,45 +95,63 @@ class QueueCog(commands.Cog, name="QueueCog"):
             if j.id.startswith(current)
         ][:25]
 
-    async def cancel_for(self, interaction: discord.Interaction, job_id: str) -> None:
-        """Cancel, if the caller owns the job or may moderate; the answer is only for them."""
-        match = next((j for j in self.engine.active.values() if j.id == job_id or j.id.startswith(job_id)), None)
+    @answering
+    async def cancel_for(self, interaction: discord.Interaction, job_id: str, *, typed: bool = True) -> None:
+        """Cancel, if the caller owns the job or moderates its server; the answer is only for them. A typed id
+        gets the same answer whether the job does not exist or is not theirs; a Cancel button, on a message they
+        see, is told whose job it is."""
+        asking = actor(interaction)
+        if typed:
+            match = self.access.find(asking, self.engine.active.values(), job_id)
+        else:
+            match = self.engine.active.get(job_id)
+            if match is not None and not self.access.may_act_on(asking, match, "cancel"):
+                raise Refused(Text("cancel.not_yours"))
         if match is None:
             await tell(interaction, "cancel.unknown")
-            return
-        if match.user_id != interaction.user.id and not _is_admin(interaction):
-            await tell(interaction, "cancel.not_yours")
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
         mine = match.user_id == interaction.user.id
         by = Text("by.you") if mine else Text("by.moderator", name=interaction.user.display_name)
         await tell(interaction, await self.engine.cancel(match.id, by))
 
-    @app_commands.command(name="clearqueue", description="Cancel every job that has not started (admins)")
+    @app_commands.command(
+        name="clearqueue", description="Cancel every job of this server that has not started (admins)"
+    )
+    @app_commands.describe(everywhere="Every server's queue (the bot's operators only)")
     @app_commands.default_permissions(manage_guild=True)
-    async def clear_queue(self, interaction: discord.Interaction) -> None:
-        if not _is_admin(interaction):
-            await tell(interaction, "clearqueue.admins")
-            return
+    async def clear_queue(self, interaction: discord.Interaction, everywhere: bool = False) -> None:
+        asking = actor(interaction)
+        if everywhere and not self.access.operator(asking):
+            raise Refused(Text("clearqueue.operators"))
+        if not everywhere and not self.access.admin(asking):
+            raise Refused(Text("clearqueue.admins"))
         await interaction.response.defer(ephemeral=True, thinking=True)
-        count = await self.engine.clear_queue(Text("by.admin", name=interaction.user.display_name))
+        by = Text("by.admin", name=interaction.user.display_name)
+        count = await self.engine.clear_queue(by, None if everywhere else interaction.guild_id)
         await tell(interaction, "clearqueue.done", count=count)
 
 
-class BackendCog(commands.GroupCog, group_name="backend", group_description="Manage ComfyUI servers (admins)"):
-    """Pause a server (it finishes what it runs and takes nothing new) or resume it."""
+class BackendCog(
+    commands.GroupCog, group_name="backend", group_description="Pause or resume ComfyUI servers (operators)"
+):
+    """Pause a server (it finishes what it runs and takes nothing new) or resume it. The servers are shared by
+    every Discord server the bot is in: only the bot's operators may."""
 
-    def __init__(self, pool: BackendPool) -> None:
+    def __init__(self, pool: BackendPool, access: Access) -> None:
         self.pool = pool
+        self.access = access
         super().__init__()
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:  # every command of the group
+        if not self.access.operator(actor(interaction)):
+            raise Refused(Text("backend.operators"))
+        return True
 
     async def _names(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
         return [app_commands.Choice(name=n, value=n) for n in self.pool.states if current.lower() in n.lower()][:25]
 
     async def _set(self, interaction: discord.Interaction, name: str, *, paused: bool) -> None:
-        if not _is_admin(interaction):
-            await tell(interaction, "backend.admins")
-            return
         if name not in self.pool.states:
             await tell(interaction, "backend.unknown", name=name, known=", ".join(self.pool.states))
             return

@@ -1,6 +1,8 @@
 """Reactions on results: 🔄 rerolls, ❌ deletes a result or cancels a running job. A reaction carries no
-interaction, so the answer is a short message to that member (or nothing in the channel, for a member whose
-results are private: their reroll comes by direct message)."""
+interaction to answer privately, so a refusal goes to that member by direct message; only where their direct
+messages are closed is it a short message in the channel (pinging only them, deleting itself), and the same
+refusal is said once in a while, however many reactions. A member whose results are private gets their reroll
+by direct message, with nothing in the channel."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from bot.templates.errors import TemplateError
 from bot.ui.fit import fit_content
 from bot.ui.mentions import only_them
 
+from .actors import reacting
 from .followup_rules import FollowUpCog, note_of
 
 log = logging.getLogger(__name__)
@@ -31,6 +34,7 @@ class ReactionsCog(FollowUpCog, name="ReactionsCog"):
     def __init__(self, *parts: Any) -> None:
         super().__init__(*parts)
         self._seen: dict[tuple[int, int, str], float] = {}  # (message, member, emoji) -> when: one job per add
+        self._told: dict[tuple[int, str], float] = {}  # (member, refusal) -> when it was said
 
     @commands.Cog.listener()
     async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
@@ -47,22 +51,22 @@ class ReactionsCog(FollowUpCog, name="ReactionsCog"):
         if job is None:
             return
         channel = bot.get_partial_messageable(payload.channel_id, guild_id=payload.guild_id)
-        roles, admin = self.rules.member_facts(payload.member)
+        asking = reacting(payload)
         action = "reroll" if emoji == REROLL else "delete"
-        refusal = await self.rules.not_yours(job, payload.user_id, roles, admin, action)
+        refusal = await self.rules.not_yours(job, asking, action)
         if refusal is None and action == "reroll":
             prompt = str(job.request.bound.values.get("prompt") or "")
-            refusal = self.rules.policy(payload.guild_id, payload.channel_id, roles, prompt)
+            refusal = self.rules.policy(payload.guild_id, payload.channel_id, asking.roles, prompt)
             refusal = refusal or self.rules.cooldown(payload.user_id)
         if refusal is not None:  # no interaction to answer: a short message for that member, in the result's language
-            await self._say_to(channel, payload.user_id, refusal.render(job.request.locale))
+            await self._say_to(channel, payload, emoji, refusal.render(job.request.locale))
             return
         if action == "delete":
             await self._cross(job, channel, payload)
         else:
             with self.rules.admitted(payload.user_id) as problem:  # checked and reserved at once
                 if problem is not None:
-                    await self._say_to(channel, payload.user_id, problem.render(job.request.locale))
+                    await self._say_to(channel, payload, emoji, problem.render(job.request.locale))
                     return
                 await self._reroll_from_reaction(job, channel, payload)
         await self._acknowledge(payload, emoji)
@@ -86,7 +90,7 @@ class ReactionsCog(FollowUpCog, name="ReactionsCog"):
         try:
             request = self.followups.reroll(job, asker, note)
         except (FollowUpError, TemplateError) as exc:
-            await self._say_to(channel, payload.user_id, "⚠️ " + text_of(exc).render(locale))
+            await self._say_to(channel, payload, REROLL, text_of(exc).render(locale))
             return
         new = Job(request)
         assert self.messages.client is not None
@@ -101,10 +105,24 @@ class ReactionsCog(FollowUpCog, name="ReactionsCog"):
         self.messages.attach_channel(new, self.messages.client, payload.channel_id, message.id)
         await self.engine.accept(new, StoredReply(payload.channel_id, message.id, None))
 
-    @staticmethod
-    async def _say_to(channel: discord.PartialMessageable, user_id: int, text: str) -> None:
-        """A short message for one member where there is no interaction to answer (it pings only them)."""
-        content = fit_content(f"<@{user_id}> {text}")
+    async def _say_to(self, channel: discord.PartialMessageable, payload: Any, emoji: str, text: str) -> None:
+        """A refusal for the member who reacted: by direct message, else briefly in the channel; once per
+        REFUSAL_SECONDS for the same refusal."""
+        user_id, now = payload.user_id, time.monotonic()
+        if now - self._told.get((user_id, text), -REFUSAL_SECONDS) < REFUSAL_SECONDS:
+            return
+        self._told = {k: t for k, t in self._told.items() if now - t < REFUSAL_SECONDS}
+        self._told[(user_id, text)] = now
+        client = self.messages.client
+        link = note_of(payload.guild_id, payload.channel_id, payload.message_id)
+        try:
+            if client is not None:
+                direct = await client.create_dm(discord.Object(user_id))
+                await direct.send(fit_content(f"⚠️ {emoji} {link}\n{text}"))
+                return
+        except discord.HTTPException as exc:  # 50007: they accept no direct messages from the bot
+            log.info("could not tell member %s by direct message: %s", user_id, exc)
+        content = fit_content(f"<@{user_id}> ⚠️ {text}")
         await channel.send(content, delete_after=REFUSAL_SECONDS, allowed_mentions=only_them(user_id))
 
     def _nsfw(self, payload: Any) -> bool:

@@ -17,7 +17,9 @@ from bot.jobs.store import StoredReply
 from bot.templates.errors import TemplateError
 from bot.templates.params import ImageData
 
+from .actors import actor
 from .admission import missing_permissions
+from .failures import Refused, answering
 from .followup_rules import FollowUpCog, note_of
 from .replies import locale_of, show, tell
 
@@ -54,6 +56,7 @@ class EditModal(discord.ui.Modal):
 
 
 class ResultsCog(FollowUpCog, name="ResultsCog"):
+    @answering
     async def on_button(self, interaction: discord.Interaction, action: str, job_id: str, index: int | None) -> None:
         job = await self.store.get(job_id)
         if job is None:
@@ -62,8 +65,8 @@ class ResultsCog(FollowUpCog, name="ResultsCog"):
         if action == "info":
             await show(interaction, self._info(job, locale_of(interaction)))
             return
-        roles, admin = self.rules.member_facts(interaction.user, interaction.permissions)
-        refusal = await self.rules.not_yours(job, interaction.user.id, roles, admin, action)
+        asking = actor(interaction)
+        refusal = await self.rules.not_yours(job, asking, action)
         if refusal is not None:
             await tell(interaction, refusal)
             return
@@ -71,7 +74,7 @@ class ResultsCog(FollowUpCog, name="ResultsCog"):
             await self._delete(interaction)
             return
         prompt = str(job.request.bound.values.get("prompt") or "")
-        refusal = self.rules.policy(interaction.guild_id, interaction.channel_id or 0, roles, prompt)
+        refusal = self.rules.policy(interaction.guild_id, interaction.channel_id or 0, asking.roles, prompt)
         private = self.rules.private(interaction.guild_id, interaction.user.id)
         refusal = (
             refusal or missing_permissions(interaction, private=private) or self.rules.cooldown(interaction.user.id)
@@ -129,10 +132,11 @@ class ResultsCog(FollowUpCog, name="ResultsCog"):
             return
         await tell(interaction, "results.deleted")
 
+    @answering
     async def run_edit(
         self, interaction: discord.Interaction, job: Job, message: discord.Message | None, prompt: str, negative: str
     ) -> None:
-        roles, _ = self.rules.member_facts(interaction.user, interaction.permissions)
+        roles = actor(interaction).roles
         refusal = self.rules.policy(interaction.guild_id, interaction.channel_id or 0, roles, f"{prompt}\n{negative}")
         if refusal is not None:
             await tell(interaction, refusal, warn=True)
@@ -203,9 +207,7 @@ class ResultsCog(FollowUpCog, name="ResultsCog"):
     )
     @app_commands.default_permissions(manage_guild=True)
     async def rerolls(self, interaction: discord.Interaction, who: str) -> None:
-        _, admin = self.rules.member_facts(interaction.user, interaction.permissions)
-        if not admin or interaction.guild_id is None:
-            await tell(interaction, "rerolls.admins")
-            return
+        if interaction.guild_id is None or not self.rules.access.admin(actor(interaction)):
+            raise Refused(Text("rerolls.admins"))
         await self.store.set_guild_setting(interaction.guild_id, "rerolls", who)
         await tell(interaction, "rerolls.everyone" if who == "everyone" else "rerolls.owners")

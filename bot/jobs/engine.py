@@ -164,9 +164,10 @@ class JobEngine:
             return Text("cancel.not_started")
         return Text("cancel.too_late")
 
-    async def clear_queue(self, by: Text) -> int:
-        """Cancel every job that has not started (admins)."""
-        queued = self.scheduler.ordered()
+    async def clear_queue(self, by: Text, guild_id: int | None) -> int:
+        """Cancel every job of one server that has not started (its admins), or of every server (None: the
+        bot's operators)."""
+        queued = [j for j in self.scheduler.ordered() if guild_id is None or j.request.guild_id == guild_id]
         for job in queued:
             self.scheduler.remove(job.id)
             await self._finish(job, JobState.CANCELLED, Cancelled(by))

@@ -41,7 +41,7 @@ class CancelButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"jo
     async def callback(self, interaction: discord.Interaction) -> None:
         cog = await _cog(interaction, "QueueCog")
         if cog is not None:
-            await cog.cancel_for(interaction, self.job_id)
+            await cog.cancel_for(interaction, self.job_id, typed=False)
 
 
 def progress_view(job_id: str, locale: str | None = None) -> discord.ui.View:

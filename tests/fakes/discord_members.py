@@ -56,11 +56,14 @@ class MemberActions:
         self.interactions[interaction.token] = interaction
         return interaction
 
-    async def click(self, message: Message, custom_id: str, *, user_id: int = USER_ID, **data: Any) -> Interaction:
-        """A member uses a component on `message` (a button; a select menu with `values=[...]`)."""
+    async def click(
+        self, message: Message, custom_id: str, *, user_id: int = USER_ID, member: Json | None = None, **data: Any
+    ) -> Interaction:
+        """A member uses a component on `message` (a button; a select menu with `values=[...]`); `member`
+        overrides member fields, as for `interact`."""
         interaction = self._new_interaction(message.channel_id, user_id, COMPONENT, message.id)
         body = {"custom_id": custom_id, "component_type": 3 if "values" in data else 2, **data}
-        payload = self._interaction(interaction, body, member_payload(user_id))
+        payload = self._interaction(interaction, body, member_payload(user_id, member))
         await self.dispatch("INTERACTION_CREATE", {**payload, "message": message.payload(self._base())})
         return interaction
 
@@ -129,10 +132,13 @@ class MemberActions:
         resolved: Json | None = None,
         member: Json | None = None,
         channel_id: int = CHANNEL_ID,
+        guild_id: int = GUILD_ID,
     ) -> Interaction:
         """A member runs a slash command: INTERACTION_CREATE goes out; the returned record follows it.
-        `member` overrides member fields (`{"permissions": "32"}` makes them a moderator)."""
+        `member` overrides member fields (`{"permissions": "32"}` makes them a moderator); `guild_id` is the
+        server they are in (with one of its channels)."""
         interaction = self._new_interaction(channel_id, user_id, COMMAND)
+        interaction.guild_id = guild_id
         data: Json = {"id": str(next(self._ids)), "name": name, "type": 1, "options": options or []}
         if resolved:
             data["resolved"] = resolved
@@ -148,17 +154,19 @@ class MemberActions:
             "data": data,
             "token": interaction.token,
             "version": 1,
-            "guild_id": str(GUILD_ID),
+            "guild_id": str(interaction.guild_id),
             "channel_id": str(interaction.channel_id),
             "channel": channel_payload(
-                interaction.channel_id, bot_denied=self.bot_denied.get(interaction.channel_id, 0)
+                interaction.channel_id,
+                bot_denied=self.bot_denied.get(interaction.channel_id, 0),
+                guild_id=interaction.guild_id,
             ),
             "member": member,
             "app_permissions": str(self.bot_permissions(interaction.channel_id)),
             "locale": locale,
             "guild_locale": "en-US",
             "entitlements": [],
-            "authorizing_integration_owners": {"0": str(GUILD_ID)},
+            "authorizing_integration_owners": {"0": str(interaction.guild_id)},
             "context": 0,
             "attachment_size_limit": interaction.attachment_size_limit,
         }

@@ -14,10 +14,13 @@ API = "/api/v10"
 BOT_ID = 1000
 BOT_ROLE_ID = 1001
 GUILD_ID = 2000
+OTHER_GUILD_ID = 2100  # another server the bot is in: its people must not reach the first one's jobs
+OTHER_CHANNEL_ID = 3100  # a channel of OTHER_GUILD_ID
 CHANNEL_ID = 3000
 OWNER_ID = 3999  # the guild's owner: nobody the tests play, so members are ordinary members
 USER_ID = 4000
 MODERATOR_ROLE_ID = 5000
+HELPER_ROLE_ID = 5001  # an ordinary role, which a server may make one of its admin roles with /config
 DM_CHANNEL_ID = 6000  # + the member's id: each member's direct messages with the bot
 INTENT_GUILD_MESSAGE_REACTIONS = 1 << 10
 MiB = 2**20
@@ -76,13 +79,13 @@ def member_payload(user_id: int, overrides: Json | None = None) -> Json:
     } | (overrides or {})
 
 
-def channel_payload(channel_id: int = CHANNEL_ID, *, bot_denied: int = 0) -> Json:
-    """A text channel of the fake guild; what it denies the bot is a member overwrite, as Discord sends it."""
+def channel_payload(channel_id: int = CHANNEL_ID, *, bot_denied: int = 0, guild_id: int = GUILD_ID) -> Json:
+    """A text channel of a fake guild; what it denies the bot is a member overwrite, as Discord sends it."""
     overwrites = [{"id": str(BOT_ID), "type": 1, "allow": "0", "deny": str(bot_denied)}] if bot_denied else []
     return {
         "id": str(channel_id),
         "type": 0,
-        "guild_id": str(GUILD_ID),
+        "guild_id": str(guild_id),
         "name": f"art-{channel_id}" if channel_id != CHANNEL_ID else "art",
         "position": 0,
         "permission_overwrites": overwrites,
@@ -127,6 +130,7 @@ def guild_payload(channels: list[Json], premium_tier: int) -> Json:
         "roles": [
             role(GUILD_ID, "@everyone", MEMBER_PERMISSIONS, 0),
             role(MODERATOR_ROLE_ID, "Moderators", MEMBER_PERMISSIONS, 1),
+            role(HELPER_ROLE_ID, "Helpers", MEMBER_PERMISSIONS, 1),
             role(BOT_ROLE_ID, "comfybot", BOT_ROLE_PERMISSIONS, 2, managed=True),
         ],
         "emojis": [],
@@ -239,6 +243,7 @@ class Interaction:
     kind: int = COMMAND
     attachment_size_limit: int = UPLOAD_LIMIT  # the member's Nitro may make it larger than the guild's
     source_message_id: int | None = None  # the message whose component was used
+    guild_id: int = GUILD_ID
     created: float = field(default_factory=time.monotonic)
     callback_type: int | None = None
     callback_data: Any = None  # what the bot answered with (a modal's custom id and inputs, for instance)
