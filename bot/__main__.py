@@ -37,6 +37,7 @@ from .comfy.pool import BackendPool
 from .comfy.stream import ComfyStream
 from .jobs import records
 from .jobs.access import Access
+from .jobs.admission import Admission
 from .jobs.engine import JobEngine
 from .jobs.followups import FollowUps
 from .jobs.instance import InstanceLock
@@ -165,15 +166,16 @@ async def assemble(
     )
     await policies.load()
     access = Access(policies, discord_settings.moderator_role_ids, discord_settings.operator_ids)
-    rules = FollowUpRules(engine, store, policies, settings.limits, access)
+    rules = FollowUpRules(store, access)
+    admission = Admission(library, engine, store, policies, settings.limits, followups)
     cogs = [
-        ImagineCog(library, engine, messages, settings.limits, models=models, policies=policies, store=store),
+        ImagineCog(admission, library, engine, messages, models=models),
         ConfigCog(policies, access),
         SettingsCog(store, library, policies),
         QueueCog(engine, pool, access),
         BackendCog(pool, access),
-        ResultsCog(engine, store, messages, followups, rules),
-        ReactionsCog(engine, store, messages, followups, rules),
+        ResultsCog(engine, store, messages, admission, rules),
+        ReactionsCog(engine, store, messages, admission, rules),
         InfoCog(engine, pool, store, library, access),
     ]
     bot = ComfyBot(

@@ -156,8 +156,11 @@ class DatabaseSettings(BaseModel):
 class LimitSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    prompt_max_length: PositiveInt = Field(default=1500, description="characters in a prompt")
+    prompt_max_length: PositiveInt = Field(
+        default=1500, description="characters in a prompt, and in a negative prompt (after inline flags)"
+    )
     steps_max: PositiveInt = Field(default=60, description="sampler steps a member may ask for")
+    batch_max: PositiveInt = Field(default=16, description="images in one job (the count), for every template")
     image_max_side: PositiveInt = Field(default=2048, description="pixels on the longer side")
     jobs_per_user: PositiveInt = Field(default=3, description="queued plus running jobs per member")
     running_per_user: PositiveInt = Field(

@@ -140,9 +140,9 @@ async def test_refusals_are_told_to_the_member(stack: Stack) -> None:
         allowed = await discord.click(result, button(result, "reroll"), user_id=OTHER)
         await discord.until(final(discord, allowed))
 
-    refusal = "Only the member who made this, or a moderator, can reroll it."
+    refusal = "⚠️ Only the member who made this, or a moderator, can reroll it."
     assert discord.messages[stranger.message_id or 0].content == refusal and stranger.ephemeral
-    assert discord.messages[again.message_id or 0].content.startswith("Please wait ")
+    assert discord.messages[again.message_id or 0].content.startswith("⚠️ Please wait ")
     assert discord.original(allowed).embeds[0]["title"] == "Done"
 
 

@@ -16,11 +16,11 @@ from typing import Any
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from bot.cogs.flags import FLAGS, FlagError, parse_aspect, parse_flags
 from bot.comfy import models
 from bot.comfy.errors import ComfyProtocolError
 from bot.comfy.events import MalformedFrame, parse_binary, parse_text
 from bot.i18n import LOCALES, text_of
+from bot.jobs.flags import FLAGS, FlagError, parse_aspect, parse_flags
 from bot.templates.errors import BindError, TemplateLoadError
 from bot.templates.library import load_template
 from bot.templates.manifest import parse_manifest

@@ -96,7 +96,7 @@ def test_settings_config_edit_and_comfyui_errors_are_answered_within_discords_ru
 
         @OVER_THE_WIRE
         @given(
-            st.sampled_from(["channels", "roles", "admin_roles", "dms", "banned_words", "spoiler_outside_nsfw"]),
+            st.sampled_from(["channels", "roles", "admin_roles", "banned_words", "spoiler_outside_nsfw"]),
             typed.filter(str.strip) | st.lists(st.integers(10**17, 10**19).map(str), max_size=120).map(" ".join),
         )
         def server_rules(name: str, value: str) -> None:

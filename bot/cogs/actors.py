@@ -1,4 +1,5 @@
-"""Who is asking, as Discord described them (an interaction, or a reaction's member), for `jobs.access`."""
+"""Who is asking, as Discord described them (an interaction, or a reaction's member): an `Actor` for
+`jobs.access`, an `Asker` for `jobs.admission`."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ from typing import Any
 import discord
 
 from bot.jobs.access import Actor
+from bot.jobs.admission import Asker
+
+from .replies import locale_of
 
 
 def actor(interaction: discord.Interaction) -> Actor:
@@ -28,3 +32,14 @@ def reacting(payload: Any) -> Actor:
     permissions = member.guild_permissions
     roles = frozenset(role.id for role in member.roles)
     return Actor(payload.user_id, payload.guild_id, roles, permissions.manage_guild or permissions.administrator)
+
+
+def asker_of(interaction: discord.Interaction) -> Asker:
+    return Asker(
+        interaction.user.id,
+        interaction.guild_id,
+        interaction.channel_id or 0,
+        locale_of(interaction),
+        actor(interaction).roles,
+        bool(getattr(interaction.channel, "nsfw", False)),
+    )

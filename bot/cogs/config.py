@@ -21,12 +21,11 @@ OPTIONS = {
     "channels": "channels where images may be made (mentions or ids; 'all')",
     "roles": "roles that may make images (mentions or ids; 'all')",
     "admin_roles": "roles that may administer the bot (mentions or ids; 'none')",
-    "dms": "make images in direct messages (on or off)",
     "banned_words": "words refused in prompts (comma-separated; 'none')",
     "spoiler_outside_nsfw": "spoiler results outside age-restricted channels (on or off)",
     "allow_private": "members may choose private results (on or off)",
 }
-SWITCHES = ("dms", "spoiler_outside_nsfw", "allow_private")
+SWITCHES = ("spoiler_outside_nsfw", "allow_private")  # direct messages are no server's: POLICY__DMS decides
 
 
 class ConfigValueError(LocalizedError, ValueError):
@@ -73,7 +72,6 @@ def describe(policy: Policy) -> Text:
         channels=listed(policy.channels, "<#{}>", "config.every_channel"),
         roles=listed(policy.roles, "<@&{}>", "config.every_member"),
         admin_roles=listed(policy.admin_roles, "<@&{}>", "config.manage_server"),
-        dms=switch(policy.dms),
         banned=len(policy.banned_words),
         spoiler=switch(policy.spoiler_outside_nsfw),
         private=switch(policy.allow_private),

@@ -1,25 +1,17 @@
-"""Whether a member may follow up on a result now (who may is `jobs.access`'s, here with the server's "everyone
-rerolls" setting); the server's rules; a member's cooldown; whether their new job is private. Shared by the
-buttons and the reactions."""
+"""Who may follow up on a result (`jobs.access`, with the server's "everyone rerolls" setting), and what the
+cogs that follow up on results (buttons, reactions) work with."""
 
 from __future__ import annotations
-
-import time
-from contextlib import AbstractContextManager
 
 from discord.ext import commands
 
 from bot.i18n import Text
 from bot.jobs.access import Access, Actor
+from bot.jobs.admission import Admission
 from bot.jobs.engine import JobEngine
-from bot.jobs.followups import FollowUps
 from bot.jobs.model import Job
-from bot.jobs.policy import Policies
 from bot.jobs.store import SqliteJobStore
-from bot.settings import LimitSettings
 from bot.ui.job_messages import JobMessages
-
-from .admission import admitted
 
 
 def jump_link(guild_id: int | None, channel_id: int, message_id: int) -> str:
@@ -32,21 +24,8 @@ def note_of(guild_id: int | None, channel_id: int, message_id: int | None) -> st
 
 
 class FollowUpRules:
-    def __init__(
-        self,
-        engine: JobEngine,
-        store: SqliteJobStore,
-        policies: Policies,
-        limits: LimitSettings,
-        access: Access,
-    ) -> None:
-        self.engine, self.store, self.policies, self.limits = engine, store, policies, limits
-        self.access = access
-        self._last: dict[int, float] = {}  # member -> their last follow-up
-
-    def admitted(self, user_id: int) -> AbstractContextManager[Text | None]:
-        """The member's caps checked and their place reserved in one step (see admission.admitted)."""
-        return admitted(self.engine, self.limits, user_id)
+    def __init__(self, store: SqliteJobStore, access: Access) -> None:
+        self.store, self.access = store, access
 
     async def not_yours(self, job: Job, asking: Actor, action: str) -> Text | None:
         guild = job.request.guild_id
@@ -54,22 +33,6 @@ class FollowUpRules:
         if self.access.may_act_on(asking, job, action, everyone_follows_up=everyone):
             return None
         return Text("results.not_yours", action=Text(f"verb.{action}"))
-
-    def policy(self, guild_id: int | None, channel_id: int, roles: frozenset[int], text: str) -> Text | None:
-        """The server's rules (channel, roles, banned words) apply to follow-ups as to /imagine."""
-        policy = self.policies.of(guild_id)
-        return policy.refusal(in_dm=guild_id is None, channel_id=channel_id, roles=roles, text=text)
-
-    def cooldown(self, user_id: int) -> Text | None:
-        left = self._last.get(user_id, 0.0) + self.limits.reroll_cooldown - time.monotonic()
-        if left > 0:
-            return Text("results.cooldown", seconds=f"{left:.0f}")
-        self._last[user_id] = time.monotonic()
-        return None
-
-    def private(self, guild_id: int | None, user_id: int) -> bool:
-        """Whether this member's new job is private: their setting now, where the server allows it."""
-        return self.policies.of(guild_id).allow_private and self.store.wants_private(user_id)
 
 
 class FollowUpCog(commands.Cog):
@@ -80,8 +43,7 @@ class FollowUpCog(commands.Cog):
         engine: JobEngine,
         store: SqliteJobStore,
         messages: JobMessages,
-        followups: FollowUps,
+        admission: Admission,
         rules: FollowUpRules,
     ) -> None:
-        self.engine, self.store, self.messages, self.followups, self.rules = engine, store, messages, followups, rules
-        self.policies = rules.policies
+        self.engine, self.store, self.messages, self.admission, self.rules = engine, store, messages, admission, rules

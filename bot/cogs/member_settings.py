@@ -7,13 +7,13 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.i18n import Joined, Text, excerpt, text_of
+from bot.jobs.flags import FlagError, parse_aspect
 from bot.jobs.policy import Policies
 from bot.jobs.store import SqliteJobStore
 from bot.templates.errors import TemplateError
 from bot.templates.library import TemplateLibrary
 
 from .config import ConfigValueError, parse_switch
-from .flags import FlagError, parse_aspect
 from .replies import tell
 
 OPTIONS = {

@@ -14,7 +14,8 @@ import discord
 from discord.ext import commands
 
 from bot.i18n import Text, text_of
-from bot.jobs.followups import Asker, FollowUpError
+from bot.jobs.admission import Asker, RequestError
+from bot.jobs.followups import FollowUpError
 from bot.jobs.model import FINISHED, Job, JobState
 from bot.jobs.store import StoredReply
 from bot.templates.errors import TemplateError
@@ -22,6 +23,7 @@ from bot.ui.fit import fit_content
 from bot.ui.mentions import only_them
 
 from .actors import reacting
+from .failures import Refused
 from .followup_rules import FollowUpCog, note_of
 
 log = logging.getLogger(__name__)
@@ -51,24 +53,36 @@ class ReactionsCog(FollowUpCog, name="ReactionsCog"):
         if job is None:
             return
         channel = bot.get_partial_messageable(payload.channel_id, guild_id=payload.guild_id)
+        try:
+            await self._react(job, channel, payload, emoji)
+        except Refused as refused:  # no interaction to answer: that member is told, in the result's language
+            await self._say_to(channel, payload, emoji, refused.text.render(job.request.locale))
+        except Exception:  # the one error path, as for commands and buttons: logged, the member told
+            log.exception("a %s reaction on job %s failed", emoji, job.id)
+            await self._say_to(channel, payload, emoji, Text("errors.command").render(job.request.locale))
+
+    async def _react(self, job: Job, channel: discord.PartialMessageable, payload: Any, emoji: str) -> None:
         asking = reacting(payload)
         action = "reroll" if emoji == REROLL else "delete"
         refusal = await self.rules.not_yours(job, asking, action)
-        if refusal is None and action == "reroll":
-            prompt = str(job.request.bound.values.get("prompt") or "")
-            refusal = self.rules.policy(payload.guild_id, payload.channel_id, asking.roles, prompt)
-            refusal = refusal or self.rules.cooldown(payload.user_id)
-        if refusal is not None:  # no interaction to answer: a short message for that member, in the result's language
-            await self._say_to(channel, payload, emoji, refusal.render(job.request.locale))
-            return
+        if refusal is not None:
+            raise Refused(refusal)
         if action == "delete":
             await self._cross(job, channel, payload)
-        else:
-            with self.rules.admitted(payload.user_id) as problem:  # checked and reserved at once
-                if problem is not None:
-                    await self._say_to(channel, payload, emoji, problem.render(job.request.locale))
-                    return
-                await self._reroll_from_reaction(job, channel, payload)
+            await self._acknowledge(payload, emoji)
+            return
+        if job.state is not JobState.DELIVERED:
+            return
+        locale = job.request.locale  # a reaction carries no language: the result's is used
+        asker = Asker(payload.user_id, payload.guild_id, payload.channel_id, locale, asking.roles, self._nsfw(payload))
+        prompt = str(job.request.bound.values.get("prompt") or "")
+        refusal = self.admission.refusal(asker, prompt) or self.admission.cooldown(payload.user_id)
+        if refusal is not None:
+            raise Refused(refusal)
+        with self.admission.reserved(payload.user_id) as problem:  # checked and reserved at once
+            if problem is not None:
+                raise Refused(problem)
+            await self._reroll_from_reaction(job, channel, payload, asker)
         await self._acknowledge(payload, emoji)
 
     async def _cross(self, job: Job, channel: discord.PartialMessageable, payload: Any) -> None:
@@ -77,28 +91,22 @@ class ReactionsCog(FollowUpCog, name="ReactionsCog"):
         elif job.state in FINISHED:
             await channel.get_partial_message(payload.message_id).delete()
 
-    async def _reroll_from_reaction(self, job: Job, channel: discord.PartialMessageable, payload: Any) -> None:
-        if job.state is not JobState.DELIVERED:
-            return
-        locale = job.request.locale  # a reaction carries no language: the result's is used
-        policy = self.policies.of(payload.guild_id)
-        private = self.rules.private(payload.guild_id, payload.user_id)
-        asker = Asker(
-            payload.user_id, payload.guild_id, payload.channel_id, locale, policy, self._nsfw(payload), private
-        )
+    async def _reroll_from_reaction(
+        self, job: Job, channel: discord.PartialMessageable, payload: Any, asker: Asker
+    ) -> None:
+        private = self.admission.private(asker)
         note = note_of(payload.guild_id, payload.channel_id, payload.message_id)
         try:
-            request = self.followups.reroll(job, asker, note)
-        except (FollowUpError, TemplateError) as exc:
-            await self._say_to(channel, payload, REROLL, text_of(exc).render(locale))
-            return
+            request = self.admission.reroll(job, asker, note, private=private)
+        except (RequestError, FollowUpError, TemplateError) as exc:
+            raise Refused(text_of(exc)) from None
         new = Job(request)
         assert self.messages.client is not None
         if private:  # no interaction to answer privately: nothing in the channel, the result by direct message
             self.messages.attach_direct(new, self.messages.client, payload.channel_id)
             await self.engine.accept(new, StoredReply(payload.channel_id, None, None))
             return
-        rerolling = Text("results.rerolling").render(locale)
+        rerolling = Text("results.rerolling").render(asker.locale)
         message = await channel.send(
             f"<@{payload.user_id}> 🔄 {rerolling}", allowed_mentions=only_them(payload.user_id)
         )

@@ -11,14 +11,15 @@ import discord
 from discord import app_commands
 
 from bot.i18n import Text, text_of
-from bot.jobs.followups import Asker, FollowUpError
+from bot.jobs.admission import Asker, RequestError
+from bot.jobs.followups import FollowUpError
 from bot.jobs.model import Job, JobRequest
 from bot.jobs.store import StoredReply
 from bot.templates.errors import TemplateError
 from bot.templates.params import ImageData
 
-from .actors import actor
-from .admission import missing_permissions
+from .actors import actor, asker_of
+from .bot_permissions import missing_permissions
 from .failures import Refused, answering
 from .followup_rules import FollowUpCog, note_of
 from .replies import locale_of, show, tell
@@ -68,43 +69,43 @@ class ResultsCog(FollowUpCog, name="ResultsCog"):
         asking = actor(interaction)
         refusal = await self.rules.not_yours(job, asking, action)
         if refusal is not None:
-            await tell(interaction, refusal)
-            return
+            raise Refused(refusal)
         if action == "delete":
             await self._delete(interaction)
             return
+        asker = asker_of(interaction)
+        private = self.admission.private(asker)
         prompt = str(job.request.bound.values.get("prompt") or "")
-        refusal = self.rules.policy(interaction.guild_id, interaction.channel_id or 0, asking.roles, prompt)
-        private = self.rules.private(interaction.guild_id, interaction.user.id)
         refusal = (
-            refusal or missing_permissions(interaction, private=private) or self.rules.cooldown(interaction.user.id)
+            self.admission.refusal(asker, prompt)
+            or missing_permissions(interaction, private=private)
+            or self.admission.cooldown(interaction.user.id)
         )
         if refusal is not None:
-            await tell(interaction, refusal)
-            return
-        with self.rules.admitted(interaction.user.id) as problem:  # checked and reserved at once
+            raise Refused(refusal)
+        with self.admission.reserved(interaction.user.id) as problem:  # checked and reserved at once
             if problem is not None:
-                await tell(interaction, problem)
-                return
-            await self._follow_up(interaction, job, action, index)
+                raise Refused(problem)
+            await self._follow_up(interaction, job, action, index, asker, private)
 
-    async def _follow_up(self, interaction: discord.Interaction, job: Job, action: str, index: int | None) -> None:
+    async def _follow_up(
+        self, interaction: discord.Interaction, job: Job, action: str, index: int | None, asker: Asker, private: bool
+    ) -> None:
         if action == "edit":
             await interaction.response.send_modal(EditModal(self, job, interaction.message, locale_of(interaction)))
             return
-        asker = self._asker(interaction)
         note = note_of(interaction.guild_id, interaction.channel_id or 0, _id(interaction.message))
         message_id = None
         try:
             if action == "reroll":
-                request = self.followups.reroll(job, asker, note)
+                request = self.admission.reroll(job, asker, note, private=private)
             else:  # the result image is downloaded: acknowledge first (Discord allows 3 s; a download may not)
-                callback = await interaction.response.defer(thinking=True, ephemeral=asker.private)
+                callback = await interaction.response.defer(thinking=True, ephemeral=private)
                 message_id = getattr(callback, "message_id", None)
                 image = await self._result_image(interaction.message, index or 1)
-                make = self.followups.vary if action == "vary" else self.followups.upscale
-                request = make(job, asker, image, note)
-        except (FollowUpError, TemplateError) as exc:
+                make = self.admission.vary if action == "vary" else self.admission.upscale
+                request = make(job, asker, image, note, private=private)
+        except (RequestError, FollowUpError, TemplateError) as exc:
             await self._refuse(interaction, message_id, text_of(exc))
             return
         except discord.HTTPException as exc:
@@ -136,22 +137,19 @@ class ResultsCog(FollowUpCog, name="ResultsCog"):
     async def run_edit(
         self, interaction: discord.Interaction, job: Job, message: discord.Message | None, prompt: str, negative: str
     ) -> None:
-        roles = actor(interaction).roles
-        refusal = self.rules.policy(interaction.guild_id, interaction.channel_id or 0, roles, f"{prompt}\n{negative}")
+        asker = asker_of(interaction)
+        refusal = self.admission.refusal(asker, prompt, negative)
         if refusal is not None:
-            await tell(interaction, refusal, warn=True)
-            return
-        with self.rules.admitted(interaction.user.id) as problem:  # the form may have been open a while
+            raise Refused(refusal)
+        with self.admission.reserved(interaction.user.id) as problem:  # the form may have been open a while
             if problem is not None:
-                await tell(interaction, problem, warn=True)
-                return
-            asker = self._asker(interaction)
+                raise Refused(problem)
             note = note_of(interaction.guild_id, interaction.channel_id or 0, _id(message))
+            private = self.admission.private(asker)
             try:
-                request = self.followups.edit(job, asker, prompt, negative, note)
-            except (FollowUpError, TemplateError) as exc:
-                await tell(interaction, text_of(exc), warn=True)
-                return
+                request = self.admission.edit(job, asker, prompt, negative, note, private=private)
+            except (RequestError, FollowUpError, TemplateError) as exc:
+                raise Refused(text_of(exc)) from None
             await self._start_from_interaction(interaction, request)
 
     async def _start_from_interaction(
@@ -163,17 +161,6 @@ class ResultsCog(FollowUpCog, name="ResultsCog"):
         job = Job(request)
         self.messages.attach(job, interaction, message_id)
         await self.engine.accept(job, StoredReply(request.channel_id, message_id, interaction.token))
-
-    def _asker(self, interaction: discord.Interaction) -> Asker:
-        return Asker(
-            interaction.user.id,
-            interaction.guild_id,
-            interaction.channel_id or 0,
-            locale_of(interaction),
-            self.policies.of(interaction.guild_id),
-            bool(getattr(interaction.channel, "nsfw", False)),
-            self.rules.private(interaction.guild_id, interaction.user.id),
-        )
 
     @staticmethod
     async def _result_image(message: discord.Message | None, index: int) -> ImageData:

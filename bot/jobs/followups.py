@@ -1,4 +1,5 @@
-"""New jobs from a finished result: reroll, vary, upscale, edit. They go through the same queue and caps.
+"""What a follow-up on a finished result binds: reroll, vary, upscale, edit. `admission.py` holds each draft to
+the same rules, caps and queue as `/imagine`.
 
 - Reroll: the same template and values, a new random seed (images the member attached are used again).
 - Vary: an img2img template (an image input, a prompt and a denoise) from the chosen result image, with the
@@ -9,7 +10,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from bot.i18n import LocalizedError
@@ -17,8 +18,7 @@ from bot.templates.library import TemplateLibrary
 from bot.templates.params import ImageData
 from bot.templates.template import Template
 
-from .model import Job, JobRequest
-from .policy import Policy
+from .model import Job
 
 VARY_DENOISE = 0.35
 
@@ -28,14 +28,13 @@ class FollowUpError(LocalizedError, ValueError):
 
 
 @dataclass(frozen=True, slots=True)
-class Asker:
-    user_id: int
-    guild_id: int | None
-    channel_id: int
-    locale: str = "en-US"
-    policy: Policy = field(default_factory=Policy)  # the server's rules, for spoilers
-    channel_nsfw: bool = False  # the channel the follow-up is asked in is age-restricted
-    private: bool = False  # the member wants private results now (and the server allows them)
+class Draft:
+    """What to bind, before admission holds it to the rules: a template, its values, the kind of job."""
+
+    template: str
+    values: dict[str, Any]
+    kind: str  # imagine, reroll, vary, upscale, edit
+    parent_id: str | None = None  # the result it comes from
 
 
 def _image_param(template: Template) -> str | None:
@@ -76,31 +75,13 @@ class FollowUps:
                 values[name] = bound.values[name]
         return values
 
-    def _request(
-        self, job: Job, asker: Asker, template: Template, values: dict[str, Any], kind: str, note: str | None
-    ) -> JobRequest:
-        bound = template.bind(values)
-        spoiler = asker.policy.spoiler(template_nsfw=template.nsfw, channel_nsfw=asker.channel_nsfw)
-        return JobRequest(
-            asker.user_id,
-            asker.guild_id,
-            asker.channel_id,
-            bound,
-            kind,
-            job.id,
-            note,
-            spoiler,
-            asker.locale,
-            asker.private,  # the member's choice now, not the parent's: a private job is never posted publicly
-        )
-
-    def reroll(self, job: Job, asker: Asker, note: str | None) -> JobRequest:
+    def reroll(self, job: Job) -> Draft:
         template = self._template(job)
         values = self._same_values(job, template)
         values.pop("seed", None)
-        return self._request(job, asker, template, values, "reroll", note)
+        return Draft(template.name, values, "reroll", job.id)
 
-    def edit(self, job: Job, asker: Asker, prompt: str, negative: str | None, note: str | None) -> JobRequest:
+    def edit(self, job: Job, prompt: str, negative: str | None) -> Draft:
         template = self._template(job)
         if "prompt" not in template.parameters:
             raise FollowUpError("followup.no_prompt", template=template.name)
@@ -108,9 +89,9 @@ class FollowUps:
         values["prompt"] = prompt
         if negative is not None and "negative" in template.parameters:
             values["negative"] = negative
-        return self._request(job, asker, template, values, "edit", note)
+        return Draft(template.name, values, "edit", job.id)
 
-    def vary(self, job: Job, asker: Asker, image: ImageData, note: str | None) -> JobRequest:
+    def vary(self, job: Job, image: ImageData) -> Draft:
         template = self.vary_template()
         image_param = _image_param(template) if template else None
         if template is None or image_param is None:
@@ -120,11 +101,11 @@ class FollowUps:
         for name in ("prompt", "negative", "model"):
             if name in template.parameters and previous.get(name) is not None:
                 values[name] = previous[name]
-        return self._request(job, asker, template, values, "vary", note)
+        return Draft(template.name, values, "vary", job.id)
 
-    def upscale(self, job: Job, asker: Asker, image: ImageData, note: str | None) -> JobRequest:
+    def upscale(self, job: Job, image: ImageData) -> Draft:
         template = self.upscale_template()
         image_param = _image_param(template) if template else None
         if template is None or image_param is None:
             raise FollowUpError("followup.no_upscale")
-        return self._request(job, asker, template, {image_param: image}, "upscale", note)
+        return Draft(template.name, {image_param: image}, "upscale", job.id)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -17,6 +18,13 @@ from bot.i18n import Listed, Text
 from .store import SqliteJobStore
 
 KEY = "policy"
+
+
+def readable(text: str) -> str:
+    """Text as it reads: NFKC (full-width and compatibility letters become plain ones), format characters
+    (Unicode category Cf: zero-width space, joiners, soft hyphen, direction marks) removed, case-folded."""
+    folded = unicodedata.normalize("NFKC", text)
+    return "".join(c for c in folded if unicodedata.category(c) != "Cf").casefold()
 
 
 @dataclass(frozen=True)
@@ -31,13 +39,15 @@ class Policy:
     _pattern: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
 
     def banned(self, text: str) -> bool:
+        """Whether `text` holds a banned word, compared as people read them: full-width or styled letters as
+        plain ones, invisible characters (zero-width spaces and joiners, soft hyphens) removed, any case."""
         if not self.banned_words:
             return False
         pattern = self._pattern or re.compile(
-            r"(?<!\w)(?:" + "|".join(re.escape(w) for w in self.banned_words) + r")(?!\w)", re.IGNORECASE
+            r"(?<!\w)(?:" + "|".join(re.escape(readable(w)) for w in self.banned_words) + r")(?!\w)"
         )
         object.__setattr__(self, "_pattern", pattern)
-        return pattern.search(text) is not None
+        return pattern.search(readable(text)) is not None
 
     def refusal(self, *, in_dm: bool, channel_id: int, roles: Iterable[int], text: str) -> Text | None:
         """Why a member may not make an image here now, for them (never repeating a banned word), or None."""
@@ -69,7 +79,7 @@ class Policy:
                 changes[key] = frozenset(int(x) for x in data[key])
         if "banned_words" in data:
             changes["banned_words"] = tuple(str(w) for w in data["banned_words"])
-        for key in ("dms", "spoiler_outside_nsfw", "allow_private"):
+        for key in ("spoiler_outside_nsfw", "allow_private"):  # a stored "dms" is ignored: DMs are no server's
             if key in data:
                 changes[key] = bool(data[key])
         return replace(base, **changes)

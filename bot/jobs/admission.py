@@ -1,0 +1,238 @@
+"""The one admission path: whatever a member asks for (`/imagine`, a button, the Edit form, a reaction) becomes a
+job request or a refusal here, and nowhere else, so every rule holds on every path:
+
+- the server's policy (direct messages, channels, roles, banned words in the prompt and the negative, on
+  normalized text), checked from memory before Discord's 3 seconds run out, and again on what is bound;
+- the member's caps and the queue's (checked and reserved in one step), and the follow-up cooldown;
+- the inline flags of `/imagine` and the member's defaults;
+- every limit, on the values that will run whichever way they came: prompt and negative length, steps, size,
+  batch; and whether any configured server can run the workflow at all.
+
+The cogs only turn Discord input into an `Asker` and arguments, and a request or a `RequestError` into a reply.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from bot.i18n import LocalizedError, Text, excerpt
+from bot.settings import LimitSettings
+from bot.templates.library import TemplateLibrary
+from bot.templates.params import ImageData
+
+from .engine import JobEngine
+from .flags import parse_aspect, parse_flags, size_for
+from .followups import Draft, FollowUps
+from .model import Job, JobRequest
+from .policy import Policies
+from .store import SqliteJobStore
+
+# /imagine's options (and inline flags) -> the template parameter each sets
+PARAMETER_OF = {
+    "negative": "negative",
+    "seed": "seed",
+    "steps": "steps",
+    "cfg": "cfg",
+    "model": "model",
+    "count": "batch_size",
+}
+
+
+class RequestError(LocalizedError, ValueError):
+    """What the member asked for cannot be run; the message says why and what to change."""
+
+
+@dataclass(frozen=True, slots=True)
+class Asker:
+    """Who asks, and where, as the cog read it from Discord."""
+
+    user_id: int
+    guild_id: int | None  # None in direct messages
+    channel_id: int
+    locale: str = "en-US"
+    roles: frozenset[int] = frozenset()
+    channel_nsfw: bool = False  # the channel is age-restricted
+
+
+class Admission:
+    def __init__(
+        self,
+        library: TemplateLibrary,
+        engine: JobEngine,
+        store: SqliteJobStore,
+        policies: Policies,
+        limits: LimitSettings,
+        followups: FollowUps,
+        *,
+        default_template: str = "txt2img",
+    ) -> None:
+        self.library, self.engine, self.store, self.policies, self.limits = library, engine, store, policies, limits
+        self.followups = followups
+        self.default_template = default_template
+        self._last_follow_up: dict[int, float] = {}
+
+    # ---- from memory, before the acknowledgement ------------------------------------------------------
+
+    def refusal(self, asker: Asker, *texts: str) -> Text | None:
+        """The server's rules for this member here, on these texts; None when they may."""
+        policy = self.policies.of(asker.guild_id)
+        text = "\n".join(texts)
+        return policy.refusal(in_dm=asker.guild_id is None, channel_id=asker.channel_id, roles=asker.roles, text=text)
+
+    def private(self, asker: Asker) -> bool:
+        """Whether the member's new job is private: their setting now, where the server allows it."""
+        return self.policies.of(asker.guild_id).allow_private and self.store.wants_private(asker.user_id)
+
+    def cooldown(self, user_id: int) -> Text | None:
+        """Between two follow-ups of one member (rerolls by reaction or button come quickly)."""
+        left = self._last_follow_up.get(user_id, 0.0) + self.limits.reroll_cooldown - time.monotonic()
+        if left > 0:
+            return Text("results.cooldown", seconds=f"{left:.0f}")
+        self._last_follow_up[user_id] = time.monotonic()
+        return None
+
+    def over_caps(self, user_id: int) -> Text | None:
+        """Why a member's new job cannot be queued (over their cap, or the queue is full), or None. Jobs being
+        made (reserved by `reserved`) count as queued."""
+        engine, limits = self.engine, self.limits
+        mine = engine.jobs_of(user_id)
+        count = len(mine) + engine.reservations.of(user_id)
+        if count >= limits.jobs_per_user:
+            positions = sorted(p for j in mine if (p := engine.position(j)) is not None)
+            where = Text("admission.where", positions=", ".join(f"#{p}" for p in positions)) if positions else ""
+            return Text("admission.over_cap", count=count, limit=limits.jobs_per_user, where=where)
+        if len(engine.scheduler) + engine.reservations.total() >= limits.queue_max:
+            return Text("admission.queue_full", limit=limits.queue_max)
+        return None
+
+    @contextmanager
+    def reserved(self, user_id: int) -> Iterator[Text | None]:
+        """Check the caps and, when they allow it, reserve the member's place in the same step (no await in
+        between), held until the block ends, by which time the job is accepted (or refused). Yields the reason
+        when the caps do not allow it."""
+        problem = self.over_caps(user_id)
+        if problem is not None:
+            yield problem
+            return
+        self.engine.reservations.add(user_id)
+        try:
+            yield None
+        finally:
+            self.engine.reservations.remove(user_id)
+
+    # ---- requests -------------------------------------------------------------------------------------
+
+    async def imagine(
+        self, asker: Asker, prompt: str, given: dict[str, Any], image: ImageData | None, *, private: bool
+    ) -> JobRequest:
+        """`/imagine`: the prompt's inline flags, the options given, the member's defaults."""
+        parsed = parse_flags(prompt)
+        for option, value in parsed.options.items():
+            if option in given:
+                raise RequestError("imagine.both", option=option)
+            given[option] = value
+        text = parsed.text
+        defaults = await self.store.member_settings(asker.user_id)
+        chosen = self.library.get(str(given.pop("template", defaults.get("template", self.default_template))))
+        for option in ("aspect", "negative"):
+            wanted = "width" if option == "aspect" else option
+            if option not in given and option in defaults and wanted in chosen.parameters:
+                given[option] = defaults[option]
+        values: dict[str, Any] = {"prompt": text} if "prompt" in chosen.parameters else {}
+        if "prompt" not in chosen.parameters and text:
+            raise RequestError("imagine.no_prompt", template=chosen.name)
+        aspect = given.pop("aspect", None)
+        if aspect is not None:
+            values.update(self._size(chosen.name, str(aspect)))
+        for option, value in given.items():
+            parameter = PARAMETER_OF[option]
+            if parameter not in chosen.parameters:
+                raise RequestError("imagine.no_option", template=chosen.name, option=option)
+            values[parameter] = value
+        if image is not None:
+            name = next((p.name for p in chosen.parameters.values() if p.type == "image"), None)
+            if name is None:
+                raise RequestError("imagine.no_image", template=chosen.name)
+            values[name] = image
+        return self._request(asker, Draft(chosen.name, values, "imagine"), None, private)
+
+    def reroll(self, job: Job, asker: Asker, note: str | None, *, private: bool) -> JobRequest:
+        return self._request(asker, self.followups.reroll(job), note, private)
+
+    def edit(
+        self, job: Job, asker: Asker, prompt: str, negative: str | None, note: str | None, *, private: bool
+    ) -> JobRequest:
+        return self._request(asker, self.followups.edit(job, prompt, negative), note, private)
+
+    def vary(self, job: Job, asker: Asker, image: ImageData, note: str | None, *, private: bool) -> JobRequest:
+        return self._request(asker, self.followups.vary(job, image), note, private)
+
+    def upscale(self, job: Job, asker: Asker, image: ImageData, note: str | None, *, private: bool) -> JobRequest:
+        return self._request(asker, self.followups.upscale(job, image), note, private)
+
+    def _request(self, asker: Asker, draft: Draft, note: str | None, private: bool) -> JobRequest:
+        """Every path ends here: bound, held to every limit and the server's words, and runnable somewhere."""
+        template = self.library.get(draft.template)
+        self._within_limits(draft.values, {})  # the server's limits first: a template's own bounds may be wider
+        bound = template.bind(draft.values)
+        self._within_limits(bound.values, bound.graph)  # and on what runs: defaults, the workflow's own batch
+        refusal = self.refusal(asker, *(str(bound.values.get(k) or "") for k in ("prompt", "negative")))
+        if refusal is not None:
+            raise RequestError("raw", message=refusal)
+        unrunnable = self.engine.pool.never_runnable(bound.graph)
+        if unrunnable is not None:
+            raise RequestError("imagine.unrunnable", detail=unrunnable)
+        policy = self.policies.of(asker.guild_id)
+        return JobRequest(
+            asker.user_id,
+            asker.guild_id,
+            asker.channel_id,
+            bound,
+            draft.kind,
+            draft.parent_id,
+            note,
+            policy.spoiler(template_nsfw=template.nsfw, channel_nsfw=asker.channel_nsfw),
+            asker.locale,
+            private,  # the member's choice now, not a parent's: a private job is never posted publicly
+        )
+
+    def _within_limits(self, values: Mapping[str, Any], graph: Mapping[str, Any]) -> None:
+        limits = self.limits
+        for name in ("prompt", "negative"):
+            text = values.get(name)
+            if isinstance(text, str) and len(text) > limits.prompt_max_length:
+                key = "imagine.too_long" if name == "prompt" else "imagine.negative_too_long"
+                raise RequestError(key, length=len(text), limit=limits.prompt_max_length)
+        _at_most("steps", values.get("steps"), limits.steps_max, "imagine.steps_max")
+        for side in ("width", "height"):
+            _at_most(side, values.get(side), limits.image_max_side, "imagine.side_max")
+        # the batch, as an option or wherever the workflow sets one (a template without a manifest has no bounds)
+        batches = [values.get("batch_size")] + [
+            node.get("inputs", {}).get("batch_size") for node in graph.values() if isinstance(node, dict)
+        ]
+        for batch in batches:
+            _at_most("count", batch, limits.batch_max, "imagine.batch_max")
+
+    def _size(self, template_name: str, aspect: str) -> dict[str, int]:
+        template = self.library.get(template_name)
+        if "width" not in template.parameters or "height" not in template.parameters:
+            raise RequestError("imagine.no_size", template=template.name)
+        defaults = template.bind({}).values
+        area = int(defaults["width"]) * int(defaults["height"])
+        width, height = size_for(parse_aspect(aspect), area, self.limits.image_max_side)
+        return {"width": width, "height": height}
+
+
+def _at_most(name: str, value: Any, limit: int, key: str) -> None:
+    if value is None or isinstance(value, list):  # unset, or a link to another node's output
+        return
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise RequestError("imagine.number", name=name, got=excerpt(repr(value))) from None
+    if number > limit:
+        raise RequestError(key, side=name, limit=limit, got=value)
