@@ -24,7 +24,7 @@ from bot.settings import (
     TemplateSettings,
 )
 from tests.fakes.discord_api import USER_ID, FakeDiscord, Interaction, Message, Request
-from tests.fakes.discord_payloads import LOADING
+from tests.fakes.discord_payloads import DM_CHANNEL_ID, LOADING
 
 
 @asynccontextmanager
@@ -168,3 +168,23 @@ def job_id(message: Message) -> str:
     """The job a progress message is about, from its Cancel button."""
     [button] = [c["custom_id"] for row in message.components for c in row["components"]]
     return str(button).removeprefix("job:cancel:")
+
+
+def direct_messages(discord: FakeDiscord, user_id: int) -> list[Message]:
+    return [m for m in discord.messages.values() if m.channel_id == DM_CHANNEL_ID + user_id]
+
+
+def button(message: Message, action: str, index: int | None = None) -> str:
+    wanted = f"job:{action}:"
+    for row in message.components:
+        for component in row["components"]:
+            custom_id = str(component.get("custom_id", ""))
+            if custom_id.startswith(wanted) and (index is None or custom_id.endswith(f":{index}")):
+                return custom_id
+    raise AssertionError(f"no {action} button on the message: {message.components}")
+
+
+async def deliver(discord: FakeDiscord, prompt: str, **options: Any) -> tuple[Interaction, Message]:
+    interaction = await imagine(discord, prompt, **options)
+    await discord.until(final(discord, interaction))
+    return interaction, discord.original(interaction)

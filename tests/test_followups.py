@@ -9,16 +9,14 @@ from dataclasses import replace
 from typing import Any
 
 from bot.settings import LimitSettings
-from tests.discord_helpers import final, imagine
+from tests.discord_helpers import button, deliver, direct_messages, final, imagine
 from tests.fakes.comfy_server import FakeComfy
 from tests.fakes.discord_api import (
     CHANNEL_ID,
-    DM_CHANNEL_ID,
     GUILD_ID,
     MODERATOR_ROLE_ID,
     USER_ID,
     FakeDiscord,
-    Interaction,
     Message,
 )
 from tests.stack import Stack
@@ -26,30 +24,10 @@ from tests.stack import Stack
 OTHER = USER_ID + 50
 
 
-def direct_messages(discord: FakeDiscord, user_id: int) -> list[Message]:
-    return [m for m in discord.messages.values() if m.channel_id == DM_CHANNEL_ID + user_id]
-
-
-def button(message: Message, action: str, index: int | None = None) -> str:
-    wanted = f"job:{action}:"
-    for row in message.components:
-        for component in row["components"]:
-            custom_id = str(component.get("custom_id", ""))
-            if custom_id.startswith(wanted) and (index is None or custom_id.endswith(f":{index}")):
-                return custom_id
-    raise AssertionError(f"no {action} button on the message: {message.components}")
-
-
 def graph_of(comfy: FakeComfy, n: int) -> dict[str, Any]:
     """The n-th prompt ComfyUI ran (0-based)."""
     graph: dict[str, Any] = list(comfy.history.values())[n]["prompt"][2]
     return graph
-
-
-async def deliver(discord: FakeDiscord, prompt: str) -> tuple[Interaction, Message]:
-    interaction = await imagine(discord, prompt)
-    await discord.until(final(discord, interaction))
-    return interaction, discord.original(interaction)
 
 
 def done_messages(discord: FakeDiscord) -> list[Message]:

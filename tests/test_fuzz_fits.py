@@ -16,10 +16,9 @@ from bot.jobs.events import Delivered, Failed, Queued, ResultImage, Running
 from bot.media import FittedImage
 from bot.settings import LimitSettings
 from bot.ui.render import Rendered, ResultActions, render_final, render_progress
-from tests.discord_helpers import final, imagine, option
+from tests.discord_helpers import button, final, imagine, option
 from tests.fakes.discord_api import FakeDiscord, Interaction
 from tests.fakes.discord_rules import check_message, check_not_empty
-from tests.test_followups import button
 from tests.test_fuzz_discord import running_stack
 
 MANY = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))

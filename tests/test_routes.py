@@ -4,11 +4,10 @@ result, upload limits by route, closed direct messages, missing permissions, a m
 from __future__ import annotations
 
 from bot.settings import LimitSettings
-from tests.discord_helpers import ask, final, imagine, set_option, wait_until_older_than
+from tests.discord_helpers import ask, button, final, imagine, set_option, wait_until_older_than
 from tests.fakes.discord_api import CHANNEL_ID, DM_CHANNEL_ID, USER_ID, FakeDiscord, Interaction, Message
 from tests.fakes.discord_payloads import ATTACH_FILES, EMBED_LINKS
 from tests.stack import Stack
-from tests.test_followups import button
 
 OTHER = USER_ID + 1
 

@@ -7,10 +7,9 @@ from __future__ import annotations
 import asyncio
 import time
 
-from tests.discord_helpers import final, imagine
+from tests.discord_helpers import button, final, imagine
 from tests.fakes.discord_api import USER_ID
 from tests.stack import Stack
-from tests.test_followups import button
 
 
 class LoopWatch:
