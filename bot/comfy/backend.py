@@ -9,6 +9,8 @@ from typing import Any
 
 from .client import ComfyClient
 from .errors import ComfyUnavailable
+from .events import FileRef
+from .models import UploadedFile
 from .run import PromptRun
 from .stream import ComfyStream
 
@@ -69,3 +71,27 @@ class ComfyBackend:
     def follow(self, prompt_id: str) -> PromptRun:
         """Re-attach to a prompt submitted earlier (after a bot restart); it is reconciled at once."""
         return self.stream.follow(prompt_id, submitted=True)
+
+    async def upload_image(
+        self, data: bytes, filename: str, *, subfolder: str, overwrite: bool, content_type: str
+    ) -> UploadedFile:
+        """An image a workflow loads (LoadImage), under the name ComfyUI gives back."""
+        return await self.client.upload_image(
+            data, filename, subfolder=subfolder, overwrite=overwrite, content_type=content_type
+        )
+
+    async def fetch(self, ref: FileRef, *, max_bytes: int) -> bytes:
+        """A result file (`/view`), at most `max_bytes`."""
+        return await self.client.view(ref, max_bytes=max_bytes)
+
+    async def cancel(self, prompt_id: str) -> bool:
+        """Take one prompt off this server: deleted from its queue if it waits there, interrupted if it runs
+        (that prompt only: `/interrupt` with its id is a no-op for any other). True when it was running and is
+        being stopped (its run then ends interrupted); False when it was removed, or was not there."""
+        client = self.client
+        if not (await client.queue()).is_running(prompt_id):
+            await client.delete_from_queue(prompt_id)
+        if (await client.queue()).is_running(prompt_id):  # it runs (or started meanwhile)
+            await client.interrupt(prompt_id)
+            return True
+        return False

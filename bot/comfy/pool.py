@@ -141,6 +141,14 @@ class BackendPool:
         self.states[name].paused = False
         self.on_up(self.states[name].backend)
 
+    def take(self, name: str) -> None:
+        """A prompt is now held by this backend (submitted, or followed again after a restart)."""
+        self.states[name].in_flight += 1
+
+    def release(self, name: str) -> None:
+        """A prompt this backend held has ended (or was never submitted)."""
+        self.states[name].in_flight -= 1
+
     def finished(self, name: str, seconds: float) -> None:
         state = self.states[name]
         state.done += 1

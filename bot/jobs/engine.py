@@ -13,10 +13,8 @@ import asyncio
 import logging
 import time
 
-from bot.comfy.backend import ComfyBackend
 from bot.comfy.errors import ComfyError, ComfyUnavailable, PromptRejected
 from bot.comfy.events import ExecutionStart, Progress
-from bot.comfy.pool import BackendPool
 from bot.comfy.run import PromptRun, RunFailed, RunInterrupted, RunLost, RunSucceeded
 from bot.i18n import Text
 
@@ -34,7 +32,7 @@ from .events import (
 )
 from .late_writes import LateWrites
 from .model import Job, JobState
-from .ports import JobListener
+from .ports import Backend, Fleet, JobListener
 from .progress import ProgressTracker
 from .reservations import Reservations
 from .scheduler import FairScheduler
@@ -48,7 +46,7 @@ MAX_ATTEMPTS = 2
 class JobEngine:
     def __init__(
         self,
-        pool: BackendPool,
+        pool: Fleet,
         store: SqliteJobStore,
         listener: JobListener,
         *,
@@ -74,7 +72,6 @@ class JobEngine:
         self._background: set[asyncio.Task[None]] = set()
         self._user_in_flight: dict[int, int] = {}  # counted when dispatched, not when the task gets to run
         self._idle = asyncio.Event()
-        self._chosen: ComfyBackend | None = None  # set by _runnable for the job the scheduler then pops
         pool.on_down = self._backend_down
         pool.on_up = lambda backend: self._wake.set()
 
@@ -148,13 +145,9 @@ class JobEngine:
             if backend is None:
                 return Text("cancel.server_gone")
             self._cancelled_by[job.id] = by
-            client, prompt_id = backend.client, job.prompt_id
             try:
-                if not (await client.queue()).is_running(prompt_id):
-                    await client.delete_from_queue(prompt_id)  # it waits in ComfyUI's queue
-                if (await client.queue()).is_running(prompt_id):  # it runs (or started meanwhile)
-                    await client.interrupt(prompt_id)  # that prompt only: a no-op for any other
-                    return Text("cancel.stopping")
+                if await backend.cancel(job.prompt_id):
+                    return Text("cancel.stopping")  # interrupted: its run ends, and with it the job
             except ComfyError as exc:
                 return Text("cancel.no_answer", error=str(exc))
             if job.state not in (JobState.DISPATCHED, JobState.RUNNING):  # it finished while ComfyUI was asked
@@ -175,18 +168,16 @@ class JobEngine:
 
     # ---- dispatch --------------------------------------------------------------------------------------
 
-    def _runnable(self, job: Job) -> bool:
+    def _place(self, job: Job) -> Backend | None:
+        """Where the job can run now: a backend with room that has what it needs, its member under the cap."""
         if self._user_in_flight.get(job.user_id, 0) >= self.running_per_user:
-            return False
-        self._chosen = self.pool.choose(job.request.bound.graph, self.per_backend)
-        return self._chosen is not None
+            return None
+        return self.pool.choose(job.request.bound.graph, self.per_backend)
 
     async def _dispatch_forever(self) -> None:
         while True:
-            while (job := self.scheduler.pop(self._runnable)) is not None:
-                backend = self._chosen
-                assert backend is not None
-                self.pool.states[backend.name].in_flight += 1
+            while (placed := self.scheduler.pop(self._place)) is not None:
+                job, backend = placed
                 self._positions.pop(job.id, None)
                 self._start(job, backend, None)
             self._announce()
@@ -211,9 +202,8 @@ class JobEngine:
                 self._waiting_reason.pop(job.id, None)
                 self.listener.job_changed(job, Queued(position))
 
-    def _start(self, job: Job, backend: ComfyBackend, run: PromptRun | None) -> None:
-        if run is not None:  # taken up again after a restart
-            self.pool.states[backend.name].in_flight += 1
+    def _start(self, job: Job, backend: Backend, run: PromptRun | None) -> None:
+        self.pool.take(backend.name)  # counted by the pool at once: the next choice sees it
         self._user_in_flight[job.user_id] = self._user_in_flight.get(job.user_id, 0) + 1
         task = asyncio.create_task(self._run(job, backend, run), name=f"job {job.id}")
         self._tasks[job.id] = task
@@ -226,7 +216,7 @@ class JobEngine:
         if task is not None and task is not asyncio.current_task():
             task.cancel()
 
-    def _backend_down(self, backend: ComfyBackend) -> None:
+    def _backend_down(self, backend: Backend) -> None:
         """Its jobs are queued again (to go elsewhere); a prompt ComfyUI still runs there is abandoned."""
         stranded = [
             job
@@ -261,7 +251,7 @@ class JobEngine:
         self.listener.job_changed(job, WaitingForBackend(reason))
         self._wake.set()
 
-    async def _run(self, job: Job, backend: ComfyBackend, run: PromptRun | None) -> None:
+    async def _run(self, job: Job, backend: Backend, run: PromptRun | None) -> None:
         try:
             if run is None:
                 run = await self._submit(job, backend)
@@ -278,21 +268,21 @@ class JobEngine:
                 failure = Failed(Text("failed.bug", error=type(exc).__name__))
                 await self._finish(job, JobState.FAILED, failure)
         finally:
-            self.pool.states[backend.name].in_flight -= 1
+            self.pool.release(backend.name)
             self._user_in_flight[job.user_id] -= 1
             self._runs.pop(job.id, None)
             if self._tasks.get(job.id) is asyncio.current_task():
                 del self._tasks[job.id]
             self._wake.set()
 
-    async def _submit(self, job: Job, backend: ComfyBackend) -> PromptRun | None:
+    async def _submit(self, job: Job, backend: Backend) -> PromptRun | None:
         job.backend, job.attempts = backend.name, job.attempts + 1
         job.prompt_id = f"{job.id}-{job.attempts}"
         await self._move(job, JobState.DISPATCHED)  # saved with its prompt id before ComfyUI hears of it
         self.listener.job_changed(job, Starting(backend.name))
         try:
             bound = job.request.bound
-            graph = await bound.upload_images(backend.client, job.id) if bound.images else bound.graph
+            graph = await bound.upload_images(backend, job.id) if bound.images else bound.graph
             return await backend.submit(graph, prompt_id=job.prompt_id)
         except PromptRejected as exc:
             await self._finish(job, JobState.FAILED, Failed(rejection_message(exc)))
@@ -304,7 +294,7 @@ class JobEngine:
             await self._finish(job, JobState.FAILED, Failed(Text("failed.not_taken", error=str(exc))))
         return None
 
-    async def _follow(self, job: Job, backend: ComfyBackend, run: PromptRun) -> None:
+    async def _follow(self, job: Job, backend: Backend, run: PromptRun) -> None:
         tracker: ProgressTracker | None = None
         async for item in run:
             if isinstance(item, ExecutionStart | Progress) and job.state is JobState.DISPATCHED:
@@ -323,13 +313,13 @@ class JobEngine:
                 if (running := tracker.see(item)) is not None:
                     self.listener.job_changed(job, running)
 
-    async def _deliver(self, job: Job, backend: ComfyBackend, outcome: RunSucceeded) -> None:
+    async def _deliver(self, job: Job, backend: Backend, outcome: RunSucceeded) -> None:
         if job.state is not JobState.DELIVERING:
             await self._move(job, JobState.DELIVERING)
         refs = outcome.results(job.request.bound.output_nodes)
         try:
             images = tuple(
-                [ResultImage(ref.filename, await backend.client.view(ref, max_bytes=MAX_RESULT_BYTES)) for ref in refs]
+                [ResultImage(ref.filename, await backend.fetch(ref, max_bytes=MAX_RESULT_BYTES)) for ref in refs]
             )
         except ComfyError as exc:
             await self._finish(job, JobState.FAILED, Failed(Text("failed.fetch", error=str(exc))))
@@ -342,14 +332,13 @@ class JobEngine:
         job.outputs = [image.filename for image in images]
         await self._finish(job, JobState.DELIVERED, Delivered(images, seconds, backend.name))
 
-    async def _unsaveable(self, job: Job, exc: StoreError, backend: ComfyBackend | None = None) -> None:
+    async def _unsaveable(self, job: Job, exc: StoreError, backend: Backend | None = None) -> None:
         """The database refused a step of a job that has not ended: a job the bot cannot keep is not run on
         (a restart could not take it up); its prompt is taken off the backend and the member told."""
         log.error("job %s: %s; it is stopped", job.id, exc, extra=job.log_context())
         if backend is not None and job.prompt_id and job.state in (JobState.DISPATCHED, JobState.RUNNING):
             try:  # that prompt only; a GPU must not go on with work nobody will see
-                await backend.client.delete_from_queue(job.prompt_id)
-                await backend.client.interrupt(job.prompt_id)
+                await backend.cancel(job.prompt_id)
             except ComfyError as error:
                 log.warning("job %s: its prompt could not be stopped on %s: %s", job.id, backend.name, error)
         if job.finished is None:

@@ -1,8 +1,15 @@
-"""The engine's port to the presentation: what it tells about a job, and what it expects back."""
+"""The engine's ports: what it tells the presentation about a job, and what it needs of the ComfyUI servers. The
+real ones are `ui.job_messages.JobMessages` (through `metrics.Metrics`), `comfy.backend.ComfyBackend` and
+`comfy.pool.BackendPool`; engine tests use in-memory ones, with no network."""
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+from bot.comfy.events import FileRef
+from bot.comfy.models import UploadedFile
+from bot.comfy.run import PromptRun
 
 from .events import JobEvent
 from .model import Job
@@ -18,3 +25,57 @@ class JobListener(Protocol):
 
     def restore(self, job: Job, reply: StoredReply) -> None:
         """A job taken up again after a restart: where its message is."""
+
+
+class Backend(Protocol):
+    """One ComfyUI server. Its methods raise `comfy.errors.ComfyError` (`PromptRejected`, `ComfyUnavailable`)."""
+
+    @property
+    def name(self) -> str: ...
+
+    async def submit(self, graph: Mapping[str, Any], *, prompt_id: str) -> PromptRun:
+        """Queue the graph under this id and follow it: events, then one outcome."""
+        ...
+
+    def follow(self, prompt_id: str) -> PromptRun:
+        """Follow a prompt submitted before a restart."""
+        ...
+
+    async def upload_image(
+        self, data: bytes, filename: str, *, subfolder: str, overwrite: bool, content_type: str
+    ) -> UploadedFile: ...
+
+    async def fetch(self, ref: FileRef, *, max_bytes: int) -> bytes: ...
+
+    async def cancel(self, prompt_id: str) -> bool:
+        """Off the server: True when it was running and is being interrupted, False when it was removed."""
+        ...
+
+
+class Fleet(Protocol):
+    """The servers together: which can run a graph now, and how many prompts each holds (its own count)."""
+
+    on_down: Callable[[Any], None]  # a backend stopped answering: its jobs must go elsewhere
+    on_up: Callable[[Any], None]  # a backend answers again (or was resumed): queued jobs may go to it
+
+    def get(self, name: str) -> Backend | None: ...
+
+    def choose(self, graph: Mapping[str, Any], per_backend: int) -> Backend | None:
+        """The backend that would run `graph` soonest with fewer than `per_backend` prompts, or None."""
+        ...
+
+    def take(self, name: str) -> None: ...
+
+    def release(self, name: str) -> None: ...
+
+    def finished(self, name: str, seconds: float) -> None:
+        """A job ran for `seconds` there (the estimate of waits)."""
+        ...
+
+    def able(self, graph: Mapping[str, Any]) -> list[str]:
+        """The backends that could run `graph` at all, busy or not."""
+        ...
+
+    def why_not(self, graph: Mapping[str, Any]) -> list[tuple[str, str, str]]: ...
+
+    def never_runnable(self, graph: Mapping[str, Any]) -> str | None: ...

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
+from typing import TypeVar
 
 from .model import Job
 
-Runnable = Callable[[Job], bool]
+T = TypeVar("T")
 
 
 class FairScheduler:
@@ -56,12 +57,13 @@ class FairScheduler:
 
         return sorted(self._jobs, key=owed)
 
-    def pop(self, runnable: Runnable = lambda job: True) -> Job | None:
-        """The next job by fairness that `runnable` accepts (a backend can run it, its member is under the
-        running cap), or None."""
+    def pop(self, place: Callable[[Job], T | None]) -> tuple[Job, T] | None:
+        """The next job by fairness that `place` finds a place for (a backend that can run it now, its member
+        under the running cap), with that place; or None."""
         for key in self._candidates():
             job = self._jobs[key][0]
-            if not runnable(job):
+            found = place(job)
+            if found is None:
                 continue
             self._jobs[key].popleft()
             if not self._jobs[key]:
@@ -69,7 +71,7 @@ class FairScheduler:
             self._tick += 1
             self._served_guild[key[0]] = self._tick
             self._served_user[key] = self._tick
-            return job
+            return job, found
         return None
 
     def ordered(self) -> list[Job]:
@@ -80,6 +82,6 @@ class FairScheduler:
         copy._served_user = dict(self._served_user)
         copy._tick = self._tick
         order = []
-        while (job := copy.pop()) is not None:
-            order.append(job)
+        while (popped := copy.pop(lambda job: True)) is not None:
+            order.append(popped[0])
         return order

@@ -6,9 +6,9 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePath
-from typing import Any
+from typing import Any, Protocol
 
-from bot.comfy.client import ComfyClient
+from bot.comfy.models import UploadedFile
 
 from .errors import BindError
 from .params import ImageData, Parameter
@@ -17,6 +17,14 @@ from .workflow import Workflow
 SAVE_NODES = ("SaveImage", "SaveAnimatedWEBP", "SaveAnimatedPNG", "Image Save")
 PREVIEW_NODES = ("PreviewImage",)
 SEED_MAX = 2**53 - 1  # random seeds stay exact in JSON and in Discord's integer options
+
+
+class ImageUploader(Protocol):
+    """Where a job's attached images go before its graph is submitted (a ComfyUI server)."""
+
+    async def upload_image(
+        self, data: bytes, filename: str, *, subfolder: str, overwrite: bool, content_type: str
+    ) -> UploadedFile: ...
 
 
 @dataclass(frozen=True)
@@ -30,7 +38,7 @@ class BoundWorkflow:
     images: Mapping[str, ImageData] = field(default_factory=dict)
     targets: Mapping[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
 
-    async def upload_images(self, uploader: ComfyClient, job_key: str) -> dict[str, Any]:
+    async def upload_images(self, uploader: ImageUploader, job_key: str) -> dict[str, Any]:
         """Upload the attached images under names unique to the job and return the graph that uses them."""
         graph = {node: {**body, "inputs": dict(body.get("inputs", {}))} for node, body in self.graph.items()}
         for name, image in self.images.items():
