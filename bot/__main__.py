@@ -22,7 +22,6 @@ from aiohttp import web
 
 from . import cli
 from .bot import ComfyBot
-from .cli import make_client
 from .cogs.config import ConfigCog
 from .cogs.followup_rules import FollowUpRules
 from .cogs.imagine import ImagineCog
@@ -32,20 +31,20 @@ from .cogs.queue import BackendCog, QueueCog
 from .cogs.reactions import ReactionsCog
 from .cogs.results import ResultsCog
 from .comfy.backend import ComfyBackend
+from .comfy.client import ComfyClient
 from .comfy.errors import ComfyError
 from .comfy.pool import BackendPool
 from .comfy.stream import ComfyStream
-from .jobs import records
 from .jobs.access import Access
 from .jobs.admission import Admission
 from .jobs.engine import JobEngine
 from .jobs.followups import FollowUps
 from .jobs.instance import InstanceLock
 from .jobs.policy import Policies, Policy
-from .jobs.store import SqliteJobStore, StoreError
+from .jobs.store import SqliteJobStore, StoreError, records
 from .logs import configure_logging
 from .metrics import Metrics, serve
-from .settings import ConfigError, DiscordSettings, Settings, load_settings, templates_folder
+from .settings import BackendSettings, ConfigError, DiscordSettings, Settings, load_settings, templates_folder
 from .templates.library import TemplateLibrary
 from .templates.listing import describe_library
 from .ui.job_messages import JobMessages
@@ -114,27 +113,57 @@ class App:
         self.metrics.unwatch()
 
 
+async def open_store(settings: Settings) -> SqliteJobStore:
+    return await SqliteJobStore(settings.database.path, busy_timeout=settings.database.busy_timeout).open()
+
+
+def make_library(settings: Settings) -> TemplateLibrary:
+    return TemplateLibrary(settings.templates.dir)
+
+
+def make_client(session: aiohttp.ClientSession, backend: BackendSettings, settings: Settings) -> ComfyClient:
+    headers = {}
+    if backend.auth_value is not None:
+        headers[backend.auth_header] = backend.auth_value.get_secret_value()
+    return ComfyClient(
+        session, backend.url, headers=headers, timeout=settings.comfy.request_timeout, retries=settings.comfy.retries
+    )
+
+
+def make_backend(
+    session: aiohttp.ClientSession, backend: BackendSettings, settings: Settings, client_id: str
+) -> ComfyBackend:
+    """One ComfyUI server: its REST client and its one WebSocket, under `client_id`."""
+    client = make_client(session, backend, settings)
+    stream = ComfyStream(client, client_id, silence_timeout=settings.comfy.silence_timeout)
+    return ComfyBackend(backend.display_name, client, stream)
+
+
+def cli_parts(settings: Settings) -> cli.Parts:
+    return cli.Parts(
+        open_store=lambda: open_store(settings),
+        library=lambda: make_library(settings),
+        backend=lambda session, backend, client_id: make_backend(session, backend, settings, client_id),
+    )
+
+
 async def assemble(
     settings: Settings, session: aiohttp.ClientSession, *, force_sync: bool = False, guild_ready_timeout: float = 2.0
 ) -> App:
     """Build everything; `App.start()` then recovers jobs and starts the backends' health checks."""
     data = settings.database.path.parent
-    store = await SqliteJobStore(settings.database.path, busy_timeout=settings.database.busy_timeout).open()
+    store = await open_store(settings)
     client_id = await store.get_meta("comfy_client_id")
     if client_id is None:  # kept across restarts: the bot keeps following the prompts it submitted
         client_id = uuid.uuid4().hex
         await store.set_meta("comfy_client_id", client_id)
-    backends = []
-    for config in settings.comfy.backends:
-        client = make_client(session, config, settings)
-        stream = ComfyStream(client, client_id, silence_timeout=settings.comfy.silence_timeout)
-        backends.append(ComfyBackend(config.display_name, client, stream))
+    backends = [make_backend(session, config, settings, client_id) for config in settings.comfy.backends]
     pool = BackendPool(
         backends,
         weights={b.display_name: b.weight for b in settings.comfy.backends},
         check_interval=settings.comfy.health_interval,
     )
-    library = TemplateLibrary(settings.templates.dir)
+    library = make_library(settings)
     report = library.reload()
     for error in report.errors.values():
         log.warning("template refused: %s", error)
@@ -250,7 +279,7 @@ async def _bounded(step: Awaitable[None], seconds: float) -> None:
 
 
 async def export(settings: Settings, user_id: int) -> dict[str, object]:
-    store = await SqliteJobStore(settings.database.path).open()
+    store = await open_store(settings)
     try:
         return {
             "user_id": user_id,
@@ -303,12 +332,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     configure_logging(settings.logging.level, settings.logging.format)
     if command == "check":
-        return 1 if asyncio.run(cli.check(settings)) else 0
+        return 1 if asyncio.run(cli.check(settings, cli_parts(settings))) else 0
     if command == "invite":
         return asyncio.run(cli.invite(settings))
     if command == "run":
         try:
-            return asyncio.run(cli.run(settings, run_args, values))
+            return asyncio.run(cli.run(settings, cli_parts(settings), run_args, values))
         except KeyboardInterrupt:  # Ctrl-C: the prompt was cancelled on the server on the way out
             return 130
     if command == "export":

@@ -1,6 +1,7 @@
 """Commands for the person running the bot: `check` (is everything set up?), `invite` (the link that adds the
 bot to a server) and `run` (try a workflow without Discord). They print for people and exit non-zero on any
-problem."""
+problem. What they use (the store, the templates, ComfyUI clients and backends) the composition root builds,
+as for the bot itself, and hands over as `Parts`."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import argparse
 import asyncio
 import sys
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -19,7 +21,6 @@ from .comfy.client import ComfyClient
 from .comfy.errors import ComfyError, PromptRejected
 from .comfy.events import Executing, Progress
 from .comfy.run import PromptRun, RunFailed, RunInterrupted, RunLost, RunSucceeded
-from .comfy.stream import ComfyStream
 from .discord_rest import DiscordRest, DiscordRestError
 from .jobs.store import SqliteJobStore
 from .permissions import invite_url
@@ -30,16 +31,16 @@ from .templates.params import ImageData
 from .templates.validate import validate_template
 
 
-def make_client(session: aiohttp.ClientSession, backend: BackendSettings, settings: Settings) -> ComfyClient:
-    headers = {}
-    if backend.auth_value is not None:
-        headers[backend.auth_header] = backend.auth_value.get_secret_value()
-    return ComfyClient(
-        session, backend.url, headers=headers, timeout=settings.comfy.request_timeout, retries=settings.comfy.retries
-    )
+@dataclass(frozen=True)
+class Parts:
+    """The composition root's builders, for commands that run without the bot."""
+
+    open_store: Callable[[], Awaitable[SqliteJobStore]]
+    library: Callable[[], TemplateLibrary]
+    backend: Callable[[aiohttp.ClientSession, BackendSettings, str], ComfyBackend]  # session, server, client id
 
 
-async def check(settings: Settings, out: TextIO = sys.stdout) -> int:
+async def check(settings: Settings, parts: Parts, out: TextIO = sys.stdout) -> int:
     """One report: the database, each backend, every template against each backend. The count of problems."""
     problems: list[str] = []
 
@@ -50,21 +51,20 @@ async def check(settings: Settings, out: TextIO = sys.stdout) -> int:
 
     say(True, f"settings: {len(settings.comfy.backends)} backend(s), templates in {settings.templates.dir}/")
     try:
-        store = await SqliteJobStore(settings.database.path).open()
-        async with store.db.execute("SELECT COUNT(*) FROM jobs") as cursor:
-            row = await cursor.fetchone()
+        store = await parts.open_store()
+        count = await store.job_count()
         await store.close()
-        say(True, f"database {settings.database.path}: {row[0] if row else 0} job(s)")
+        say(True, f"database {settings.database.path}: {count} job(s)")
     except Exception as exc:  # any reason the file cannot be opened is the admin's to know
         say(False, f"database {settings.database.path}: cannot be opened ({exc})")
-    library = TemplateLibrary(settings.templates.dir)
+    library = parts.library()
     report = library.reload()
     say(bool(library.templates), f"templates: {len(library.templates)} loaded ({', '.join(sorted(library.templates))})")
     for error in report.errors.values():
         say(False, f"template refused: {error}")
     async with aiohttp.ClientSession() as session:
         for backend in settings.comfy.backends:
-            client = make_client(session, backend, settings)
+            client = parts.backend(session, backend, "check").client
             try:
                 stats = await client.system_stats()
                 nodes = await client.object_info()
@@ -160,8 +160,10 @@ def run_values(args: argparse.Namespace) -> dict[str, Any]:
     return values
 
 
-async def run(settings: Settings, args: argparse.Namespace, values: dict[str, Any], out: TextIO = sys.stdout) -> int:
-    library = TemplateLibrary(settings.templates.dir)
+async def run(
+    settings: Settings, parts: Parts, args: argparse.Namespace, values: dict[str, Any], out: TextIO = sys.stdout
+) -> int:
+    library = parts.library()
     library.reload()
     try:
         bound = library.get(args.template).bind(values)
@@ -173,11 +175,11 @@ async def run(settings: Settings, args: argparse.Namespace, values: dict[str, An
         out.write(f"No backend named {args.backend!r}.\n")
         return 1
     async with aiohttp.ClientSession() as session:
-        client = make_client(session, chosen, settings)
-        backend = ComfyBackend(chosen.display_name, client, ComfyStream(client, uuid.uuid4().hex))
+        backend = parts.backend(session, chosen, uuid.uuid4().hex)
+        client = backend.client
         backend.start()
         try:
-            graph = await bound.upload_images(client, f"cli-{uuid.uuid4().hex[:8]}") if bound.images else bound.graph
+            graph = await bound.upload_images(backend, f"cli-{uuid.uuid4().hex[:8]}") if bound.images else bound.graph
             stats = await client.system_stats()
             if stats.devices and all(d.type == "cpu" for d in stats.devices):
                 out.write(f"{chosen.display_name} has no GPU (CPU only): one image may take many minutes.\n")
@@ -185,7 +187,7 @@ async def run(settings: Settings, args: argparse.Namespace, values: dict[str, An
             try:
                 return await _follow(run_, graph, bound.output_nodes, client, args, bound.values, out)
             except asyncio.CancelledError:  # Ctrl-C: the prompt must not keep the server busy after we leave
-                await asyncio.shield(_cancel(client, run_.prompt_id, out))
+                await asyncio.shield(_cancel(backend, run_.prompt_id, out))
                 raise
         except PromptRejected as exc:
             out.write(f"ComfyUI refused the workflow: {exc}\n")
@@ -229,11 +231,10 @@ async def _follow(
     return 1
 
 
-async def _cancel(client: ComfyClient, prompt_id: str, out: TextIO) -> None:
+async def _cancel(backend: ComfyBackend, prompt_id: str, out: TextIO) -> None:
     """Take the prompt out of ComfyUI's queue, or stop it if it runs (targeted: no one else's prompt)."""
     try:
-        await client.delete_from_queue(prompt_id)
-        await client.interrupt(prompt_id)
+        await backend.cancel(prompt_id)
         out.write(f"\ncancelled {prompt_id} on the server\n")
     except ComfyError as exc:
         out.write(f"\ncould not cancel {prompt_id} on the server: {exc}\n")

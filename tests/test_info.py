@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.i18n import catalogue
-from bot.jobs import records
+from bot.jobs.store import records
 from tests.discord_helpers import ask, final, imagine
 from tests.fakes.discord_api import GUILD_ID, USER_ID, FakeDiscord, Interaction
 from tests.stack import Stack, make_stack

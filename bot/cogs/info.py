@@ -12,10 +12,9 @@ from discord.ext import commands
 
 from bot.comfy.pool import BackendPool
 from bot.i18n import Text
-from bot.jobs import held, records
 from bot.jobs.access import Access
 from bot.jobs.engine import JobEngine
-from bot.jobs.store import SqliteJobStore
+from bot.jobs.store import SqliteJobStore, held, records
 from bot.templates.library import LoadReport, TemplateLibrary
 from bot.templates.listing import describe_library
 

@@ -140,7 +140,7 @@ class JobEngine:
             self.scheduler.remove(job.id)
             await self._finish(job, JobState.CANCELLED, Cancelled(by))
             return Text("cancel.not_started")
-        if job.state in (JobState.DISPATCHED, JobState.RUNNING) and job.backend and job.prompt_id:
+        if _on_a_backend(job) and job.backend and job.prompt_id:
             backend = self.pool.get(job.backend)
             if backend is None:
                 return Text("cancel.server_gone")
@@ -150,7 +150,7 @@ class JobEngine:
                     return Text("cancel.stopping")  # interrupted: its run ends, and with it the job
             except ComfyError as exc:
                 return Text("cancel.no_answer", error=str(exc))
-            if job.state not in (JobState.DISPATCHED, JobState.RUNNING):  # it finished while ComfyUI was asked
+            if not _on_a_backend(job):  # it finished while ComfyUI was asked (the awaits above let it)
                 return Text("cancel.too_late") if job.finished is None else Text("cancel.ended")
             self._stop_following(job)  # deleted from ComfyUI's queue: no event will ever come for it
             await self._finish(job, JobState.CANCELLED, Cancelled(by))
@@ -378,3 +378,9 @@ class JobEngine:
         self._positions.pop(job.id, None)
         self._waiting_reason.pop(job.id, None)
         self._wake.set()
+
+
+def _on_a_backend(job: Job) -> bool:
+    """Submitted and not ended: dispatched (waiting in ComfyUI's queue) or running. A function, not an inline
+    test, because the state changes across awaits and a checker would narrow it once for the whole method."""
+    return job.state in (JobState.DISPATCHED, JobState.RUNNING)

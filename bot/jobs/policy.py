@@ -94,9 +94,8 @@ class Policies:
         self._by_guild: dict[int, Policy] = {}
 
     async def load(self) -> None:
-        async with self.store.db.execute("SELECT guild_id, value FROM guild_settings WHERE key = ?", (KEY,)) as cursor:
-            for guild_id, value in await cursor.fetchall():
-                self._by_guild[int(guild_id)] = Policy.from_json(str(value), self.default)
+        for guild_id, value in (await self.store.every_guilds_setting(KEY)).items():
+            self._by_guild[guild_id] = Policy.from_json(value, self.default)
 
     def of(self, guild_id: int | None) -> Policy:
         return self._by_guild.get(guild_id, self.default) if guild_id is not None else self.default

@@ -17,12 +17,11 @@ from collections.abc import Awaitable, Callable
 
 import discord
 
-from bot.jobs import held
 from bot.jobs.events import Delivered, JobEvent
 from bot.jobs.followups import FollowUps
 from bot.jobs.model import Job
 from bot.jobs.ports import JobListener
-from bot.jobs.store import SqliteJobStore, StoredReply, StoreError
+from bot.jobs.store import SqliteJobStore, StoredReply, StoreError, held
 from bot.media import FittedImage, fit_image
 
 from .fit import fit_content

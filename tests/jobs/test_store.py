@@ -6,9 +6,8 @@ import json
 import time
 from pathlib import Path
 
-from bot.jobs import records
 from bot.jobs.model import Job, JobRequest, JobState
-from bot.jobs.store import SqliteJobStore, StoredReply
+from bot.jobs.store import SqliteJobStore, StoredReply, records
 from bot.templates.params import ImageData
 from bot.templates.template import BoundWorkflow
 from tests.cli import run_cli

@@ -22,73 +22,10 @@ import aiosqlite
 from bot.templates.params import ImageData
 from bot.templates.template import BoundWorkflow
 
-from .model import Job, JobRequest, JobState
+from ..model import Job, JobRequest, JobState
+from .schema import MIGRATIONS, SCHEMA
 
 log = logging.getLogger(__name__)
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    id TEXT PRIMARY KEY,
-    seq INTEGER NOT NULL,
-    user_id INTEGER NOT NULL,
-    guild_id INTEGER,
-    channel_id INTEGER NOT NULL,
-    message_id INTEGER,
-    reply_token TEXT,
-    template TEXT NOT NULL,
-    graph TEXT NOT NULL,
-    params TEXT NOT NULL,
-    output_nodes TEXT NOT NULL,
-    image_targets TEXT NOT NULL,
-    seed INTEGER,
-    state TEXT NOT NULL,
-    backend TEXT,
-    prompt_id TEXT,
-    attempts INTEGER NOT NULL,
-    created REAL NOT NULL,
-    started REAL,
-    finished REAL,
-    error TEXT,
-    outputs TEXT
-);
-CREATE INDEX IF NOT EXISTS jobs_open ON jobs (state) WHERE finished IS NULL;
-CREATE TABLE IF NOT EXISTS job_images (
-    job_id TEXT NOT NULL,
-    param TEXT NOT NULL,
-    filename TEXT NOT NULL,
-    data BLOB NOT NULL,
-    PRIMARY KEY (job_id, param)
-);
-CREATE TABLE IF NOT EXISTS held_results (
-    job_id TEXT NOT NULL,
-    user_id INTEGER NOT NULL,
-    n INTEGER NOT NULL,
-    filename TEXT NOT NULL,
-    data BLOB NOT NULL,
-    PRIMARY KEY (job_id, n)
-);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS member_settings (
-    user_id INTEGER NOT NULL,
-    key TEXT NOT NULL,
-    value TEXT NOT NULL,
-    PRIMARY KEY (user_id, key)
-);
-CREATE TABLE IF NOT EXISTS guild_settings (
-    guild_id INTEGER NOT NULL,
-    key TEXT NOT NULL,
-    value TEXT NOT NULL,
-    PRIMARY KEY (guild_id, key)
-);
-"""
-# Columns added after the first release: (name, declaration). Added to older databases at open.
-MIGRATIONS = (
-    ("kind", "TEXT NOT NULL DEFAULT 'imagine'"),
-    ("parent_id", "TEXT"),
-    ("note", "TEXT"),
-    ("spoiler", "INTEGER NOT NULL DEFAULT 0"),
-    ("locale", "TEXT NOT NULL DEFAULT 'en-US'"),
-    ("private", "INTEGER NOT NULL DEFAULT 0"),
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,6 +251,16 @@ class SqliteJobStore:
         ) as cursor:
             row = await cursor.fetchone()
         return str(row[0]) if row else None
+
+    async def every_guilds_setting(self, key: str) -> dict[int, str]:
+        """One setting of every server that has it: guild id -> value."""
+        async with self.db.execute("SELECT guild_id, value FROM guild_settings WHERE key = ?", (key,)) as cursor:
+            return {int(guild_id): str(value) for guild_id, value in await cursor.fetchall()}
+
+    async def job_count(self) -> int:
+        async with self.db.execute("SELECT COUNT(*) FROM jobs") as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
 
     async def set_guild_setting(self, guild_id: int, key: str, value: str) -> None:
         async with self.writing() as db:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .store import SqliteJobStore
+from .sqlite import SqliteJobStore
 
 
 @dataclass(frozen=True, slots=True)

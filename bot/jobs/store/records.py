@@ -6,7 +6,7 @@ import json
 
 import aiosqlite
 
-from .store import SqliteJobStore
+from .sqlite import SqliteJobStore
 
 
 async def since(store: SqliteJobStore, timestamp: float) -> list[tuple[str, float, float | None, float | None]]:

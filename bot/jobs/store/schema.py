@@ -1,0 +1,66 @@
+"""The database's tables, and the columns added to older databases at open."""
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL,
+    user_id INTEGER NOT NULL,
+    guild_id INTEGER,
+    channel_id INTEGER NOT NULL,
+    message_id INTEGER,
+    reply_token TEXT,
+    template TEXT NOT NULL,
+    graph TEXT NOT NULL,
+    params TEXT NOT NULL,
+    output_nodes TEXT NOT NULL,
+    image_targets TEXT NOT NULL,
+    seed INTEGER,
+    state TEXT NOT NULL,
+    backend TEXT,
+    prompt_id TEXT,
+    attempts INTEGER NOT NULL,
+    created REAL NOT NULL,
+    started REAL,
+    finished REAL,
+    error TEXT,
+    outputs TEXT
+);
+CREATE INDEX IF NOT EXISTS jobs_open ON jobs (state) WHERE finished IS NULL;
+CREATE TABLE IF NOT EXISTS job_images (
+    job_id TEXT NOT NULL,
+    param TEXT NOT NULL,
+    filename TEXT NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (job_id, param)
+);
+CREATE TABLE IF NOT EXISTS held_results (
+    job_id TEXT NOT NULL,
+    user_id INTEGER NOT NULL,
+    n INTEGER NOT NULL,
+    filename TEXT NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (job_id, n)
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS member_settings (
+    user_id INTEGER NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (user_id, key)
+);
+CREATE TABLE IF NOT EXISTS guild_settings (
+    guild_id INTEGER NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (guild_id, key)
+);
+"""
+# Columns added after the first release: (name, declaration). Added to older databases at open.
+MIGRATIONS = (
+    ("kind", "TEXT NOT NULL DEFAULT 'imagine'"),
+    ("parent_id", "TEXT"),
+    ("note", "TEXT"),
+    ("spoiler", "INTEGER NOT NULL DEFAULT 0"),
+    ("locale", "TEXT NOT NULL DEFAULT 'en-US'"),
+    ("private", "INTEGER NOT NULL DEFAULT 0"),
+)

@@ -1,0 +1,73 @@
+"""DESIGN.md's rules of the house, checked on the source: `discord` is imported only in the cogs, the UI, the bot
+class and the composition root; `comfy/` imports nothing else of the bot; `jobs/` knows nothing of Discord; all
+SQL is in the store; the cogs and the UI build no job engine, store, pool or client (only `__main__.py` does)."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+BOT = Path(__file__).resolve().parent.parent / "bot"
+DISCORD_ALLOWED = ("cogs/", "ui/", "bot.py", "__main__.py")
+SQL = re.compile(r"\b(SELECT\s.+\sFROM|INSERT\s+(OR\s+\w+\s+)?INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM|CREATE\s+TABLE)\b")
+BUILT_ONLY_IN_MAIN = {"JobEngine", "SqliteJobStore", "BackendPool", "ComfyClient", "ComfyBackend", "ComfyBot"}
+
+
+def sources() -> dict[str, ast.Module]:
+    return {p.relative_to(BOT).as_posix(): ast.parse(p.read_text(), str(p)) for p in sorted(BOT.rglob("*.py"))}
+
+
+def imported(relative: str, tree: ast.Module) -> set[str]:
+    """Every module a file imports, relative imports resolved to `bot.…`."""
+    package = ["bot", *relative.split("/")[:-1]]
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else []
+            module = ".".join([*base, node.module] if node.module else base)
+            found.add(module)
+            found.update(f"{module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def test_discord_is_imported_only_where_the_design_allows() -> None:
+    offenders = [
+        name
+        for name, tree in sources().items()
+        if not name.startswith(DISCORD_ALLOWED) and any(m.split(".")[0] == "discord" for m in imported(name, tree))
+    ]
+    assert not offenders
+
+
+def test_comfy_imports_nothing_else_of_the_bot() -> None:
+    offenders = {
+        name: sorted(m for m in imported(name, tree) if m.startswith("bot.") and not m.startswith("bot.comfy"))
+        for name, tree in sources().items()
+        if name.startswith("comfy/")
+    }
+    assert not {k: v for k, v in offenders.items() if v}
+
+
+def test_sql_lives_only_in_the_store() -> None:
+    offenders = [
+        name
+        for name, tree in sources().items()
+        if not name.startswith("jobs/store/")
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and SQL.search(node.value)
+    ]
+    assert not offenders
+
+
+def test_only_the_composition_root_builds_the_engine_store_pool_clients_and_bot() -> None:
+    offenders = sorted(
+        f"{name}: {node.func.id}"
+        for name, tree in sources().items()
+        if name not in ("__main__.py", "compose.py")
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in BUILT_ONLY_IN_MAIN
+    )
+    assert not offenders
