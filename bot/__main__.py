@@ -18,6 +18,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 
 import aiohttp
+import discord
 from aiohttp import web
 
 from . import cli
@@ -32,7 +33,6 @@ from .cogs.reactions import ReactionsCog
 from .cogs.results import ResultsCog
 from .comfy.backend import ComfyBackend
 from .comfy.client import ComfyClient
-from .comfy.errors import ComfyError
 from .comfy.pool import BackendPool
 from .comfy.stream import ComfyStream
 from .jobs.access import Access
@@ -113,6 +113,13 @@ class App:
         self.metrics.unwatch()
 
 
+def use_discord_api(api_base: str) -> None:
+    """Where Discord's REST API is (real Discord, a proxy, or the tests' fake). discord.py keeps it in one class
+    attribute, `Route.BASE`, shared by REST and webhooks: a process talks to one Discord. Set here, once, before
+    the bot is built."""
+    discord.http.Route.BASE = api_base
+
+
 async def open_store(settings: Settings) -> SqliteJobStore:
     return await SqliteJobStore(settings.database.path, busy_timeout=settings.database.busy_timeout).open()
 
@@ -175,11 +182,19 @@ async def assemble(
     )
     presenter.start()
     followups = FollowUps(library)
-    messages = JobMessages(presenter, handoff_after=discord_settings.token_handoff, followups=followups, store=store)
+    use_discord_api(discord_settings.api_base)
+    bot = ComfyBot(
+        discord_settings,
+        sync_state=data / "commands.sha256",
+        force_sync=force_sync,
+        guild_ready_timeout=guild_ready_timeout,
+    )
+    messages = JobMessages(
+        presenter, bot, handoff_after=discord_settings.token_handoff, followups=followups, store=store
+    )
     metrics = Metrics(messages)
     engine = JobEngine(pool, store, metrics, running_per_user=settings.limits.running_per_user)
     metrics.watch(engine, pool, presenter)
-    models = await checkpoint_names(backends)
     defaults = settings.policy
     policies = Policies(
         Policy(
@@ -198,7 +213,7 @@ async def assemble(
     rules = FollowUpRules(store, access)
     admission = Admission(library, engine, store, policies, settings.limits, followups)
     cogs = [
-        ImagineCog(admission, library, engine, messages, models=models),
+        ImagineCog(admission, library, engine, messages, pool),
         ConfigCog(policies, access),
         SettingsCog(store, library, policies),
         QueueCog(engine, pool, access),
@@ -207,29 +222,8 @@ async def assemble(
         ReactionsCog(engine, store, messages, admission, rules),
         InfoCog(engine, pool, store, library, access),
     ]
-    bot = ComfyBot(
-        discord_settings,
-        cogs,
-        sync_state=data / "commands.sha256",
-        force_sync=force_sync,
-        guild_ready_timeout=guild_ready_timeout,
-    )
-    messages.client = bot
+    bot.serve(cogs)
     return App(bot, engine, presenter, pool, library, store, metrics, settings, access)
-
-
-async def checkpoint_names(backends: list[ComfyBackend]) -> list[str]:
-    names: set[str] = set()
-    for backend in backends:
-        try:
-            info = await backend.client.object_info("CheckpointLoaderSimple")
-        except ComfyError as exc:
-            log.warning("%s: cannot list checkpoints yet: %s", backend.name, exc)
-            continue
-        spec = info.get("CheckpointLoaderSimple")
-        if spec is not None and spec.required.get("ckpt_name") is not None:
-            names.update(spec.required["ckpt_name"].choices or ())
-    return sorted(names)
 
 
 async def run(settings: Settings, *, sync_only: bool = False) -> None:

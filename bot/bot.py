@@ -34,13 +34,11 @@ class ComfyBot(commands.AutoShardedBot):
     def __init__(
         self,
         settings: DiscordSettings,
-        cogs: Sequence[commands.Cog],
         *,
         sync_state: Path,
         force_sync: bool = False,
         guild_ready_timeout: float = 2.0,
     ) -> None:
-        discord.http.Route.BASE = settings.api_base  # REST and webhooks share this route base
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents(),
@@ -49,7 +47,7 @@ class ComfyBot(commands.AutoShardedBot):
             allowed_mentions=NOBODY,  # a prompt or a name quoted back never pings anyone
         )
         self._settings = settings
-        self._cogs_to_add = list(cogs)
+        self._cogs_to_add: list[commands.Cog] = []
         self._sync_state = sync_state
         self._force_sync = force_sync
         self.stopping = False  # set on SIGTERM: commands are answered "restarting", nothing new is taken
@@ -64,6 +62,10 @@ class ComfyBot(commands.AutoShardedBot):
             return shards, url, limits
 
         self.http.get_bot_gateway = get_bot_gateway  # type: ignore[method-assign]
+
+    def serve(self, cogs: Sequence[commands.Cog]) -> None:
+        """The cogs to add when the bot logs in (they are built with the bot, which some of them need)."""
+        self._cogs_to_add.extend(cogs)
 
     async def setup_hook(self) -> None:
         for cog in self._cogs_to_add:

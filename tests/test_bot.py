@@ -10,6 +10,7 @@ import pytest
 from discord import app_commands
 from discord.ext import commands
 
+from bot.__main__ import use_discord_api
 from bot.bot import ComfyBot
 from bot.settings import DiscordSettings
 from tests.discord_helpers import running
@@ -34,7 +35,10 @@ async def discord_fake() -> AsyncIterator[FakeDiscord]:
 
 def make_bot(fake: FakeDiscord, state: Path, cog: commands.Cog, **settings: object) -> ComfyBot:
     config = DiscordSettings(token="test-token", api_base=fake.api_base, **settings)
-    return ComfyBot(config, [cog], sync_state=state, guild_ready_timeout=0.05)
+    use_discord_api(fake.api_base)
+    bot = ComfyBot(config, sync_state=state, guild_ready_timeout=0.05)
+    bot.serve([cog])
+    return bot
 
 
 async def test_connects_with_the_fewest_intents_and_syncs_once(discord_fake: FakeDiscord, tmp_path: Path) -> None:

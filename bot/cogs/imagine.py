@@ -10,6 +10,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.comfy.pool import BackendPool
 from bot.i18n import Text, text_of
 from bot.jobs.admission import Admission, Asker, RequestError
 from bot.jobs.engine import JobEngine
@@ -37,14 +38,13 @@ class ImagineCog(commands.Cog):
         library: TemplateLibrary,
         engine: JobEngine,
         messages: JobMessages,
-        *,
-        models: list[str] | None = None,
+        pool: BackendPool,
     ) -> None:
         self.admission = admission
         self.library = library
         self.engine = engine
         self.messages = messages
-        self.models = models if models is not None else []
+        self.pool = pool
 
     @app_commands.command(name="imagine", description="Make an image from a prompt")
     @app_commands.describe(
@@ -130,5 +130,6 @@ class ImagineCog(commands.Cog):
 
     @imagine.autocomplete("model")
     async def _models(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
-        names = [n for n in self.models if current.lower() in n.lower()]
+        models = self.pool.choices("CheckpointLoaderSimple", "ckpt_name")  # what the servers have now
+        names = [n for n in models if current.lower() in n.lower()]
         return [app_commands.Choice(name=n[:100], value=n[:100]) for n in names[:25]]

@@ -101,16 +101,15 @@ class ReactionsCog(FollowUpCog, name="ReactionsCog"):
         except (RequestError, FollowUpError, TemplateError) as exc:
             raise Refused(text_of(exc)) from None
         new = Job(request)
-        assert self.messages.client is not None
         if private:  # no interaction to answer privately: nothing in the channel, the result by direct message
-            self.messages.attach_direct(new, self.messages.client, payload.channel_id)
+            self.messages.attach_direct(new, payload.channel_id)
             await self.engine.accept(new, StoredReply(payload.channel_id, None, None))
             return
         rerolling = Text("results.rerolling").render(asker.locale)
         message = await channel.send(
             f"<@{payload.user_id}> 🔄 {rerolling}", allowed_mentions=only_them(payload.user_id)
         )
-        self.messages.attach_channel(new, self.messages.client, payload.channel_id, message.id)
+        self.messages.attach_channel(new, payload.channel_id, message.id)
         await self.engine.accept(new, StoredReply(payload.channel_id, message.id, None))
 
     async def _say_to(self, channel: discord.PartialMessageable, payload: Any, emoji: str, text: str) -> None:

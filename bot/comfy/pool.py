@@ -169,6 +169,14 @@ class BackendPool:
         best = min(usable, key=lambda s: (s.in_flight + 1) * s.seconds_per_job / s.weight, default=None)
         return best.backend if best else None
 
+    def choices(self, node_type: str, input_name: str) -> list[str]:
+        """The values an input accepts on any healthy backend now (checkpoints, samplers...), sorted."""
+        found: set[str] = set()
+        for state in self.states.values():
+            if state.healthy and state.capability is not None:
+                found.update(state.capability.choices.get((node_type, input_name), ()))
+        return sorted(found)
+
     def able(self, graph: Mapping[str, Any]) -> list[str]:
         """Names of healthy backends that could run `graph` at all (busy or not)."""
         return [

@@ -64,6 +64,7 @@ class JobMessages(JobListener):
     def __init__(
         self,
         presenter: ProgressPresenter,
+        client: discord.Client,
         *,
         handoff_after: float = 14 * 60,
         followups: FollowUps | None = None,
@@ -75,7 +76,7 @@ class JobMessages(JobListener):
         self.store = store
         self._media_slots = asyncio.Semaphore(media_workers)
         self.handoff_after = handoff_after
-        self.client: discord.Client | None = None  # set once the bot exists
+        self.client = client  # for messages with no interaction behind them (restored jobs, reactions' rerolls)
         self._targets: dict[str, MessageTarget] = {}
 
     def _target(self, interaction: discord.Interaction, message_id: int | None, private: bool = False) -> MessageTarget:
@@ -95,10 +96,10 @@ class JobMessages(JobListener):
     def attach(self, job: Job, interaction: discord.Interaction, message_id: int | None) -> None:
         self._targets[job.id] = self._target(interaction, message_id, job.request.private)
 
-    def attach_channel(self, job: Job, client: discord.Client, channel_id: int, message_id: int) -> None:
+    def attach_channel(self, job: Job, channel_id: int, message_id: int) -> None:
         """A job whose message the bot posted itself (a reroll from a reaction): edited through the channel."""
         self._targets[job.id] = MessageTarget(
-            client,
+            self.client,
             channel_id,
             job.user_id,
             message_id,
@@ -108,15 +109,13 @@ class JobMessages(JobListener):
             guild_id=job.request.guild_id,
         )
 
-    def attach_direct(self, job: Job, client: discord.Client, channel_id: int) -> None:
+    def attach_direct(self, job: Job, channel_id: int) -> None:
         """A private job with no interaction (a reaction's reroll): no message until its result, by DM."""
         self._targets[job.id] = MessageTarget(
-            client, channel_id, job.user_id, None, None, job.created, self.handoff_after, private=True
+            self.client, channel_id, job.user_id, None, None, job.created, self.handoff_after, private=True
         )
 
     def restore(self, job: Job, reply: StoredReply) -> None:
-        if self.client is None:
-            return
         self._targets[job.id] = MessageTarget(
             self.client,
             reply.channel_id,
