@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import shutil
 import statistics
 import tempfile
 import time
@@ -23,23 +22,21 @@ from bot.settings import LimitSettings
 from tests.discord_helpers import assembled, option, settings_between
 from tests.fakes.comfy_server import FakeComfy
 from tests.fakes.discord_api import USER_ID, FakeDiscord
+from tests.stack import SHIPPED, checkpoints, with_workflows
 
-ROOT = Path(__file__).resolve().parent.parent
 STEPS = 10
 
 
 async def measure(jobs: int, members: int, backends: int, seconds: float) -> None:
     comfys = [await FakeComfy(step_delay=seconds / STEPS).start() for _ in range(backends)]
     for comfy in comfys:
-        comfy.object_info["CheckpointLoaderSimple"]["input"]["required"]["ckpt_name"][0].append(
-            "v1-5-pruned-emaonly.safetensors"
-        )
+        checkpoints(comfy).append(SHIPPED)
     discord = await FakeDiscord(edits_per_window=10_000).start()
     limits = LimitSettings(jobs_per_user=jobs, queue_max=jobs * 2)
     try:
         with tempfile.TemporaryDirectory() as name:
             folder = Path(name)
-            shutil.copytree(ROOT / "workflows", folder / "workflows")
+            with_workflows(folder)
             settings = settings_between(
                 [(c.base_url, f"gpu{n}") for n, c in enumerate(comfys, 1)],
                 discord.api_base,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,17 +12,14 @@ from bot.__main__ import App
 from tests.discord_helpers import assembled, settings_between
 from tests.fakes.comfy_server import FakeComfy
 from tests.fakes.discord_api import FakeDiscord
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.stack import SHIPPED, checkpoints, with_workflows
 
 
 @asynccontextmanager
 async def bot_between_fakes(comfy: FakeComfy, discord: FakeDiscord, **discord_settings: Any) -> AsyncIterator[App]:
-    checkpoints = comfy.object_info["CheckpointLoaderSimple"]["input"]["required"]["ckpt_name"][0]
-    checkpoints.append("v1-5-pruned-emaonly.safetensors")
+    checkpoints(comfy).append(SHIPPED)
     with tempfile.TemporaryDirectory() as name:
-        folder = Path(name)
-        shutil.copytree(ROOT / "workflows", folder / "workflows")
+        folder = with_workflows(Path(name))
         async with assembled(settings_between(comfy.base_url, discord.api_base, folder, **discord_settings)) as app:
             yield app
 

@@ -19,11 +19,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
 import random
 import re
-import shutil
 import signal
 import sqlite3
 import statistics
@@ -38,9 +35,9 @@ from typing import Any
 
 from tests.fakes.comfy_server import FakeComfy
 from tests.fakes.discord_api import CHANNEL_ID, LATENCY, USER_ID, FakeDiscord, Message
+from tests.stack import process_environment, shipped_comfy, with_workflows
 
 ROOT = Path(__file__).resolve().parent.parent
-SHIPPED = "v1-5-pruned-emaonly.safetensors"
 JOB_IN = re.compile(r"^job:(?:cancel|reroll|info):([0-9a-f-]{36})")
 WORDS = ["fox", "harbour", "lantern", "forest", "neon", "castle", "river", "owl", "storm", "glass", "garden", "comet"]
 
@@ -154,27 +151,20 @@ def peak_rss(pid: int) -> int:
 
 
 def bot_environment(folder: Path, comfys: list[FakeComfy], discord: FakeDiscord) -> dict[str, str]:
-    backends = [{"url": c.base_url, "name": f"gpu{n}"} for n, c in enumerate(comfys, start=1)]
-    keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "PYTHONPATH", "VIRTUAL_ENV")}
-    return keep | {
-        "PYTHONPATH": str(ROOT),
-        "DISCORD__TOKEN": "soak-token",
-        "DISCORD__API_BASE": discord.api_base,
-        "DISCORD__GATEWAY_URL": discord.gateway_url,
-        "DISCORD__CHANNEL_WINDOW": "1.0",  # Discord's 5 s window compressed 5x, as the fake's is
-        "DISCORD__EDIT_INTERVAL": "0.3",
-        "COMFY__BACKENDS": json.dumps(backends),
-        "COMFY__RETRIES": "2",
-        "COMFY__HEALTH_INTERVAL": "1.0",
-        "COMFY__SILENCE_TIMEOUT": "10",
-        "DATABASE__PATH": str(folder / "data" / "bot.sqlite3"),
-        "TEMPLATES__DIR": str(folder / "workflows"),
-        "LIMITS__JOBS_PER_USER": "4",
-        "LIMITS__RUNNING_PER_USER": "2",
-        "LIMITS__QUEUE_MAX": "5000",
-        "LIMITS__REROLL_COOLDOWN": "0",
-        "LOGGING__LEVEL": "WARNING",
-    }
+    """The test stack's process environment, with the soak's own limits: many jobs, no cooldown."""
+    return process_environment(
+        with_workflows(folder),
+        comfys,
+        discord,
+        DISCORD__TOKEN="soak-token",
+        COMFY__RETRIES="2",
+        COMFY__HEALTH_INTERVAL="1.0",
+        COMFY__SILENCE_TIMEOUT="10",
+        LIMITS__JOBS_PER_USER="4",
+        LIMITS__RUNNING_PER_USER="2",
+        LIMITS__QUEUE_MAX="5000",
+        LIMITS__REROLL_COOLDOWN="0",
+    )
 
 
 class Members:
@@ -252,12 +242,9 @@ async def soak(plan: Plan, folder: Path, say: Callable[[str], None] = print) -> 
     rng = random.Random(plan.seed)
     report = Report()
     started = time.monotonic()
-    comfys = [await FakeComfy(step_delay=0.01).start() for _ in range(plan.backends)]
-    for comfy in comfys:
-        comfy.object_info["CheckpointLoaderSimple"]["input"]["required"]["ckpt_name"][0].append(SHIPPED)
+    comfys = [await shipped_comfy() for _ in range(plan.backends)]
     discord = await FakeDiscord(window=1.0, token="soak-token", latency=plan.latency / 1000).start()
     say(f"Discord latency {plan.latency:.0f} ms ± 50 %")
-    shutil.copytree(ROOT / "workflows", folder / "workflows")
     bot = BotProcess(bot_environment(folder, comfys, discord), folder)
     members = Members(plan, discord, rng)
     # Faults, at fractions of the traffic: (when, what)

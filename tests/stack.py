@@ -1,10 +1,13 @@
-"""A bot assembled between fake ComfyUI servers and the fake Discord, with the shipped workflows (for tests
-that run the whole stack)."""
+"""The bot between fake ComfyUI servers and the fake Discord, with the shipped workflows: assembled in this
+process (`Stack`, for tests that run the whole stack), or as a real `python -m bot` process
+(`process_environment`, for tests and benchmarks that signal or kill it). The one place both are set up."""
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,13 +20,53 @@ from tests.discord_helpers import assembled, settings_between
 from tests.fakes.comfy_server import FakeComfy
 from tests.fakes.discord_api import FakeDiscord
 
-WORKFLOWS = Path(__file__).resolve().parent.parent / "workflows"
+ROOT = Path(__file__).resolve().parent.parent
+WORKFLOWS = ROOT / "workflows"
 SHIPPED = "v1-5-pruned-emaonly.safetensors"
 
 
 def checkpoints(comfy: FakeComfy) -> list[str]:
+    """The checkpoints a fake server offers (its recorded object_info has none of the shipped workflows')."""
     names: list[str] = comfy.object_info["CheckpointLoaderSimple"]["input"]["required"]["ckpt_name"][0]
     return names
+
+
+async def shipped_comfy(**options: Any) -> FakeComfy:
+    """A fake ComfyUI, started, offering the checkpoint the shipped workflows use."""
+    comfy = await FakeComfy(step_delay=0.01, **options).start()
+    checkpoints(comfy).append(SHIPPED)
+    return comfy
+
+
+def with_workflows(folder: Path) -> Path:
+    """`folder` with a copy of the shipped workflows in `workflows/`."""
+    shutil.copytree(WORKFLOWS, folder / "workflows", dirs_exist_ok=True)
+    return folder
+
+
+def process_environment(
+    folder: Path, comfys: Sequence[FakeComfy], discord: FakeDiscord, **settings: str
+) -> dict[str, str]:
+    """The environment of `python -m bot` between these fakes, its data and workflows in `folder`; `settings`
+    (as `LIMITS__JOBS_PER_USER="1"`) add to it or override it. Nothing of the caller's own bot settings leaks in."""
+    backends = [{"url": c.base_url, "name": f"gpu{n}"} for n, c in enumerate(comfys, start=1)]
+    keep = {k: v for k, v in os.environ.items() if "__" not in k}
+    return (
+        keep
+        | {
+            "PYTHONPATH": str(ROOT),
+            "DISCORD__TOKEN": "test-token",
+            "DISCORD__API_BASE": discord.api_base,
+            "DISCORD__GATEWAY_URL": discord.gateway_url,
+            "DISCORD__CHANNEL_WINDOW": "1.0",  # Discord's 5-per-5 s rule compressed 5x, as the fake's is
+            "DISCORD__EDIT_INTERVAL": "0.3",
+            "COMFY__BACKENDS": json.dumps(backends),
+            "DATABASE__PATH": str(folder / "data" / "bot.sqlite3"),
+            "TEMPLATES__DIR": str(folder / "workflows"),
+            "LOGGING__LEVEL": "WARNING",
+        }
+        | settings
+    )
 
 
 @dataclass
@@ -44,13 +87,8 @@ class Stack:
 
 
 async def make_stack(count: int, tmp_path: Path) -> Stack:
-    comfys = []
-    for _ in range(count):
-        comfy = await FakeComfy(step_delay=0.01).start()
-        checkpoints(comfy).append(SHIPPED)
-        comfys.append(comfy)
-    shutil.copytree(WORKFLOWS, tmp_path / "workflows")
-    return Stack(comfys, await FakeDiscord(window=1.0).start(), tmp_path)
+    comfys = [await shipped_comfy() for _ in range(count)]
+    return Stack(comfys, await FakeDiscord(window=1.0).start(), with_workflows(tmp_path))
 
 
 async def stacked(count: int, tmp_path: Path) -> AsyncIterator[Stack]:

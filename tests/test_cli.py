@@ -19,6 +19,7 @@ from tests.cli import run_cli
 from tests.fakes.comfy_server import FakeComfy
 from tests.fakes.discord_api import CHANNEL_ID, FakeDiscord
 from tests.fakes.discord_payloads import ATTACH_FILES, EMBED_LINKS
+from tests.stack import checkpoints
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = "v1-5-pruned-emaonly.safetensors"
@@ -45,7 +46,7 @@ def configured(tmp_path: Path, backends: str, discord: FakeDiscord | None = None
 
 
 async def test_check_on_a_good_configuration(fake: FakeComfy, discord_fake: FakeDiscord, tmp_path: Path) -> None:
-    fake.object_info["CheckpointLoaderSimple"]["input"]["required"]["ckpt_name"][0].append(SHIPPED)
+    checkpoints(fake).append(SHIPPED)
     env = configured(tmp_path, f'[{{"url": "{fake.base_url}", "name": "gpu1"}}]', discord_fake)
     code, out, _ = await run_cli("check", env=env, cwd=tmp_path)
     assert code == 0, out
@@ -62,7 +63,7 @@ async def test_check_on_a_good_configuration(fake: FakeComfy, discord_fake: Fake
 async def test_check_verifies_the_token_and_the_commands_with_discord(
     fake: FakeComfy, discord_fake: FakeDiscord, tmp_path: Path
 ) -> None:
-    fake.object_info["CheckpointLoaderSimple"]["input"]["required"]["ckpt_name"][0].append(SHIPPED)
+    checkpoints(fake).append(SHIPPED)
     env = configured(tmp_path, fake.base_url, discord_fake) | {"DISCORD__TOKEN": "a-dummy-token"}
     code, out, _ = await run_cli("check", env=env, cwd=tmp_path)
     assert code == 1 and "[fail] discord: Discord refused the token (401" in out and "dummy" not in out
@@ -74,7 +75,7 @@ async def test_check_verifies_the_token_and_the_commands_with_discord(
 async def test_check_lists_what_the_bot_lacks_in_each_channel(
     fake: FakeComfy, discord_fake: FakeDiscord, tmp_path: Path
 ) -> None:
-    fake.object_info["CheckpointLoaderSimple"]["input"]["required"]["ckpt_name"][0].append(SHIPPED)
+    checkpoints(fake).append(SHIPPED)
     await discord_fake.deny(CHANNEL_ID + 1, ATTACH_FILES | EMBED_LINKS)
     code, out, _ = await run_cli("check", env=configured(tmp_path, fake.base_url, discord_fake), cwd=tmp_path)
     assert code == 1

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import resource
-import shutil
 import signal
 import sqlite3
 import sys
@@ -17,9 +16,8 @@ import pytest
 from bot.jobs.model import JobState
 from bot.settings import LimitSettings
 from tests.discord_helpers import final, imagine
-from tests.fakes.comfy_server import FakeComfy
 from tests.fakes.discord_api import FakeDiscord
-from tests.stack import SHIPPED, WORKFLOWS, Stack, checkpoints
+from tests.stack import Stack, shipped_comfy
 from tests.test_shutdown import bot_process, environment
 
 COULD_NOT_SAVE = "❌ The bot could not save this job (its database is busy or its disk is full)"
@@ -62,10 +60,8 @@ async def test_a_database_locked_past_its_bound_ends_the_job_with_a_message(stac
 async def test_a_full_disk_ends_the_running_job_with_a_message_and_the_bot_goes_on(tmp_path: Path) -> None:
     """The bot as a real process whose file-size limit is lowered while a job runs (as a full disk refuses
     writes), then raised again."""
-    comfy = await FakeComfy(step_delay=0.01).start()
-    checkpoints(comfy).append(SHIPPED)
+    comfy = await shipped_comfy()
     discord = await FakeDiscord(window=1.0).start()
-    shutil.copytree(WORKFLOWS, tmp_path / "workflows")
     env = environment(tmp_path, comfy, discord) | {"DATABASE__BUSY_TIMEOUT": "1", "LIMITS__JOBS_PER_USER": "1"}
     database = tmp_path / "data" / "bot.sqlite3"
     try:

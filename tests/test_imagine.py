@@ -34,6 +34,7 @@ from tests.discord_helpers import (
 )
 from tests.fakes.comfy_server import FakeComfy
 from tests.fakes.discord_api import CHANNEL_ID, USER_ID, FakeDiscord
+from tests.stack import checkpoints
 
 WORKFLOWS = Path(__file__).resolve().parent.parent / "workflows"
 SHIPPED_CHECKPOINT = "v1-5-pruned-emaonly.safetensors"
@@ -48,7 +49,7 @@ async def discord_fake() -> AsyncIterator[FakeDiscord]:
 
 @pytest.fixture
 def comfy(fake: FakeComfy) -> FakeComfy:
-    fake.object_info["CheckpointLoaderSimple"]["input"]["required"]["ckpt_name"][0].append(SHIPPED_CHECKPOINT)
+    checkpoints(fake).append(SHIPPED_CHECKPOINT)
     fake.step_delay = 0.01
     return fake
 

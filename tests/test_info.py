@@ -9,7 +9,7 @@ from bot.i18n import catalogue
 from bot.jobs.store import records
 from tests.discord_helpers import ask, final, imagine
 from tests.fakes.discord_api import GUILD_ID, USER_ID, FakeDiscord, Interaction
-from tests.stack import Stack, make_stack
+from tests.stack import Stack, checkpoints, make_stack
 
 
 async def answer(
@@ -24,9 +24,7 @@ async def answer(
 async def test_status_models_workflows_and_history_with_two_backends(tmp_path: Path) -> None:
     stack = await make_stack(2, tmp_path)
     discord = stack.discord
-    stack.comfys[1].object_info["CheckpointLoaderSimple"]["input"]["required"]["ckpt_name"][0].append(
-        "sdxl.safetensors"
-    )
+    checkpoints(stack.comfys[1]).append("sdxl.safetensors")
     try:
         async with stack.start() as app:
             made = [await imagine(discord, f"status {n}", user=USER_ID) for n in range(2)]

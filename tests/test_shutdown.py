@@ -4,9 +4,6 @@ exits 0 within its bound; a job running meanwhile is delivered once after the re
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import shutil
 import signal
 import sys
 import time
@@ -17,26 +14,11 @@ from pathlib import Path
 from tests.discord_helpers import final, imagine
 from tests.fakes.comfy_server import FakeComfy
 from tests.fakes.discord_api import FakeDiscord
-from tests.stack import SHIPPED, WORKFLOWS, Stack, checkpoints
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.stack import ROOT, Stack, process_environment, shipped_comfy, with_workflows
 
 
 def environment(folder: Path, comfy: FakeComfy, discord: FakeDiscord) -> dict[str, str]:
-    keep = {k: v for k, v in os.environ.items() if "__" not in k}
-    return keep | {
-        "PYTHONPATH": str(ROOT),
-        "DISCORD__TOKEN": "test-token",
-        "DISCORD__API_BASE": discord.api_base,
-        "DISCORD__GATEWAY_URL": discord.gateway_url,
-        "DISCORD__CHANNEL_WINDOW": "1.0",
-        "DISCORD__EDIT_INTERVAL": "0.3",
-        "DISCORD__SHUTDOWN_TIMEOUT": "10",
-        "COMFY__BACKENDS": json.dumps([{"url": comfy.base_url, "name": "gpu1"}]),
-        "DATABASE__PATH": str(folder / "data" / "bot.sqlite3"),
-        "TEMPLATES__DIR": str(folder / "workflows"),
-        "LOGGING__LEVEL": "WARNING",
-    }
+    return process_environment(with_workflows(folder), [comfy], discord, DISCORD__SHUTDOWN_TIMEOUT="10")
 
 
 @asynccontextmanager
@@ -56,10 +38,8 @@ async def bot_process(env: dict[str, str], discord: FakeDiscord) -> AsyncIterato
 
 
 async def test_sigterm_exits_zero_within_its_bound_and_the_job_is_delivered_once_after(tmp_path: Path) -> None:
-    comfy = await FakeComfy(step_delay=0.01).start()
-    checkpoints(comfy).append(SHIPPED)
+    comfy = await shipped_comfy()
     discord = await FakeDiscord(window=1.0, latency=0.02).start()
-    shutil.copytree(WORKFLOWS, tmp_path / "workflows")
     env = environment(tmp_path, comfy, discord)
     try:
         comfy.hold()
