@@ -17,6 +17,7 @@ from bot.jobs.engine import JobEngine
 from bot.jobs.store import SqliteJobStore, held, records
 from bot.templates.library import LoadReport, TemplateLibrary
 from bot.templates.listing import describe_library
+from bot.ui.panels import Field, panel
 
 from .actors import actor
 from .failures import Refused
@@ -41,11 +42,9 @@ class InfoCog(commands.Cog, name="InfoCog"):
         today = await records.since(self.store, time.time() - DAY)
         waits = [s - c for _, c, s, _ in today if s is not None]
         runs = [f - s for state, _, s, f in today if state == "delivered" and s is not None and f is not None]
-        embed = discord.Embed(title=say(interaction, "status.title"), colour=discord.Colour.blurple())
         queue = say(interaction, "status.queue", waiting=len(self.engine.scheduler), open=len(self.engine.active))
-        embed.add_field(name=say(interaction, "queue.title"), value=queue)
         day = say(interaction, "status.day", count=len(today), wait=_seconds(waits), run=_seconds(runs))
-        embed.add_field(name=say(interaction, "status.day_title"), value=day)
+        fields = [Field(say(interaction, "queue.title"), queue), Field(say(interaction, "status.day_title"), day)]
         for name, state in self.pool.states.items():
             if state.paused or state.healthy:
                 health = say(interaction, "health.paused" if state.paused else "health.up")
@@ -64,31 +63,20 @@ class InfoCog(commands.Cog, name="InfoCog"):
                 for d in (state.stats.devices if state.stats else ())
             )
             load = say(interaction, "status.load", prompts=state.in_flight, seconds=f"{state.seconds_per_job:.0f}")
-            embed.add_field(
-                name=f"{name}: {health}",
-                value=f"{load}\n{devices or say(interaction, 'health.no_device')}",
-                inline=False,
-            )
-        await show(interaction, embed)
+            no_device = say(interaction, "health.no_device")
+            fields.append(Field(f"{name}: {health}", f"{load}\n{devices or no_device}", inline=False))
+        await show(interaction, panel(say(interaction, "status.title"), fields=fields))
 
     @app_commands.command(name="models", description="The checkpoints the servers have")
     @app_commands.describe(page="Page number")
     async def models(self, interaction: discord.Interaction, page: app_commands.Range[int, 1, 1000] = 1) -> None:
-        names = sorted(
-            {
-                name
-                for state in self.pool.states.values()
-                if state.capability is not None
-                for name in state.capability.choices.get(("CheckpointLoaderSimple", "ckpt_name"), ())
-            }
-        )
+        names = self.pool.choices("CheckpointLoaderSimple", "ckpt_name")
         pages = max(1, -(-len(names) // PAGE))
         shown = names[(page - 1) * PAGE : page * PAGE]
         text = "\n".join(f"`{name}`" for name in shown) or say(interaction, "models.none")
-        embed = discord.Embed(
-            title=say(interaction, "models.title", page=min(page, pages), pages=pages), description=text
+        await show(
+            interaction, panel(say(interaction, "models.title", page=min(page, pages), pages=pages), description=text)
         )
-        await show(interaction, embed)
 
     @app_commands.command(name="workflows", description="The workflow templates and their options (operators: reload)")
     @app_commands.describe(reload="Read workflows/ again (the bot's operators)")
@@ -111,7 +99,7 @@ class InfoCog(commands.Cog, name="InfoCog"):
         listed = "\n".join(lines) or ("" if kept else say(interaction, "history.none"))
         if kept:
             listed = f"{say(interaction, 'history.held', count=len(kept))}\n{listed}".strip()
-        await show(interaction, discord.Embed(title=say(interaction, "history.title"), description=listed))
+        await show(interaction, panel(say(interaction, "history.title"), description=listed))
         for job_id, files in kept.items():  # ephemeral follow-ups: the only private place left
             for start in range(0, len(files), 10):
                 attached = [discord.File(io.BytesIO(f.data), filename=f.filename) for f in files[start : start + 10]]

@@ -13,6 +13,7 @@ from bot.i18n import Listed, Text
 from bot.jobs.access import Access
 from bot.jobs.engine import JobEngine
 from bot.jobs.model import Job, JobState
+from bot.ui.panels import Field, panel
 
 from .actors import actor
 from .failures import Refused, answering
@@ -53,13 +54,12 @@ class QueueCog(commands.Cog, name="QueueCog"):
     async def queue(self, interaction: discord.Interaction) -> None:
         now = time.time()
         mine = self.engine.jobs_of(interaction.user.id)
-        embed = discord.Embed(title=say(interaction, "queue.title"), colour=discord.Colour.blurple())
         lines = say(interaction, Listed([say(interaction, self._line(job, now)) for job in mine], 1000, "\n"))
-        embed.add_field(
-            name=say(interaction, "queue.yours"), value=lines or say(interaction, "queue.none"), inline=False
-        )
         waiting = say(interaction, "queue.in_queue", count=len(self.engine.scheduler))
-        embed.add_field(name=say(interaction, "queue.waiting_title"), value=waiting, inline=False)
+        fields = [
+            Field(say(interaction, "queue.yours"), lines or say(interaction, "queue.none"), inline=False),
+            Field(say(interaction, "queue.waiting_title"), waiting, inline=False),
+        ]
         for name, state in self.pool.states.items():
             status = say(
                 interaction, "health.paused" if state.paused else "health.up" if state.healthy else "health.down"
@@ -70,10 +70,8 @@ class QueueCog(commands.Cog, name="QueueCog"):
             )
             running = min(state.in_flight, 1)
             counts = say(interaction, "queue.counts", running=running, waiting=max(0, state.in_flight - 1))
-            embed.add_field(
-                name=f"{name} ({status})", value=f"{counts}\n{devices or say(interaction, 'health.no_device')}"
-            )
-        await show(interaction, embed)
+            fields.append(Field(f"{name} ({status})", f"{counts}\n{devices or say(interaction, 'health.no_device')}"))
+        await show(interaction, panel(say(interaction, "queue.title"), fields=fields))
 
     @app_commands.command(name="cancel", description="Cancel one of your jobs (moderators: anyone's)")
     @app_commands.describe(job="The job, from /queue (your most recent one if empty)")

@@ -17,6 +17,7 @@ from bot.jobs.model import Job, JobRequest
 from bot.jobs.store import StoredReply
 from bot.templates.errors import TemplateError
 from bot.templates.params import ImageData
+from bot.ui.panels import Field, panel
 
 from .actors import actor, asker_of
 from .bot_permissions import missing_permissions
@@ -173,14 +174,12 @@ class ResultsCog(FollowUpCog, name="ResultsCog"):
     @staticmethod
     def _info(job: Job, locale: str) -> discord.Embed:
         values = job.request.bound.values
-        embed = discord.Embed(title=Text("info.title").render(locale), colour=discord.Colour.blurple())
         empty = Text("info.empty").render(locale)
-        for name, value in values.items():
-            embed.add_field(name=name, value=str(value)[:1000] or empty, inline=name in ("seed", "steps", "cfg"))
+        fields = [Field(n, str(v)[:1000] or empty, inline=n in ("seed", "steps", "cfg")) for n, v in values.items()]
         options = " ".join(f"{k}:{v}" for k, v in values.items() if k != "prompt" and isinstance(v, int | float))
         line = f"/imagine prompt:{values.get('prompt', '')} {options} template:{job.request.bound.template}"
-        embed.add_field(name=Text("info.again").render(locale), value=f"```{line[:1000]}```", inline=False)
-        return embed
+        fields.append(Field(Text("info.again").render(locale), f"```{line[:1000]}```", inline=False))
+        return panel(Text("info.title").render(locale), fields=fields)
 
     # ---- per-server policy -------------------------------------------------------------------------------
 

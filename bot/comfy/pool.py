@@ -170,10 +170,11 @@ class BackendPool:
         return best.backend if best else None
 
     def choices(self, node_type: str, input_name: str) -> list[str]:
-        """The values an input accepts on any healthy backend now (checkpoints, samplers...), sorted."""
+        """The values an input accepts on any backend, as last read (a server that is down may return with them):
+        checkpoints, samplers..., sorted."""
         found: set[str] = set()
         for state in self.states.values():
-            if state.healthy and state.capability is not None:
+            if state.capability is not None:
                 found.update(state.capability.choices.get((node_type, input_name), ()))
         return sorted(found)
 
