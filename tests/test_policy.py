@@ -130,3 +130,17 @@ async def test_a_template_marked_nsfw_is_spoilered_outside_age_restricted_channe
         await discord.until(final(discord, plain))
     assert all(f.filename.startswith("SPOILER_") for f in discord.original(marked).files)
     assert not any(f.filename.startswith("SPOILER_") for f in discord.original(plain).files)
+
+
+async def test_a_server_has_no_direct_messages_switch_of_its_own(stack: Stack) -> None:
+    """Direct messages are no server's: POLICY__DMS (the operator's) decides, and /config offers no switch that
+    would seem to decide it and be ignored."""
+    async with stack.start():
+        asked = await configure(stack.discord, "dms", "on", member={"permissions": "32"})
+        shown = await ask(stack.discord, "config", [{"name": "show", "type": 1, "options": []}])
+    assert discord_content(stack, asked).startswith("⚠️ dms:")
+    assert "dms" not in discord_content(stack, shown)
+
+
+def discord_content(stack: Stack, asked: Interaction) -> str:
+    return stack.discord.messages[asked.message_id or 0].content

@@ -14,7 +14,7 @@ from bot.comfy.pool import BackendPool
 from bot.i18n import Text, text_of
 from bot.jobs.admission import Admission, Asker, RequestError
 from bot.jobs.engine import JobEngine
-from bot.jobs.flags import FlagError
+from bot.jobs.errors import RefusedRequest
 from bot.jobs.model import Job
 from bot.jobs.store import StoredReply
 from bot.templates.errors import TemplateError
@@ -116,7 +116,7 @@ class ImagineCog(commands.Cog):
             attached = ImageData(await image.read(), image.filename) if image is not None else None
             options = {k: v for k, v in given.items() if v is not None}
             request = await self.admission.imagine(asker, prompt, options, attached, private=private)
-        except (RequestError, FlagError, TemplateError) as exc:
+        except (RefusedRequest, TemplateError) as exc:
             await self.messages.refuse(interaction, message_id, "⚠️ " + say(interaction, text_of(exc)))
             return
         job = Job(request)

@@ -14,8 +14,8 @@ import discord
 from discord.ext import commands
 
 from bot.i18n import Text, text_of
-from bot.jobs.admission import Asker, RequestError
-from bot.jobs.followups import FollowUpError
+from bot.jobs.admission import Asker
+from bot.jobs.errors import RefusedRequest
 from bot.jobs.model import FINISHED, Job, JobState
 from bot.jobs.store import StoredReply
 from bot.templates.errors import TemplateError
@@ -98,7 +98,7 @@ class ReactionsCog(FollowUpCog, name="ReactionsCog"):
         note = note_of(payload.guild_id, payload.channel_id, payload.message_id)
         try:
             request = self.admission.reroll(job, asker, note, private=private)
-        except (RequestError, FollowUpError, TemplateError) as exc:
+        except (RefusedRequest, TemplateError) as exc:
             raise Refused(text_of(exc)) from None
         new = Job(request)
         if private:  # no interaction to answer privately: nothing in the channel, the result by direct message

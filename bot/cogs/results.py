@@ -11,7 +11,8 @@ import discord
 from discord import app_commands
 
 from bot.i18n import Text, text_of
-from bot.jobs.admission import Asker, RequestError
+from bot.jobs.admission import Asker
+from bot.jobs.errors import RefusedRequest
 from bot.jobs.followups import FollowUpError
 from bot.jobs.model import Job, JobRequest
 from bot.jobs.store import StoredReply
@@ -106,7 +107,7 @@ class ResultsCog(FollowUpCog, name="ResultsCog"):
                 image = await self._result_image(interaction.message, index or 1)
                 make = self.admission.vary if action == "vary" else self.admission.upscale
                 request = make(job, asker, image, note, private=private)
-        except (RequestError, FollowUpError, TemplateError) as exc:
+        except (RefusedRequest, TemplateError) as exc:
             await self._refuse(interaction, message_id, text_of(exc))
             return
         except discord.HTTPException as exc:
@@ -149,7 +150,7 @@ class ResultsCog(FollowUpCog, name="ResultsCog"):
             private = self.admission.private(asker)
             try:
                 request = self.admission.edit(job, asker, prompt, negative, note, private=private)
-            except (RequestError, FollowUpError, TemplateError) as exc:
+            except (RefusedRequest, TemplateError) as exc:
                 raise Refused(text_of(exc)) from None
             await self._start_from_interaction(interaction, request)
 

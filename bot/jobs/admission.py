@@ -19,12 +19,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from bot.i18n import LocalizedError, Text, excerpt
+from bot.i18n import Text, excerpt
 from bot.settings import LimitSettings
 from bot.templates.library import TemplateLibrary
 from bot.templates.params import ImageData
 
 from .engine import JobEngine
+from .errors import RefusedRequest
 from .flags import parse_aspect, parse_flags, size_for
 from .followups import Draft, FollowUps
 from .model import Job, JobRequest
@@ -42,7 +43,7 @@ PARAMETER_OF = {
 }
 
 
-class RequestError(LocalizedError, ValueError):
+class RequestError(RefusedRequest, ValueError):
     """What the member asked for cannot be run; the message says why and what to change."""
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bot.i18n import LocalizedError, excerpt
+from bot.i18n import excerpt
+
+from .errors import RefusedRequest
 
 FLAGS = {
     "ar": "aspect",
@@ -23,7 +25,7 @@ FLAGS = {
 _FLAG = re.compile(r"(?:(?<=\s)|^)--([A-Za-z][\w-]*)")
 
 
-class FlagError(LocalizedError, ValueError):
+class FlagError(RefusedRequest, ValueError):
     """A flag the member typed cannot be used; the message says which and what is known."""
 
 

@@ -13,17 +13,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from bot.i18n import LocalizedError
 from bot.templates.library import TemplateLibrary
 from bot.templates.params import ImageData
 from bot.templates.template import Template
 
+from .errors import RefusedRequest
 from .model import Job
 
 VARY_DENOISE = 0.35
 
 
-class FollowUpError(LocalizedError, ValueError):
+class FollowUpError(RefusedRequest, ValueError):
     """This follow-up cannot be made; the message says why."""
 
 

@@ -9,13 +9,7 @@ from enum import StrEnum
 
 from bot.templates.template import BoundWorkflow
 
-
-class JobError(Exception):
-    """The one exception tree of the jobs package."""
-
-
-class IllegalTransition(JobError):
-    pass
+from .errors import IllegalTransition
 
 
 class JobState(StrEnum):

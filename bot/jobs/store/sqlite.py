@@ -22,6 +22,7 @@ import aiosqlite
 from bot.templates.params import ImageData
 from bot.templates.template import BoundWorkflow
 
+from ..errors import JobError
 from ..model import Job, JobRequest, JobState
 from .schema import MIGRATIONS, SCHEMA
 
@@ -37,7 +38,7 @@ class StoredReply:
     token: str | None  # the interaction token, for edits while it lives
 
 
-class StoreError(Exception):
+class StoreError(JobError):
     """The database cannot be used; the message says which file and why."""
 
 
