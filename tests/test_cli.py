@@ -138,8 +138,9 @@ async def test_run_saves_the_images_comfyui_made(fake: FakeComfy, tmp_path: Path
     )
     assert code == 0, out
     [(kind, subfolder, name)] = [key for key in fake.files if key[0] == "output"]
-    assert (out_dir / name).read_bytes() == fake.files[(kind, subfolder, name)]
-    assert "3/3 KSampler" in out and f"saved {out_dir / name}" in out and "seed 42" in out
+    [saved] = list(out_dir.iterdir())
+    assert saved.read_bytes() == fake.files[(kind, subfolder, name)] and saved.suffix == ".png"
+    assert "3/3 KSampler" in out and f"saved {saved}" in out and "seed 42" in out
     graph = next(iter(fake.history.values()))["prompt"][2]
     assert graph["6"]["inputs"]["text"] == "a lighthouse" and graph["3"]["inputs"]["seed"] == 42
 
@@ -184,3 +185,23 @@ async def test_ctrl_c_during_run_cancels_the_prompt_on_the_server(fake: FakeComf
     interrupts = [body for method, path, body in fake.requests if path == "/interrupt"]
     assert interrupts and b"prompt_id" in interrupts[-1] and "cancelled" in out.decode()
     assert "has no GPU (CPU only)" in out.decode()
+
+
+@pytest.mark.parametrize("declared", ["../../escaped.png", "ABSOLUTE"])
+async def test_run_saves_only_inside_its_folder_whatever_names_comfyui_sends(
+    fake: FakeComfy, tmp_path: Path, declared: str
+) -> None:
+    """A hostile server (or anyone on the plain-http path) names its output with a path that climbs out of the
+    folder, or an absolute one: the file is saved in the folder under a name the bot makes, nowhere else."""
+    work = tmp_path / "work"
+    work.mkdir()
+    target = tmp_path / "escaped.png"
+    fake.output_names.append(str(target) if declared == "ABSOLUTE" else declared)
+    env = configured(work, fake.base_url)
+    out_dir = work / "out" / "pictures"
+    args = ["run", "quick", "--prompt", "x", "--set", "model=sd15-random.safetensors", "--out", str(out_dir)]
+    code, out, _ = await run_cli(*args, env=env, cwd=work)
+    assert code == 0, out
+    [saved] = list(out_dir.iterdir())
+    assert saved.suffix == ".png" and saved.read_bytes().startswith(b"\x89PNG")
+    assert not target.exists() and not (work / "escaped.png").exists() and not (work / "out" / "escaped.png").exists()

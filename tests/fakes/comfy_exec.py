@@ -237,6 +237,9 @@ class Executor:
             counter_key = f"{subfolder}/{prefix}"
             self.counters[counter_key] = self.counters.get(counter_key, 0) + 1
             name = f"{prefix}_{self.counters[counter_key]:05}_.png"
+            if self.fake.output_names:  # a hostile server names its files as it likes
+                name = self.fake.output_names.pop(0)
+                self.fake.served_hostile.add(name)
             seed = hash((run.item.prompt_id, name)) & 0xFFFF
             self.fake.files[(kind, subfolder, name)] = png(seed, self.fake.output_side, noise=self.fake.output_noise)
             images.append({"filename": name, "subfolder": subfolder, "type": kind})

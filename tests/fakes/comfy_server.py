@@ -83,6 +83,9 @@ class FakeComfy:
         self.requests: list[tuple[str, str, Any]] = []
         self.headers_seen: list[dict[str, str]] = []
         self.files: dict[tuple[str, str, str], bytes] = {}
+        # Hostile: the file names the next saved outputs declare ("../../x.png", "/etc/x"), served as named
+        self.output_names: list[str] = []
+        self.served_hostile: set[str] = set()
         self.ws_connects = 0
         self.finished_at: dict[str, float] = {}  # prompt id -> when its last event was sent
         self.started_at: dict[str, float] = {}  # prompt id -> when the worker took it
@@ -436,7 +439,8 @@ class FakeComfy:
         if not filename:
             return web.Response(status=404)
         kind = query.get("type", "output")
-        if kind not in ("output", "input", "temp") or filename.startswith("/") or ".." in filename:
+        hostile = filename in self.served_hostile
+        if kind not in ("output", "input", "temp") or (not hostile and (filename.startswith("/") or ".." in filename)):
             return web.Response(status=400)
         subfolder = query.get("subfolder", "")
         if ".." in subfolder.split("/") or subfolder.startswith("/"):
