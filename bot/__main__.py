@@ -133,7 +133,12 @@ def make_client(session: aiohttp.ClientSession, backend: BackendSettings, settin
     if backend.auth_value is not None:
         headers[backend.auth_header] = backend.auth_value.get_secret_value()
     return ComfyClient(
-        session, backend.url, headers=headers, timeout=settings.comfy.request_timeout, retries=settings.comfy.retries
+        session,
+        backend.url,
+        headers=headers,
+        timeout=settings.comfy.request_timeout,
+        retries=settings.comfy.retries,
+        name=backend.display_name,
     )
 
 
@@ -165,6 +170,8 @@ async def assemble(
         client_id = uuid.uuid4().hex
         await store.set_meta("comfy_client_id", client_id)
     backends = [make_backend(session, config, settings, client_id) for config in settings.comfy.backends]
+    for config in settings.comfy.backends:
+        log.info("ComfyUI server %s is %s", config.display_name, config.shown_url)
     pool = BackendPool(
         backends,
         weights={b.display_name: b.weight for b in settings.comfy.backends},

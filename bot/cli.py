@@ -69,12 +69,13 @@ async def check(settings: Settings, parts: Parts, out: TextIO = sys.stdout) -> i
                 stats = await client.system_stats()
                 nodes = await client.object_info()
             except ComfyError as exc:
-                say(False, f"backend {backend.display_name}: {exc}")
+                say(False, f"backend {backend.display_name} ({backend.shown_url}): {exc}")
                 continue
             devices = ", ".join(f"{d.name} ({d.vram_free // 2**20} MiB free)" for d in stats.devices) or "no device"
             say(
                 True,
-                f"backend {backend.display_name}: ComfyUI {stats.comfyui_version}, {len(nodes)} node types, {devices}",
+                f"backend {backend.display_name} ({backend.shown_url}): ComfyUI {stats.comfyui_version}, "
+                f"{len(nodes)} node types, {devices}",
             )
             for name in sorted(library.templates):
                 validated = validate_template(library.templates[name], nodes, backend.display_name)
@@ -194,11 +195,12 @@ async def run(
             stats = await client.system_stats()
             if stats.devices and all(d.type == "cpu" for d in stats.devices):
                 out.write(f"{chosen.display_name} has no GPU (CPU only): one image may take many minutes.\n")
-            run_ = await backend.submit(graph)
+            prompt_id = str(uuid.uuid4())  # known before it is sent: Ctrl-C during the submission can cancel it too
             try:
+                run_ = await backend.submit(graph, prompt_id=prompt_id)
                 return await _follow(run_, graph, bound.output_nodes, client, args, bound.values, out)
             except asyncio.CancelledError:  # Ctrl-C: the prompt must not keep the server busy after we leave
-                await asyncio.shield(_cancel(backend, run_.prompt_id, out))
+                await asyncio.shield(_cancel(backend, prompt_id, out))
                 raise
         except PromptRejected as exc:
             out.write(f"ComfyUI refused the workflow: {exc}\n")

@@ -111,7 +111,15 @@ class BackendSettings(BaseModel):
 
     @property
     def display_name(self) -> str:
-        return self.name or (urlsplit(self.url).netloc or self.url)
+        """What members and the logs call it: its name (derived from its place when none is given, as
+        ComfySettings does), never its URL, which may carry a password and names an internal address."""
+        return self.name or "comfy"
+
+    @property
+    def shown_url(self) -> str:
+        """The URL for the operator (`check`, start-up): scheme, host and port, without any user:password."""
+        parts = urlsplit(self.url)
+        return f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "") + parts.path
 
 
 class ComfySettings(BaseModel):
@@ -128,6 +136,12 @@ class ComfySettings(BaseModel):
     silence_timeout: PositiveFloat = Field(
         default=120.0, description="seconds without a frame before a running prompt is checked in /history"
     )
+
+    @field_validator("backends", mode="after")
+    @classmethod
+    def _named(cls, backends: list[BackendSettings]) -> list[BackendSettings]:
+        """A backend without a name is called after its place (comfy1, comfy2...): never after its URL."""
+        return [b if b.name else b.model_copy(update={"name": f"comfy{n}"}) for n, b in enumerate(backends, start=1)]
 
     @field_validator("backends", mode="before")
     @classmethod

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -48,7 +48,7 @@ async def running(bot: ComfyBot, token: str = "test-token", *, logged_in: bool =
 
 
 def settings_between(
-    comfy: str | list[tuple[str, str]],
+    comfy: str | Sequence[tuple[str, str | None]],
     discord_api: str,
     folder: Path,
     *,

@@ -52,7 +52,7 @@ async def test_check_on_a_good_configuration(fake: FakeComfy, discord_fake: Fake
     assert code == 0, out
     assert "[ok]   database " in out and "0 job(s)" in out
     assert "[ok]   templates: 4 loaded (img2img, quick, txt2img, upscale)" in out
-    assert "[ok]   backend gpu1: ComfyUI 0.3.64, 12 node types, cpu" in out
+    assert f"[ok]   backend gpu1 ({fake.base_url}): ComfyUI 0.3.64, 12 node types, cpu" in out
     assert "[ok]     txt2img on gpu1: runnable" in out
     assert "[ok]   discord: the token is the bot comfybot (application 1000)" in out
     assert "[ok]   discord: 1 slash command(s) synced globally" in out
@@ -112,8 +112,8 @@ async def test_check_names_each_problem(fake: FakeComfy, discord_fake: FakeDisco
     code, out, _ = await run_cli("check", env=env, cwd=tmp_path)
     assert code == 1
     assert "[fail] template refused: ui.json: this is a UI-format export" in out
-    assert "[fail]   txt2img on 127.0.0.1:" in out and f"ckpt_name '{SHIPPED}' is not present" in out
-    assert "[fail] backend 127.0.0.1:9: http://127.0.0.1:9 unavailable" in out
+    assert "[fail]   txt2img on comfy1:" in out and f"ckpt_name '{SHIPPED}' is not present" in out
+    assert "[fail] backend comfy2 (http://127.0.0.1:9): comfy2 unavailable (cannot connect: " in out
     assert out.splitlines()[-1].endswith("problem(s).")
 
 
@@ -183,7 +183,7 @@ async def test_ctrl_c_during_run_cancels_the_prompt_on_the_server(fake: FakeComf
         if process.returncode is None:
             process.kill()
     interrupts = [body for method, path, body in fake.requests if path == "/interrupt"]
-    assert interrupts and b"prompt_id" in interrupts[-1] and "cancelled" in out.decode()
+    assert interrupts and b"prompt_id" in interrupts[-1] and "cancelled" in out.decode(), (out, fake.requests[-6:])
     assert "has no GPU (CPU only)" in out.decode()
 
 

@@ -107,7 +107,7 @@ def test_backends_as_urls_or_json(env: pytest.MonkeyPatch) -> None:
     env.setenv("DISCORD__DEV_GUILD_IDS", "1, 2")
     settings = load_settings(_env_file=None)
     assert [b.url for b in settings.comfy.backends] == ["http://gpu1:8188", "https://gpu2.example.org"]
-    assert [b.display_name for b in settings.comfy.backends] == ["gpu1:8188", "gpu2.example.org"]
+    assert [b.display_name for b in settings.comfy.backends] == ["comfy1", "comfy2"]  # never the address
     assert settings.discord.dev_guild_ids == [1, 2]
     env.setenv("COMFY__BACKENDS", '[{"url": "http://gpu1:8188", "name": "big", "auth_value": "Bearer x", "weight": 2}]')
     backend = load_settings(_env_file=None).comfy.backends[0]

@@ -60,10 +60,11 @@ class ComfyClient:
         timeout: float = 30.0,
         retries: int = 3,
         backoff: float = 0.25,
+        name: str | None = None,
     ) -> None:
         self._session = session
         self.base_url = base_url.rstrip("/")
-        self.where = redacted(self.base_url)
+        self.where = name or redacted(self.base_url)  # in every message: the server's name, not its address
         self._headers = dict(headers or {})
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._retries = retries
@@ -105,8 +106,9 @@ class ComfyClient:
 
         async def attempt() -> tuple[int, bytes]:
             async with self._session.request(
-                method, self.base_url + path, headers=self._headers, timeout=self._timeout, **kwargs
+                method, self.base_url + path, headers=self._headers, timeout=self._timeout, **NO_REDIRECTS, **kwargs
             ) as response:
+                _not_redirected(response.status, f"{method} {path}")
                 body = await response.read()
                 if response.status >= 500:
                     raise _ServerError(response.status)
@@ -142,7 +144,9 @@ class ComfyClient:
                     data=payload,
                     headers={**self._headers, "Content-Type": "application/json"},
                     timeout=self._timeout,
+                    **NO_REDIRECTS,
                 ) as response:
+                    _not_redirected(response.status, "POST /prompt")
                     raw = await response.read()
                     status = response.status
             except aiohttp.ClientConnectorError as exc:  # never reached the server: posting again is safe
@@ -228,8 +232,11 @@ class ComfyClient:
 
         async def attempt() -> aiohttp.ClientResponse:
             response = await self._session.get(
-                self.base_url + "/view", params=params, headers=self._headers, timeout=timeout
+                self.base_url + "/view", params=params, headers=self._headers, timeout=timeout, **NO_REDIRECTS
             )
+            if 300 <= response.status < 400:
+                response.release()
+                _not_redirected(response.status, "GET /view")
             if response.status >= 500:
                 response.release()
                 raise _ServerError(response.status)
@@ -281,8 +288,26 @@ class _ServerError(Exception):
         super().__init__(f"HTTP {status}")
 
 
+# ComfyUI's API never redirects. A redirect is not followed: aiohttp would carry a custom auth header (a proxy's
+# token) to whatever host it names (docs.aiohttp.org: client_reference, ClientSession.request allow_redirects).
+NO_REDIRECTS: dict[str, Any] = {"allow_redirects": False}
+
+
+def _not_redirected(status: int, what: str) -> None:
+    if 300 <= status < 400:
+        raise ComfyProtocolError(f"{what} answered with a redirect ({status}); not followed")
+
+
 def _reason(exc: BaseException) -> str:
-    return type(exc).__name__ if isinstance(exc, TimeoutError) else (str(exc) or type(exc).__name__)
+    """Why a call failed, without the server's address (aiohttp's messages name host and port; a member may
+    read this)."""
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return f"cannot connect: {exc.os_error.strerror or type(exc.os_error).__name__}"
+    if isinstance(exc, aiohttp.ClientError):
+        return type(exc).__name__
+    return str(exc) or type(exc).__name__
 
 
 def _json(body: bytes, path: str) -> Any:
