@@ -139,6 +139,9 @@ def make_client(session: aiohttp.ClientSession, backend: BackendSettings, settin
         timeout=settings.comfy.request_timeout,
         retries=settings.comfy.retries,
         name=backend.display_name,
+        max_reply_bytes=settings.comfy.max_reply_bytes,
+        min_transfer_rate=settings.comfy.min_transfer_rate,
+        transfer_grace=settings.comfy.transfer_grace,
     )
 
 
@@ -147,7 +150,12 @@ def make_backend(
 ) -> ComfyBackend:
     """One ComfyUI server: its REST client and its one WebSocket, under `client_id`."""
     client = make_client(session, backend, settings)
-    stream = ComfyStream(client, client_id, silence_timeout=settings.comfy.silence_timeout)
+    stream = ComfyStream(
+        client,
+        client_id,
+        silence_timeout=settings.comfy.silence_timeout,
+        max_frame_bytes=settings.comfy.max_frame_bytes,
+    )
     return ComfyBackend(backend.display_name, client, stream)
 
 
@@ -200,7 +208,15 @@ async def assemble(
         presenter, bot, handoff_after=discord_settings.token_handoff, followups=followups, store=store
     )
     metrics = Metrics(messages)
-    engine = JobEngine(pool, store, metrics, running_per_user=settings.limits.running_per_user)
+    engine = JobEngine(
+        pool,
+        store,
+        metrics,
+        running_per_user=settings.limits.running_per_user,
+        max_file_bytes=settings.comfy.max_file_bytes,
+        max_job_bytes=settings.comfy.max_job_bytes,
+        deadline=settings.limits.job_deadline,
+    )
     metrics.watch(engine, pool, presenter)
     defaults = settings.policy
     policies = Policies(

@@ -11,7 +11,7 @@ import sys
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path, PurePath
+from pathlib import Path
 from typing import Any, TextIO
 
 import aiohttp
@@ -131,15 +131,7 @@ async def invite(settings: Settings, out: TextIO = sys.stdout) -> int:
     return 0
 
 
-SAFE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".gif", ".mp4", ".webm", ".wav", ".mp3", ".flac"})
 MAX_FILE_BYTES = 256 * 2**20  # one result file; a server that sends more is not sending an image
-
-
-def saved_name(prompt_id: str, index: int, declared: str) -> str:
-    """The name a result is saved under: made here (the prompt, its index, a known suffix), never a path a
-    server sent, which could climb out of the output folder (`../`, an absolute path)."""
-    suffix = PurePath(declared.replace("\\", "/")).suffix.lower()
-    return f"{prompt_id[:8]}-{index}{suffix if suffix in SAFE_SUFFIXES else '.bin'}"
 
 
 def parse_run_args(argv: list[str]) -> argparse.Namespace:
@@ -233,7 +225,7 @@ async def _follow(
             await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
             out.write("\n")
             for index, ref in enumerate(item.results(output_nodes), start=1):
-                path = folder / saved_name(run_.prompt_id, index, ref.filename)
+                path = folder / f"{run_.prompt_id[:8]}-{index}-{ref.safe_name('result')}"  # inside the folder
                 await asyncio.to_thread(path.write_bytes, await client.view(ref, max_bytes=MAX_FILE_BYTES))
                 out.write(f"saved {path}\n")
             out.write(f"seed {values.get('seed')}\n")

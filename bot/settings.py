@@ -136,6 +136,18 @@ class ComfySettings(BaseModel):
     silence_timeout: PositiveFloat = Field(
         default=120.0, description="seconds without a frame before a running prompt is checked in /history"
     )
+    max_reply_bytes: PositiveInt = Field(
+        default=64 * 2**20, description="bytes of one REST reply (object_info included)"
+    )
+    max_frame_bytes: PositiveInt = Field(default=16 * 2**20, description="bytes of one WebSocket frame (a preview)")
+    max_file_bytes: PositiveInt = Field(default=64 * 2**20, description="bytes of one result file")
+    max_job_bytes: PositiveInt = Field(default=256 * 2**20, description="bytes of all of one job's result files")
+    min_transfer_rate: PositiveInt = Field(
+        default=32 * 1024, description="bytes per second a result download must keep up (after the grace)"
+    )
+    transfer_grace: PositiveFloat = Field(
+        default=10.0, description="seconds a download may take before its rate counts"
+    )
 
     @field_validator("backends", mode="after")
     @classmethod
@@ -181,6 +193,9 @@ class LimitSettings(BaseModel):
         default=1, description="jobs of one member in flight at once (running or next in ComfyUI's queue)"
     )
     queue_max: PositiveInt = Field(default=200, description="jobs waiting in the whole queue")
+    job_deadline: PositiveFloat = Field(
+        default=30 * 60, description="seconds a job may take from dispatch to its end before it is stopped"
+    )
     reroll_cooldown: NonNegativeFloat = Field(default=10.0, description="seconds between two follow-ups of a member")
 
 

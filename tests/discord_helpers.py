@@ -56,6 +56,7 @@ def settings_between(
     health_interval: float = 10.0,
     metrics: bool = False,
     busy_timeout: float = 10.0,
+    comfy_settings: dict[str, Any] | None = None,
     **discord: Any,
 ) -> Settings:
     """Settings for a bot between fake ComfyUI servers (one URL, named gpu1, or (url, name) pairs) and the fake
@@ -68,6 +69,7 @@ def settings_between(
             backends=[BackendSettings(url=url, name=name) for url, name in backends],
             retries=1,
             health_interval=health_interval,
+            **(comfy_settings or {}),
         ),
         database=DatabaseSettings(path=folder / "data" / "bot.sqlite3", busy_timeout=busy_timeout),
         templates=TemplateSettings(dir=folder / "workflows"),

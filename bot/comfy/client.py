@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 import random
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, TypeVar
@@ -61,6 +62,9 @@ class ComfyClient:
         retries: int = 3,
         backoff: float = 0.25,
         name: str | None = None,
+        max_reply_bytes: int = 64 * 2**20,
+        min_transfer_rate: float = 32 * 1024,
+        transfer_grace: float = 10.0,
     ) -> None:
         self._session = session
         self.base_url = base_url.rstrip("/")
@@ -69,6 +73,12 @@ class ComfyClient:
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._retries = retries
         self._backoff = backoff
+        # A hostile or broken server must not exhaust memory or hold a job forever: every REST reply is read up
+        # to `max_reply_bytes`, and a file transfer slower than `min_transfer_rate` (bytes/s, once it has had
+        # `transfer_grace` seconds) is given up.
+        self.max_reply_bytes = max_reply_bytes
+        self.min_transfer_rate = min_transfer_rate
+        self.transfer_grace = transfer_grace
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -109,7 +119,7 @@ class ComfyClient:
                 method, self.base_url + path, headers=self._headers, timeout=self._timeout, **NO_REDIRECTS, **kwargs
             ) as response:
                 _not_redirected(response.status, f"{method} {path}")
-                body = await response.read()
+                body = await self._bounded(response, f"{method} {path}")
                 if response.status >= 500:
                     raise _ServerError(response.status)
                 return response.status, body
@@ -147,7 +157,7 @@ class ComfyClient:
                     **NO_REDIRECTS,
                 ) as response:
                     _not_redirected(response.status, "POST /prompt")
-                    raw = await response.read()
+                    raw = await self._bounded(response, "POST /prompt")
                     status = response.status
             except aiohttp.ClientConnectorError as exc:  # never reached the server: posting again is safe
                 failure: str = _reason(exc)
@@ -244,11 +254,29 @@ class ComfyClient:
 
         async with await self._retrying(f"GET /view {ref.filename}", True, attempt) as response:
             _raise_for_client_error(response.status, "GET", f"/view {ref.filename}")
+            began, received = time.monotonic(), 0
             try:
                 async for chunk in response.content.iter_chunked(chunk_size):
+                    received += len(chunk)
+                    elapsed = time.monotonic() - began
+                    if elapsed > self.transfer_grace and received / elapsed < self.min_transfer_rate:
+                        rate = f"{received / elapsed:.0f} B/s; at least {self.min_transfer_rate:.0f} B/s is needed"
+                        raise ComfyUnavailable(f"{self.where} sends /view {ref.filename} too slowly ({rate})")
                     yield chunk
             except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError) as exc:
                 raise ComfyUnavailable(f"{self.where} cut /view {ref.filename} short ({_reason(exc)})") from exc
+
+    async def _bounded(self, response: aiohttp.ClientResponse, what: str) -> bytes:
+        """The reply's body, at most `max_reply_bytes` (a declared length past it is refused before reading)."""
+        limit = self.max_reply_bytes
+        if response.content_length is not None and response.content_length > limit:
+            raise ComfyProtocolError(f"{self.where} {what}: the reply is larger than the limit of {limit:,} bytes")
+        body = bytearray()
+        async for chunk in response.content.iter_chunked(1 << 16):
+            body += chunk
+            if len(body) > limit:
+                raise ComfyProtocolError(f"{self.where} {what}: the reply is larger than the limit of {limit:,} bytes")
+        return bytes(body)
 
     async def view(self, ref: FileRef, *, max_bytes: int | None = None) -> bytes:
         """The whole file. `max_bytes` guards memory against a server sending far more than an image."""
@@ -256,7 +284,9 @@ class ComfyClient:
         async for chunk in self.iter_view(ref):
             buffer += chunk
             if max_bytes is not None and len(buffer) > max_bytes:
-                raise ComfyProtocolError(f"/view {ref.filename} is larger than {max_bytes} bytes")
+                raise ComfyProtocolError(
+                    f"{self.where}: /view {ref.filename} is larger than the limit of {max_bytes:,} bytes"
+                )
         return bytes(buffer)
 
     async def upload_image(

@@ -9,9 +9,11 @@ own); a frame that is not what its type promises raises `MalformedFrame`.
 from __future__ import annotations
 
 import json
+import re
 import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -19,6 +21,10 @@ from pydantic import TypeAdapter, ValidationError
 
 class MalformedFrame(ValueError):
     """A frame that cannot be parsed into the event its type announces."""
+
+
+SAFE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".gif", ".mp4", ".webm", ".wav", ".mp3", ".flac", ".txt"})
+PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,120}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +38,16 @@ class FileRef:
     def as_input(self) -> str:
         """The value a LoadImage node takes for this file ("sub/name.png")."""
         return f"{self.subfolder}/{self.filename}" if self.subfolder else self.filename
+
+    def safe_name(self, fallback: str) -> str:
+        """A name to save or attach this file under, never a path from the server (`../`, `/etc/...`): its own
+        base name when that is plain (letters, digits, `._-`) with a known suffix, else `fallback` and the
+        suffix (`.bin` for an unknown one)."""
+        name = PurePosixPath(self.filename.replace("\\", "/")).name
+        suffix = PurePosixPath(name).suffix.lower()
+        if PLAIN_NAME.fullmatch(name) and suffix in SAFE_SUFFIXES:
+            return name
+        return fallback + (suffix if suffix in SAFE_SUFFIXES else ".bin")
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,6 +55,7 @@ class ComfyStream:
         reconnect_delay: float = 0.5,
         reconnect_max_delay: float = 30.0,
         max_pending: int = 512,
+        max_frame_bytes: int = 16 * 2**20,
     ) -> None:
         self.client = client
         self.client_id = client_id
@@ -70,6 +71,7 @@ class ComfyStream:
         self._reconnect_delay = reconnect_delay
         self._reconnect_max_delay = reconnect_max_delay
         self._max_pending = max_pending
+        self._max_frame_bytes = max_frame_bytes  # previews are a few hundred KiB; a frame past this is hostile
         self._runs: dict[str, PromptRun] = {}
         self._current_prompt: str | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
@@ -150,7 +152,7 @@ class ComfyStream:
                         headers=self.client.headers,
                         heartbeat=self._heartbeat,
                         timeout=aiohttp.ClientWSTimeout(ws_close=self._connect_timeout),
-                        max_msg_size=0,
+                        max_msg_size=self._max_frame_bytes,  # a larger frame closes the socket (1009)
                     )
             except (aiohttp.ClientError, TimeoutError) as exc:
                 failures += 1

@@ -39,7 +39,6 @@ from .scheduler import FairScheduler
 from .store import SqliteJobStore, StoredReply, StoreError
 
 log = logging.getLogger(__name__)
-MAX_RESULT_BYTES = 64 * 2**20
 MAX_ATTEMPTS = 2
 
 
@@ -52,12 +51,18 @@ class JobEngine:
         *,
         per_backend: int = 2,
         running_per_user: int = 2,
+        max_file_bytes: int = 64 * 2**20,
+        max_job_bytes: int = 256 * 2**20,
+        deadline: float = 30 * 60,
     ) -> None:
         self.pool = pool
         self.store = store
         self.listener = listener
         self.per_backend = per_backend
         self.running_per_user = running_per_user
+        # Bounds against a server that sends too much or never finishes: per result file, per job, and the
+        # time from dispatch to the end (the job is then stopped on its server and failed with a message).
+        self.max_file_bytes, self.max_job_bytes, self.deadline = max_file_bytes, max_job_bytes, deadline
         self.scheduler = FairScheduler()
         self.active: dict[str, Job] = {}  # every unfinished job
         self.reservations = Reservations()  # jobs being made: checked, not yet accepted
@@ -252,21 +257,25 @@ class JobEngine:
         self._wake.set()
 
     async def _run(self, job: Job, backend: Backend, run: PromptRun | None) -> None:
+        deadline = asyncio.timeout(self.deadline)
         try:
-            if run is None:
-                run = await self._submit(job, backend)
-            if run is not None:
-                self._runs[job.id] = run
-                await self._follow(job, backend, run)
+            async with deadline:
+                if run is None:
+                    run = await self._submit(job, backend)
+                if run is not None:
+                    self._runs[job.id] = run
+                    await self._follow(job, backend, run)
         except asyncio.CancelledError:
             raise
         except StoreError as exc:
             await self._unsaveable(job, exc, backend)
-        except Exception as exc:  # never lose a job to a bug: tell the member
-            log.exception("job %s failed unexpectedly", job.id)
-            if job.finished is None:
-                failure = Failed(Text("failed.bug", error=type(exc).__name__))
-                await self._finish(job, JobState.FAILED, failure)
+        except Exception as exc:  # the deadline; or a bug, which must not lose the job either: tell the member
+            if isinstance(exc, TimeoutError) and deadline.expired():
+                await self._past_deadline(job, backend)
+            else:
+                log.exception("job %s failed unexpectedly", job.id)
+                if job.finished is None:
+                    await self._finish(job, JobState.FAILED, Failed(Text("failed.bug", error=type(exc).__name__)))
         finally:
             self.pool.release(backend.name)
             self._user_in_flight[job.user_id] -= 1
@@ -317,13 +326,19 @@ class JobEngine:
         if job.state is not JobState.DELIVERING:
             await self._move(job, JobState.DELIVERING)
         refs = outcome.results(job.request.bound.output_nodes)
+        fetched: list[ResultImage] = []
         try:
-            images = tuple(
-                [ResultImage(ref.filename, await backend.fetch(ref, max_bytes=MAX_RESULT_BYTES)) for ref in refs]
-            )
+            for index, ref in enumerate(refs, start=1):
+                data = await backend.fetch(ref, max_bytes=self.max_file_bytes)
+                fetched.append(ResultImage(ref.safe_name(f"{job.request.bound.template}-{index}"), data))
+                if sum(len(image.data) for image in fetched) > self.max_job_bytes:
+                    limit = f"{self.max_job_bytes / 2**20:.0f} MiB"
+                    await self._finish(job, JobState.FAILED, Failed(Text("failed.too_much", limit=limit)))
+                    return
         except ComfyError as exc:
             await self._finish(job, JobState.FAILED, Failed(Text("failed.fetch", error=str(exc))))
             return
+        images = tuple(fetched)
         if not images:
             await self._finish(job, JobState.FAILED, Failed(Text("failed.no_image")))
             return
@@ -331,6 +346,17 @@ class JobEngine:
         self.pool.finished(backend.name, seconds)
         job.outputs = [image.filename for image in images]
         await self._finish(job, JobState.DELIVERED, Delivered(images, seconds, backend.name))
+
+    async def _past_deadline(self, job: Job, backend: Backend) -> None:
+        log.warning("job %s: past its deadline of %.0f s; stopped", job.id, self.deadline, extra=job.log_context())
+        if job.prompt_id and _on_a_backend(job):
+            try:
+                await backend.cancel(job.prompt_id)
+            except ComfyError as error:
+                log.warning("job %s: its prompt could not be stopped on %s: %s", job.id, backend.name, error)
+        if job.finished is None:
+            minutes = f"{self.deadline / 60:.0f}"
+            await self._finish(job, JobState.FAILED, Failed(Text("failed.deadline", minutes=minutes)))
 
     async def _unsaveable(self, job: Job, exc: StoreError, backend: Backend | None = None) -> None:
         """The database refused a step of a job that has not ended: a job the bot cannot keep is not run on

@@ -25,6 +25,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from . import comfy_hostile
 from .comfy_exec import Executor, Interrupted, QueueItem, RunState
 from .comfy_validate import PromptValidator, Rejected
 
@@ -44,7 +45,8 @@ def load_object_info() -> Json:
 class Fault:
     """What the next matching request gets: "500", "garbage", "drop" (no answer), "lost" (handled, answer
     lost), "slow" (answered after `delay` seconds), "gated" (handled once `gate` is set) or "canned" (`status`
-    and JSON `body` as given)."""
+    and JSON `body` as given); hostile ones (comfy_hostile.py): "huge" (`size` bytes), "endless", "trickle"
+    (the real answer, a byte every `delay` seconds)."""
 
     method: str
     path: str
@@ -54,6 +56,7 @@ class Fault:
     status: int = 200
     body: Any = None
     gate: asyncio.Event | None = None
+    size: int = 0
 
 
 @dataclass
@@ -191,11 +194,17 @@ class FakeComfy:
         times: int = 1,
         delay: float = 0.0,
         gate: asyncio.Event | None = None,
+        size: int = 0,
     ) -> None:
-        self.faults.append(Fault(method, path, kind, times, delay, gate=gate))
+        self.faults.append(Fault(method, path, kind, times, delay, gate=gate, size=size))
 
     def answer_next(self, method: str, path: str, status: int, body: Any) -> None:
         self.faults.append(Fault(method, path, "canned", status=status, body=body))
+
+    async def inject_huge_frame(self, size: int) -> None:
+        """A hostile server's frame of `size` bytes to every registered socket, streamed."""
+        for conn in list(self.sockets.values()):
+            await comfy_hostile.huge_frame(conn.transport, size)
 
     async def inject(self, payload: str | bytes) -> None:
         """Send a raw frame to every registered socket (extension messages, garbage)."""
@@ -327,6 +336,12 @@ class FakeComfy:
             return web.Response(status=200, body=b"\x00\x13<html>not json", content_type="application/json")
         if fault.kind == "canned":
             return self._json(fault.body, fault.status)
+        if fault.kind == "huge":
+            return await comfy_hostile.huge(request, fault.size)
+        if fault.kind == "endless":
+            return await comfy_hostile.endless(request)
+        if fault.kind == "trickle":
+            return await comfy_hostile.trickle(request, await handler(request), fault.delay)
         if fault.kind == "slow":
             await asyncio.sleep(fault.delay)
             return await handler(request)

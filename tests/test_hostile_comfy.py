@@ -1,0 +1,90 @@
+"""A ComfyUI that misbehaves on purpose (tests/fakes/comfy_hostile.py): a huge or endless reply, a huge
+WebSocket frame, a `/view` that trickles, files named to climb out of a folder. The bot stays bounded (the
+memory this process allocates meanwhile, measured with tracemalloc, stays within a stated margin of the cap)
+and the job ends with a message that names what happened."""
+
+from __future__ import annotations
+
+import tracemalloc
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from tests.discord_helpers import final, imagine
+from tests.stack import Stack
+
+MiB = 2**20
+CAPS = {"max_reply_bytes": 1 * MiB, "max_frame_bytes": 1 * MiB, "transfer_grace": 0.5, "min_transfer_rate": 4096}
+
+
+@contextmanager
+def peak_allocated() -> Iterator[list[int]]:
+    """The most memory Python code in this process (the bot, and the fakes) held at once inside the block."""
+    found = [0]
+    tracemalloc.start()
+    try:
+        yield found
+    finally:
+        found[0] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+
+
+async def test_a_huge_reply_is_cut_at_the_cap_and_the_job_fails_saying_so(stack: Stack) -> None:
+    comfy, discord = stack.comfys[0], stack.discord
+    async with stack.start(comfy_settings=CAPS):
+        comfy.fail_next("POST", "/prompt", "huge", size=80 * MiB)
+        with peak_allocated() as peak:
+            asked = await imagine(discord, "a fox")
+            await discord.until(final(discord, asked), within=30)
+    message = discord.original(asked).content
+    assert message.startswith("❌ ComfyUI could not take the job: gpu1 POST /prompt: the reply is larger than")
+    assert "1,048,576 bytes" in message
+    assert peak[0] < 16 * MiB, f"{peak[0] / MiB:.1f} MiB"  # the reply was 80 MiB
+
+
+async def test_an_endless_reply_is_cut_at_the_cap(stack: Stack) -> None:
+    comfy, discord = stack.comfys[0], stack.discord
+    async with stack.start(comfy_settings=CAPS):
+        comfy.fail_next("POST", "/prompt", "endless")
+        with peak_allocated() as peak:
+            asked = await imagine(discord, "a fox")
+            await discord.until(final(discord, asked), within=30)
+    assert "the reply is larger than the limit of 1,048,576 bytes" in discord.original(asked).content
+    assert peak[0] < 16 * MiB, f"{peak[0] / MiB:.1f} MiB"
+
+
+async def test_a_huge_websocket_frame_drops_the_socket_and_the_job_still_arrives(stack: Stack) -> None:
+    comfy, discord = stack.comfys[0], stack.discord
+    async with stack.start(comfy_settings=CAPS) as app:
+        comfy.hold()
+        asked = await imagine(discord, "a fox")
+        await comfy.until(lambda: comfy.running is not None, within=30)
+        connects = comfy.ws_connects
+        with peak_allocated() as peak:
+            await comfy.inject_huge_frame(400 * MiB)  # 400 times the cap
+            await comfy.until(lambda: comfy.ws_connects > connects, within=30)  # refused, the socket came back
+        comfy.release()
+        await discord.until(final(discord, asked), within=30)
+        await app.engine.wait_idle()
+    assert discord.original(asked).embeds[0]["title"] == "Done"
+    assert peak[0] < 16 * MiB, f"{peak[0] / MiB:.1f} MiB"
+
+
+async def test_a_trickling_view_is_given_up_and_the_job_fails_saying_so(stack: Stack) -> None:
+    comfy, discord = stack.comfys[0], stack.discord
+    async with stack.start(comfy_settings=CAPS):
+        comfy.fail_next("GET", "/view", "trickle", delay=0.01, times=5)  # about 100 bytes a second
+        asked = await imagine(discord, "a fox")
+        await discord.until(final(discord, asked), within=60)
+    message = discord.original(asked).content
+    assert message.startswith("❌ The images could not be fetched from ComfyUI: gpu1 sends /view")
+    assert "too slowly" in message and "at least 4096 B/s is needed" in message
+
+
+async def test_result_files_named_to_climb_out_are_attached_under_safe_names(stack: Stack) -> None:
+    comfy, discord = stack.comfys[0], stack.discord
+    comfy.output_names.append("../../../etc/passwd.png")
+    async with stack.start():
+        asked = await imagine(discord, "a fox")
+        await discord.until(final(discord, asked), within=30)
+    [attached] = discord.original(asked).files
+    assert "/" not in attached.filename and ".." not in attached.filename and attached.filename.endswith(".png")
