@@ -9,6 +9,7 @@ import tracemalloc
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from bot.settings import LimitSettings
 from tests.discord_helpers import final, imagine
 from tests.stack import Stack
 
@@ -88,3 +89,14 @@ async def test_result_files_named_to_climb_out_are_attached_under_safe_names(sta
         await discord.until(final(discord, asked), within=30)
     [attached] = discord.original(asked).files
     assert "/" not in attached.filename and ".." not in attached.filename and attached.filename.endswith(".png")
+
+
+async def test_a_job_past_its_deadline_is_stopped_on_its_server_and_fails_saying_so(stack: Stack) -> None:
+    comfy, discord = stack.comfys[0], stack.discord
+    comfy.hold()  # a prompt that never finishes
+    async with stack.start(limits=LimitSettings(job_deadline=1)) as app:
+        asked = await imagine(discord, "a fox")
+        await discord.until(final(discord, asked), within=30)
+        await app.engine.wait_idle()
+    assert discord.original(asked).content.startswith("❌ The job took longer than 1 s, the most this bot waits")
+    assert any(path == "/interrupt" for _, path, _ in comfy.requests)  # that prompt, stopped on the GPU

@@ -355,8 +355,8 @@ class JobEngine:
             except ComfyError as error:
                 log.warning("job %s: its prompt could not be stopped on %s: %s", job.id, backend.name, error)
         if job.finished is None:
-            minutes = f"{self.deadline / 60:.0f}"
-            await self._finish(job, JobState.FAILED, Failed(Text("failed.deadline", minutes=minutes)))
+            limit = f"{self.deadline / 60:.0f} min" if self.deadline >= 120 else f"{self.deadline:.0f} s"
+            await self._finish(job, JobState.FAILED, Failed(Text("failed.deadline", limit=limit)))
 
     async def _unsaveable(self, job: Job, exc: StoreError, backend: Backend | None = None) -> None:
         """The database refused a step of a job that has not ended: a job the bot cannot keep is not run on
