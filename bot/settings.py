@@ -193,6 +193,10 @@ class LimitSettings(BaseModel):
         default=1, description="jobs of one member in flight at once (running or next in ComfyUI's queue)"
     )
     queue_max: PositiveInt = Field(default=200, description="jobs waiting in the whole queue")
+    attachment_max_bytes: PositiveInt = Field(default=10 * 2**20, description="bytes of an image a member attaches")
+    attachment_max_pixels: PositiveInt = Field(
+        default=4096 * 4096, description="pixels (width x height) of an image a member attaches"
+    )
     job_deadline: PositiveFloat = Field(
         default=30 * 60, description="seconds a job may take from dispatch to its end before it is stopped"
     )

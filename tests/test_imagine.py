@@ -3,6 +3,7 @@ between. Assertions are on what went over the wire to Discord."""
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 from collections.abc import AsyncIterator, Callable
@@ -12,6 +13,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from PIL import Image
 
 from bot.__main__ import App, run
 from bot.settings import (
@@ -32,6 +34,7 @@ from tests.discord_helpers import (
     settings_between,
     wait_until_older_than,
 )
+from tests.fakes.comfy_exec import png
 from tests.fakes.comfy_server import FakeComfy
 from tests.fakes.discord_api import CHANNEL_ID, USER_ID, FakeDiscord
 from tests.stack import checkpoints
@@ -167,7 +170,7 @@ async def test_more_than_ten_images_continue_in_a_follow_up(start_bot: Started, 
 
 
 async def test_an_attached_image_runs_img2img(start_bot: Started, comfy: FakeComfy, discord_fake: FakeDiscord) -> None:
-    photo = b"\x89PNG\r\n\x1a\n a member's photo"
+    photo = png(7, 48)  # a real image: what reaches ComfyUI is the bot's own PNG of it
     attachment_id, resolved = discord_fake.attachment("photo.png", photo)
     choices = [
         option("prompt", "as a watercolor"),
@@ -179,7 +182,9 @@ async def test_an_attached_image_runs_img2img(start_bot: Started, comfy: FakeCom
         await discord_fake.until(final(discord_fake, interaction))
     assert discord_fake.original(interaction).embeds[0]["title"] == "Done"
     uploaded = [key for key in comfy.files if key[0] == "input"]
-    assert len(uploaded) == 1 and comfy.files[uploaded[0]] == photo  # the member's bytes reached ComfyUI
+    assert len(uploaded) == 1
+    sent = Image.open(io.BytesIO(comfy.files[uploaded[0]]))
+    assert sent.format == "PNG" and sent.tobytes() == Image.open(io.BytesIO(photo)).convert(sent.mode).tobytes()
     assert uploaded[0][1] == "discord-bot"
 
 

@@ -113,6 +113,8 @@ class ImagineCog(commands.Cog):
         try:
             if problem is not None:
                 raise RequestError("raw", message=problem)
+            if image is not None and (too_big := self.admission.attachment_too_big(image.size)) is not None:
+                raise RequestError("raw", message=too_big)  # not downloaded at all
             attached = ImageData(await image.read(), image.filename) if image is not None else None
             options = {k: v for k, v in given.items() if v is not None}
             request = await self.admission.imagine(asker, prompt, options, attached, private=private)

@@ -13,12 +13,14 @@ The cogs only turn Discord input into an `Asker` and arguments, and a request or
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from bot.attachments import AttachmentError, still_image
 from bot.i18n import Text, excerpt
 from bot.settings import LimitSettings
 from bot.templates.library import TemplateLibrary
@@ -158,7 +160,7 @@ class Admission:
             name = next((p.name for p in chosen.parameters.values() if p.type == "image"), None)
             if name is None:
                 raise RequestError("imagine.no_image", template=chosen.name)
-            values[name] = image
+            values[name] = await self._still(image)
         return self._request(asker, Draft(chosen.name, values, "imagine"), None, private)
 
     def reroll(self, job: Job, asker: Asker, note: str | None, *, private: bool) -> JobRequest:
@@ -174,6 +176,25 @@ class Admission:
 
     def upscale(self, job: Job, asker: Asker, image: ImageData, note: str | None, *, private: bool) -> JobRequest:
         return self._request(asker, self.followups.upscale(job, image), note, private)
+
+    def attachment_too_big(self, size: int) -> Text | None:
+        """Said before an attachment is downloaded: Discord tells its size."""
+        limit = self.limits.attachment_max_bytes
+        if size <= limit:
+            return None
+        return Text("attachment.too_big", size=f"{size / 2**20:.1f} MiB", limit=f"{limit / 2**20:.0f} MiB")
+
+    async def _still(self, image: ImageData) -> ImageData:
+        """The member's attachment as a still PNG the bot encoded (decoding is CPU work: a worker thread)."""
+        if (too_big := self.attachment_too_big(len(image.data))) is not None:
+            raise RequestError("raw", message=too_big)
+        try:
+            still = await asyncio.to_thread(
+                still_image, image.data, image.filename, max_pixels=self.limits.attachment_max_pixels
+            )
+        except AttachmentError as exc:
+            raise RequestError("raw", message=exc.text) from None
+        return ImageData(still.data, still.filename)
 
     def _request(self, asker: Asker, draft: Draft, note: str | None, private: bool) -> JobRequest:
         """Every path ends here: bound, held to every limit and the server's words, and runnable somewhere."""
