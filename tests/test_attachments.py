@@ -5,13 +5,15 @@ attach instead. A good image goes on as the bot's own PNG."""
 from __future__ import annotations
 
 import io
+import sqlite3
 import struct
 import zlib
 
 import pytest
 from PIL import Image
 
-from tests.discord_helpers import answer, option
+from bot.settings import LimitSettings
+from tests.discord_helpers import answer, button, final, option
 from tests.fakes.comfy_exec import png
 from tests.fakes.discord_api import FakeDiscord
 from tests.stack import Stack
@@ -77,3 +79,33 @@ async def test_a_bad_attachment_is_refused_before_anything_reaches_comfyui(stack
     assert not [r for r in comfy.requests if r[1] in ("/upload/image", "/prompt")]
     if case == "too large":  # refused on the size Discord declares: never downloaded
         assert not discord.sent("GET", "/uploads/")
+
+
+async def test_image_bytes_live_beside_the_database_and_a_reroll_after_a_restart_still_uses_them(stack: Stack) -> None:
+    comfy, discord = stack.comfys[0], stack.discord
+    photo = png(5, 40)
+    async with stack.start():
+        attachment_id, resolved = discord.attachment("photo.png", photo, "image/png")
+        choices = [option("prompt", "as a watercolor"), option("template", "img2img")]
+        choices.append({"name": "image", "type": 11, "value": attachment_id})
+        first = await discord.interact("imagine", choices, resolved=resolved)
+        await discord.until(final(discord, first), within=30)
+    database = stack.folder / "data" / "bot.sqlite3"
+    with sqlite3.connect(database) as db:
+        rows = db.execute("SELECT data, file FROM job_images").fetchall()
+        stored = [
+            value
+            for table in ("jobs", "job_images", "held_results")
+            for row in db.execute(f"SELECT * FROM {table}")
+            for value in row
+        ]
+    assert not [v for v in stored if isinstance(v, bytes) and v]  # no image bytes in any row
+    [(_, file)] = rows
+    assert (stack.folder / "data" / "images" / file).is_file()
+    async with stack.start(limits=LimitSettings(reroll_cooldown=0)):  # a restart
+        result = discord.original(first)
+        again = await discord.click(result, button(result, "reroll"))
+        await discord.until(final(discord, again), within=30)
+    assert discord.original(again).embeds[0]["title"] == "Done"
+    uploads = [data for (kind, _, _), data in comfy.files.items() if kind == "input"]
+    assert len(uploads) == 2 and uploads[0] == uploads[1]  # the same image, read back from its file

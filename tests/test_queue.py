@@ -14,6 +14,7 @@ from bot.jobs.model import JobState
 from bot.jobs.store import SqliteJobStore
 from bot.settings import LimitSettings
 from tests.discord_helpers import done, fields, final, imagine, option
+from tests.fakes.comfy_exec import png
 from tests.fakes.discord_api import USER_ID, FakeDiscord, Interaction
 from tests.fakes.discord_payloads import OWNER_ID
 from tests.stack import Stack, checkpoints, make_stack
@@ -126,7 +127,7 @@ async def test_jobs_go_to_the_backends_that_can_run_them(stack3: Stack) -> None:
     for name in ("LoadImage", "ImageScaleBy"):
         del gpu3.object_info[name]  # gpu3 cannot upscale
     discord = stack3.discord
-    photo_id, resolved = discord.attachment("photo.png", b"\x89PNG photo")
+    photo_id, resolved = discord.attachment("photo.png", png(3, 32))
     async with stack3.start():
         sdxl = [await imagine(discord, f"x{n} --model sdxl.safetensors", user=USER_ID + n) for n in range(3)]
         upscale = [

@@ -38,6 +38,7 @@ async def test_finished_jobs_past_retention_are_forgotten_with_their_images(tmp_
         old.finished = time.time() - 100 * 86400
         await store.save(old)
 
+        assert len(list((tmp_path / "images").iterdir())) == 1  # the old job's attachment, beside the database
         assert await records.prune(store, time.time() - 90 * 86400) == 1
         kept = {row[0] for row in await (await store.db.execute("SELECT id FROM jobs")).fetchall()}
         images = await (await store.db.execute("SELECT COUNT(*) FROM job_images")).fetchone()
@@ -45,6 +46,7 @@ async def test_finished_jobs_past_retention_are_forgotten_with_their_images(tmp_
         await store.close()
     assert kept == {recent.id, open_job.id}
     assert images is not None and images[0] == 0
+    assert not list((tmp_path / "images").iterdir())  # its file went with it
 
 
 async def test_export_prints_what_is_kept_about_one_member(tmp_path: Path) -> None:

@@ -16,25 +16,33 @@ class HeldFile:
 
 
 async def hold(store: SqliteJobStore, job_id: str, user_id: int, files: list[HeldFile]) -> None:
+    names = [
+        await store.files.put(store.files.name_for("held", job_id, n, f.filename), f.data) for n, f in enumerate(files)
+    ]
     async with store.writing() as db:
         await db.executemany(
-            "INSERT OR REPLACE INTO held_results (job_id, user_id, n, filename, data) VALUES (?, ?, ?, ?, ?)",
-            [(job_id, user_id, n, f.filename, f.data) for n, f in enumerate(files)],
+            "INSERT OR REPLACE INTO held_results (job_id, user_id, n, filename, data, file) "
+            "VALUES (?, ?, ?, ?, x'', ?)",
+            [(job_id, user_id, n, f.filename, name) for (n, f), name in zip(enumerate(files), names, strict=True)],
         )
 
 
 async def held(store: SqliteJobStore, user_id: int) -> dict[str, list[HeldFile]]:
     """A member's held results: job id -> its files, oldest job first."""
     async with store.db.execute(
-        "SELECT job_id, filename, data FROM held_results WHERE user_id = ? ORDER BY rowid", (user_id,)
+        "SELECT job_id, filename, data, file FROM held_results WHERE user_id = ? ORDER BY rowid", (user_id,)
     ) as cursor:
         rows = await cursor.fetchall()
     found: dict[str, list[HeldFile]] = {}
-    for job_id, filename, data in rows:
-        found.setdefault(str(job_id), []).append(HeldFile(str(filename), bytes(data)))
+    for job_id, filename, data, file in rows:
+        content = await store.files.get(file) if file else bytes(data)
+        found.setdefault(str(job_id), []).append(HeldFile(str(filename), content))
     return found
 
 
 async def release(store: SqliteJobStore, job_id: str) -> None:
+    async with store.db.execute("SELECT file FROM held_results WHERE job_id = ? AND file IS NOT NULL", (job_id,)) as c:
+        files = [str(row[0]) for row in await c.fetchall()]
     async with store.writing() as db:
         await db.execute("DELETE FROM held_results WHERE job_id = ?", (job_id,))
+    await store.files.drop(files)

@@ -56,11 +56,14 @@ CREATE TABLE IF NOT EXISTS guild_settings (
 );
 """
 # Columns added after the first release: (name, declaration). Added to older databases at open.
-MIGRATIONS = (
-    ("kind", "TEXT NOT NULL DEFAULT 'imagine'"),
-    ("parent_id", "TEXT"),
-    ("note", "TEXT"),
-    ("spoiler", "INTEGER NOT NULL DEFAULT 0"),
-    ("locale", "TEXT NOT NULL DEFAULT 'en-US'"),
-    ("private", "INTEGER NOT NULL DEFAULT 0"),
+MIGRATIONS = (  # (table, column, declaration)
+    ("jobs", "kind", "TEXT NOT NULL DEFAULT 'imagine'"),
+    ("jobs", "parent_id", "TEXT"),
+    ("jobs", "note", "TEXT"),
+    ("jobs", "spoiler", "INTEGER NOT NULL DEFAULT 0"),
+    ("jobs", "locale", "TEXT NOT NULL DEFAULT 'en-US'"),
+    ("jobs", "private", "INTEGER NOT NULL DEFAULT 0"),
+    # image bytes moved out of the rows into files beside the database (files.py); `data` stays for old rows
+    ("job_images", "file", "TEXT"),
+    ("held_results", "file", "TEXT"),
 )

@@ -24,6 +24,7 @@ from bot.templates.template import BoundWorkflow
 
 from ..errors import JobError
 from ..model import Job, JobRequest, JobState
+from .files import FileShelf
 from .schema import MIGRATIONS, SCHEMA
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ class SqliteJobStore:
         self._db: aiosqlite.Connection | None = None
         self._seq = 0
         self._private: set[int] = set()  # members who asked for private results (read before Discord's 3 s)
+        self.files = FileShelf(path.parent / "images")  # image bytes live here, not in the rows
 
     async def open(self) -> SqliteJobStore:
         """Open (and create or migrate) the database; StoreError, with the connection closed, when it cannot be
@@ -67,11 +69,12 @@ class SqliteJobStore:
         await self._db.execute("PRAGMA journal_mode=WAL")
         await self._db.execute("PRAGMA synchronous=NORMAL")
         await self._db.executescript(SCHEMA)
-        async with self._db.execute("PRAGMA table_info(jobs)") as cursor:
-            columns = {row[1] for row in await cursor.fetchall()}
-        for name, declaration in MIGRATIONS:
-            if name not in columns:
-                await self._db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {declaration}")
+        for table in sorted({table for table, _, _ in MIGRATIONS}):
+            async with self._db.execute(f"PRAGMA table_info({table})") as cursor:
+                columns = {row[1] for row in await cursor.fetchall()}
+            for owner, name, declaration in MIGRATIONS:
+                if owner == table and name not in columns:
+                    await self._db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {declaration}")
         await self._db.execute("CREATE INDEX IF NOT EXISTS jobs_message ON jobs (message_id)")
         await self._db.commit()
         async with self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM jobs") as cursor:
@@ -125,6 +128,10 @@ class SqliteJobStore:
         job.seq = self._seq
         bound = job.request.bound
         params = {k: (v.filename if isinstance(v, ImageData) else v) for k, v in bound.values.items()}
+        files = {
+            name: await self.files.put(self.files.name_for(job.id, name), image.data)
+            for name, image in bound.images.items()
+        }
         async with self.writing() as db:
             await db.execute(
                 "INSERT INTO jobs (id, seq, user_id, guild_id, channel_id, message_id, reply_token, template, graph, "
@@ -159,8 +166,8 @@ class SqliteJobStore:
                 ),
             )
             await db.executemany(
-                "INSERT INTO job_images (job_id, param, filename, data) VALUES (?, ?, ?, ?)",
-                [(job.id, name, image.filename, image.data) for name, image in bound.images.items()],
+                "INSERT INTO job_images (job_id, param, filename, data, file) VALUES (?, ?, ?, x'', ?)",
+                [(job.id, name, image.filename, files[name]) for name, image in bound.images.items()],
             )
 
     async def save(self, job: Job) -> None:
@@ -279,9 +286,12 @@ class SqliteJobStore:
 
     async def _job(self, row: Any) -> Job:
         async with self.db.execute(
-            "SELECT param, filename, data FROM job_images WHERE job_id = ?", (row["id"],)
+            "SELECT param, filename, data, file FROM job_images WHERE job_id = ?", (row["id"],)
         ) as cursor:
-            images = {str(p): ImageData(bytes(d), str(f)) for p, f, d in await cursor.fetchall()}
+            images = {
+                str(p): ImageData(await self.files.get(file) if file else bytes(d), str(f))
+                for p, f, d, file in await cursor.fetchall()
+            }
         targets = {name: tuple(tuple(t) for t in pairs) for name, pairs in json.loads(row["image_targets"]).items()}
         bound = BoundWorkflow(
             template=row["template"],
