@@ -7,7 +7,7 @@ import io
 from dataclasses import dataclass
 from pathlib import PurePath
 
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from bot.i18n import Text
 
@@ -20,6 +20,7 @@ class FittedImage:
     filename: str
     original_size: int
     note: Text | None = None  # what was done to fit, for the embed ("re-encoded as WebP (quality 80) to fit 10 MiB")
+    attached: bool = True  # False: not an image the bot can re-encode, and too large to attach; named instead
 
     @property
     def reencoded(self) -> bool:
@@ -46,8 +47,12 @@ def fit_image(data: bytes, filename: str, limit: int) -> FittedImage:
     if len(data) <= limit:
         return FittedImage(data, filename, len(data))
     stem = PurePath(filename).stem or "image"
-    with Image.open(io.BytesIO(data)) as opened:
-        image = opened.copy()
+    try:
+        with Image.open(io.BytesIO(data)) as opened:
+            image = opened.copy()
+    except (UnidentifiedImageError, OSError, ValueError):  # a video, a text an extension wrote: not re-encoded yet
+        note = Text("media.not_attached", name=filename, size=_mib(len(data)), limit=_mib(limit))
+        return FittedImage(b"", filename, len(data), note, attached=False)
     scale = 1.0
     while True:
         for fmt, extension in (("WEBP", "webp"), ("JPEG", "jpg")):

@@ -100,3 +100,31 @@ async def test_a_job_past_its_deadline_is_stopped_on_its_server_and_fails_saying
         await app.engine.wait_idle()
     assert discord.original(asked).content.startswith("❌ The job took longer than 1 s, the most this bot waits")
     assert any(path == "/interrupt" for _, path, _ in comfy.requests)  # that prompt, stopped on the GPU
+
+
+async def test_an_output_that_is_not_an_image_ends_the_job_visibly_attached_as_a_file(stack: Stack) -> None:
+    comfy, discord = stack.comfys[0], stack.discord
+    comfy.output_names.append("notes.txt")
+    comfy.output_data["notes.txt"] = b"an extension wrote words, not pixels\n"
+    async with stack.start() as app:
+        asked = await imagine(discord, "a fox")
+        await discord.until(final(discord, asked), within=30)
+        await app.engine.wait_idle()
+    shown = discord.original(asked)
+    assert shown.embeds and shown.embeds[0]["title"] == "Done"
+    assert [f.filename for f in shown.files] == ["notes.txt"] and shown.files[0].data.startswith(b"an extension")
+
+
+async def test_an_output_too_large_to_attach_and_not_an_image_is_named_and_the_job_ends(stack: Stack) -> None:
+    comfy, discord = stack.comfys[0], stack.discord
+    comfy.output_names.append("clip.mp4")
+    comfy.output_data["clip.mp4"] = b"\x00\x00\x00\x18ftypmp42" + bytes(12 * MiB)  # past the 10 MiB upload limit
+    async with stack.start() as app:
+        asked = await imagine(discord, "a fox")
+        await discord.until(lambda: asked.message_id is not None)
+        await app.engine.wait_idle()
+        await discord.until(lambda: (discord.original(asked).embeds or [{}])[0].get("title") == "Done", within=30)
+    shown = discord.original(asked)
+    footer = shown.embeds[0]["footer"]["text"]
+    assert footer.startswith("clip.mp4 (12.0 MiB) is not an image the bot can shrink, and is larger than 10 MiB")
+    assert not shown.files

@@ -161,7 +161,11 @@ def _final(
     notes = sorted({image.note.render(locale) for image in images if image.note})
     if notes:
         embed.set_footer(text="; ".join(notes))
-    files = [discord.File(_bytes(image.data), filename=image.filename, spoiler=actions.spoiler) for image in images]
+    files = [
+        discord.File(_bytes(image.data), filename=image.filename, spoiler=actions.spoiler)
+        for image in images
+        if image.attached
+    ]
     view = result_view(
         actions.job_id, len(files[:10]), can_vary=actions.can_vary, can_upscale=actions.can_upscale, locale=locale
     )

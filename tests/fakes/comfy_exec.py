@@ -241,7 +241,8 @@ class Executor:
                 name = self.fake.output_names.pop(0)
                 self.fake.served_hostile.add(name)
             seed = hash((run.item.prompt_id, name)) & 0xFFFF
-            self.fake.files[(kind, subfolder, name)] = png(seed, self.fake.output_side, noise=self.fake.output_noise)
+            data = self.fake.output_data.get(name) or png(seed, self.fake.output_side, noise=self.fake.output_noise)
+            self.fake.files[(kind, subfolder, name)] = data
             images.append({"filename": name, "subfolder": subfolder, "type": kind})
         return {"images": images}
 

@@ -89,6 +89,7 @@ class FakeComfy:
         # Hostile: the file names the next saved outputs declare ("../../x.png", "/etc/x"), served as named
         self.output_names: list[str] = []
         self.served_hostile: set[str] = set()
+        self.output_data: dict[str, bytes] = {}  # what a named output holds instead of a PNG (a .txt, an .mp4)
         self.ws_connects = 0
         self.finished_at: dict[str, float] = {}  # prompt id -> when its last event was sent
         self.started_at: dict[str, float] = {}  # prompt id -> when the worker took it
