@@ -128,3 +128,17 @@ async def test_an_output_too_large_to_attach_and_not_an_image_is_named_and_the_j
     footer = shown.embeds[0]["footer"]["text"]
     assert footer.startswith("clip.mp4 (12.0 MiB) is not an image the bot can shrink, and is larger than 10 MiB")
     assert not shown.files
+
+
+async def test_a_job_whose_results_together_pass_the_cap_fails_saying_so(stack: Stack) -> None:
+    comfy, discord = stack.comfys[0], stack.discord
+    comfy.output_side, comfy.output_noise = 200, True  # noise: each image ~120 KB
+    async with stack.start(comfy_settings={"max_job_bytes": 300_000}) as app:
+        with peak_allocated() as peak:
+            asked = await imagine(discord, "a fox --count 4")
+            await discord.until(final(discord, asked), within=30)
+            await app.engine.wait_idle()
+    assert discord.original(asked).content == (
+        "❌ The results are larger than this bot accepts for one job (300,000 bytes); try fewer or smaller images."
+    )
+    assert peak[0] < 16 * MiB, f"{peak[0] / MiB:.1f} MiB"

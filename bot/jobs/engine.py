@@ -332,7 +332,11 @@ class JobEngine:
                 data = await backend.fetch(ref, max_bytes=self.max_file_bytes)
                 fetched.append(ResultImage(ref.safe_name(f"{job.request.bound.template}-{index}"), data))
                 if sum(len(image.data) for image in fetched) > self.max_job_bytes:
-                    limit = f"{self.max_job_bytes / 2**20:.0f} MiB"
+                    limit = (
+                        f"{self.max_job_bytes / 2**20:.0f} MiB"
+                        if self.max_job_bytes >= 2**20
+                        else f"{self.max_job_bytes:,} bytes"
+                    )
                     await self._finish(job, JobState.FAILED, Failed(Text("failed.too_much", limit=limit)))
                     return
         except ComfyError as exc:
