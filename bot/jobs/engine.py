@@ -76,6 +76,7 @@ class JobEngine:
         self._dispatcher: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._user_in_flight: dict[int, int] = {}  # counted when dispatched, not when the task gets to run
+        self._holding: set[str] = set()  # jobs holding a place on a backend: from dispatch to ComfyUI's outcome
         self._idle = asyncio.Event()
         pool.on_down = self._backend_down
         pool.on_up = lambda backend: self._wake.set()
@@ -207,7 +208,16 @@ class JobEngine:
                 self._waiting_reason.pop(job.id, None)
                 self.listener.job_changed(job, Queued(position))
 
+    def _free(self, job: Job, backend: Backend) -> None:
+        """The job no longer holds a place on its backend (nor against its member's running cap); once."""
+        if job.id in self._holding:
+            self._holding.discard(job.id)
+            self.pool.release(backend.name)
+            self._user_in_flight[job.user_id] -= 1
+            self._wake.set()
+
     def _start(self, job: Job, backend: Backend, run: PromptRun | None) -> None:
+        self._holding.add(job.id)
         self.pool.take(backend.name)  # counted by the pool at once: the next choice sees it
         self._user_in_flight[job.user_id] = self._user_in_flight.get(job.user_id, 0) + 1
         task = asyncio.create_task(self._run(job, backend, run), name=f"job {job.id}")
@@ -259,12 +269,18 @@ class JobEngine:
     async def _run(self, job: Job, backend: Backend, run: PromptRun | None) -> None:
         deadline = asyncio.timeout(self.deadline)
         try:
-            async with deadline:
+            succeeded = None
+            async with deadline:  # the deadline is ComfyUI's time: showing the result is not held to it
                 if run is None:
                     run = await self._submit(job, backend)
                 if run is not None:
                     self._runs[job.id] = run
-                    await self._follow(job, backend, run)
+                    succeeded = await self._follow(job, backend, run)
+            if succeeded is not None:
+                if job.state is not JobState.DELIVERING:  # (a job taken up again after a restart already is)
+                    await self._move(job, JobState.DELIVERING)  # written first: a restart shows it, never reruns it
+                self._free(job, backend)  # the GPU's slot goes to the next job now, not once Discord shows this one
+                await self._deliver(job, backend, succeeded)
         except asyncio.CancelledError:
             raise
         except StoreError as exc:
@@ -277,8 +293,7 @@ class JobEngine:
                 if job.finished is None:
                     await self._finish(job, JobState.FAILED, Failed(Text("failed.bug", error=type(exc).__name__)))
         finally:
-            self.pool.release(backend.name)
-            self._user_in_flight[job.user_id] -= 1
+            self._free(job, backend)
             self._runs.pop(job.id, None)
             if self._tasks.get(job.id) is asyncio.current_task():
                 del self._tasks[job.id]
@@ -303,13 +318,14 @@ class JobEngine:
             await self._finish(job, JobState.FAILED, Failed(Text("failed.not_taken", error=str(exc))))
         return None
 
-    async def _follow(self, job: Job, backend: Backend, run: PromptRun) -> None:
+    async def _follow(self, job: Job, backend: Backend, run: PromptRun) -> RunSucceeded | None:
+        """ComfyUI's part of the job, to its outcome: the success to deliver, or None when it ended otherwise."""
         tracker: ProgressTracker | None = None
         async for item in run:
             if isinstance(item, ExecutionStart | Progress) and job.state is JobState.DISPATCHED:
                 await self._move(job, JobState.RUNNING)
             if isinstance(item, RunSucceeded):
-                await self._deliver(job, backend, item)
+                return item
             elif isinstance(item, RunFailed):
                 await self._finish(job, JobState.FAILED, Failed(Text("failed.stopped", error=item.message)))
             elif isinstance(item, RunInterrupted):
@@ -321,6 +337,7 @@ class JobEngine:
                 tracker = tracker or ProgressTracker(job.request.bound.graph, job.started)
                 if (running := tracker.see(item)) is not None:
                     self.listener.job_changed(job, running)
+        return None
 
     async def _deliver(self, job: Job, backend: Backend, outcome: RunSucceeded) -> None:
         if job.state is not JobState.DELIVERING:
