@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import itertools
 
+from bot.jobs.model import JobState
 from bot.settings import LimitSettings
-from tests.discord_helpers import done, imagine
+from tests.discord_helpers import done, final, imagine
 from tests.fakes.comfy_server import FakeComfy
 from tests.fakes.discord_api import USER_ID
 from tests.stack import Stack
@@ -47,3 +48,21 @@ async def test_a_discord_outage_during_delivery_leaves_the_gpu_working(stack: St
     assert max(comfy.finished_at.values()) < min(shown)  # every job ran before Discord took the first result
     assert max(idle_gaps(comfy)) < SERVER_GAP
     assert all(discord.original(i).embeds[0]["title"] == "Done" for i in asked)
+
+
+async def test_a_restart_while_a_result_is_being_shown_delivers_it_once(stack: Stack) -> None:
+    comfy, discord = stack.comfys[0], stack.discord
+    async with stack.start() as app:
+        asked = await imagine(discord, "a fox")
+        await discord.until(lambda: asked.message_id is not None)
+        discord.faults.extend([503] * 50)  # Discord refuses the result for as long as this bot runs
+        await discord.until(lambda: any(j.state is JobState.DELIVERING for j in app.engine.active.values()), within=30)
+        await comfy.until(lambda: len(comfy.history) == 1)  # ComfyUI is done; only showing it is left
+    assert not [r for r in discord.requests if asked.token in r.path and r.files and r.status == 200]
+    discord.faults.clear()
+    async with stack.start() as app:  # taken up again: DELIVERING was written before the slot was freed
+        await discord.until(final(discord, asked), within=60)
+        await app.engine.wait_idle()
+    shown = [r for r in discord.requests if asked.token in r.path and r.files and r.status == 200]
+    assert len(shown) == 1 and discord.original(asked).embeds[0]["title"] == "Done"
+    assert len(comfy.history) == 1  # not run again
