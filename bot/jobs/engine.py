@@ -18,13 +18,13 @@ from bot.comfy.events import ExecutionStart, Progress
 from bot.comfy.run import PromptRun, RunFailed, RunInterrupted, RunLost, RunSucceeded
 from bot.i18n import Text
 
+from .delivery import fetch_results
+from .endings import JobEndings, on_a_backend
 from .events import (
     Cancelled,
     Delivered,
     Failed,
-    JobEvent,
     Queued,
-    ResultImage,
     Starting,
     WaitingForBackend,
     rejection_message,
@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 2
 
 
-class JobEngine:
+class JobEngine(JobEndings):
     def __init__(
         self,
         pool: Fleet,
@@ -146,7 +146,7 @@ class JobEngine:
             self.scheduler.remove(job.id)
             await self._finish(job, JobState.CANCELLED, Cancelled(by))
             return Text("cancel.not_started")
-        if _on_a_backend(job) and job.backend and job.prompt_id:
+        if on_a_backend(job) and job.backend and job.prompt_id:
             backend = self.pool.get(job.backend)
             if backend is None:
                 return Text("cancel.server_gone")
@@ -156,7 +156,7 @@ class JobEngine:
                     return Text("cancel.stopping")  # interrupted: its run ends, and with it the job
             except ComfyError as exc:
                 return Text("cancel.no_answer", error=str(exc))
-            if not _on_a_backend(job):  # it finished while ComfyUI was asked (the awaits above let it)
+            if not on_a_backend(job):  # it finished while ComfyUI was asked (the awaits above let it)
                 return Text("cancel.too_late") if job.finished is None else Text("cancel.ended")
             self._stop_following(job)  # deleted from ComfyUI's queue: no event will ever come for it
             await self._finish(job, JobState.CANCELLED, Cancelled(by))
@@ -343,91 +343,17 @@ class JobEngine:
         if job.state is not JobState.DELIVERING:
             await self._move(job, JobState.DELIVERING)
         refs = outcome.results(job.request.bound.output_nodes)
-        fetched: list[ResultImage] = []
-        try:
-            for index, ref in enumerate(refs, start=1):
-                data = await backend.fetch(ref, max_bytes=self.max_file_bytes)
-                fetched.append(ResultImage(ref.safe_name(f"{job.request.bound.template}-{index}"), data))
-                if sum(len(image.data) for image in fetched) > self.max_job_bytes:
-                    limit = (
-                        f"{self.max_job_bytes / 2**20:.0f} MiB"
-                        if self.max_job_bytes >= 2**20
-                        else f"{self.max_job_bytes:,} bytes"
-                    )
-                    await self._finish(job, JobState.FAILED, Failed(Text("failed.too_much", limit=limit)))
-                    return
-        except ComfyError as exc:
-            await self._finish(job, JobState.FAILED, Failed(Text("failed.fetch", error=str(exc))))
-            return
-        images = tuple(fetched)
-        if not images:
-            await self._finish(job, JobState.FAILED, Failed(Text("failed.no_image")))
+        images = await fetch_results(
+            backend,
+            refs,
+            job.request.bound.template,
+            max_file_bytes=self.max_file_bytes,
+            max_job_bytes=self.max_job_bytes,
+        )
+        if isinstance(images, Text):
+            await self._finish(job, JobState.FAILED, Failed(images))
             return
         seconds = time.time() - (job.started or job.created)
         self.pool.finished(backend.name, seconds)
         job.outputs = [image.filename for image in images]
         await self._finish(job, JobState.DELIVERED, Delivered(images, seconds, backend.name))
-
-    async def _past_deadline(self, job: Job, backend: Backend) -> None:
-        log.warning("job %s: past its deadline of %.0f s; stopped", job.id, self.deadline, extra=job.log_context())
-        if job.prompt_id and _on_a_backend(job):
-            try:
-                await backend.cancel(job.prompt_id)
-            except ComfyError as error:
-                log.warning("job %s: its prompt could not be stopped on %s: %s", job.id, backend.name, error)
-        if job.finished is None:
-            limit = f"{self.deadline / 60:.0f} min" if self.deadline >= 120 else f"{self.deadline:.0f} s"
-            await self._finish(job, JobState.FAILED, Failed(Text("failed.deadline", limit=limit)))
-
-    async def _unsaveable(self, job: Job, exc: StoreError, backend: Backend | None = None) -> None:
-        """The database refused a step of a job that has not ended: a job the bot cannot keep is not run on
-        (a restart could not take it up); its prompt is taken off the backend and the member told."""
-        log.error("job %s: %s; it is stopped", job.id, exc, extra=job.log_context())
-        if backend is not None and job.prompt_id and job.state in (JobState.DISPATCHED, JobState.RUNNING):
-            try:  # that prompt only; a GPU must not go on with work nobody will see
-                await backend.cancel(job.prompt_id)
-            except ComfyError as error:
-                log.warning("job %s: its prompt could not be stopped on %s: %s", job.id, backend.name, error)
-        if job.finished is None:
-            await self._finish(job, JobState.FAILED, Failed(Text("failed.store")))
-
-    async def _record(self, job: Job, state: JobState, *, stored: bool = True) -> None:
-        """An end is final: the member is told even when the database refuses it, and it is written later."""
-        job.move(state)
-        log.info("job %s is %s", job.id, state.value, extra=job.log_context())
-        if not stored:
-            return
-        try:
-            await self.store.save(job)
-        except StoreError as exc:
-            log.error("job %s: its end is written later: %s", job.id, exc)
-            self.late_writes.add(job)
-
-    async def _finish(self, job: Job, state: JobState, event: JobEvent, *, stored: bool = True) -> None:
-        """Failed and cancelled are written first, then told; delivered is written once the result is shown
-        (delivering was written before it started, so a restart shows it again rather than never)."""
-        if isinstance(event, Failed):
-            job.error = event.message.render()
-        if state is not JobState.DELIVERED:
-            await self._record(job, state, stored=stored)
-        try:
-            await self.listener.job_finished(job, event)
-        except Exception as exc:
-            log.warning("job %s: the final message could not be shown: %s", job.id, exc)
-            if state is JobState.DELIVERED:
-                job.error = f"the result could not be shown: {exc}"
-                state = JobState.FAILED
-        if state in (JobState.DELIVERED, JobState.FAILED) and job.state is JobState.DELIVERING:
-            await self._record(job, state)
-        self.active.pop(job.id, None)
-        if not self.active:
-            self._idle.set()
-        self._positions.pop(job.id, None)
-        self._waiting_reason.pop(job.id, None)
-        self._wake.set()
-
-
-def _on_a_backend(job: Job) -> bool:
-    """Submitted and not ended: dispatched (waiting in ComfyUI's queue) or running. A function, not an inline
-    test, because the state changes across awaits and a checker would narrow it once for the whole method."""
-    return job.state in (JobState.DISPATCHED, JobState.RUNNING)
