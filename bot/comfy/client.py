@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import random
 import time
 import uuid
@@ -333,8 +334,9 @@ def _reason(exc: BaseException) -> str:
     read this)."""
     if isinstance(exc, TimeoutError):
         return "timed out"
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return f"cannot connect: {exc.os_error.strerror or type(exc.os_error).__name__}"
+    if isinstance(exc, aiohttp.ClientConnectorError):  # its own text names host and port: say the errno's
+        error = exc.os_error
+        return f"cannot connect: {os.strerror(error.errno) if error.errno else type(error).__name__}"
     if isinstance(exc, aiohttp.ClientError):
         return type(exc).__name__
     return str(exc) or type(exc).__name__
