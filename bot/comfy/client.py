@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import random
+import ssl
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -336,6 +337,8 @@ def _reason(exc: BaseException) -> str:
         return "timed out"
     if isinstance(exc, aiohttp.ClientConnectorError):  # its own text names host and port: say the errno's
         error = exc.os_error
+        if isinstance(error, ssl.SSLError):  # https to a plain-http server, a bad certificate
+            return f"cannot connect: SSL/TLS failed ({error.reason or type(error).__name__})"
         return f"cannot connect: {os.strerror(error.errno) if error.errno else type(error).__name__}"
     if isinstance(exc, aiohttp.ClientError):
         return type(exc).__name__
