@@ -166,8 +166,16 @@ class BackendPool:
             and s.capability is not None
             and not s.capability.problems(graph)
         ]
-        best = min(usable, key=lambda s: (s.in_flight + 1) * s.seconds_per_job / s.weight, default=None)
+        best = min(usable, key=lambda s: (s.in_flight + 1) * self._speed(s) / s.weight, default=None)
         return best.backend if best else None
+
+    def _speed(self, state: BackendState) -> float:
+        """Seconds a job takes there: measured, or (for one that has not finished a job yet) the fleet's mean, so
+        a new backend is not ranked by a guess that keeps it idle while the others have room."""
+        if state.done:
+            return state.seconds_per_job
+        measured = [s.seconds_per_job for s in self.states.values() if s.done]
+        return sum(measured) / len(measured) if measured else state.seconds_per_job
 
     def choices(self, node_type: str, input_name: str) -> list[str]:
         """The values an input accepts on any backend, as last read (a server that is down may return with them):
