@@ -131,9 +131,6 @@ async def invite(settings: Settings, out: TextIO = sys.stdout) -> int:
     return 0
 
 
-MAX_FILE_BYTES = 256 * 2**20  # one result file; a server that sends more is not sending an image
-
-
 def parse_run_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bot run", description="Run a template without Discord.")
     parser.add_argument("template")
@@ -190,7 +187,9 @@ async def run(
             prompt_id = str(uuid.uuid4())  # known before it is sent: Ctrl-C during the submission can cancel it too
             try:
                 run_ = await backend.submit(graph, prompt_id=prompt_id)
-                return await _follow(run_, graph, bound.output_nodes, client, args, bound.values, out)
+                return await _follow(
+                    run_, graph, bound.output_nodes, client, args, bound.values, out, settings.comfy.max_file_bytes
+                )
             except asyncio.CancelledError:  # Ctrl-C: the prompt must not keep the server busy after we leave
                 await asyncio.shield(_cancel(backend, prompt_id, out))
                 raise
@@ -211,6 +210,7 @@ async def _follow(
     args: argparse.Namespace,
     values: Mapping[str, Any],
     out: TextIO,
+    max_file_bytes: int,
 ) -> int:
     """Show the run's progress; save its images. The exit status."""
     node = None
@@ -226,7 +226,7 @@ async def _follow(
             out.write("\n")
             for index, ref in enumerate(item.results(output_nodes), start=1):
                 path = folder / f"{run_.prompt_id[:8]}-{index}-{ref.safe_name('result')}"  # inside the folder
-                await asyncio.to_thread(path.write_bytes, await client.view(ref, max_bytes=MAX_FILE_BYTES))
+                await asyncio.to_thread(path.write_bytes, await client.view(ref, max_bytes=max_file_bytes))
                 out.write(f"saved {path}\n")
             out.write(f"seed {values.get('seed')}\n")
             return 0

@@ -76,4 +76,4 @@ class Access:
         if exact is not None:
             return exact if self.may_act_on(actor, exact, action) else None
         own = [j for j in candidates if j.user_id == actor.user_id and j.id.startswith(named)]
-        return own[-1] if len(own) == 1 else None
+        return own[0] if len(own) == 1 else None  # a prefix of several is no answer

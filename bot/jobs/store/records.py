@@ -37,12 +37,13 @@ async def prune(store: SqliteJobStore, finished_before: float) -> int:
     ) as cursor:
         ids = [str(row[0]) for row in await cursor.fetchall()]
     files: list[str] = []
-    for table in ("job_images", "held_results"):
-        for job_id in ids:
-            async with store.db.execute(
-                f"SELECT file FROM {table} WHERE job_id = ? AND file IS NOT NULL", (job_id,)
-            ) as c:
-                files += [str(row[0]) for row in await c.fetchall()]
+    for table in ("job_images", "held_results"):  # one query each, not one per job
+        async with store.db.execute(
+            f"SELECT file FROM {table} WHERE file IS NOT NULL AND job_id IN "
+            "(SELECT id FROM jobs WHERE finished IS NOT NULL AND finished < ?)",
+            (finished_before,),
+        ) as c:
+            files += [str(row[0]) for row in await c.fetchall()]
     async with store.writing() as db:
         await db.executemany("DELETE FROM job_images WHERE job_id = ?", [(i,) for i in ids])
         await db.executemany("DELETE FROM held_results WHERE job_id = ?", [(i,) for i in ids])
