@@ -23,7 +23,7 @@ async def measure(jobs: int) -> None:
     latencies: list[float] = []
     sizes: list[int] = []
     try:
-        async with bot_between_fakes(comfy, discord, channel_edits=20, channel_window=0.5):
+        async with bot_between_fakes(comfy, discord, bucket_edits=20, bucket_window=0.5):
             for n in range(jobs):
                 prompt = {"name": "prompt", "type": 3, "value": f"noise {n} --steps 1"}
                 interaction = await discord.interact("imagine", [prompt])

@@ -192,8 +192,9 @@ async def assemble(
     discord_settings = settings.discord
     presenter = ProgressPresenter(
         message_interval=discord_settings.edit_interval,
-        channel_edits=discord_settings.channel_edits,
-        channel_window=discord_settings.channel_window,
+        bucket_edits=discord_settings.bucket_edits,
+        bucket_window=discord_settings.bucket_window,
+        progress_per_second=discord_settings.progress_per_second,
     )
     presenter.start()
     followups = FollowUps(library)

@@ -19,7 +19,7 @@ from .comfy.pool import BackendPool
 from .jobs.engine import JobEngine
 from .jobs.events import Cancelled, Delivered, Failed, JobEvent
 from .jobs.model import Job
-from .jobs.ports import JobListener
+from .jobs.ports import JobListener, QueuePositions
 from .jobs.store import StoredReply
 from .ui.presenter import ProgressPresenter
 
@@ -92,6 +92,9 @@ class Metrics(JobListener):
 
     def restore(self, job: Job, reply: StoredReply) -> None:
         self.inner.restore(job, reply)
+
+    def queue_moved(self, queue: QueuePositions) -> None:
+        self.inner.queue_moved(queue)
 
     async def job_finished(self, job: Job, event: JobEvent) -> None:
         try:

@@ -58,8 +58,14 @@ class DiscordSettings(BaseModel):
     )
     gateway_url: str | None = Field(default=None, description="gateway URL; empty: the one Discord's REST names")
     edit_interval: PositiveFloat = Field(default=1.5, description="seconds between edits of one progress message")
-    channel_edits: PositiveInt = Field(default=4, description="edits per channel window (Discord allows about 5)")
-    channel_window: PositiveFloat = Field(default=5.0, description="seconds of the per-channel edit window")
+    bucket_edits: PositiveInt = Field(
+        default=4,
+        description="edits per window in one Discord rate-limit bucket: a channel, or one member's reply (about 5)",
+    )
+    bucket_window: PositiveFloat = Field(default=5.0, description="seconds of that edit window")
+    progress_per_second: PositiveFloat = Field(
+        default=20.0, description="progress and queue-place edits per second, all messages together"
+    )
     token_handoff: PositiveFloat = Field(
         default=14 * 60, description="seconds after which a job's message is edited through the channel route"
     )

@@ -114,6 +114,21 @@ def edits_of(discord_fake: FakeDiscord, interaction: Interaction) -> list[Reques
     return [r for r in discord_fake.requests if r.method == "PATCH" and interaction.token in r.path and r.status == 200]
 
 
+def busiest_bucket(discord_fake: FakeDiscord, window: float) -> int:
+    """The most message edits Discord took within `window` seconds in any one rate-limit bucket: a channel's
+    bot-token routes share one, each interaction's webhook (its token) is one of its own."""
+    buckets: dict[str, list[float]] = {}
+    for r in discord_fake.requests:
+        if r.method == "PATCH" and r.status == 200 and "/messages/" in r.path:
+            parts = r.path.split("/")
+            resource = parts[parts.index("webhooks") + 2] if "webhooks" in parts else parts[parts.index("channels") + 1]
+            buckets.setdefault(resource, []).append(r.at)
+    return max(
+        (sum(1 for t in times if start <= t < start + window) for times in buckets.values() for start in times),
+        default=0,
+    )
+
+
 def final(discord_fake: FakeDiscord, interaction: Interaction) -> Callable[[], bool]:
     def done() -> bool:
         message = discord_fake.messages.get(interaction.message_id or 0)

@@ -58,7 +58,7 @@ def process_environment(
             "DISCORD__TOKEN": "test-token",
             "DISCORD__API_BASE": discord.api_base,
             "DISCORD__GATEWAY_URL": discord.gateway_url,
-            "DISCORD__CHANNEL_WINDOW": "1.0",  # Discord's 5-per-5 s rule compressed 5x, as the fake's is
+            "DISCORD__BUCKET_WINDOW": "1.0",  # Discord's 5-per-5 s rule compressed 5x, as the fake's is
             "DISCORD__EDIT_INTERVAL": "0.3",
             "COMFY__BACKENDS": json.dumps(backends),
             "DATABASE__PATH": str(folder / "data" / "bot.sqlite3"),
@@ -77,7 +77,7 @@ class Stack:
 
     def start(self, **options: Any) -> AbstractAsyncContextManager[App]:
         backends = [(c.base_url, f"gpu{n}") for n, c in enumerate(self.comfys, start=1)]
-        options.setdefault("channel_window", 1.0)  # Discord's 5-per-5 s rule compressed 5x (the fake's too)
+        options.setdefault("bucket_window", 1.0)  # Discord's 5-per-5 s rule compressed 5x (the fake's too)
         options.setdefault("edit_interval", 0.3)
         return assembled(settings_between(backends, self.discord.api_base, self.folder, **options))
 

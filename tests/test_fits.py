@@ -98,7 +98,7 @@ async def test_status_with_a_long_backend_error_fits(stack: Stack) -> None:
     far = stack.comfys[0].base_url.replace("http://", "https://")  # https to a plain-http server: a TLS error
     name = "gpu2-rtx4090-donated-by-a-member-in-frankfurt-behind-the-reverse-proxy-of-1"
     backends = [(stack.comfys[0].base_url, "gpu1"), (far, name)]
-    settings = settings_between(backends, discord.api_base, stack.folder, channel_window=1.0, edit_interval=0.3)
+    settings = settings_between(backends, discord.api_base, stack.folder, bucket_window=1.0, edit_interval=0.3)
     async with assembled(settings):
         status = await ask(discord, "status")
     names = [f["name"] for f in answer(discord, status).embeds[0]["fields"]]

@@ -10,9 +10,15 @@ from bot.settings import LimitSettings
 from tests.discord_helpers import done, final, imagine
 from tests.fakes.comfy_server import FakeComfy
 from tests.fakes.discord_api import USER_ID
+from tests.fakes.discord_payloads import Request
 from tests.stack import Stack
 
 SERVER_GAP = 0.15  # seconds between one prompt's end and the next one's start that is ComfyUI's, not ours
+
+
+def title_of(request: Request) -> str | None:
+    embeds = (request.json or {}).get("embeds") or [{}]
+    return embeds[0].get("title")
 
 
 def idle_gaps(comfy: FakeComfy) -> list[float]:
@@ -24,7 +30,7 @@ def idle_gaps(comfy: FakeComfy) -> list[float]:
 async def test_back_to_back_jobs_to_one_channel_keep_comfyui_busy(stack: Stack) -> None:
     comfy, discord = stack.comfys[0], stack.discord
     comfy.step_delay = 0.05  # 20 steps: one-second jobs
-    real_budget = {"channel_window": 5.0, "edit_interval": 1.5}  # production's: 4 edits per 5 s in a channel
+    real_budget = {"bucket_window": 5.0, "edit_interval": 1.5}  # production's: 4 edits per 5 s in a channel
     async with stack.start(limits=LimitSettings(jobs_per_user=3, running_per_user=2), **real_budget) as app:
         asked = [await imagine(discord, f"fox {n}", user=USER_ID + n % 2) for n in range(6)]  # Discord 20-60 ms away
         await discord.until(done(discord, *asked), within=60)
@@ -41,11 +47,15 @@ async def test_a_discord_outage_during_delivery_leaves_the_gpu_working(stack: St
         asked = [await imagine(discord, f"fox {n}") for n in range(4)]
         await discord.until(lambda: all(i.message_id for i in asked))
         await comfy.until(lambda: bool(comfy.finished_at), within=30)
-        discord.faults.extend([503, 503])  # Discord fails the next requests (discord.py waits 1 s, then 3 s)
+        discord.faults.extend([503] * 10_000)  # Discord fails every request until every job has run
+        await comfy.until(lambda: len(comfy.finished_at) == 4, within=30)
+        outage_over = discord.requests[-1].at
+        discord.faults.clear()
         await discord.until(done(discord, *asked), within=45)
         await app.engine.wait_idle()
-    shown = [r.at for r in discord.requests if r.files and r.status == 200]
-    assert max(comfy.finished_at.values()) < min(shown)  # every job ran before Discord took the first result
+    assert discord.faulted[503] > 0  # the outage was met: results were refused while the GPU ran
+    shown = [r.at for r in discord.requests if r.status == 200 and r.files and title_of(r) == "Done"]
+    assert max(comfy.finished_at.values()) < min(shown) and outage_over < min(shown)
     assert max(idle_gaps(comfy)) < SERVER_GAP
     assert all(discord.original(i).embeds[0]["title"] == "Done" for i in asked)
 

@@ -26,6 +26,7 @@ from bot.settings import (
 )
 from tests.discord_helpers import (
     assembled,
+    busiest_bucket,
     edits_of,
     fields,
     final,
@@ -99,7 +100,7 @@ async def test_twenty_concurrent_jobs_in_one_channel_all_arrive_without_a_429(
     start_bot: Started, discord_fake: FakeDiscord
 ) -> None:
     discord_fake.window = 1.0  # the same rule as Discord's 5 edits per 5 s, compressed 5x to keep the test short
-    async with start_bot(channel_window=1.0, edit_interval=0.3):
+    async with start_bot(bucket_window=1.0, edit_interval=0.3):
         interactions = [await imagine(discord_fake, f"picture {n}", user=USER_ID + n) for n in range(20)]
         for interaction in interactions:
             await discord_fake.until(final(discord_fake, interaction), within=60)
@@ -108,13 +109,12 @@ async def test_twenty_concurrent_jobs_in_one_channel_all_arrive_without_a_429(
     for interaction in interactions:
         message = discord_fake.original(interaction)
         assert message.embeds and message.embeds[0]["title"] == "Done", message.content
-    times = sorted(r.at for r in discord_fake.requests if r.method == "PATCH" and r.status == 200)
-    busiest = max(sum(1 for t in times if start <= t < start + 1.0) for start in times)
-    assert busiest <= 4
+    busiest = busiest_bucket(discord_fake, 1.0)
+    assert busiest <= 4  # the bot's own budget in each of Discord's buckets, under Discord's 5
     per_job = [len(edits_of(discord_fake, i)) for i in interactions]
     print(
         f"\nedits per job: min {min(per_job)}, max {max(per_job)}, mean {sum(per_job) / 20:.1f}; "
-        f"most edits in any 1 s window (5 s compressed 5x): {busiest}"
+        f"most edits in one bucket in any 1 s window (5 s compressed 5x): {busiest}"
     )
 
 

@@ -154,18 +154,21 @@ class BackendPool:
         state.done += 1
         state.seconds_per_job = seconds if state.done == 1 else 0.7 * state.seconds_per_job + 0.3 * seconds
 
+    def _usable(self, state: BackendState) -> bool:
+        return state.healthy and not state.paused and state.backend.stream.connected and state.capability is not None
+
+    def _runs(self, state: BackendState, graph: Mapping[str, Any]) -> bool:
+        return self._usable(state) and state.capability is not None and not state.capability.problems(graph)
+
+    def room(self, per_backend: int) -> bool:
+        return any(s.in_flight < per_backend and self._usable(s) for s in self.states.values())
+
+    def condition(self) -> object:
+        return tuple((self._usable(s), id(s.capability)) for s in self.states.values())
+
     def choose(self, graph: Mapping[str, Any], per_backend: int) -> ComfyBackend | None:
         """The usable backend that can run `graph` with the least expected wait, or None."""
-        usable = [
-            s
-            for s in self.states.values()
-            if s.healthy
-            and not s.paused
-            and s.backend.stream.connected
-            and s.in_flight < per_backend
-            and s.capability is not None
-            and not s.capability.problems(graph)
-        ]
+        usable = [s for s in self.states.values() if s.in_flight < per_backend and self._runs(s, graph)]
         best = min(usable, key=lambda s: (s.in_flight + 1) * self._speed(s) / s.weight, default=None)
         return best.backend if best else None
 
@@ -188,15 +191,7 @@ class BackendPool:
 
     def able(self, graph: Mapping[str, Any]) -> list[str]:
         """Names of healthy backends that could run `graph` at all (busy or not)."""
-        return [
-            name
-            for name, s in self.states.items()
-            if s.healthy
-            and s.backend.stream.connected
-            and not s.paused
-            and s.capability is not None
-            and not s.capability.problems(graph)
-        ]
+        return [name for name, s in self.states.items() if self._runs(s, graph)]
 
     def never_runnable(self, graph: Mapping[str, Any]) -> str | None:
         """When every backend is up and known and none of them has what `graph` needs, why (else None)."""

@@ -35,7 +35,6 @@ class JobEndings:
     active: dict[str, Job]
     _idle: asyncio.Event
     _wake: asyncio.Event
-    _positions: dict[str, int]
     _waiting_reason: dict[str, Text]
 
     async def _past_deadline(self, job: Job, backend: Backend) -> None:
@@ -92,6 +91,5 @@ class JobEndings:
         self.active.pop(job.id, None)
         if not self.active:
             self._idle.set()
-        self._positions.pop(job.id, None)
         self._waiting_reason.pop(job.id, None)
         self._wake.set()

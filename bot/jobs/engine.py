@@ -70,8 +70,10 @@ class JobEngine(JobEndings):
         self._runs: dict[str, PromptRun] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._cancelled_by: dict[str, Text] = {}
-        self._positions: dict[str, int] = {}
-        self._waiting_reason: dict[str, Text] = {}
+        self._fresh: list[Job] = []  # queued since the dispatcher's last pass: to be told their place once
+        self._waiting_reason: dict[str, Text] = {}  # queued jobs no backend can run now, and why
+        self._told_version = -1  # the scheduler's version members' places were last refreshed at
+        self._fleet_condition: object = None
         self._wake = asyncio.Event()
         self._dispatcher: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
@@ -100,7 +102,7 @@ class JobEngine(JobEndings):
             self.listener.restore(job, reply)
             backend = self.pool.get(job.backend) if job.backend else None
             if job.state is JobState.QUEUED:
-                self.scheduler.push(job)
+                self._queue(job)
             elif backend is not None and job.prompt_id is not None:
                 log.info("job %s: following %s on %s again", job.id, job.prompt_id, backend.name)
                 self._start(job, backend, backend.follow(job.prompt_id))
@@ -127,14 +129,15 @@ class JobEngine(JobEndings):
         if self.late_writes:  # the database takes writes again: what it refused before goes in now
             await self.late_writes.flush()
         self.active[job.id] = job
-        self.scheduler.push(job)
-        self._wake.set()
+        self._queue(job)
 
     def jobs_of(self, user_id: int) -> list[Job]:
         return [job for job in self.active.values() if job.user_id == user_id]
 
     def position(self, job: Job) -> int | None:
-        return self._positions.get(job.id)
+        """Its place in the fair queue (1 = next), counted now; None once it left the queue, or while no
+        backend can run it."""
+        return None if job.id in self._waiting_reason else self.scheduler.position(job.id)
 
     async def cancel(self, job_id: str, by: Text) -> Text:
         """Cancel a job: a queued one leaves the queue, one waiting in ComfyUI is deleted from its queue, a
@@ -143,7 +146,7 @@ class JobEngine(JobEndings):
         if job is None:
             return Text("cancel.ended")
         if job.state is JobState.QUEUED:
-            self.scheduler.remove(job.id)
+            self._unqueue(job)
             await self._finish(job, JobState.CANCELLED, Cancelled(by))
             return Text("cancel.not_started")
         if on_a_backend(job) and job.backend and job.prompt_id:
@@ -168,11 +171,20 @@ class JobEngine(JobEndings):
         bot's operators)."""
         queued = [j for j in self.scheduler.ordered() if guild_id is None or j.request.guild_id == guild_id]
         for job in queued:
-            self.scheduler.remove(job.id)
+            self._unqueue(job)
             await self._finish(job, JobState.CANCELLED, Cancelled(by))
         return len(queued)
 
     # ---- dispatch --------------------------------------------------------------------------------------
+
+    def _queue(self, job: Job, *, front: bool = False) -> None:
+        self.scheduler.push(job, front=front)
+        self._fresh.append(job)
+        self._wake.set()
+
+    def _unqueue(self, job: Job) -> None:
+        self.scheduler.remove(job.id)
+        self._waiting_reason.pop(job.id, None)
 
     def _place(self, job: Job) -> Backend | None:
         """Where the job can run now: a backend with room that has what it needs, its member under the cap."""
@@ -182,10 +194,11 @@ class JobEngine(JobEndings):
 
     async def _dispatch_forever(self) -> None:
         while True:
-            while (placed := self.scheduler.pop(self._place)) is not None:
-                job, backend = placed
-                self._positions.pop(job.id, None)
-                self._start(job, backend, None)
+            if self.pool.room(self.per_backend):  # else no job could be placed: none is tried
+                while (placed := self.scheduler.pop(self._place)) is not None:
+                    job, backend = placed
+                    self._waiting_reason.pop(job.id, None)
+                    self._start(job, backend, None)
             self._announce()
             self._wake.clear()
             try:  # also wake now and then: a backend may have come back
@@ -195,18 +208,34 @@ class JobEngine(JobEndings):
                 pass
 
     def _announce(self) -> None:
-        for position, job in enumerate(self.scheduler.ordered(), start=1):
-            able = self.pool.able(job.request.bound.graph)
-            if not able:
-                reason = waiting_reason(self.pool.why_not(job.request.bound.graph))
-                if self._waiting_reason.get(job.id) != reason:
-                    self._waiting_reason[job.id] = reason
-                    self._positions.pop(job.id, None)
-                    self.listener.job_changed(job, WaitingForBackend(reason))
-            elif self._positions.get(job.id) != position:
-                self._positions[job.id] = position
-                self._waiting_reason.pop(job.id, None)
-                self.listener.job_changed(job, Queued(position))
+        """Tell members what changed, in work that does not grow with the queue: a newly queued job its place
+        (or why it waits); when what the fleet can run changed, every queued job whether it waits; and when any
+        place moved, the presentation once (it reads the places it shows, when its budget lets it show them)."""
+        condition = self.pool.condition()
+        if condition != self._fleet_condition:
+            self._fleet_condition = condition
+            recheck = [job for job in self.active.values() if job.id in self.scheduler]
+            fresh = {job.id for job in self._fresh}
+            for job in recheck:
+                self._tell_place(job, new=job.id in fresh)
+        else:
+            for job in self._fresh:
+                if job.id in self.scheduler:
+                    self._tell_place(job, new=True)
+        self._fresh.clear()
+        if self.scheduler.version != self._told_version:
+            self._told_version = self.scheduler.version
+            self.listener.queue_moved(self)
+
+    def _tell_place(self, job: Job, *, new: bool) -> None:
+        graph = job.request.bound.graph
+        if not self.pool.able(graph):
+            reason = waiting_reason(self.pool.why_not(graph))
+            if self._waiting_reason.get(job.id) != reason:
+                self._waiting_reason[job.id] = reason
+                self.listener.job_changed(job, WaitingForBackend(reason))
+        elif self._waiting_reason.pop(job.id, None) is not None or new:
+            self.listener.job_changed(job, Queued(self.scheduler.position(job.id) or 1))
 
     def _free(self, job: Job, backend: Backend) -> None:
         """The job no longer holds a place on its backend (nor against its member's running cap); once."""
@@ -262,9 +291,8 @@ class JobEngine(JobEndings):
         except StoreError as exc:
             await self._unsaveable(job, exc)
             return
-        self.scheduler.push(job, front=True)
+        self._queue(job, front=True)
         self.listener.job_changed(job, WaitingForBackend(reason))
-        self._wake.set()
 
     async def _run(self, job: Job, backend: Backend, run: PromptRun | None) -> None:
         deadline = asyncio.timeout(self.deadline)

@@ -16,9 +16,19 @@ from .model import Job
 from .store import StoredReply
 
 
+class QueuePositions(Protocol):
+    def position(self, job: Job) -> int | None:
+        """A queued job's place now (1 = next), or None."""
+        ...
+
+
 class JobListener(Protocol):
     def job_changed(self, job: Job, event: JobEvent) -> None:
         """An intermediate state (position, progress): shown when the edit budget allows."""
+
+    def queue_moved(self, queue: QueuePositions) -> None:
+        """Places in the queue moved: queued jobs' messages show `queue.position(job)` when the budget allows
+        (read then: the engine does not tell each job its new place)."""
 
     async def job_finished(self, job: Job, event: JobEvent) -> None:
         """The final state (results, failure, cancel): returns once it is shown; raises if it could not be."""
@@ -62,6 +72,14 @@ class Fleet(Protocol):
 
     def choose(self, graph: Mapping[str, Any], per_backend: int) -> Backend | None:
         """The backend that would run `graph` soonest with fewer than `per_backend` prompts, or None."""
+        ...
+
+    def room(self, per_backend: int) -> bool:
+        """Whether any usable backend holds fewer than `per_backend` prompts (else nothing can be placed)."""
+        ...
+
+    def condition(self) -> object:
+        """Changes whenever what the fleet can run changes (a backend up, down, paused, or its models read)."""
         ...
 
     def take(self, name: str) -> None: ...

@@ -1,61 +1,102 @@
 """Fair order: the least recently served guild first, within it the least recently served member, each
-member's jobs in the order they asked. One member's batch of 20 does not hold up everyone else."""
+member's jobs in the order they asked. One member's batch of 20 does not hold up everyone else.
+
+That order is a rotation: each guild with queued jobs takes one turn per round (the served one goes to the end),
+and within a guild each member takes one turn per guild turn. So a job's place is counted, not simulated: the
+job that is guild G's t-th to go is preceded by every guild's first t jobs and, in its own round, by one job
+of each guild ahead of G that still has one. `position()` costs O(guilds + the guild's members), whatever the
+queue's length; `ordered()` (the whole order, by simulation) is for listings and tests.
+"""
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
 from .model import Job
 
 T = TypeVar("T")
+Key = tuple[int, int]  # (guild, member)
+
+
+def _preceding(counts: Iterable[tuple[int, bool]], turn: int) -> int:
+    """How many go before the `turn`-th (0-based) of one entrant in a rotation: each other entrant's
+    (`count`, `ahead` of it in the rotation) contributes its first `turn` turns, and one more if it is ahead and
+    has one left in that round."""
+    return turn + sum(min(count, turn + 1) if ahead else min(count, turn) for count, ahead in counts)
 
 
 class FairScheduler:
     def __init__(self) -> None:
-        self._jobs: dict[tuple[int, int], deque[Job]] = {}  # (guild, user) -> their queued jobs, oldest first
+        self._jobs: dict[Key, deque[Job]] = {}  # (guild, user) -> their queued jobs, oldest first
+        self._where: dict[str, Key] = {}  # job id -> its member's key
+        self._members: dict[int, dict[Key, None]] = {}  # guild -> its members with queued jobs
+        self._guild_jobs: dict[int, int] = {}
         self._served_guild: dict[int, int] = {}
-        self._served_user: dict[tuple[int, int], int] = {}
+        self._served_user: dict[Key, int] = {}
         self._tick = 0
+        self.version = 0  # changes whenever any queued job's place may have changed
 
     @staticmethod
-    def _key(job: Job) -> tuple[int, int]:
+    def _key(job: Job) -> Key:
         return job.request.guild_id or 0, job.user_id
 
     def __len__(self) -> int:
-        return sum(len(jobs) for jobs in self._jobs.values())
+        return len(self._where)
+
+    def __contains__(self, job_id: str) -> bool:
+        return job_id in self._where
 
     def push(self, job: Job, *, front: bool = False) -> None:
         """Queue a job; `front` puts it first among its member's (a job that must be retried)."""
-        jobs = self._jobs.setdefault(self._key(job), deque())
+        key = self._key(job)
+        jobs = self._jobs.get(key)
+        if jobs is None:
+            jobs = self._jobs[key] = deque()
+            self._members.setdefault(key[0], {})[key] = None
         if front:
             jobs.appendleft(job)
         else:
             jobs.append(job)
+        self._where[job.id] = key
+        self._guild_jobs[key[0]] = self._guild_jobs.get(key[0], 0) + 1
+        self.version += 1
+
+    def _taken(self, key: Key, job: Job) -> None:
+        del self._where[job.id]
+        self._guild_jobs[key[0]] -= 1
+        if not self._jobs[key]:
+            del self._jobs[key]
+            del self._members[key[0]][key]
+            if not self._members[key[0]]:
+                del self._members[key[0]], self._guild_jobs[key[0]]
+        self.version += 1
 
     def remove(self, job_id: str) -> Job | None:
-        for key, jobs in self._jobs.items():
-            for job in jobs:
-                if job.id == job_id:
-                    jobs.remove(job)
-                    if not jobs:
-                        del self._jobs[key]
-                    return job
-        return None
+        key = self._where.get(job_id)
+        if key is None:
+            return None
+        jobs = self._jobs[key]
+        job = next(j for j in jobs if j.id == job_id)
+        jobs.remove(job)
+        self._taken(key, job)
+        return job
 
     def jobs_of(self, user_id: int) -> list[Job]:
         return [job for (_, user), jobs in self._jobs.items() if user == user_id for job in jobs]
 
-    def _candidates(self) -> list[tuple[int, int]]:
-        """Members with queued jobs, in the order they are owed a turn."""
+    def _member_rank(self, key: Key) -> tuple[int, int]:
+        return self._served_user.get(key, 0), self._jobs[key][0].seq
 
-        def owed(key: tuple[int, int]) -> tuple[int, int, int]:
-            guild = key[0]
-            oldest = self._jobs[key][0].seq
-            return self._served_guild.get(guild, 0), self._served_user.get(key, 0), oldest
+    def _guild_rank(self, guild: int) -> tuple[int, int]:
+        return self._served_guild.get(guild, 0), min(self._jobs[key][0].seq for key in self._members[guild])
 
-        return sorted(self._jobs, key=owed)
+    def _candidates(self) -> Iterator[Key]:
+        """Members with queued jobs, in the order they are owed a turn (a guild's members sorted only when
+        reached: the first usually has a place)."""
+        for guild in sorted(self._members, key=self._guild_rank):
+            yield from sorted(self._members[guild], key=self._member_rank)
 
     def pop(self, place: Callable[[Job], T | None]) -> tuple[Job, T] | None:
         """The next job by fairness that `place` finds a place for (a backend that can run it now, its member
@@ -66,18 +107,35 @@ class FairScheduler:
             if found is None:
                 continue
             self._jobs[key].popleft()
-            if not self._jobs[key]:
-                del self._jobs[key]
+            self._taken(key, job)
             self._tick += 1
             self._served_guild[key[0]] = self._tick
             self._served_user[key] = self._tick
             return job, found
         return None
 
+    def position(self, job_id: str) -> int | None:
+        """Where a queued job stands in the fair order (1 = next), if every job could go anywhere; or None."""
+        key = self._where.get(job_id)
+        if key is None:
+            return None
+        mine = self._jobs[key]
+        index = next(i for i, j in enumerate(mine) if j.id == job_id)
+        guild = key[0]
+        mine_rank = self._member_rank(key)
+        members = ((len(self._jobs[k]), self._member_rank(k) < mine_rank) for k in self._members[guild] if k != key)
+        turn = _preceding(members, index)  # its place in its own guild's order
+        guild_rank = self._guild_rank(guild)
+        guilds = ((self._guild_jobs[g], self._guild_rank(g) < guild_rank) for g in self._members if g != guild)
+        return _preceding(guilds, turn) + 1
+
     def ordered(self) -> list[Job]:
-        """Every queued job in the order it would be dispatched, for queue positions."""
+        """Every queued job in the order it would be dispatched, by simulation (listings, and the reference
+        `position()` is tested against)."""
         copy = FairScheduler()
-        copy._jobs = {key: deque(jobs) for key, jobs in self._jobs.items()}
+        for jobs in self._jobs.values():
+            for job in jobs:
+                copy.push(job)
         copy._served_guild = dict(self._served_guild)
         copy._served_user = dict(self._served_user)
         copy._tick = self._tick

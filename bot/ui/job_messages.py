@@ -17,16 +17,16 @@ from collections.abc import Awaitable, Callable
 
 import discord
 
-from bot.jobs.events import Delivered, JobEvent
+from bot.jobs.events import Delivered, JobEvent, Queued, WaitingForBackend
 from bot.jobs.followups import FollowUps
 from bot.jobs.model import Job
-from bot.jobs.ports import JobListener
+from bot.jobs.ports import JobListener, QueuePositions
 from bot.jobs.store import SqliteJobStore, StoredReply, StoreError, held
 from bot.media import FittedImage, fit_image
 
 from .fit import fit_content
 from .message_target import DEFAULT_UPLOAD_LIMIT, MakeView, MessageTarget, Unreachable
-from .presenter import ProgressPresenter
+from .presenter import ProgressPresenter, Urgency
 from .render import Rendered, ResultActions, render_final, render_plain, render_progress
 
 log = logging.getLogger(__name__)
@@ -78,6 +78,7 @@ class JobMessages(JobListener):
         self.handoff_after = handoff_after
         self.client = client  # for messages with no interaction behind them (restored jobs, reactions' rerolls)
         self._targets: dict[str, MessageTarget] = {}
+        self._queue: QueuePositions | None = None  # where queued jobs stand, as the engine counts it
 
     def _target(self, interaction: discord.Interaction, message_id: int | None, private: bool = False) -> MessageTarget:
         return MessageTarget(
@@ -138,7 +139,7 @@ class JobMessages(JobListener):
         async def send(_: object) -> None:
             await target.edit(_ready(refusal), final=True)
 
-        await self.presenter.show_final(key, interaction.channel_id or 0, send, text)
+        await self.presenter.show_final(key, target.bucket, send, text)
 
     def job_changed(self, job: Job, event: JobEvent) -> None:
         target = self._targets.get(job.id)
@@ -149,7 +150,21 @@ class JobMessages(JobListener):
         async def send(state: JobEvent) -> None:
             await target.edit(_ready(render_progress(state, values, job.id, locale)), final=False)
 
-        self.presenter.show(job.id, job.request.channel_id, send, event)
+        if isinstance(event, Queued):  # its place is read when there is budget to show it
+            self.presenter.show_live(job.id, target.bucket, send, functools.partial(self._place, job, event))
+        else:
+            urgency = Urgency.QUEUED if isinstance(event, WaitingForBackend) else Urgency.RUNNING
+            self.presenter.show(job.id, target.bucket, send, event, urgency=urgency)
+
+    def queue_moved(self, queue: QueuePositions) -> None:
+        self._queue = queue
+        self.presenter.refresh_live()
+
+    def _place(self, job: Job, told: Queued) -> Queued | None:
+        if self._queue is None:
+            return told
+        position = self._queue.position(job)
+        return None if position is None else Queued(position)
 
     async def job_finished(self, job: Job, event: JobEvent) -> None:
         target = self._targets.get(job.id)
@@ -205,7 +220,7 @@ class JobMessages(JobListener):
 
         first = target.message_id
         try:
-            await self.presenter.show_final(job.id, job.request.channel_id, send, event)
+            await self.presenter.show_final(job.id, target.bucket, send, event)
         finally:
             self._targets.pop(job.id, None)
         if target.message_id is not None and target.message_id != first and self.store is not None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 
 import discord
@@ -59,6 +59,13 @@ class MessageTarget:
         webhook = discord.Webhook.partial(self.client.application_id, self.token, client=self.client)
         webhook.type = discord.WebhookType.application
         return webhook
+
+    def bucket(self) -> Hashable:
+        """The rate-limit bucket the next edit counts against: the interaction's webhook is bucketed by its token,
+        the bot-token routes by their channel (docs.discord.com/developers/topics/rate-limits)."""
+        if self._token_alive() and self.message_id is not None:
+            return ("interaction", self.token)
+        return ("direct", self.user_id) if self.private else ("channel", self.channel_id)
 
     def channel_limit(self) -> int:
         guild = self.client.get_guild(self.guild_id) if self.guild_id is not None else None

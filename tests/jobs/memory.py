@@ -14,6 +14,7 @@ from bot.comfy.models import UploadedFile
 from bot.comfy.run import PromptRun, RunFailed, RunInterrupted, RunLost, RunSucceeded
 from bot.jobs.events import JobEvent
 from bot.jobs.model import Job
+from bot.jobs.ports import QueuePositions
 from bot.jobs.store import StoredReply
 
 
@@ -126,6 +127,12 @@ class MemoryFleet:
         free = [b for b in self.backends.values() if b.up and self.held[b.name] < per_backend]
         return min(free, key=lambda b: self.held[b.name], default=None)
 
+    def room(self, per_backend: int) -> bool:
+        return any(b.up and self.held[b.name] < per_backend for b in self.backends.values())
+
+    def condition(self) -> object:
+        return tuple(b.up for b in self.backends.values())
+
     def take(self, name: str) -> None:
         self.held[name] += 1
 
@@ -157,6 +164,7 @@ class Recorder:
         self.events: dict[str, list[JobEvent]] = {}
         self.finished: dict[str, JobEvent] = {}
         self.restored: list[str] = []
+        self.queue: QueuePositions | None = None
 
     def job_changed(self, job: Job, event: JobEvent) -> None:
         self.events.setdefault(job.id, []).append(event)
@@ -169,3 +177,7 @@ class Recorder:
 
     def restore(self, job: Job, reply: StoredReply) -> None:
         self.restored.append(job.id)
+
+    def queue_moved(self, queue: QueuePositions) -> None:
+        self.queue = queue
+        self.pulse()

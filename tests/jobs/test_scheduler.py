@@ -5,6 +5,9 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
 from bot.jobs.model import Job, JobRequest
 from bot.jobs.scheduler import FairScheduler
 from bot.templates.template import BoundWorkflow
@@ -60,3 +63,32 @@ def test_runnable_skips_jobs_no_backend_can_take_and_retries_go_first() -> None:
     scheduler.push(retry, front=True)
     assert next_job(scheduler) is retry
     assert scheduler.remove(blocked.id) is blocked and len(scheduler) == 0
+
+
+# A step: push a job of (guild, member) [front], pop (refusing members in a set), or remove the n-th queued job.
+Step = tuple[str, int, int, bool]
+steps = st.lists(
+    st.tuples(st.sampled_from(["push", "push", "pop", "remove"]), st.integers(1, 3), st.integers(1, 4), st.booleans()),
+    max_size=60,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(steps)
+@example([("push", 1, 1, False), ("push", 2, 2, False), ("pop", 1, 1, False), ("push", 1, 3, True)])
+def test_a_counted_position_is_the_simulated_order(plan: list[Step]) -> None:
+    """`position()` counts where a job stands without simulating; after any pushes (to the back or, for a
+    retry, the front), pops (some members refused, as a member at their running cap is) and cancels, it is the
+    job's place in the simulated order."""
+    scheduler = FairScheduler()
+    for action, guild, user, flag in plan:
+        if action == "push":
+            scheduler.push(job(user=guild * 10 + user, guild=guild), front=flag)
+        elif action == "pop":
+            next_job(scheduler, lambda j, user=user, flag=flag: not flag or j.user_id % 10 != user)
+        elif scheduler.ordered():
+            queued = scheduler.ordered()
+            scheduler.remove(queued[(guild * user) % len(queued)].id)
+        order = scheduler.ordered()
+        assert [scheduler.position(j.id) for j in order] == list(range(1, len(order) + 1))
+        assert len(scheduler) == len(order)
