@@ -33,7 +33,7 @@ def checkpoints(comfy: FakeComfy) -> list[str]:
 
 async def shipped_comfy(**options: Any) -> FakeComfy:
     """A fake ComfyUI, started, offering the checkpoint the shipped workflows use."""
-    comfy = await FakeComfy(step_delay=0.01, **options).start()
+    comfy = await FakeComfy(**({"step_delay": 0.01} | options)).start()
     checkpoints(comfy).append(SHIPPED)
     return comfy
 
