@@ -142,7 +142,9 @@ async def run(plan: Plan) -> None:
                 await discord.until(lambda: bool(discord.identified and discord.gateways), within=60)
                 await asyncio.sleep(1.0)  # a bench, not a test: let the bot read its backends
                 measure = steady(traffic, comfys, bot.pid) if plan.steady else burst(traffic, bot.pid)
+                fakes0 = time.process_time()
                 figures = await measure
+                figures["fakes_cpu"] = time.process_time() - fakes0
                 figures["rss"] = peak_rss_mib(bot.pid)
             finally:
                 bot.terminate()
@@ -252,8 +254,10 @@ def report(
     if gaps:
         print(
             f"idle gap of a backend between two jobs: p50 {percentile(gaps, 0.5) * 1000:.1f} ms, "
-            f"p95 {percentile(gaps, 0.95) * 1000:.1f} ms"
+            f"p95 {percentile(gaps, 0.95) * 1000:.1f} ms, max {max(gaps) * 1000:.0f} ms, "
+            f"in all {sum(gaps) / len(comfys):.1f} s per backend"
         )
+    print(f"the fakes' own process: {figures['fakes_cpu'] / figures['span']:.0%} of a core")
     cpu, span = figures["cpu"], figures["span"]
     print(f"bot CPU: {cpu:.1f} s over {jobs:.0f} jobs in {span:.0f} s = {cpu / jobs * 1000:.2f} ms per job")
     print(f"bot peak RSS: {figures['rss']:.0f} MiB")
@@ -266,6 +270,8 @@ def report(
         f"interactions unanswered within 3 s (10062): {unanswered}; 429s: {discord.rate_limited}; "
         f"WebSockets reopened: {reopened}"
     )
+    edits = sum(1 for r in discord.requests if r.method == "PATCH" and r.status == 200)
+    print(f"message edits Discord took: {edits} ({edits / max(1, len(asked)):.1f} per ask)")
     per_backend = sorted(len(c.finished_at) for c in comfys)
     print(f"jobs per backend: min {per_backend[0]}, max {per_backend[-1]}; the bot's log: {log}")
 

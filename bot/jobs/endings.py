@@ -10,6 +10,7 @@ import logging
 from bot.comfy.errors import ComfyError
 from bot.i18n import Text
 
+from .active import ActiveJobs
 from .events import Failed, JobEvent
 from .late_writes import LateWrites
 from .model import Job, JobState
@@ -32,7 +33,7 @@ class JobEndings:
     store: SqliteJobStore
     late_writes: LateWrites
     deadline: float
-    active: dict[str, Job]
+    active: ActiveJobs
     _idle: asyncio.Event
     _wake: asyncio.Event
     _waiting_reason: dict[str, Text]

@@ -18,6 +18,7 @@ from bot.comfy.events import ExecutionStart, Progress
 from bot.comfy.run import PromptRun, RunFailed, RunInterrupted, RunLost, RunSucceeded
 from bot.i18n import Text
 
+from .active import ActiveJobs
 from .delivery import fetch_results
 from .endings import JobEndings, on_a_backend
 from .events import (
@@ -64,7 +65,7 @@ class JobEngine(JobEndings):
         # time from dispatch to the end (the job is then stopped on its server and failed with a message).
         self.max_file_bytes, self.max_job_bytes, self.deadline = max_file_bytes, max_job_bytes, deadline
         self.scheduler = FairScheduler()
-        self.active: dict[str, Job] = {}  # every unfinished job
+        self.active = ActiveJobs()  # every unfinished job
         self.reservations = Reservations()  # jobs being made: checked, not yet accepted
         self.late_writes = LateWrites(store)  # ends the database refused, written when it takes them
         self._runs: dict[str, PromptRun] = {}
@@ -132,7 +133,7 @@ class JobEngine(JobEndings):
         self._queue(job)
 
     def jobs_of(self, user_id: int) -> list[Job]:
-        return [job for job in self.active.values() if job.user_id == user_id]
+        return self.active.of(user_id)
 
     def position(self, job: Job) -> int | None:
         """Its place in the fair queue (1 = next), counted now; None once it left the queue, or while no
@@ -194,11 +195,11 @@ class JobEngine(JobEndings):
 
     async def _dispatch_forever(self) -> None:
         while True:
-            if self.pool.room(self.per_backend):  # else no job could be placed: none is tried
-                while (placed := self.scheduler.pop(self._place)) is not None:
-                    job, backend = placed
-                    self._waiting_reason.pop(job.id, None)
-                    self._start(job, backend, None)
+            # while some backend has room (else no job could be placed: none is tried)
+            while self.pool.room(self.per_backend) and (placed := self.scheduler.pop(self._place)) is not None:
+                job, backend = placed
+                self._waiting_reason.pop(job.id, None)
+                self._start(job, backend, None)
             self._announce()
             self._wake.clear()
             try:  # also wake now and then: a backend may have come back

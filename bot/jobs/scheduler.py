@@ -96,7 +96,10 @@ class FairScheduler:
         """Members with queued jobs, in the order they are owed a turn (a guild's members sorted only when
         reached: the first usually has a place)."""
         for guild in sorted(self._members, key=self._guild_rank):
-            yield from sorted(self._members[guild], key=self._member_rank)
+            members = self._members[guild]
+            first = min(members, key=self._member_rank)  # O(members): usually the only one looked at
+            yield first
+            yield from sorted((k for k in members if k != first), key=self._member_rank)
 
     def pop(self, place: Callable[[Job], T | None]) -> tuple[Job, T] | None:
         """The next job by fairness that `place` finds a place for (a backend that can run it now, its member
