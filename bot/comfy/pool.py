@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +20,7 @@ from .errors import ComfyError
 from .models import NodeInfo, SystemStats
 
 log = logging.getLogger(__name__)
+CHECKED_GRAPHS = 4096  # jobs whose graphs' checks are remembered (the oldest are forgotten first)
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,8 @@ class BackendPool:
         self.on_down: Callable[[ComfyBackend], None] = lambda backend: None
         self.on_up: Callable[[ComfyBackend], None] = lambda backend: None
         self._task: asyncio.Task[None] | None = None
+        self._interned: dict[object, Capability] = {}
+        self._checked: OrderedDict[int, tuple[Mapping[str, Any], dict[int, list[str]]]] = OrderedDict()
 
     @property
     def backends(self) -> list[ComfyBackend]:
@@ -112,7 +116,7 @@ class BackendPool:
         try:
             state.stats = await client.system_stats()
             if not state.healthy or state.capability is None:
-                state.capability = capability_of(await client.object_info())
+                state.capability = self._capability(await client.object_info())
         except ComfyError as exc:
             state.failures += 1
             state.error = str(exc)
@@ -158,7 +162,25 @@ class BackendPool:
         return state.healthy and not state.paused and state.backend.stream.connected and state.capability is not None
 
     def _runs(self, state: BackendState, graph: Mapping[str, Any]) -> bool:
-        return self._usable(state) and state.capability is not None and not state.capability.problems(graph)
+        return self._usable(state) and state.capability is not None and not self._problems(state.capability, graph)
+
+    def _capability(self, object_info: Mapping[str, NodeInfo]) -> Capability:
+        """Servers with the same nodes and models share one Capability (a fleet is mostly alike)."""
+        made = capability_of(object_info)
+        return self._interned.setdefault((made.node_types, frozenset(made.choices.items())), made)
+
+    def _problems(self, capability: Capability, graph: Mapping[str, Any]) -> list[str]:
+        """`capability.problems(graph)`, worked out once per job's graph and distinct capability: a job is
+        checked when it is asked for, queued and dispatched, on every server, and most servers are alike."""
+        entry = self._checked.get(id(graph))
+        if entry is None or entry[0] is not graph:  # (the graph is held, so its id is not reused meanwhile)
+            entry = self._checked[id(graph)] = (graph, {})
+            if len(self._checked) > CHECKED_GRAPHS:
+                self._checked.popitem(last=False)
+        found = entry[1].get(id(capability))
+        if found is None:
+            found = entry[1][id(capability)] = capability.problems(graph)
+        return found
 
     def room(self, per_backend: int) -> bool:
         return any(s.in_flight < per_backend and self._usable(s) for s in self.states.values())
@@ -198,7 +220,7 @@ class BackendPool:
         states = list(self.states.values())
         if not states or any(not s.healthy or s.capability is None for s in states):
             return None  # a backend that is down may have it when it returns
-        problems = [(s.backend.name, s.capability.problems(graph)) for s in states if s.capability is not None]
+        problems = [(s.backend.name, self._problems(s.capability, graph)) for s in states if s.capability is not None]
         if any(not found for _, found in problems):
             return None
         return "; ".join(f"{name}: {found[0]}" for name, found in problems)
@@ -212,6 +234,6 @@ class BackendPool:
                 reasons.append((name, "unreachable", ""))
             elif state.paused:
                 reasons.append((name, "paused", ""))
-            elif state.capability is not None and (problems := state.capability.problems(graph)):
+            elif state.capability is not None and (problems := self._problems(state.capability, graph)):
                 reasons.append((name, "missing", problems[0]))
         return reasons

@@ -35,6 +35,7 @@ class FairScheduler:
         self._guild_jobs: dict[int, int] = {}
         self._served_guild: dict[int, int] = {}
         self._served_user: dict[Key, int] = {}
+        self._rank: dict[Key, tuple[int, int]] = {}  # member -> (last served, their first job's seq): lowest first
         self._tick = 0
         self.version = 0  # changes whenever any queued job's place may have changed
 
@@ -61,7 +62,15 @@ class FairScheduler:
             jobs.append(job)
         self._where[job.id] = key
         self._guild_jobs[key[0]] = self._guild_jobs.get(key[0], 0) + 1
+        self._rerank(key)
         self.version += 1
+
+    def _rerank(self, key: Key) -> None:
+        jobs = self._jobs.get(key)
+        if jobs:
+            self._rank[key] = self._served_user.get(key, 0), jobs[0].seq
+        else:
+            self._rank.pop(key, None)
 
     def _taken(self, key: Key, job: Job) -> None:
         del self._where[job.id]
@@ -71,6 +80,7 @@ class FairScheduler:
             del self._members[key[0]][key]
             if not self._members[key[0]]:
                 del self._members[key[0]], self._guild_jobs[key[0]]
+        self._rerank(key)
         self.version += 1
 
     def remove(self, job_id: str) -> Job | None:
@@ -86,20 +96,20 @@ class FairScheduler:
     def jobs_of(self, user_id: int) -> list[Job]:
         return [job for (_, user), jobs in self._jobs.items() if user == user_id for job in jobs]
 
-    def _member_rank(self, key: Key) -> tuple[int, int]:
-        return self._served_user.get(key, 0), self._jobs[key][0].seq
-
     def _guild_rank(self, guild: int) -> tuple[int, int]:
-        return self._served_guild.get(guild, 0), min(self._jobs[key][0].seq for key in self._members[guild])
+        served = self._served_guild.get(guild, 0)
+        if served:
+            return served, 0  # a served guild's turn is its last service (no two alike)
+        return 0, min(self._rank[key][1] for key in self._members[guild])
 
     def _candidates(self) -> Iterator[Key]:
         """Members with queued jobs, in the order they are owed a turn (a guild's members sorted only when
         reached: the first usually has a place)."""
         for guild in sorted(self._members, key=self._guild_rank):
             members = self._members[guild]
-            first = min(members, key=self._member_rank)  # O(members): usually the only one looked at
+            first = min(members, key=self._rank.__getitem__)  # O(members): usually the only one looked at
             yield first
-            yield from sorted((k for k in members if k != first), key=self._member_rank)
+            yield from sorted((k for k in members if k != first), key=self._rank.__getitem__)
 
     def pop(self, place: Callable[[Job], T | None]) -> tuple[Job, T] | None:
         """The next job by fairness that `place` finds a place for (a backend that can run it now, its member
@@ -114,6 +124,7 @@ class FairScheduler:
             self._tick += 1
             self._served_guild[key[0]] = self._tick
             self._served_user[key] = self._tick
+            self._rerank(key)
             return job, found
         return None
 
@@ -125,8 +136,9 @@ class FairScheduler:
         mine = self._jobs[key]
         index = next(i for i, j in enumerate(mine) if j.id == job_id)
         guild = key[0]
-        mine_rank = self._member_rank(key)
-        members = ((len(self._jobs[k]), self._member_rank(k) < mine_rank) for k in self._members[guild] if k != key)
+        rank, jobs = self._rank, self._jobs
+        mine_rank = rank[key]
+        members = ((len(jobs[k]), rank[k] < mine_rank) for k in self._members[guild] if k != key)
         turn = _preceding(members, index)  # its place in its own guild's order
         guild_rank = self._guild_rank(guild)
         guilds = ((self._guild_jobs[g], self._guild_rank(g) < guild_rank) for g in self._members if g != guild)
@@ -142,6 +154,8 @@ class FairScheduler:
         copy._served_guild = dict(self._served_guild)
         copy._served_user = dict(self._served_user)
         copy._tick = self._tick
+        for key in copy._jobs:
+            copy._rerank(key)
         order = []
         while (popped := copy.pop(lambda job: True)) is not None:
             order.append(popped[0])
