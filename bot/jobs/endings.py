@@ -14,6 +14,7 @@ from .active import ActiveJobs
 from .events import Failed, JobEvent
 from .late_writes import LateWrites
 from .model import Job, JobState
+from .places import QueuePlaces
 from .ports import Backend, JobListener
 from .store import SqliteJobStore, StoreError
 
@@ -36,7 +37,7 @@ class JobEndings:
     active: ActiveJobs
     _idle: asyncio.Event
     _wake: asyncio.Event
-    _waiting_reason: dict[str, Text]
+    places: QueuePlaces
 
     async def _past_deadline(self, job: Job, backend: Backend) -> None:
         log.warning("job %s: past its deadline of %.0f s; stopped", job.id, self.deadline, extra=job.log_context())
@@ -92,5 +93,5 @@ class JobEndings:
         self.active.pop(job.id, None)
         if not self.active:
             self._idle.set()
-        self._waiting_reason.pop(job.id, None)
+        self.places.left(job.id)
         self._wake.set()

@@ -25,14 +25,13 @@ from .events import (
     Cancelled,
     Delivered,
     Failed,
-    Queued,
     Starting,
     WaitingForBackend,
     rejection_message,
-    waiting_reason,
 )
 from .late_writes import LateWrites
 from .model import Job, JobState
+from .places import QueuePlaces
 from .ports import Backend, Fleet, JobListener
 from .progress import ProgressTracker
 from .reservations import Reservations
@@ -71,10 +70,7 @@ class JobEngine(JobEndings):
         self._runs: dict[str, PromptRun] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._cancelled_by: dict[str, Text] = {}
-        self._fresh: list[Job] = []  # queued since the dispatcher's last pass: to be told their place once
-        self._waiting_reason: dict[str, Text] = {}  # queued jobs no backend can run now, and why
-        self._told_version = -1  # the scheduler's version members' places were last refreshed at
-        self._fleet_condition: object = None
+        self.places = QueuePlaces(self.scheduler, pool, listener)
         self._wake = asyncio.Event()
         self._dispatcher: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
@@ -136,9 +132,7 @@ class JobEngine(JobEndings):
         return self.active.of(user_id)
 
     def position(self, job: Job) -> int | None:
-        """Its place in the fair queue (1 = next), counted now; None once it left the queue, or while no
-        backend can run it."""
-        return None if job.id in self._waiting_reason else self.scheduler.position(job.id)
+        return self.places.position(job)
 
     async def cancel(self, job_id: str, by: Text) -> Text:
         """Cancel a job: a queued one leaves the queue, one waiting in ComfyUI is deleted from its queue, a
@@ -180,12 +174,12 @@ class JobEngine(JobEndings):
 
     def _queue(self, job: Job, *, front: bool = False) -> None:
         self.scheduler.push(job, front=front)
-        self._fresh.append(job)
+        self.places.queued(job)
         self._wake.set()
 
     def _unqueue(self, job: Job) -> None:
         self.scheduler.remove(job.id)
-        self._waiting_reason.pop(job.id, None)
+        self.places.left(job.id)
 
     def _place(self, job: Job) -> Backend | None:
         """Where the job can run now: a backend with room that has what it needs, its member under the cap."""
@@ -198,45 +192,15 @@ class JobEngine(JobEndings):
             # while some backend has room (else no job could be placed: none is tried)
             while self.pool.room(self.per_backend) and (placed := self.scheduler.pop(self._place)) is not None:
                 job, backend = placed
-                self._waiting_reason.pop(job.id, None)
+                self.places.left(job.id)
                 self._start(job, backend, None)
-            self._announce()
+            self.places.announce(self.active.values())
             self._wake.clear()
             try:  # also wake now and then: a backend may have come back
                 async with asyncio.timeout(1.0 if len(self.scheduler) else None):
                     await self._wake.wait()
             except TimeoutError:
                 pass
-
-    def _announce(self) -> None:
-        """Tell members what changed, in work that does not grow with the queue: a newly queued job its place
-        (or why it waits); when what the fleet can run changed, every queued job whether it waits; and when any
-        place moved, the presentation once (it reads the places it shows, when its budget lets it show them)."""
-        condition = self.pool.condition()
-        if condition != self._fleet_condition:
-            self._fleet_condition = condition
-            recheck = [job for job in self.active.values() if job.id in self.scheduler]
-            fresh = {job.id for job in self._fresh}
-            for job in recheck:
-                self._tell_place(job, new=job.id in fresh)
-        else:
-            for job in self._fresh:
-                if job.id in self.scheduler:
-                    self._tell_place(job, new=True)
-        self._fresh.clear()
-        if self.scheduler.version != self._told_version:
-            self._told_version = self.scheduler.version
-            self.listener.queue_moved(self)
-
-    def _tell_place(self, job: Job, *, new: bool) -> None:
-        graph = job.request.bound.graph
-        if not self.pool.able(graph):
-            reason = waiting_reason(self.pool.why_not(graph))
-            if self._waiting_reason.get(job.id) != reason:
-                self._waiting_reason[job.id] = reason
-                self.listener.job_changed(job, WaitingForBackend(reason))
-        elif self._waiting_reason.pop(job.id, None) is not None or new:
-            self.listener.job_changed(job, Queued(self.scheduler.position(job.id) or 1))
 
     def _free(self, job: Job, backend: Backend) -> None:
         """The job no longer holds a place on its backend (nor against its member's running cap); once."""
