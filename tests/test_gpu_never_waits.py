@@ -18,7 +18,8 @@ SERVER_GAP = 0.15  # seconds between one prompt's end and the next one's start t
 
 def title_of(request: Request) -> str | None:
     embeds = (request.json or {}).get("embeds") or [{}]
-    return embeds[0].get("title")
+    title = embeds[0].get("title")
+    return title if isinstance(title, str) else None
 
 
 def idle_gaps(comfy: FakeComfy) -> list[float]:
