@@ -322,6 +322,12 @@ def _required_in(loc: tuple[int | str, ...]) -> list[str]:
     return [variable_name(loc)]
 
 
+RENAMED = {  # settings that changed their name, so an operator's old .env is told the new one
+    "DISCORD__CHANNEL_EDITS": "DISCORD__BUCKET_EDITS",
+    "DISCORD__CHANNEL_WINDOW": "DISCORD__BUCKET_WINDOW",
+}
+
+
 def describe(error: ValidationError) -> str:
     lines: list[str] = []
     for item in error.errors(include_input=False, include_url=False):
@@ -335,6 +341,8 @@ def describe(error: ValidationError) -> str:
             expected = f"must be {ctx.get('error', item['msg'])}"
         elif kind in _EXPECTED:
             expected = _EXPECTED[kind].format(**{k: str(v) for k, v in ctx.items()})
+        elif kind == "extra_forbidden" and (renamed := RENAMED.get(variable_name(item["loc"]))):
+            expected = f"is now {renamed}"
         else:
             expected = item["msg"].lower()
         lines.append(f"  {variable_name(item['loc'])} {expected}")

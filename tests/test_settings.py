@@ -80,6 +80,7 @@ def problem() -> str:
         ("LIMITS__QUEUE_MAX", "lots", "LIMITS__QUEUE_MAX must be a whole number"),
         ("LOGGING__LEVEL", "loud", "LOGGING__LEVEL must be one of 'DEBUG', 'INFO', 'WARNING' or 'ERROR'"),
         ("DISCORD__TOKEN", "  ", "DISCORD__TOKEN must be a non-empty bot token"),
+        ("DISCORD__CHANNEL_WINDOW", "5", "DISCORD__CHANNEL_WINDOW is now DISCORD__BUCKET_WINDOW"),
     ],
 )
 def test_a_wrong_value_is_named_with_what_is_expected(
