@@ -241,8 +241,8 @@ class ProgressPresenter:
     def _read_live(self, now: float) -> float:
         """Read queued jobs' places in turn while the allowance lasts; send those that changed."""
         wake_in = math.inf
-        if not self._stale or self._allowance < 1 or self._progress:
-            return wake_in  # pushed progress (running jobs, reasons to wait) goes first
+        if not self._stale or self._allowance < 1:
+            return wake_in  # (pushed progress that could go has gone first, this pass)
         reads = max(1, int(self._allowance)) * LIVE_READS_PER_SEND
         unread = False
         for _ in range(len(self._live)):

@@ -120,3 +120,18 @@ async def test_one_move_of_a_long_queue_reads_only_what_can_be_shown() -> None:
         assert reads[0] <= 10 * LIVE_READS_PER_SEND
     finally:
         await presenter.close()
+
+
+async def test_progress_held_by_its_interval_does_not_hold_queued_places() -> None:
+    presenter = ProgressPresenter(message_interval=30.0, bucket_edits=4, bucket_window=5.0, progress_per_second=10)
+    presenter.start()
+    wire = Wire()
+    try:
+        presenter.show("running", bucket("token 1"), wire.send("running"), "10 %")
+        await wire.until(lambda: len(wire.sent) == 1)
+        presenter.show("running", bucket("token 1"), wire.send("running"), "20 %")  # may wait 30 s: it does
+        presenter.show_live("queued", bucket("token 2"), wire.send("queued"), lambda: 4)
+        await wire.until(lambda: "queued" in wire.keys())  # noqa: SIM118 (the Wire's sent keys)
+        assert wire.keys() == ["running", "queued"]
+    finally:
+        await presenter.close()
