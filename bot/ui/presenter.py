@@ -89,6 +89,7 @@ class ProgressPresenter:
         self._refilled = time.monotonic()
         self._windows: dict[Hashable, deque[float]] = {}  # completion times of recent edits, per bucket
         self._busy: set[Hashable] = set()  # buckets with an edit in flight
+        self._swept = time.monotonic()
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
         self._sends: set[asyncio.Task[None]] = set()
@@ -184,6 +185,15 @@ class ProgressPresenter:
         message_wait = 0.0 if cell.final else cell.last_sent + self.message_interval - now
         return max(message_wait, self._bucket_wait(bucket, now))
 
+    def _forget_windows(self, now: float) -> None:
+        """Drop the windows of buckets with no edit in the last window (one per interaction token ever edited
+        would otherwise stay for the life of the process); at most once a window."""
+        if now - self._swept < self.bucket_window:
+            return
+        self._swept = now
+        for bucket in [b for b, times in self._windows.items() if not times or now - times[-1] >= self.bucket_window]:
+            del self._windows[bucket]
+
     def _refill(self, now: float) -> None:
         self._allowance = min(
             self.progress_per_second, self._allowance + (now - self._refilled) * self.progress_per_second
@@ -194,6 +204,7 @@ class ProgressPresenter:
         while True:
             now = time.monotonic()
             self._refill(now)
+            self._forget_windows(now)
             wake_in = min(
                 self._send_finals(now),
                 self._send_progress(now),

@@ -4,6 +4,7 @@ each Discord bucket budgeted on its own, and a move of the queue costing what ca
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import AsyncIterator, Callable, Hashable
 from typing import Any
@@ -135,3 +136,16 @@ async def test_progress_held_by_its_interval_does_not_hold_queued_places() -> No
         assert wire.keys() == ["running", "queued"]
     finally:
         await presenter.close()
+
+
+async def test_a_bucket_not_used_for_a_window_is_forgotten(presenter: ProgressPresenter) -> None:
+    """One window per interaction token ever edited would grow for the life of the bot."""
+    wire = Wire()
+    finals = [presenter.show_final(f"t{n}", bucket(f"token {n}"), wire.send(f"t{n}"), n) for n in range(50)]
+    await asyncio.gather(*finals)
+    assert len(presenter._windows) == 50
+    sent, presenter._swept = time.monotonic(), -math.inf  # (a sweep is due)
+    presenter._forget_windows(sent + 0.25)  # within the window (0.5 s): each is still counted
+    assert len(presenter._windows) == 50
+    presenter._forget_windows(sent + 1.0)  # a window after the last edit: nothing left to count
+    assert presenter._windows == {}
