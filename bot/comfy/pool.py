@@ -20,7 +20,7 @@ from .errors import ComfyError
 from .models import NodeInfo, SystemStats
 
 log = logging.getLogger(__name__)
-CHECKED_GRAPHS = 4096  # jobs whose graphs' checks are remembered (the oldest are forgotten first)
+CHECKED_GRAPHS = 1024  # graphs whose checks are remembered (held meanwhile, so few; the oldest go first)
 
 
 @dataclass(frozen=True)
