@@ -51,7 +51,6 @@ class _Cell:
     urgency: Urgency = Urgency.RUNNING
     state: Any = None
     current: Callable[[], Any] | None = None  # a live cell: its state is read when it is sent
-    dirty: bool = False
     busy: bool = False
     shown: Any = _NOTHING
     seen: int = -1  # the live generation it was last read at
@@ -118,7 +117,7 @@ class ProgressPresenter:
         cell = self._cell(key, bucket, send)
         if cell is None:
             return
-        cell.state, cell.dirty, cell.urgency, cell.current = state, True, urgency, None
+        cell.state, cell.urgency, cell.current = state, urgency, None
         if urgency is Urgency.FINAL:
             self._progress.pop(key, None)
             self._finals[key] = cell
@@ -134,7 +133,7 @@ class ProgressPresenter:
         if cell is None:
             return
         self._progress.pop(key, None)
-        cell.urgency, cell.dirty, cell.seen, cell.current = Urgency.QUEUED, False, -1, current
+        cell.urgency, cell.seen, cell.current = Urgency.QUEUED, -1, current
         if not cell.ringed:
             cell.ringed = True
             self._live.append(cell)
@@ -206,8 +205,8 @@ class ProgressPresenter:
             self._refill(now)
             self._forget_windows(now)
             wake_in = min(
-                self._send_finals(now),
-                self._send_progress(now),
+                self._send_pushed(self._finals, now, metered=False),
+                self._send_pushed(self._progress, now, metered=True),
                 self._read_live(now),
                 math.inf if self._allowance >= 1 else (1 - self._allowance) / self.progress_per_second,
             )
@@ -218,34 +217,26 @@ class ProgressPresenter:
             except TimeoutError:
                 pass
 
-    def _send_finals(self, now: float) -> float:
+    def _send_pushed(self, cells: dict[str, _Cell], now: float, *, metered: bool) -> float:
+        """Send what waits in `cells` as its buckets allow: finals in the order they came; progress (`metered`,
+        drawing on the allowance) running jobs' first, the longest unsent first."""
         wake_in = math.inf
-        for key, cell in list(self._finals.items()):
-            if cell.busy:
-                continue
-            if (wait := self._wait(cell, now)) > 0:
-                wake_in = min(wake_in, wait)
-                continue
-            del self._finals[key]
-            self._launch(cell, cell.state, now)
-        return wake_in
-
-    def _send_progress(self, now: float) -> float:
-        wake_in = math.inf
-        if not self._progress:
-            return wake_in
-        if self._allowance < 1:
+        if metered and self._allowance < 1:
             return wake_in  # woken when the allowance refills
-        for key, cell in sorted(self._progress.items(), key=lambda item: (item[1].urgency, item[1].last_sent)):
-            if self._allowance < 1:
+        waiting = list(cells.items())
+        if metered:
+            waiting.sort(key=lambda item: (item[1].urgency, item[1].last_sent))
+        for key, cell in waiting:
+            if metered and self._allowance < 1:
                 break
             if cell.busy:
                 continue
             if (wait := self._wait(cell, now)) > 0:
                 wake_in = min(wake_in, wait)
                 continue
-            del self._progress[key]
-            self._allowance -= 1
+            del cells[key]
+            if metered:
+                self._allowance -= 1
             self._launch(cell, cell.state, now)
         return wake_in
 
@@ -284,7 +275,7 @@ class ProgressPresenter:
     def _launch(self, cell: _Cell, state: Any, now: float) -> None:
         bucket = cell.bucket()
         self._busy.add(bucket)
-        cell.busy, cell.dirty, cell.last_sent = True, False, now
+        cell.busy, cell.last_sent = True, now
         task = asyncio.create_task(self._send(cell, bucket, state, cell.final))
         self._sends.add(task)
         task.add_done_callback(self._sends.discard)
