@@ -93,9 +93,6 @@ class FairScheduler:
         self._taken(key, job)
         return job
 
-    def jobs_of(self, user_id: int) -> list[Job]:
-        return [job for (_, user), jobs in self._jobs.items() if user == user_id for job in jobs]
-
     def _guild_rank(self, guild: int) -> tuple[int, int]:
         served = self._served_guild.get(guild, 0)
         if served:
@@ -119,12 +116,11 @@ class FairScheduler:
             found = place(job)
             if found is None:
                 continue
-            self._jobs[key].popleft()
-            self._taken(key, job)
             self._tick += 1
             self._served_guild[key[0]] = self._tick
             self._served_user[key] = self._tick
-            self._rerank(key)
+            self._jobs[key].popleft()
+            self._taken(key, job)  # (ranks the member by this service)
             return job, found
         return None
 
