@@ -333,8 +333,7 @@ class JobEngine(JobEndings):
         return None
 
     async def _deliver(self, job: Job, backend: Backend, outcome: RunSucceeded) -> None:
-        if job.state is not JobState.DELIVERING:
-            await self._move(job, JobState.DELIVERING)
+        """The delivery stage (the job is DELIVERING and its backend's slot already free)."""
         refs = outcome.results(job.request.bound.output_nodes)
         images = await fetch_results(
             backend,
