@@ -21,7 +21,7 @@ import aiohttp
 import discord
 from aiohttp import web
 
-from . import cli
+from . import cli, event_loop
 from .bot import ComfyBot
 from .cogs.config import ConfigCog
 from .cogs.followup_rules import FollowUpRules
@@ -350,12 +350,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     configure_logging(settings.logging.level, settings.logging.format)
     if command == "check":
-        return 1 if asyncio.run(cli.check(settings, cli_parts(settings))) else 0
+        return 1 if event_loop.run(cli.check(settings, cli_parts(settings))) else 0
     if command == "invite":
-        return asyncio.run(cli.invite(settings))
+        return event_loop.run(cli.invite(settings))
     if command == "run":
         try:
-            return asyncio.run(cli.run(settings, cli_parts(settings), run_args, values))
+            return event_loop.run(cli.run(settings, cli_parts(settings), run_args, values))
         except KeyboardInterrupt:  # Ctrl-C: the prompt was cancelled on the server on the way out
             return 130
     if command == "export":
@@ -363,14 +363,14 @@ def main(argv: list[str] | None = None) -> int:
             print("usage: python -m bot export USER_ID", file=sys.stderr)
             return 2
         try:
-            print(json.dumps(asyncio.run(export(settings, int(args[1]))), indent=2, default=str))
+            print(json.dumps(event_loop.run(export(settings, int(args[1]))), indent=2, default=str))
         except StoreError as exc:
             print(exc, file=sys.stderr)
             return 1
         return 0
     try:
         with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a person stops the bot
-            asyncio.run(run(settings, sync_only=command == "sync"))
+            event_loop.run(run(settings, sync_only=command == "sync"))
     except StoreError as exc:
         print(exc, file=sys.stderr)
         return 1

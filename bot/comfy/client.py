@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from . import json_text
 from .errors import ComfyError, ComfyNotFound, ComfyProtocolError, ComfyRejected, ComfyUnavailable, PromptRejected
 from .events import FileRef
 from .models import (
@@ -349,7 +350,7 @@ def _json(body: bytes, path: str) -> Any:
     if not body:
         return None
     try:
-        return json.loads(body)
+        return json_text.loads(body)
     except ValueError:
         raise ComfyProtocolError(f"{path} answered something that is not JSON") from None
 

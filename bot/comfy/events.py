@@ -8,7 +8,6 @@ own); a frame that is not what its type promises raises `MalformedFrame`.
 
 from __future__ import annotations
 
-import json
 import re
 import struct
 from collections.abc import Callable, Mapping
@@ -17,6 +16,8 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
+
+from . import json_text
 
 
 class MalformedFrame(ValueError):
@@ -239,7 +240,7 @@ _TEXT_PARSERS: dict[str, Callable[[Any], Any]] = {
 def parse_text(raw: str | bytes) -> Event | None:
     """Parse one text frame. `None` for a type this client does not know."""
     try:
-        message = json.loads(raw)
+        message = json_text.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise MalformedFrame(f"not JSON: {exc}") from None
     if not isinstance(message, dict) or not isinstance(message.get("type"), str):
@@ -277,7 +278,7 @@ def parse_binary(frame: bytes) -> Event | None:
         if end > len(frame):
             raise MalformedFrame("preview metadata runs past the end of the frame")
         try:
-            meta = json.loads(frame[8:end])
+            meta = json_text.loads(frame[8:end])
         except ValueError:
             raise MalformedFrame("preview metadata is not JSON") from None
         if not isinstance(meta, dict):

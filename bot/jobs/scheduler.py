@@ -10,6 +10,7 @@ queue's length; `ordered()` (the whole order, by simulation) is for listings and
 
 from __future__ import annotations
 
+import heapq
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
@@ -36,6 +37,9 @@ class FairScheduler:
         self._served_guild: dict[int, int] = {}
         self._served_user: dict[Key, int] = {}
         self._rank: dict[Key, tuple[int, int]] = {}  # member -> (last served, their first job's seq): lowest first
+        # guild -> its members by rank, lowest first; an entry whose rank is no longer the member's is stale and
+        # dropped when it reaches the top (each rerank adds one entry, so the work per rank is O(log members))
+        self._by_rank: dict[int, list[tuple[tuple[int, int], Key]]] = {}
         self._tick = 0
         self.version = 0  # changes whenever any queued job's place may have changed
 
@@ -68,9 +72,23 @@ class FairScheduler:
     def _rerank(self, key: Key) -> None:
         jobs = self._jobs.get(key)
         if jobs:
-            self._rank[key] = self._served_user.get(key, 0), jobs[0].seq
+            rank = self._served_user.get(key, 0), jobs[0].seq
+            if self._rank.get(key) != rank:
+                self._rank[key] = rank
+                heap = self._by_rank.setdefault(key[0], [])
+                heapq.heappush(heap, (rank, key))
+                if len(heap) > 2 * len(self._members[key[0]]) + 16:  # mostly stale: rebuilt, amortized O(1)
+                    heap[:] = [(self._rank[k], k) for k in self._members[key[0]] if k in self._rank]
+                    heapq.heapify(heap)
         else:
             self._rank.pop(key, None)
+
+    def _first(self, guild: int) -> Key:
+        """The guild's member owed the next turn (the lowest rank), stale entries dropped on the way."""
+        heap, rank = self._by_rank[guild], self._rank
+        while rank.get(heap[0][1]) != heap[0][0]:
+            heapq.heappop(heap)
+        return heap[0][1]
 
     def _taken(self, key: Key, job: Job) -> None:
         del self._where[job.id]
@@ -79,7 +97,7 @@ class FairScheduler:
             del self._jobs[key]
             del self._members[key[0]][key]
             if not self._members[key[0]]:
-                del self._members[key[0]], self._guild_jobs[key[0]]
+                del self._members[key[0]], self._guild_jobs[key[0]], self._by_rank[key[0]]
         self._rerank(key)
         self.version += 1
 
@@ -97,14 +115,15 @@ class FairScheduler:
         served = self._served_guild.get(guild, 0)
         if served:
             return served, 0  # a served guild's turn is its last service (no two alike)
-        return 0, min(self._rank[key][1] for key in self._members[guild])
+        return 0, self._rank[self._first(guild)][1]  # none of its members served yet: the oldest first job
 
     def _candidates(self) -> Iterator[Key]:
         """Members with queued jobs, in the order they are owed a turn (a guild's members sorted only when
         reached: the first usually has a place)."""
-        for guild in sorted(self._members, key=self._guild_rank):
+        guilds = self._members if len(self._members) == 1 else sorted(self._members, key=self._guild_rank)
+        for guild in list(guilds):
             members = self._members[guild]
-            first = min(members, key=self._rank.__getitem__)  # O(members): usually the only one looked at
+            first = self._first(guild)  # usually the only one looked at
             yield first
             yield from sorted((k for k in members if k != first), key=self._rank.__getitem__)
 

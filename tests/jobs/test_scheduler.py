@@ -97,3 +97,63 @@ def test_a_counted_position_is_the_simulated_order(plan: list[Step]) -> None:
         order = scheduler.ordered()
         assert [scheduler.position(j.id) for j in order] == list(range(1, len(order) + 1))
         assert len(scheduler) == len(order)
+
+
+class NaiveFairness:
+    """The fair order by its definition, with nothing kept but each queue and when each guild and member was
+    last served: the reference the scheduler's incremental ranks are checked against."""
+
+    def __init__(self) -> None:
+        self.queues: dict[tuple[int, int], list[Job]] = {}
+        self.served: dict[object, int] = {}
+        self.tick = 0
+
+    def push(self, made: Job, front: bool) -> None:
+        queue = self.queues.setdefault((made.request.guild_id or 0, made.user_id), [])
+        queue.insert(0, made) if front else queue.append(made)
+
+    def remove(self, job_id: str) -> None:
+        for queue in self.queues.values():
+            queue[:] = [j for j in queue if j.id != job_id]
+
+    def pop(self, runnable: Callable[[Job], bool]) -> Job | None:
+        members = [(key, queue) for key, queue in self.queues.items() if queue]
+        guilds = {key[0] for key, _ in members}
+
+        def guild_rank(guild: int) -> tuple[int, int]:
+            return self.served.get(("guild", guild), 0), min(q[0].seq for k, q in members if k[0] == guild)
+
+        def member_rank(item: tuple[tuple[int, int], list[Job]]) -> tuple[int, int]:
+            return self.served.get(item[0], 0), item[1][0].seq
+
+        for guild in sorted(guilds, key=guild_rank):
+            for key, queue in sorted((m for m in members if m[0][0] == guild), key=member_rank):
+                if runnable(queue[0]):
+                    self.tick += 1
+                    self.served[("guild", guild)] = self.served[key] = self.tick
+                    return queue.pop(0)
+        return None
+
+
+@settings(max_examples=200, deadline=None)
+@given(steps)
+def test_the_scheduler_pops_what_the_definition_of_fairness_says(plan: list[Step]) -> None:
+    """The scheduler keeps members' ranks in heaps (stale entries dropped lazily); whatever the pushes, front
+    pushes, refused pops and cancels, it serves the job the plain definition of the order serves."""
+    scheduler, reference = FairScheduler(), NaiveFairness()
+    for action, guild, user, flag in plan:
+        if action == "push":
+            made = job(user=guild * 10 + user, guild=guild)
+            scheduler.push(made, front=flag)
+            reference.push(made, flag)
+        elif action == "pop":
+            runnable = refusing(user if flag else None)
+            assert next_job(scheduler, runnable) is reference.pop(runnable)
+        elif len(scheduler):
+            queued = scheduler.ordered()
+            victim = queued[(guild * user) % len(queued)].id
+            scheduler.remove(victim)
+            reference.remove(victim)
+    while (popped := next_job(scheduler)) is not None:
+        assert popped is reference.pop(lambda j: True)
+    assert reference.pop(lambda j: True) is None
