@@ -316,7 +316,10 @@ class JobEngine(JobEndings):
         tracker: ProgressTracker | None = None
         async for item in run:
             if isinstance(item, ExecutionStart | Progress) and job.state is JobState.DISPATCHED:
-                await self._move(job, JobState.RUNNING)
+                # Not written on its own: a restart follows a DISPATCHED prompt exactly as a RUNNING one, and the
+                # start time is written with the job's next state (one transaction a job fewer)
+                job.move(JobState.RUNNING)
+                log.info("job %s is %s", job.id, JobState.RUNNING.value, extra=job.log_context())
             if isinstance(item, RunSucceeded):
                 return item
             elif isinstance(item, RunFailed):
