@@ -1,8 +1,11 @@
 """One prompt followed on a backend: its events, ending in exactly one terminal outcome.
 
 Completion is event-driven: `execution_error` and `execution_interrupted` end the run at once; success ends at
-`executing {node: null}` (the frame ComfyUI sends after writing history), when the outputs are read once from
-`/history` (cached nodes are in it too), falling back to the `executed` events if history cannot be read.
+`executing {node: null}` (the frame ComfyUI sends after writing history). When every frame since the prompt's
+`execution_start` came on one socket, its outputs are the `executed` frames: ComfyUI sends one per output node,
+for cached nodes too with their old files (recorded, PROTOCOL.md 1.6), so `/history` is not read (one request a
+job fewer). Otherwise (a reconnect since, or a prompt followed after it started) they are read once from
+`/history`, falling back to the `executed` events if history cannot be read.
 After a reconnect or a long silence the stream settles runs from `/history` and `/queue` instead.
 """
 
@@ -21,6 +24,7 @@ from .events import (
     Executing,
     ExecutionError,
     ExecutionInterrupted,
+    ExecutionStart,
     ExecutionSuccess,
     FileRef,
     NodeText,
@@ -112,6 +116,7 @@ class PromptRun:
         on_done: Callable[[PromptRun], None],
         *,
         max_pending: int = 512,
+        connection: Callable[[], int] = lambda: 0,
     ) -> None:
         self.prompt_id = prompt_id
         self.submitted = False
@@ -126,6 +131,8 @@ class PromptRun:
         self._next_outcome: Outcome | None = None
         self._success_seen = False
         self._executed: dict[str, tuple[FileRef, ...]] = {}
+        self._connection = connection  # which socket of the stream's is open now (its count of connections)
+        self._started_on: int | None = None  # the socket `execution_start` came on
 
     @property
     def done(self) -> bool:
@@ -140,6 +147,8 @@ class PromptRun:
     def push(self, item: Event | Outcome) -> None:
         if self.done:
             return
+        if isinstance(item, ExecutionStart):  # noted as it arrives: a reconnect may come before it is read
+            self._started_on = self._connection()
         if len(self._items) >= self._max_pending:
             self._drop_one()
         self._items.append(item)
@@ -207,7 +216,10 @@ class PromptRun:
         return None
 
     async def _finish(self) -> Outcome:
-        """`executing null`: history is written. Read the outputs from it, or fall back on the events."""
+        """`executing null`: history is written. The outputs are the `executed` frames when none can have been
+        missed; else read from history, or the events if history cannot be read."""
+        if self._success_seen and self._started_on is not None and self._started_on == self._connection():
+            return RunSucceeded(self.prompt_id, dict(self._executed), from_history=False)
         try:
             entry = await self._read_history(self.prompt_id)
         except ComfyError as exc:

@@ -124,7 +124,13 @@ class ComfyStream:
         """Route this prompt's events to a new `PromptRun` (made before posting, so none can be missed)."""
         run = self._runs.get(prompt_id)
         if run is None:
-            run = PromptRun(prompt_id, self.client.history_entry, self._forget, max_pending=self._max_pending)
+            run = PromptRun(
+                prompt_id,
+                self.client.history_entry,
+                self._forget,
+                max_pending=self._max_pending,
+                connection=lambda: self.connects,
+            )
             self._runs[prompt_id] = run
         run.submitted = run.submitted or submitted
         if submitted:  # re-attached after a restart: it may have finished while nobody listened

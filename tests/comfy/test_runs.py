@@ -46,6 +46,8 @@ async def test_success_with_progress_and_previews(
     assert isinstance(outcome, RunSucceeded)
     files = outcome.results()
     assert [f.type for f in files] == ["output", "output"]  # batch of 2
+    # one socket from execution_start to the end: the `executed` frames are the outputs, history is not read
+    assert not outcome.from_history and not [path for _, path, _ in fake.requests if path.startswith("/history")]
     for ref in files:
         assert (await client.view(ref)).startswith(b"\x89PNG")
     progress = [e for e in events if isinstance(e, ev.Progress)]
@@ -61,9 +63,10 @@ async def test_success_with_progress_and_previews(
         assert kinds.index(ev.Progress) < kinds.index(ev.PreviewImage)
 
 
-async def test_fully_cached_rerun_still_yields_the_files(backend: ComfyBackend) -> None:
+async def test_fully_cached_rerun_still_yields_the_files(fake: FakeComfy, backend: ComfyBackend) -> None:
     _, first_outcome = await collect(await backend.submit(graph("txt2img")))
     again_events, again = await collect(await backend.submit(graph("txt2img")))
+    assert not [path for _, path, _ in fake.requests if path.startswith("/history")]  # `executed` came for both
 
     assert isinstance(first_outcome, RunSucceeded) and isinstance(again, RunSucceeded)
     assert not any(isinstance(e, ev.Progress) for e in again_events)
