@@ -115,8 +115,8 @@ class PromptRun:
         read_history: HistoryReader,
         on_done: Callable[[PromptRun], None],
         *,
+        connection: Callable[[], int],
         max_pending: int = 512,
-        connection: Callable[[], int] = lambda: 0,
     ) -> None:
         self.prompt_id = prompt_id
         self.submitted = False
@@ -218,7 +218,7 @@ class PromptRun:
     async def _finish(self) -> Outcome:
         """`executing null`: history is written. The outputs are the `executed` frames when none can have been
         missed; else read from history, or the events if history cannot be read."""
-        if self._success_seen and self._started_on is not None and self._started_on == self._connection():
+        if self._success_seen and self._started_on == self._connection():
             return RunSucceeded(self.prompt_id, dict(self._executed), from_history=False)
         try:
             entry = await self._read_history(self.prompt_id)

@@ -78,7 +78,7 @@ class FairScheduler:
                 heap = self._by_rank.setdefault(key[0], [])
                 heapq.heappush(heap, (rank, key))
                 if len(heap) > 2 * len(self._members[key[0]]) + 16:  # mostly stale: rebuilt, amortized O(1)
-                    heap[:] = [(self._rank[k], k) for k in self._members[key[0]] if k in self._rank]
+                    heap[:] = [(self._rank[k], k) for k in self._members[key[0]]]
                     heapq.heapify(heap)
         else:
             self._rank.pop(key, None)
@@ -121,7 +121,7 @@ class FairScheduler:
         """Members with queued jobs, in the order they are owed a turn (a guild's members sorted only when
         reached: the first usually has a place)."""
         guilds = self._members if len(self._members) == 1 else sorted(self._members, key=self._guild_rank)
-        for guild in list(guilds):
+        for guild in guilds:  # (iteration ends at the first member placed, before `pop` changes anything)
             members = self._members[guild]
             first = self._first(guild)  # usually the only one looked at
             yield first

@@ -59,7 +59,7 @@ class MemoryBackend:
     def follow(self, prompt_id: str) -> PromptRun:
         run = self.runs.get(prompt_id)
         if run is None:
-            run = PromptRun(prompt_id, self._history, lambda run: None)
+            run = PromptRun(prompt_id, self._history, lambda run: None, connection=lambda: 0)  # one feed, never cut
             run.submitted = True
             self.runs[prompt_id] = run
         return run
