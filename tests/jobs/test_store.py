@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import sqlite3
 import time
 from pathlib import Path
 
 from bot.jobs.model import Job, JobRequest, JobState
-from bot.jobs.store import SqliteJobStore, StoredReply, records
+from bot.jobs.store import SqliteJobStore, StoredReply, StoreError, records
 from bot.templates.params import ImageData
 from bot.templates.template import BoundWorkflow
 from tests.cli import run_cli
@@ -63,3 +65,30 @@ async def test_export_prints_what_is_kept_about_one_member(tmp_path: Path) -> No
     assert exported["user_id"] == 4000
     assert [j["params"]["prompt"] for j in exported["jobs"]] == ["mine", "mine too"]
     assert {"id", "state", "created", "template", "message_id", "channel_id"} <= set(exported["jobs"][0])
+
+
+async def test_writes_made_at_once_all_land_in_order_and_a_refused_one_fails_alone(tmp_path: Path) -> None:
+    """Writes that arrive together share a commit (`batch.py`): each is committed when its caller resumes, a
+    job's insert still precedes its update in the same group, and a write the database refuses (here a job id
+    that is taken) fails only its own caller."""
+    database = tmp_path / "bot.sqlite3"
+    store = await SqliteJobStore(database).open()
+    first, second = job(1, "first"), job(2, "second")
+    twin = job(3, "twin")
+    twin.id = first.id
+    first.move(JobState.CANCELLED)
+    try:
+        outcomes = await asyncio.gather(
+            store.add(first, StoredReply(3000, 42, None)),
+            store.save(first),
+            store.add(second, StoredReply(3000, 43, None)),
+            store.add(twin, StoredReply(3000, 44, None)),
+            return_exceptions=True,
+        )
+        with sqlite3.connect(database) as other:  # another connection sees only what is committed
+            rows = dict(other.execute("SELECT id, state FROM jobs").fetchall())
+    finally:
+        await store.close()
+    assert list(outcomes[:3]) == [None, None, None]
+    assert isinstance(outcomes[3], StoreError) and "could not be written" in str(outcomes[3])
+    assert rows == {first.id: "cancelled", second.id: "queued"}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .batch import Statement
 from .sqlite import SqliteJobStore
 
 
@@ -19,12 +20,14 @@ async def hold(store: SqliteJobStore, job_id: str, user_id: int, files: list[Hel
     names = [
         await store.files.put(store.files.name_for("held", job_id, n, f.filename), f.data) for n, f in enumerate(files)
     ]
-    async with store.writing() as db:
-        await db.executemany(
+    await store.write(
+        Statement(
             "INSERT OR REPLACE INTO held_results (job_id, user_id, n, filename, data, file) "
             "VALUES (?, ?, ?, ?, x'', ?)",
             [(job_id, user_id, n, f.filename, name) for (n, f), name in zip(enumerate(files), names, strict=True)],
+            many=True,
         )
+    )
 
 
 async def held(store: SqliteJobStore, user_id: int) -> dict[str, list[HeldFile]]:
@@ -43,6 +46,5 @@ async def held(store: SqliteJobStore, user_id: int) -> dict[str, list[HeldFile]]
 async def release(store: SqliteJobStore, job_id: str) -> None:
     async with store.db.execute("SELECT file FROM held_results WHERE job_id = ? AND file IS NOT NULL", (job_id,)) as c:
         files = [str(row[0]) for row in await c.fetchall()]
-    async with store.writing() as db:
-        await db.execute("DELETE FROM held_results WHERE job_id = ?", (job_id,))
+    await store.write(Statement("DELETE FROM held_results WHERE job_id = ?", (job_id,)))
     await store.files.drop(files)

@@ -6,6 +6,7 @@ import json
 
 import aiosqlite
 
+from .batch import Statement
 from .sqlite import SqliteJobStore
 
 
@@ -44,10 +45,12 @@ async def prune(store: SqliteJobStore, finished_before: float) -> int:
             (finished_before,),
         ) as c:
             files += [str(row[0]) for row in await c.fetchall()]
-    async with store.writing() as db:
-        await db.executemany("DELETE FROM job_images WHERE job_id = ?", [(i,) for i in ids])
-        await db.executemany("DELETE FROM held_results WHERE job_id = ?", [(i,) for i in ids])
-        await db.executemany("DELETE FROM jobs WHERE id = ?", [(i,) for i in ids])
+    rows = [(i,) for i in ids]
+    await store.write(
+        Statement("DELETE FROM job_images WHERE job_id = ?", rows, many=True),
+        Statement("DELETE FROM held_results WHERE job_id = ?", rows, many=True),
+        Statement("DELETE FROM jobs WHERE id = ?", rows, many=True),
+    )
     await store.files.drop(files)  # after the rows: a file without a row is harmless, a row without its file not
     return len(ids)
 

@@ -11,8 +11,7 @@ import json
 import logging
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager, suppress
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from bot.templates.template import BoundWorkflow
 
 from ..errors import JobError
 from ..model import Job, JobRequest, JobState
+from .batch import Statement, WriteBatch
 from .files import FileShelf
 from .schema import MIGRATIONS, SCHEMA
 
@@ -51,6 +51,7 @@ class SqliteJobStore:
         self._seq = 0
         self._private: set[int] = set()  # members who asked for private results (read before Discord's 3 s)
         self.files = FileShelf(path.parent / "images")  # image bytes live here, not in the rows
+        self._writes = WriteBatch(lambda: self.db, self._refused)
 
     async def open(self) -> SqliteJobStore:
         """Open (and create or migrate) the database; StoreError, with the connection closed, when it cannot be
@@ -85,6 +86,7 @@ class SqliteJobStore:
         return self
 
     async def close(self) -> None:
+        await self._writes.drain()
         if self._db is not None:
             await self._db.close()
             self._db = None
@@ -94,17 +96,14 @@ class SqliteJobStore:
         assert self._db is not None, "the store is not open"
         return self._db
 
-    @asynccontextmanager
-    async def writing(self) -> AsyncIterator[aiosqlite.Connection]:
-        """One write transaction, committed at the end; StoreError when the database refuses it (locked past the
-        busy timeout, a full disk, an I/O error), rolled back so the next write starts clean."""
-        try:
-            yield self.db
-            await self.db.commit()
-        except (sqlite3.Error, OSError) as exc:
-            with suppress(sqlite3.Error):
-                await self.db.rollback()
-            raise StoreError(f"the database {self.path.name} could not be written: {exc}") from None
+    async def write(self, *statements: Statement) -> None:
+        """One write transaction, committed when this returns (sharing its commit with the writes that came at
+        the same time: `batch.py`); StoreError when the database refuses it (locked past the busy timeout, a full
+        disk, an I/O error), rolled back so the next write starts clean."""
+        await self._writes.write(statements)
+
+    def _refused(self, exc: Exception) -> StoreError:
+        return StoreError(f"the database {self.path.name} could not be written: {exc}")
 
     # ---- meta ------------------------------------------------------------------------------------------
 
@@ -114,11 +113,12 @@ class SqliteJobStore:
         return str(row[0]) if row else None
 
     async def set_meta(self, key: str, value: str) -> None:
-        async with self.writing() as db:
-            await db.execute(
+        await self.write(
+            Statement(
                 "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = ?",
                 (key, value, value),
             )
+        )
 
     # ---- jobs ------------------------------------------------------------------------------------------
 
@@ -132,8 +132,8 @@ class SqliteJobStore:
             name: await self.files.put(self.files.name_for(job.id, name), image.data)
             for name, image in bound.images.items()
         }
-        async with self.writing() as db:
-            await db.execute(
+        await self.write(
+            Statement(
                 "INSERT INTO jobs (id, seq, user_id, guild_id, channel_id, message_id, reply_token, template, graph, "
                 "params, output_nodes, image_targets, seed, state, backend, prompt_id, attempts, created, kind, "
                 "parent_id, note, spoiler, locale, private) "
@@ -164,16 +164,18 @@ class SqliteJobStore:
                     job.request.locale,
                     int(job.request.private),
                 ),
-            )
-            await db.executemany(
+            ),
+            Statement(
                 "INSERT INTO job_images (job_id, param, filename, data, file) VALUES (?, ?, ?, x'', ?)",
                 [(job.id, name, image.filename, files[name]) for name, image in bound.images.items()],
-            )
+                many=True,
+            ),
+        )
 
     async def save(self, job: Job) -> None:
         """The job's state and what it has become; committed before the caller tells anyone."""
-        async with self.writing() as db:
-            await db.execute(
+        await self.write(
+            Statement(
                 "UPDATE jobs SET state = ?, backend = ?, prompt_id = ?, attempts = ?, started = ?, finished = ?, "
                 "error = ?, outputs = ? WHERE id = ?",
                 (
@@ -188,6 +190,7 @@ class SqliteJobStore:
                     job.id,
                 ),
             )
+        )
 
     async def unfinished(self) -> list[tuple[Job, StoredReply]]:
         """Every job that has not ended, in the order it was queued."""
@@ -202,11 +205,12 @@ class SqliteJobStore:
                 )
             except (ValueError, KeyError, TypeError) as exc:  # one damaged record must not stop the others
                 log.error("job %s: its record is damaged (%s); it is set aside as failed", row["id"], exc)
-                async with self.writing() as db:
-                    await db.execute(
+                await self.write(
+                    Statement(
                         "UPDATE jobs SET state = 'failed', finished = ?, error = ? WHERE id = ?",
                         (time.time(), f"its record was damaged and could not be resumed: {exc}", row["id"]),
                     )
+                )
         return found
 
     async def get(self, job_id: str) -> Job | None:
@@ -217,10 +221,9 @@ class SqliteJobStore:
 
     async def moved(self, job_id: str, channel_id: int, message_id: int) -> None:
         """The job's message is now another one (posted anew, or in direct messages): reactions find it there."""
-        async with self.writing() as db:
-            await db.execute(
-                "UPDATE jobs SET channel_id = ?, message_id = ? WHERE id = ?", (channel_id, message_id, job_id)
-            )
+        await self.write(
+            Statement("UPDATE jobs SET channel_id = ?, message_id = ? WHERE id = ?", (channel_id, message_id, job_id))
+        )
 
     async def by_message(self, message_id: int) -> Job | None:
         """The job whose message this is (any state): how reactions and buttons find old results."""
@@ -243,15 +246,16 @@ class SqliteJobStore:
         """Set a member's default; None clears it."""
         if key == "private":
             (self._private.add if value == "on" else self._private.discard)(user_id)
-        async with self.writing() as db:
-            if value is None:
-                await db.execute("DELETE FROM member_settings WHERE user_id = ? AND key = ?", (user_id, key))
-            else:
-                await db.execute(
+        if value is None:
+            await self.write(Statement("DELETE FROM member_settings WHERE user_id = ? AND key = ?", (user_id, key)))
+        else:
+            await self.write(
+                Statement(
                     "INSERT INTO member_settings (user_id, key, value) VALUES (?, ?, ?) "
                     "ON CONFLICT(user_id, key) DO UPDATE SET value = excluded.value",
                     (user_id, key, value),
                 )
+            )
 
     async def guild_setting(self, guild_id: int, key: str) -> str | None:
         async with self.db.execute(
@@ -271,12 +275,13 @@ class SqliteJobStore:
         return int(row[0]) if row else 0
 
     async def set_guild_setting(self, guild_id: int, key: str, value: str) -> None:
-        async with self.writing() as db:
-            await db.execute(
+        await self.write(
+            Statement(
                 "INSERT INTO guild_settings (guild_id, key, value) VALUES (?, ?, ?) "
                 "ON CONFLICT(guild_id, key) DO UPDATE SET value = excluded.value",
                 (guild_id, key, value),
             )
+        )
 
     async def states(self, ids: Iterable[str]) -> dict[str, JobState]:
         wanted = list(ids)
