@@ -21,7 +21,7 @@ import aiohttp
 import discord
 from aiohttp import web
 
-from . import cli, event_loop
+from . import cli, collector, event_loop
 from .bot import ComfyBot
 from .cogs.config import ConfigCog
 from .cogs.followup_rules import FollowUpRules
@@ -264,6 +264,7 @@ async def run(settings: Settings, *, sync_only: bool = False) -> None:
                 await app.login(token)  # runs setup_hook, which syncs
                 if not sync_only:
                     await app.start()  # recovered jobs are shown now that the bot knows who it is
+                    collector.settle()
                     await _until_terminated(app, terminated)
             finally:
                 await _bounded(app.close(), bound)
