@@ -45,7 +45,8 @@ from .jobs.store import SqliteJobStore, StoreError, records
 from .logs import configure_logging
 from .metrics import Metrics, serve
 from .settings import BackendSettings, ConfigError, DiscordSettings, Settings, load_settings, templates_folder
-from .templates.library import TemplateLibrary
+from .templates.catalog import catalog_of
+from .templates.library import NO_SERVER_YET, TemplateLibrary
 from .templates.listing import describe_library
 from .ui.job_messages import JobMessages
 from .ui.presenter import ProgressPresenter
@@ -189,6 +190,13 @@ async def assemble(
     report = library.reload()
     for error in report.errors.values():
         log.warning("template refused: %s", error)
+
+    def nodes_read() -> None:  # UI-format exports are converted once a server's node definitions are known
+        converted = library.use_nodes(catalog_of(pool.node_definitions()))
+        for error in converted.errors.values() if converted else ():
+            log.warning("template refused: %s", error)
+
+    pool.on_nodes = nodes_read
     discord_settings = settings.discord
     presenter = ProgressPresenter(
         message_interval=discord_settings.edit_interval,
@@ -313,6 +321,13 @@ def list_templates() -> int:
     """`python -m bot templates`: every template with its parameters, targets and warnings."""
     library = TemplateLibrary(templates_folder())
     report = library.reload()
+    if any(NO_SERVER_YET in error for error in report.errors.values()):  # UI-format exports: ask the servers
+        with contextlib.suppress(ConfigError):
+            settings = load_settings(discord=DiscordSettings(token="unused"))
+            definitions = event_loop.run(cli.node_definitions(settings, cli_parts(settings)))
+            if definitions:
+                library.catalog = catalog_of(definitions)
+                report = library.reload()
     print(describe_library(library, report))
     return 1 if report.errors else 0
 

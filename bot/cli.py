@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -20,11 +21,13 @@ from .comfy.backend import ComfyBackend
 from .comfy.client import ComfyClient
 from .comfy.errors import ComfyError, PromptRejected
 from .comfy.events import Executing, Progress
+from .comfy.models import NodeInfo, SystemStats
 from .comfy.run import PromptRun, RunFailed, RunInterrupted, RunLost, RunSucceeded
 from .discord_rest import DiscordRest, DiscordRestError
 from .jobs.store import SqliteJobStore
 from .permissions import invite_url
 from .settings import BackendSettings, Settings
+from .templates.catalog import catalog_of
 from .templates.errors import TemplateError
 from .templates.library import TemplateLibrary
 from .templates.params import ImageData
@@ -57,20 +60,29 @@ async def check(settings: Settings, parts: Parts, out: TextIO = sys.stdout) -> i
         say(True, f"database {settings.database.path}: {count} job(s)")
     except Exception as exc:  # any reason the file cannot be opened is the admin's to know
         say(False, f"database {settings.database.path}: cannot be opened ({exc})")
-    library = parts.library()
-    report = library.reload()
-    say(bool(library.templates), f"templates: {len(library.templates)} loaded ({', '.join(sorted(library.templates))})")
-    for error in report.errors.values():
-        say(False, f"template refused: {error}")
     async with aiohttp.ClientSession() as session:
+        answers: dict[str, tuple[SystemStats, dict[str, NodeInfo]] | ComfyError] = {}
         for backend in settings.comfy.backends:
             client = parts.backend(session, backend, "check").client
             try:
-                stats = await client.system_stats()
-                nodes = await client.object_info()
+                answers[backend.display_name] = (await client.system_stats(), await client.object_info())
             except ComfyError as exc:
-                say(False, f"backend {backend.display_name} ({backend.shown_url}): {exc}")
+                answers[backend.display_name] = exc
+        library = parts.library()
+        definitions = [(name, found[1]) for name, found in answers.items() if not isinstance(found, ComfyError)]
+        if definitions:  # UI-format exports are converted with the servers' node definitions
+            library.catalog = catalog_of(definitions)
+        report = library.reload()
+        loaded = ", ".join(sorted(library.templates))
+        say(bool(library.templates), f"templates: {len(library.templates)} loaded ({loaded})")
+        for error in report.errors.values():
+            say(False, f"template refused: {error}")
+        for backend in settings.comfy.backends:
+            found = answers[backend.display_name]
+            if isinstance(found, ComfyError):
+                say(False, f"backend {backend.display_name} ({backend.shown_url}): {found}")
                 continue
+            stats, nodes = found
             devices = ", ".join(f"{d.name} ({d.vram_free // 2**20} MiB free)" for d in stats.devices) or "no device"
             say(
                 True,
@@ -159,6 +171,19 @@ def run_values(args: argparse.Namespace) -> dict[str, Any]:
         name, _, path = item.partition("=")
         values[name] = ImageData(Path(path).read_bytes(), Path(path).name)
     return values
+
+
+async def node_definitions(settings: Settings, parts: Parts) -> list[tuple[str, dict[str, NodeInfo]]]:
+    """(server, its `/object_info`) of each configured server that answers: what UI-format exports are converted
+    with when the bot is not running."""
+    found = []
+    async with aiohttp.ClientSession() as session:
+        for backend in settings.comfy.backends:
+            with contextlib.suppress(ComfyError):
+                found.append(
+                    (backend.display_name, await parts.backend(session, backend, "templates").client.object_info())
+                )
+    return found
 
 
 async def run(

@@ -111,7 +111,7 @@ async def test_check_names_each_problem(fake: FakeComfy, discord_fake: FakeDisco
     (tmp_path / "workflows" / "ui.json").write_text(json.dumps({"nodes": [], "links": []}))
     code, out, _ = await run_cli("check", env=env, cwd=tmp_path)
     assert code == 1
-    assert "[fail] template refused: ui.json: this is a UI-format export" in out
+    assert "[fail] template refused: ui.json: a UI-format export that cannot be converted: it has no node" in out
     assert "[fail]   txt2img on comfy1:" in out and f"ckpt_name '{SHIPPED}' is not present" in out
     assert "[fail] backend comfy2 (http://127.0.0.1:9): comfy2 unavailable (cannot connect: " in out
     assert out.splitlines()[-1].endswith("problem(s).")

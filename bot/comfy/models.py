@@ -88,6 +88,8 @@ class InputSpec:
     min: float | None = None
     max: float | None = None
     step: float | None = None
+    control_after_generate: bool = False  # the frontend adds a "fixed/increment/..." widget after this one
+    force_input: bool = False  # a socket, never a widget, in the frontend
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +99,7 @@ class NodeInfo:
     optional: Mapping[str, InputSpec]
     outputs: tuple[str, ...]
     output_node: bool
+    display_name: str = ""  # the frontend's default title for the node
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,17 +266,22 @@ def _input_spec(raw: Any) -> InputSpec:
         return InputSpec(type="*")
     head = raw[0]
     options = raw[1] if len(raw) > 1 and isinstance(raw[1], Mapping) else {}
+    control = bool(options.get("control_after_generate", False))
+    force = bool(options.get("forceInput", False))
     if isinstance(head, list):  # combo: [[choices...], {options}]
-        return InputSpec(type="COMBO", choices=tuple(str(c) for c in head), default=options.get("default"))
+        choices = tuple(str(c) for c in head)
+        return InputSpec("COMBO", choices, options.get("default"), control_after_generate=control, force_input=force)
     if head == "COMBO" and isinstance(options.get("options"), list):  # newer servers
         choices = tuple(str(c) for c in options["options"])
-        return InputSpec(type="COMBO", choices=choices, default=options.get("default"))
+        return InputSpec("COMBO", choices, options.get("default"), control_after_generate=control, force_input=force)
     return InputSpec(
         type=str(head),
         default=options.get("default"),
         min=_number(options.get("min")),
         max=_number(options.get("max")),
         step=_number(options.get("step")),
+        control_after_generate=control,
+        force_input=force,
     )
 
 
@@ -291,6 +299,7 @@ def parse_object_info(raw: Any) -> dict[str, NodeInfo]:
             optional={str(k): _input_spec(v) for k, v in optional.items()},
             outputs=tuple(str(x) for x in info.get("output") or ()),
             output_node=bool(info.get("output_node", False)),
+            display_name=str(info.get("display_name") or name),
         )
     return nodes
 

@@ -62,6 +62,7 @@ class BackendState:
     paused: bool = False
     failures: int = 0
     capability: Capability | None = None
+    nodes: Mapping[str, NodeInfo] | None = None  # its `/object_info` (shared by servers with the same one)
     stats: SystemStats | None = None
     seconds_per_job: float = 10.0  # moving average of recent jobs
     in_flight: int = 0
@@ -83,8 +84,9 @@ class BackendPool:
         self.failures_to_down = failures_to_down
         self.on_down: Callable[[ComfyBackend], None] = lambda backend: None
         self.on_up: Callable[[ComfyBackend], None] = lambda backend: None
+        self.on_nodes: Callable[[], None] = lambda: None  # a server's node definitions were read and differ
         self._task: asyncio.Task[None] | None = None
-        self._interned: dict[object, Capability] = {}
+        self._interned: dict[object, tuple[Capability, Mapping[str, NodeInfo]]] = {}
         self._checked: OrderedDict[int, tuple[Mapping[str, Any], dict[int, list[str]]]] = OrderedDict()
 
     @property
@@ -116,7 +118,10 @@ class BackendPool:
         try:
             state.stats = await client.system_stats()
             if not state.healthy or state.capability is None:
-                state.capability = self._capability(await client.object_info())
+                before = state.capability
+                state.capability, state.nodes = self._capability(await client.object_info())
+                if state.capability is not before:
+                    self.on_nodes()
         except ComfyError as exc:
             state.failures += 1
             state.error = str(exc)
@@ -164,10 +169,16 @@ class BackendPool:
     def _runs(self, state: BackendState, graph: Mapping[str, Any]) -> bool:
         return self._usable(state) and state.capability is not None and not self._problems(state.capability, graph)
 
-    def _capability(self, object_info: Mapping[str, NodeInfo]) -> Capability:
+    def _capability(self, object_info: Mapping[str, NodeInfo]) -> tuple[Capability, Mapping[str, NodeInfo]]:
         """Servers with the same nodes and models share one Capability (a fleet is mostly alike)."""
         made = capability_of(object_info)
-        return self._interned.setdefault((made.node_types, frozenset(made.choices.items())), made)
+        return self._interned.setdefault((made.node_types, frozenset(made.choices.items())), (made, object_info))
+
+    def node_definitions(self) -> list[tuple[str, Mapping[str, NodeInfo]]]:
+        """(server, its `/object_info`) of every server that has answered, the healthy ones first."""
+        known = [state for state in self.states.values() if state.nodes is not None]
+        known.sort(key=lambda state: not state.healthy)
+        return [(state.backend.name, state.nodes) for state in known if state.nodes is not None]
 
     def _problems(self, capability: Capability, graph: Mapping[str, Any]) -> list[str]:
         """`capability.problems(graph)`, worked out once per job's graph and distinct capability: a job is

@@ -2,22 +2,53 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from .catalog import NodeCatalog
 from .errors import TemplateError, TemplateLoadError, UnknownTemplate
 from .infer import infer
 from .manifest import parse_manifest
 from .template import Template, output_nodes
-from .workflow import parse_workflow
+from .ui_format import ConversionError, convert, is_ui_format
+from .workflow import Workflow, graph_workflow, read_json
 
 NAME = re.compile(r"^[a-z0-9_-]{1,32}$")
+NO_SERVER_YET = (
+    "a UI-format export: it is converted with a ComfyUI server's node definitions, and no server has "
+    "answered yet (it is loaded as soon as one does)"
+)
+Conversions = MutableMapping[tuple[str, str], "dict[str, Any] | ConversionError"]  # (file digest, catalog) ->
 
 
-def load_template(json_path: Path) -> Template:
-    """One template from `NAME.json` and, when present, `NAME.toml` beside it."""
+def _workflow(file: str, text: str, catalog: NodeCatalog | None, conversions: Conversions) -> tuple[Workflow, bool]:
+    """The file's API graph, and whether it was converted from the UI format (once per file and node set)."""
+    data = read_json(file, text)
+    if not is_ui_format(data):
+        return graph_workflow(file, data), False
+    if catalog is None:
+        raise TemplateLoadError(file, NO_SERVER_YET)
+    key = (hashlib.sha256(text.encode()).hexdigest(), catalog.fingerprint)
+    if key not in conversions:
+        try:
+            conversions[key] = convert(data, catalog.nodes, catalog.where())
+        except ConversionError as exc:
+            conversions[key] = exc
+    found = conversions[key]
+    if isinstance(found, ConversionError):
+        raise TemplateLoadError(file, f"a UI-format export that cannot be converted: {found}")
+    return graph_workflow(file, found), True
+
+
+def load_template(
+    json_path: Path, catalog: NodeCatalog | None = None, conversions: Conversions | None = None
+) -> Template:
+    """One template from `NAME.json` and, when present, `NAME.toml` beside it. A UI-format export is converted
+    with `catalog` (the servers' node definitions)."""
     name, file = json_path.stem, json_path.name
     if not NAME.match(name):
         raise TemplateLoadError(file, "a template's file name must be 1-32 of a-z, 0-9, '_' or '-' (plus .json)")
@@ -25,7 +56,7 @@ def load_template(json_path: Path) -> Template:
         text = json_path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise TemplateLoadError(file, f"cannot be read: {exc}") from None
-    workflow = parse_workflow(file, text)
+    workflow, converted = _workflow(file, text, catalog, {} if conversions is None else conversions)
     manifest_path = json_path.with_suffix(".toml")
     warnings: tuple[str, ...] = ()
     nsfw = False
@@ -50,6 +81,7 @@ def load_template(json_path: Path) -> Template:
         warnings=warnings,
         has_manifest=manifest_path.exists(),
         nsfw=nsfw,
+        converted=converted,
     )
 
 
@@ -64,6 +96,8 @@ class TemplateLibrary:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self._templates: dict[str, Template] = {}
+        self.catalog: NodeCatalog | None = None  # the servers' node definitions, once one has answered
+        self._conversions: dict[tuple[str, str], dict[str, Any] | ConversionError] = {}
 
     @property
     def templates(self) -> Mapping[str, Template]:
@@ -76,6 +110,15 @@ class TemplateLibrary:
             raise UnknownTemplate("template.unknown", name=name, known=known)
         return template
 
+    def use_nodes(self, catalog: NodeCatalog) -> LoadReport | None:
+        """The servers' node definitions changed (or arrived): UI-format exports are converted again, with the
+        folder read anew; None when they are the ones already in use."""
+        if self.catalog is not None and self.catalog.fingerprint == catalog.fingerprint:
+            self.catalog = catalog  # (the same definitions, perhaps from other servers)
+            return None
+        self.catalog = catalog
+        return self.reload()
+
     def reload(self) -> LoadReport:
         """Read the folder again and swap in the result at once. A file that fails keeps its previous good
         version in use (reported in `kept`); one bad file never stops the others."""
@@ -84,11 +127,14 @@ class TemplateLibrary:
         kept: list[str] = []
         for path in sorted(self.folder.glob("*.json")):
             try:
-                fresh[path.stem] = load_template(path)
+                fresh[path.stem] = load_template(path, self.catalog, self._conversions)
             except TemplateError as exc:
                 errors[path.name] = str(exc)
                 if path.stem in self._templates:
                     fresh[path.stem] = self._templates[path.stem]
                     kept.append(path.stem)
         self._templates = fresh
+        current = self.catalog.fingerprint if self.catalog else None
+        for key in [k for k in self._conversions if k[1] != current]:  # conversions for other node sets go
+            del self._conversions[key]
         return LoadReport(tuple(sorted(fresh)), errors, tuple(kept))

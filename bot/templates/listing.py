@@ -29,7 +29,8 @@ def describe_library(library: TemplateLibrary, report: LoadReport, locale: str |
     for name in sorted(library.templates):
         template = library.templates[name]
         origin = say("listing.manifest" if template.has_manifest else "listing.inferred")
-        lines.append(f"{name}: {template.display_name} ({origin})")
+        converted = f" ({say('listing.converted')})" if template.converted else ""
+        lines.append(f"{name}: {template.display_name} ({origin}){converted}")
         if template.description:
             lines.append(f"  {template.description}")
         lines.append("  " + say("listing.results", nodes=", ".join(template.output_nodes)))

@@ -66,6 +66,7 @@ class Template:
     warnings: tuple[str, ...] = ()
     has_manifest: bool = False
     nsfw: bool = False  # the manifest says its results are for age-restricted channels (spoilered elsewhere)
+    converted: bool = False  # the file is a UI-format export, converted with the servers' node definitions
 
     def bind(self, values: Mapping[str, Any], *, rng: random.Random | None = None) -> BoundWorkflow:
         """A deep copy of the graph with every given value set by value (never by text). Unknown parameters,

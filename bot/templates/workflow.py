@@ -1,4 +1,5 @@
-"""A ComfyUI workflow in API format ("Save (API Format)"): node id -> class_type, inputs, _meta.title."""
+"""A ComfyUI workflow in API format ("Save (API Format)", or converted from the UI format by `ui_format.py`):
+node id -> class_type, inputs, _meta.title."""
 
 from __future__ import annotations
 
@@ -9,10 +10,6 @@ from typing import Any
 
 from .errors import TemplateLoadError
 
-UI_FORMAT_HELP = (
-    "this is a UI-format export (it has 'nodes' and 'links'). In ComfyUI, enable the dev mode options in the "
-    "settings (gear icon), then use 'Save (API Format)' in the workflow menu and put that file here instead"
-)
 Link = tuple[str, int]
 
 
@@ -80,14 +77,21 @@ class Workflow:
         ]
 
 
-def parse_workflow(file: str, text: str) -> Workflow:
-    """Parse a file's text; every problem is a `TemplateLoadError` that names the file and says what to do."""
+def read_json(file: str, text: str) -> Any:
+    """A workflow file's JSON; broken JSON is a `TemplateLoadError` naming the line and column."""
     try:
-        data = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as exc:
         raise TemplateLoadError(file, f"broken JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
-    if isinstance(data, dict) and "nodes" in data and "links" in data:
-        raise TemplateLoadError(file, UI_FORMAT_HELP)
+
+
+def parse_workflow(file: str, text: str) -> Workflow:
+    """Parse a file's text; every problem is a `TemplateLoadError` that names the file and says what to do."""
+    return graph_workflow(file, read_json(file, text))
+
+
+def graph_workflow(file: str, data: Any) -> Workflow:
+    """An API-format graph (as exported, or converted from the UI format), checked."""
     if not isinstance(data, dict) or not data:
         raise TemplateLoadError(file, "expected an API-format workflow: an object of node id -> node")
     for node_id, body in data.items():

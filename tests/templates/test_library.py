@@ -8,10 +8,14 @@ from pathlib import Path
 
 import pytest
 
+from bot.templates.catalog import catalog_of
 from bot.templates.errors import TemplateError
-from bot.templates.library import TemplateLibrary
+from bot.templates.library import NO_SERVER_YET, TemplateLibrary
+from bot.templates.validate import validate_template
 from tests.cli import run_cli
 from tests.conftest import graph
+from tests.fakes.comfy_server import FakeComfy
+from tests.templates.test_ui_format import NODES, UI_RULES
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 UI_EXPORT = {"last_node_id": 9, "last_link_id": 9, "nodes": [{"id": 3, "type": "KSampler"}], "links": [[1, 4, 0, 3, 0]]}
@@ -36,11 +40,24 @@ def refused(folder: Path, file: str) -> str:
     return report.errors[file]
 
 
-def test_a_ui_format_export_is_refused_with_how_to_export(folder: Path) -> None:
+def test_a_ui_format_export_waits_for_a_servers_node_definitions(folder: Path) -> None:
     (folder / "ui.json").write_text(json.dumps(UI_EXPORT))
-    message = refused(folder, "ui.json")
-    assert message.startswith("ui.json: this is a UI-format export")
-    assert "'Save (API Format)'" in message
+    assert refused(folder, "ui.json") == f"ui.json: {NO_SERVER_YET}"
+
+
+@pytest.mark.parametrize("rule", ["subgraph", "bypassed", "primitive", "reroutes"])
+def test_ui_format_exports_convert_load_and_validate_against_the_recorded_server(folder: Path, rule: str) -> None:
+    """A UI export with a subgraph, with a bypassed node, with a PrimitiveNode, and with a Reroute chain: each
+    loads as a template (its prompt and seed inferred) that the recorded server can run."""
+    (folder / "ui.json").write_text(json.dumps(UI_RULES[rule]()))
+    library = TemplateLibrary(folder)
+    report = library.use_nodes(catalog_of([("gpu1", NODES)]))
+    assert report is not None and not report.errors, report
+    template = library.get("ui")
+    assert template.converted
+    assert {"prompt", "seed"} <= set(template.parameters)
+    assert validate_template(template, NODES, "gpu1").problems == ()
+    assert library.use_nodes(catalog_of([("gpu2", NODES)])) is None  # the same definitions: nothing to redo
 
 
 def test_broken_json_names_file_line_and_column(folder: Path) -> None:
@@ -155,4 +172,15 @@ async def test_the_templates_command_lists_parameters_targets_and_refusals(folde
     assert "  seed          int (from 0 to 18446744073709551615), random when empty -> node 3.seed" in text
     assert "upscale: Upscale (manifest)" in text
     assert "  method        choice [nearest-exact, bilinear, area, bicubic, lanczos], default 'lanczos'" in text
-    assert "Refused:\n  ui.json: this is a UI-format export" in text
+    assert f"Refused:\n  ui.json: {NO_SERVER_YET}" in text  # no server answers on the default address
+
+
+async def test_the_templates_command_converts_a_ui_export_with_the_servers_definitions(
+    folder: Path, tmp_path: Path, fake: FakeComfy
+) -> None:
+    (folder / "ui.json").write_text(json.dumps(UI_RULES["subgraph"]()))
+    env = {"TEMPLATES__DIR": str(folder), "COMFY__BACKENDS": fake.base_url, "COMFY__RETRIES": "0"}
+    code, text, _ = await run_cli("templates", env=env, cwd=tmp_path)
+    assert code == 0, text
+    assert "ui: ui (inferred, no manifest) (converted from the UI format)" in text
+    assert "  prompt        text -> node 40:1.text" in text
