@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,7 +12,9 @@ from bot.i18n import excerpt
 
 from .template import Template
 
-MODEL_INPUTS = ("ckpt_name", "unet_name", "lora_name", "vae_name", "clip_name", "model_name", "control_net_name")
+# inputs that name a model file: "not present" rather than "not offered" (clip_name1..4 of the Dual, Triple and
+# Quadruple CLIP loaders included)
+MODEL_INPUT = re.compile(r"^(ckpt|unet|lora|vae|clip|clip_vision|model|control_net|style_model|upscale_model)_name\d?$")
 
 
 @dataclass(frozen=True)
@@ -34,7 +37,7 @@ def _spec(info: NodeInfo, name: str) -> InputSpec | None:
 def _value_problem(where: str, name: str, spec: InputSpec, value: Any, backend: str) -> str | None:
     if spec.choices is not None:
         if isinstance(value, str) and value not in spec.choices:
-            what = "is not present on" if name in MODEL_INPUTS else "is not offered by"
+            what = "is not present on" if MODEL_INPUT.match(name) else "is not offered by"
             return f"{where}: {name} {excerpt(value)!r} {what} {backend}"
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
