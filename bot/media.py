@@ -1,5 +1,6 @@
-"""Images within Discord's upload limit: re-encoded (WebP, then JPEG, stepping quality down, then smaller),
-never dropped."""
+"""Results within Discord's upload limit, never dropped: an image re-encoded (WebP, then JPEG, stepping quality
+down, then smaller), an animation as an animated WebP (every frame kept), a video or a sound re-encoded with
+PyAV (`media_av.py`); what cannot be made to fit is named with its size and the limit instead."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ import io
 from dataclasses import dataclass
 from pathlib import PurePath
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageSequence, UnidentifiedImageError
 
 from bot.i18n import Text
+
+from .media_av import AUDIO_SUFFIXES, VIDEO_SUFFIXES, fit_audio, fit_video
 
 QUALITIES = (90, 80, 70, 60, 50, 40)
 
@@ -43,14 +46,25 @@ def _encode(image: Image.Image, fmt: str, quality: int) -> bytes:
 
 
 def fit_image(data: bytes, filename: str, limit: int) -> FittedImage:
-    """The image as it is when it fits `limit` bytes; otherwise the best re-encoding that fits."""
+    """The file as it is when it fits `limit` bytes; otherwise the best re-encoding that fits (by its kind)."""
     if len(data) <= limit:
         return FittedImage(data, filename, len(data))
-    stem = PurePath(filename).stem or "image"
+    path = PurePath(filename)
+    stem, suffix = path.stem or "result", path.suffix.lower()
+    if suffix in VIDEO_SUFFIXES or suffix in AUDIO_SUFFIXES:
+        video = suffix in VIDEO_SUFFIXES
+        encoded = fit_video(data, limit) if video else fit_audio(data, limit)
+        if encoded is None:
+            note = Text("media.cannot_fit", name=filename, size=_mib(len(data)), limit=_mib(limit))
+            return FittedImage(b"", filename, len(data), note, attached=False)
+        note = Text("media.video" if video else "media.audio", limit=_mib(limit))
+        return FittedImage(encoded, f"{stem}.{'mp4' if video else 'mp3'}", len(data), note)
     try:
         with Image.open(io.BytesIO(data)) as opened:
+            if getattr(opened, "is_animated", False):
+                return _fit_animation(opened, stem, len(data), limit)
             image = opened.copy()
-    except (UnidentifiedImageError, OSError, ValueError):  # a video, a text an extension wrote: not re-encoded yet
+    except (UnidentifiedImageError, OSError, ValueError):  # a 3D model, a file an extension wrote
         note = Text("media.not_attached", name=filename, size=_mib(len(data)), limit=_mib(limit))
         return FittedImage(b"", filename, len(data), note, attached=False)
     scale = 1.0
@@ -67,3 +81,26 @@ def fit_image(data: bytes, filename: str, limit: int) -> FittedImage:
         image = image.resize(
             (max(1, int(image.width * 0.75)), max(1, int(image.height * 0.75))), Image.Resampling.LANCZOS
         )
+
+
+def _fit_animation(opened: Image.Image, stem: str, size: int, limit: int) -> FittedImage:
+    """An animated WebP, PNG or GIF as an animated WebP that fits: every frame and its timing kept, quality
+    stepped down, then every frame made smaller."""
+    frames = [frame.convert("RGBA") for frame in ImageSequence.Iterator(opened)]
+    durations = [int(frame.info.get("duration", opened.info.get("duration", 100)) or 100) for frame in frames]
+    duration: int | list[int] = durations[0] if len(set(durations)) == 1 else durations
+    while True:
+        for quality in QUALITIES:
+            buffer = io.BytesIO()
+            frames[0].save(
+                buffer, "WEBP", save_all=True, append_images=frames[1:], duration=duration, loop=0, quality=quality
+            )
+            if buffer.tell() <= limit:
+                shown = f"{frames[0].width}x{frames[0].height}"
+                note = Text("media.animation", quality=quality, size=shown, frames=len(frames), limit=_mib(limit))
+                return FittedImage(buffer.getvalue(), f"{stem}.webp", size, note)
+        if frames[0].width <= 16:
+            note = Text("media.cannot_fit", name=f"{stem}.webp", size=_mib(size), limit=_mib(limit))
+            return FittedImage(b"", f"{stem}.webp", size, note, attached=False)
+        side = (max(1, int(frames[0].width * 0.75)), max(1, int(frames[0].height * 0.75)))
+        frames = [frame.resize(side, Image.Resampling.LANCZOS) for frame in frames]

@@ -24,7 +24,10 @@ class MalformedFrame(ValueError):
     """A frame that cannot be parsed into the event its type announces."""
 
 
-SAFE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".gif", ".mp4", ".webm", ".wav", ".mp3", ".flac", ".txt"})
+SAFE_SUFFIXES = frozenset(
+    {".png", ".jpg", ".jpeg", ".webp", ".gif", ".mp4", ".webm", ".mov", ".wav", ".mp3", ".flac", ".opus", ".ogg"}
+    | {".txt", ".glb", ".svg"}
+)
 PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,120}")
 
 
@@ -120,6 +123,7 @@ class Executed:
     prompt_id: str
     display_node: str | None = None
     files: tuple[FileRef, ...] = ()
+    texts: tuple[str, ...] = ()  # what a text output shows (PreviewAny, SaveText: `{"text": [...]}`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +202,12 @@ def files_in_output(output: Mapping[str, Any]) -> tuple[FileRef, ...]:
 _FILE: TypeAdapter[FileRef] = TypeAdapter(FileRef)
 
 
+def texts_in_output(output: Mapping[str, Any]) -> tuple[str, ...]:
+    """The strings of a node's `output.text` (PreviewAny sends `{"text": ["..."]}`, as recorded)."""
+    items = output.get("text")
+    return tuple(item for item in items if isinstance(item, str)) if isinstance(items, list) else ()
+
+
 def _adapter(cls: type[Any]) -> Callable[[Any], Any]:
     return TypeAdapter(cls).validate_python
 
@@ -219,7 +229,8 @@ def _executed(data: Mapping[str, Any]) -> Executed:
     if not isinstance(data.get("output"), Mapping):
         raise MalformedFrame("executed without an output object")
     head: Executed = _EXECUTED_HEAD(data)
-    return Executed(head.node, head.prompt_id, head.display_node, files_in_output(data["output"]))
+    output = data["output"]
+    return Executed(head.node, head.prompt_id, head.display_node, files_in_output(output), texts_in_output(output))
 
 
 _TEXT_PARSERS: dict[str, Callable[[Any], Any]] = {

@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from .errors import ComfyProtocolError, NodeRejection, ValidationIssue
-from .events import ExecutionError, ExecutionInterrupted, FileRef, files_in_output
+from .events import ExecutionError, ExecutionInterrupted, FileRef, files_in_output, texts_in_output
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +56,7 @@ class HistoryEntry:
     outputs: Mapping[str, tuple[FileRef, ...]]
     error: ExecutionError | None = None
     interrupted: ExecutionInterrupted | None = None
+    texts: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # text outputs, by node
 
     @property
     def files(self) -> tuple[FileRef, ...]:
@@ -216,6 +217,11 @@ def _history_entry(prompt_id: str, raw: Any) -> HistoryEntry:
         status=str(status.get("status_str", "")),
         completed=bool(status.get("completed", False)),
         outputs={str(node): files_in_output(out) for node, out in outputs_raw.items() if isinstance(out, Mapping)},
+        texts={
+            str(node): found
+            for node, out in outputs_raw.items()
+            if isinstance(out, Mapping) and (found := texts_in_output(out))
+        },
         error=error,
         interrupted=interrupted,
     )

@@ -44,6 +44,10 @@ class RunSucceeded:
     from_history: bool = True
     # Output branches ComfyUI dropped at submission (a 200 with node_errors).
     dropped: Mapping[str, NodeRejection] = field(default_factory=dict)
+    texts: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # text outputs, by node
+
+    def result_texts(self, output_nodes: Collection[str]) -> tuple[str, ...]:
+        return tuple(text for node in output_nodes for text in self.texts.get(node, ()))
 
     def results(self, output_nodes: Collection[str] | None = None) -> tuple[FileRef, ...]:
         """The result files: those of `output_nodes` when given; else saved files (type `output`), and only
@@ -95,7 +99,7 @@ def failed(event: ExecutionError) -> RunFailed:
 
 def outcome_from_history(entry: HistoryEntry) -> Outcome:
     if entry.status == "success":
-        return RunSucceeded(entry.prompt_id, entry.outputs)
+        return RunSucceeded(entry.prompt_id, entry.outputs, texts=entry.texts)
     if entry.interrupted is not None:
         return RunInterrupted(entry.prompt_id, entry.interrupted.node_id, entry.interrupted.node_type)
     if entry.error is not None:
@@ -131,6 +135,7 @@ class PromptRun:
         self._next_outcome: Outcome | None = None
         self._success_seen = False
         self._executed: dict[str, tuple[FileRef, ...]] = {}
+        self._texts: dict[str, tuple[str, ...]] = {}
         self._connection = connection  # which socket of the stream's is open now (its count of connections)
         self._started_on: int | None = None  # the socket `execution_start` came on
 
@@ -205,6 +210,8 @@ class PromptRun:
     async def _interpret(self, event: Event) -> Outcome | None:
         if isinstance(event, Executed):
             self._executed[event.node] = event.files
+            if event.texts:
+                self._texts[event.node] = event.texts
         elif isinstance(event, ExecutionSuccess):
             self._success_seen = True
         elif isinstance(event, ExecutionError):
@@ -219,7 +226,7 @@ class PromptRun:
         """`executing null`: history is written. The outputs are the `executed` frames when none can have been
         missed; else read from history, or the events if history cannot be read."""
         if self._success_seen and self._started_on == self._connection():
-            return RunSucceeded(self.prompt_id, dict(self._executed), from_history=False)
+            return RunSucceeded(self.prompt_id, dict(self._executed), from_history=False, texts=dict(self._texts))
         try:
             entry = await self._read_history(self.prompt_id)
         except ComfyError as exc:
@@ -228,5 +235,5 @@ class PromptRun:
         if entry is not None:
             return outcome_from_history(entry)
         if self._success_seen:
-            return RunSucceeded(self.prompt_id, dict(self._executed), from_history=False)
+            return RunSucceeded(self.prompt_id, dict(self._executed), from_history=False, texts=dict(self._texts))
         return RunLost(self.prompt_id, "ComfyUI finished the prompt but kept no result for it")

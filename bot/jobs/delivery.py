@@ -14,9 +14,16 @@ from .ports import Backend
 
 
 async def fetch_results(
-    backend: Backend, refs: Sequence[FileRef], stem: str, *, max_file_bytes: int, max_job_bytes: int
+    backend: Backend,
+    refs: Sequence[FileRef],
+    stem: str,
+    *,
+    max_file_bytes: int,
+    max_job_bytes: int,
+    texts: bool = False,
 ) -> tuple[ResultImage, ...] | Text:
-    """The files, or why they cannot be shown (a Text for the member)."""
+    """The files, or why they cannot be shown (a Text for the member). No file is a result too when the
+    workflow's results are `texts` only."""
     fetched: list[ResultImage] = []
     total = 0
     try:
@@ -29,4 +36,4 @@ async def fetch_results(
             fetched.append(ResultImage(ref.safe_name(f"{stem}-{index}"), data))
     except ComfyError as exc:
         return Text("failed.fetch", error=str(exc))
-    return tuple(fetched) if fetched else Text("failed.no_image")
+    return tuple(fetched) if fetched or texts else Text("failed.no_image")

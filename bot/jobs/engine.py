@@ -337,13 +337,15 @@ class JobEngine(JobEndings):
 
     async def _deliver(self, job: Job, backend: Backend, outcome: RunSucceeded) -> None:
         """The delivery stage (the job is DELIVERING and its backend's slot already free)."""
-        refs = outcome.results(job.request.bound.output_nodes)
+        output_nodes = job.request.bound.output_nodes
+        refs, texts = outcome.results(output_nodes), outcome.result_texts(output_nodes)
         images = await fetch_results(
             backend,
             refs,
             job.request.bound.template,
             max_file_bytes=self.max_file_bytes,
             max_job_bytes=self.max_job_bytes,
+            texts=bool(texts),
         )
         if isinstance(images, Text):
             await self._finish(job, JobState.FAILED, Failed(images))
@@ -351,4 +353,4 @@ class JobEngine(JobEndings):
         seconds = time.time() - (job.started or job.created)
         self.pool.finished(backend.name, seconds)
         job.outputs = [image.filename for image in images]
-        await self._finish(job, JobState.DELIVERED, Delivered(images, seconds, backend.name))
+        await self._finish(job, JobState.DELIVERED, Delivered(images, seconds, backend.name, texts))

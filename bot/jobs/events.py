@@ -41,9 +41,10 @@ class ResultImage:
 
 @dataclass(frozen=True, slots=True)
 class Delivered:
-    images: tuple[ResultImage, ...]
+    images: tuple[ResultImage, ...]  # the result files: images, animations, videos, audio
     seconds: float
     backend: str
+    texts: tuple[str, ...] = ()  # what text outputs showed (PreviewAny, SaveText)
 
 
 @dataclass(frozen=True, slots=True)

@@ -70,7 +70,9 @@ def load_template(
         display, description, named_outputs = None, "", ()
     outputs = output_nodes(workflow, named_outputs)
     if not outputs:
-        raise TemplateLoadError(file, "no output node: add a SaveImage (or PreviewImage) node")
+        raise TemplateLoadError(
+            file, "no output node: add a Save node (SaveImage, SaveVideo, SaveAudio), a PreviewImage or a PreviewAny"
+        )
     return Template(
         name=name,
         display_name=display or name,

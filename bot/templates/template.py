@@ -14,8 +14,23 @@ from .errors import BindError
 from .params import ImageData, Parameter
 from .workflow import Workflow
 
-SAVE_NODES = ("SaveImage", "SaveAnimatedWEBP", "SaveAnimatedPNG", "Image Save")
-PREVIEW_NODES = ("PreviewImage",)
+# The nodes whose results a member gets, by what ComfyUI's nodes save: images and animations, video, audio
+# (comfy_extras/nodes_video.py, nodes_audio.py), and text (PreviewAny's `{"text": [...]}`).
+SAVE_NODES = (
+    "SaveImage",
+    "SaveAnimatedWEBP",
+    "SaveAnimatedPNG",
+    "Image Save",
+    "SaveVideo",
+    "SaveWEBM",
+    "SaveAudio",
+    "SaveAudioMP3",
+    "SaveAudioOpus",
+    "SaveGLB",  # a 3D model: attached as a file to download
+    "SaveSVGNode",
+)
+PREVIEW_NODES = ("PreviewImage", "PreviewAudio")
+TEXT_NODES = ("PreviewAny", "SaveText")  # shown in the result's embed, beside the files
 SEED_MAX = 2**53 - 1  # random seeds stay exact in JSON and in Discord's integer options
 
 
@@ -99,8 +114,10 @@ class Template:
 
 
 def output_nodes(workflow: Workflow, named: tuple[str, ...]) -> tuple[str, ...]:
-    """The nodes whose files are the results: named ones; else SaveImage-like nodes; else PreviewImage nodes."""
+    """The nodes whose outputs are the results: named ones; else the Save nodes (else the Preview nodes), with
+    the text outputs."""
     if named:
         return named
     saved = tuple(node.id for node in workflow if node.class_type in SAVE_NODES)
-    return saved or tuple(node.id for node in workflow if node.class_type in PREVIEW_NODES)
+    texts = tuple(node.id for node in workflow if node.class_type in TEXT_NODES)
+    return (saved or tuple(node.id for node in workflow if node.class_type in PREVIEW_NODES)) + texts

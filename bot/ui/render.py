@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import PurePath
 from typing import Any
 
 import discord
@@ -105,6 +106,9 @@ class ResultActions:
     locale: str = "en-US"
 
 
+STILL_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")  # results an img2img or upscale template can take
+
+
 def render_final(
     event: JobEvent,
     values: Mapping[str, Any],
@@ -145,7 +149,8 @@ def _final(
     note = None
     if actions.note and actions.kind != "imagine":
         note = _say(locale, "result.of", kind=Text(f"kind.{actions.kind}"), link=actions.note)
-    embed = discord.Embed(title=_say(locale, "result.done"), colour=COLOR_DONE, description=note)
+    said = "\n\n".join(text for text in (note, *event.texts) if text)  # text outputs, fitted with the embed
+    embed = discord.Embed(title=_say(locale, "result.done"), colour=COLOR_DONE, description=said or None)
     if values.get("prompt") is not None:
         embed.add_field(name=_say(locale, "result.prompt"), value=shown(values["prompt"], 1000, none), inline=False)
     if str(values.get("negative") or "").strip():
@@ -166,8 +171,13 @@ def _final(
         for image in images
         if image.attached
     ]
-    view = result_view(
-        actions.job_id, len(files[:10]), can_vary=actions.can_vary, can_upscale=actions.can_upscale, locale=locale
+    still = bool(files) and all(PurePath(f.filename or "").suffix.lower() in STILL_SUFFIXES for f in files)
+    view = result_view(  # a video, a sound or a text is not varied or upscaled as an image is
+        actions.job_id,
+        len(files[:10]),
+        can_vary=actions.can_vary and still,
+        can_upscale=actions.can_upscale and still,
+        locale=locale,
     )
     return Rendered(
         embed=embed, files=files[:10], view=view, followups=[files[i : i + 10] for i in range(10, len(files), 10)]

@@ -1,0 +1,144 @@
+"""Videos and sounds over Discord's upload limit, re-encoded to fit with PyAV (FFmpeg's libraries, with their
+codecs in the wheel): a video as H.264 in MP4 (its sound as AAC), a sound as MP3, both formats every Discord
+client plays inline. The bitrate is what the limit allows over the file's duration; a video that would need
+less than ~0.04 bits a pixel is also scaled down. When the first try comes out too large, the next aims lower.
+None when it cannot fit (too long for any bitrate worth hearing or seeing), or the file cannot be read.
+
+CPU work of seconds: the caller runs it in a worker thread, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from fractions import Fraction
+
+import av
+
+log = logging.getLogger(__name__)
+
+VIDEO_SUFFIXES = (".mp4", ".webm", ".mov", ".mkv")
+AUDIO_SUFFIXES = (".flac", ".mp3", ".wav", ".opus", ".ogg", ".m4a")
+HEADROOM = 0.9  # of the limit the streams aim at (the container and the encoder's overshoot take the rest)
+AUDIO_IN_VIDEO = 64_000  # bits a second for a video's sound
+MIN_AUDIO = 24_000  # below this a sound is not worth hearing: not re-encoded
+MAX_AUDIO = 192_000
+MIN_VIDEO = 50_000
+MIN_BITS_PER_PIXEL = 0.04  # below this (per pixel per frame), the picture is halved in area instead
+TRIES = 4
+
+
+def fit_video(data: bytes, limit: int) -> bytes | None:
+    """The video as an MP4 of at most `limit` bytes, or None."""
+    try:
+        with av.open(io.BytesIO(data), "r") as source:
+            stream = source.streams.video[0]
+            duration = _seconds(source, stream)
+            width, height = stream.codec_context.width, stream.codec_context.height
+            rate = stream.average_rate or Fraction(24)
+            has_audio = bool(source.streams.audio)
+    except (av.FFmpegError, IndexError, ValueError) as exc:
+        log.info("a video could not be read to re-encode it: %s", exc)
+        return None
+    budget = limit * 8 * HEADROOM / max(duration, 0.1) - (AUDIO_IN_VIDEO if has_audio else 0)
+    for _ in range(TRIES):
+        if budget < MIN_VIDEO:
+            return None
+        scale = 1.0
+        while budget / (width * height * scale * scale * float(rate)) < MIN_BITS_PER_PIXEL and width * scale > 160:
+            scale *= 0.7071
+        encoded = _encode_video(data, int(budget), _even(width * scale), _even(height * scale), rate, has_audio)
+        if len(encoded) <= limit:
+            return encoded
+        budget *= 0.85 * limit / len(encoded)
+    return None
+
+
+def fit_audio(data: bytes, limit: int) -> bytes | None:
+    """The sound as an MP3 of at most `limit` bytes, or None."""
+    try:
+        with av.open(io.BytesIO(data), "r") as source:
+            stream = source.streams.audio[0]
+            duration = _seconds(source, stream)
+    except (av.FFmpegError, IndexError, ValueError) as exc:
+        log.info("a sound could not be read to re-encode it: %s", exc)
+        return None
+    bitrate = min(MAX_AUDIO, limit * 8 * HEADROOM / max(duration, 0.1))
+    for _ in range(TRIES):
+        if bitrate < MIN_AUDIO:
+            return None
+        encoded = _encode_audio(data, int(bitrate))
+        if len(encoded) <= limit:
+            return encoded
+        bitrate *= 0.85 * limit / len(encoded)
+    return None
+
+
+def _seconds(source: av.container.InputContainer, stream: av.stream.Stream) -> float:
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    if source.duration is not None:
+        return source.duration / av.time_base
+    return 1.0
+
+
+def _even(value: float) -> int:
+    return max(2, int(value) // 2 * 2)
+
+
+def _encode_video(data: bytes, bitrate: int, width: int, height: int, rate: Fraction, has_audio: bool) -> bytes:
+    out = io.BytesIO()
+    with av.open(io.BytesIO(data), "r") as source, av.open(out, "w", format="mp4") as target:
+        video = target.add_stream("libx264", rate=rate)
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        video.bit_rate = bitrate
+        video.options = {"preset": "veryfast", "maxrate": str(bitrate), "bufsize": str(bitrate * 2)}
+        sound = _sound_stream(source, target, "aac", AUDIO_IN_VIDEO) if has_audio else None  # before any packet
+        for index, frame in enumerate(source.decode(video=0)):
+            picture = frame.reformat(width=width, height=height, format="yuv420p")
+            picture.pts, picture.time_base = index, Fraction(1) / rate
+            target.mux(video.encode(picture))
+        target.mux(video.encode(None))
+        if sound is not None:
+            source.seek(0)
+            _encode_sound(source, target, *sound)
+    return out.getvalue()
+
+
+def _encode_audio(data: bytes, bitrate: int) -> bytes:
+    out = io.BytesIO()
+    with av.open(io.BytesIO(data), "r") as source, av.open(out, "w", format="mp3") as target:
+        sound = _sound_stream(source, target, "libmp3lame", bitrate)
+        if sound is not None:
+            _encode_sound(source, target, *sound)
+    return out.getvalue()
+
+
+def _sound_stream(
+    source: av.container.InputContainer, target: av.container.OutputContainer, codec: str, bitrate: int
+) -> tuple[av.audio.stream.AudioStream, av.AudioResampler] | None:
+    """A stream in `target` for the source's first sound, and what converts its samples for the encoder."""
+    if not source.streams.audio:
+        return None
+    context = source.streams.audio[0].codec_context
+    rate = context.sample_rate if context.sample_rate in (32_000, 44_100, 48_000) else 44_100  # MP3 and AAC take
+    layout = "stereo" if context.channels > 1 else "mono"
+    stream = target.add_stream(codec, rate=rate)
+    assert isinstance(stream, av.audio.stream.AudioStream)
+    stream.bit_rate, stream.layout = bitrate, layout
+    return stream, av.AudioResampler(format=stream.format.name, layout=layout, rate=rate)
+
+
+def _encode_sound(
+    source: av.container.InputContainer,
+    target: av.container.OutputContainer,
+    stream: av.audio.stream.AudioStream,
+    resampler: av.AudioResampler,
+) -> None:
+    for frame in source.decode(audio=0):
+        frame.pts = None
+        for piece in resampler.resample(frame):
+            target.mux(stream.encode(piece))
+    for piece in resampler.resample(None):
+        target.mux(stream.encode(piece))
+    target.mux(stream.encode(None))
