@@ -12,7 +12,7 @@ from PIL import Image, ImageSequence, UnidentifiedImageError
 
 from bot.i18n import Text
 
-from .media_av import AUDIO_SUFFIXES, VIDEO_SUFFIXES, fit_audio, fit_video
+from .media_av import AUDIO_SUFFIXES, VIDEO_SUFFIXES, Unreadable, fit_audio, fit_video
 
 QUALITIES = (90, 80, 70, 60, 50, 40)
 
@@ -53,7 +53,11 @@ def fit_image(data: bytes, filename: str, limit: int) -> FittedImage:
     stem, suffix = path.stem or "result", path.suffix.lower()
     if suffix in VIDEO_SUFFIXES or suffix in AUDIO_SUFFIXES:
         video = suffix in VIDEO_SUFFIXES
-        encoded = fit_video(data, limit) if video else fit_audio(data, limit)
+        try:
+            encoded = fit_video(data, limit) if video else fit_audio(data, limit)
+        except Unreadable:
+            note = Text("media.not_attached", name=filename, size=_mib(len(data)), limit=_mib(limit))
+            return FittedImage(b"", filename, len(data), note, attached=False)
         if encoded is None:
             note = Text("media.cannot_fit", name=filename, size=_mib(len(data)), limit=_mib(limit))
             return FittedImage(b"", filename, len(data), note, attached=False)

@@ -2,7 +2,8 @@
 codecs in the wheel): a video as H.264 in MP4 (its sound as AAC), a sound as MP3, both formats every Discord
 client plays inline. The bitrate is what the limit allows over the file's duration; a video that would need
 less than ~0.04 bits a pixel is also scaled down. When the first try comes out too large, the next aims lower.
-None when it cannot fit (too long for any bitrate worth hearing or seeing), or the file cannot be read.
+None when it cannot fit (too long for any bitrate worth hearing or seeing); `Unreadable` when the file is not a
+video or a sound FFmpeg can read.
 
 CPU work of seconds: the caller runs it in a worker thread, never on the event loop.
 """
@@ -10,12 +11,14 @@ CPU work of seconds: the caller runs it in a worker thread, never on the event l
 from __future__ import annotations
 
 import io
-import logging
 from fractions import Fraction
 
 import av
 
-log = logging.getLogger(__name__)
+
+class Unreadable(Exception):
+    """Not a video or a sound FFmpeg can read (a damaged file, another kind under a media name)."""
+
 
 VIDEO_SUFFIXES = (".mp4", ".webm", ".mov", ".mkv")
 AUDIO_SUFFIXES = (".flac", ".mp3", ".wav", ".opus", ".ogg", ".m4a")
@@ -38,8 +41,7 @@ def fit_video(data: bytes, limit: int) -> bytes | None:
             rate = stream.average_rate or Fraction(24)
             has_audio = bool(source.streams.audio)
     except (av.FFmpegError, IndexError, ValueError) as exc:
-        log.info("a video could not be read to re-encode it: %s", exc)
-        return None
+        raise Unreadable(f"a video that cannot be read: {exc}") from None
     budget = limit * 8 * HEADROOM / max(duration, 0.1) - (AUDIO_IN_VIDEO if has_audio else 0)
     for _ in range(TRIES):
         if budget < MIN_VIDEO:
@@ -61,8 +63,7 @@ def fit_audio(data: bytes, limit: int) -> bytes | None:
             stream = source.streams.audio[0]
             duration = _seconds(source, stream)
     except (av.FFmpegError, IndexError, ValueError) as exc:
-        log.info("a sound could not be read to re-encode it: %s", exc)
-        return None
+        raise Unreadable(f"a sound that cannot be read: {exc}") from None
     bitrate = min(MAX_AUDIO, limit * 8 * HEADROOM / max(duration, 0.1))
     for _ in range(TRIES):
         if bitrate < MIN_AUDIO:

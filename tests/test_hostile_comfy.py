@@ -126,7 +126,7 @@ async def test_an_output_too_large_to_attach_and_not_an_image_is_named_and_the_j
         await discord.until(lambda: (discord.original(asked).embeds or [{}])[0].get("title") == "Done", within=30)
     shown = discord.original(asked)
     footer = shown.embeds[0]["footer"]["text"]
-    assert footer.startswith("clip.mp4 (12.0 MiB) is not an image the bot can shrink, and is larger than 10 MiB")
+    assert footer.startswith("clip.mp4 (12.0 MiB) is not a file the bot can shrink, and is larger than 10 MiB")
     assert not shown.files
 
 

@@ -31,7 +31,10 @@ MODEL_LOADERS = {
     "UNETLoader": "unet_name",
     "UnetLoaderGGUF": "unet_name",
 }
-TEXT_INPUTS = ("text", "text_g", "text_l")
+# where encoders take their text: CLIPTextEncode (text), SDXL (text_g, text_l), Flux (clip_l, t5xxl), Qwen
+# image edit (prompt), ACE-Step audio (tags)
+TEXT_INPUTS = ("text", "text_g", "text_l", "clip_l", "t5xxl", "prompt", "tags")
+STRING_SOURCES = ("value", "text", "string", "string_a")  # where a string primitive or string node holds its text
 IMAGE_LOADERS = ("LoadImage",)
 # name: (type, min, max, description)
 ROLES: dict[str, tuple[ParamType, float | None, float | None, str]] = {
@@ -116,12 +119,16 @@ def _add_text(inference: Inference, workflow: Workflow, role: str, encoder: Node
     for name in TEXT_INPUTS:
         if name not in encoder.inputs:
             continue
-        source = workflow.source(encoder, name)
-        if source is not None:  # a text primitive feeding the encoder: target the primitive
-            string_input = next((i for i in ("value", "text", "string") if isinstance(source.inputs.get(i), str)), None)
-            if string_input is not None:
-                inference.add(role, source, string_input)
-                continue
+        source = _walk(  # a string primitive feeding the encoder (through string nodes): target the primitive
+            workflow,
+            workflow.source(encoder, name),
+            (),
+            lambda n: any(isinstance(n.inputs.get(i), str) for i in STRING_SOURCES),
+            depth=4,
+        )
+        if source is not None:
+            inference.add(role, source, next(i for i in STRING_SOURCES if isinstance(source.inputs.get(i), str)))
+            continue
         inference.add(role, encoder, name)
 
 
@@ -143,7 +150,7 @@ def _parts(workflow: Workflow, sampler: Node) -> SamplerParts:
     if kind == "SamplerCustomAdvanced":
         guider, noise = src(sampler, "guider"), src(sampler, "noise")
         select, sigmas = src(sampler, "sampler"), src(sampler, "sigmas")
-        positive = src(guider, "positive") or src(guider, "conditioning")
+        positive = src(guider, "positive") or src(guider, "conditioning") or src(guider, "cond1")
         values = {
             "seed": noise,
             "cfg": guider,
@@ -214,7 +221,9 @@ def _chain_heads(workflow: Workflow, samplers: list[Node]) -> tuple[list[Node], 
 
     def head_of(sampler: Node) -> Node:
         parts = _parts(workflow, sampler)
-        upstream = _walk(workflow, parts.latent, (), lambda n: n.id in ids)
+        # along latents only: a sampler whose latent comes from another continues it (an SDXL refiner); one that
+        # takes an image another sampler made (a depth map) starts its own chain
+        upstream = _walk(workflow, parts.latent, ("latent_image", "samples", "latent"), lambda n: n.id in ids)
         return head_of(upstream) if upstream is not None and upstream.id != sampler.id else sampler
 
     chains: dict[str, list[Node]] = {}

@@ -4,6 +4,11 @@ Per prompt (recorded order): status, execution_start, execution_cached, then per
 executing (+ progress and a binary preview per sampler step), executed for output nodes, execution_success;
 history is written, then status, then `executing {node: null}`. Cached nodes send nothing but `executed` for
 output nodes (with the old file names). Errors and interrupts replace execution_success.
+
+What output nodes report, as recorded (fixtures/outputs_recorded.json): SaveImage and PreviewImage
+`{"images": [...]}`; SaveVideo and SaveAnimatedWEBP `{"images": [...], "animated": [true]}` (an .mp4 in the
+prefix's subfolder, a .webp); SaveAudio and SaveAudioMP3 `{"audio": [...]}` (.flac, .mp3); PreviewAny
+`{"text": ["..."]}`.
 """
 
 from __future__ import annotations
@@ -18,11 +23,19 @@ from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
+from . import media
+
 if TYPE_CHECKING:
     from .comfy_server import FakeComfy
 
 Json = dict[str, Any]
 SAMPLERS = {"KSampler", "KSamplerAdvanced", "SamplerCustom"}
+MEDIA_SAVES = {  # node -> (file suffix, the key of its output)
+    "SaveVideo": (".mp4", "images"),
+    "SaveAnimatedWEBP": (".webp", "images"),
+    "SaveAudio": (".flac", "audio"),
+    "SaveAudioMP3": (".mp3", "audio"),
+}
 
 
 @dataclass
@@ -77,6 +90,13 @@ def png(seed: int, size: int = 64, *, noise: bool = False) -> bytes:
         image = Image.new("RGB", (size, size), (rng.randrange(256), rng.randrange(256), rng.randrange(256)))
     buffer = io.BytesIO()
     image.save(buffer, "PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+def animated_webp(side: int, frames: int = 4) -> bytes:
+    images = [Image.new("RGB", (side, side), (n * 60, 0, 0)) for n in range(frames)]
+    buffer = io.BytesIO()
+    images[0].save(buffer, "WEBP", save_all=True, append_images=images[1:], duration=160, loop=0)
     return buffer.getvalue()
 
 
@@ -224,6 +244,10 @@ class Executor:
         return ui
 
     def _save(self, run: RunState, node_id: str, class_type: str, inputs: Json) -> Json | None:
+        if class_type in MEDIA_SAVES:
+            return self._save_media(class_type, inputs)
+        if class_type == "PreviewAny":
+            return {"text": [self._text_of(run.item.prompt, inputs.get("source"))]}
         if class_type not in ("SaveImage", "PreviewImage"):
             return None
         count = self._batch_size(run.item.prompt, node_id) or 1
@@ -245,6 +269,33 @@ class Executor:
             self.fake.files[(kind, subfolder, name)] = data
             images.append({"filename": name, "subfolder": subfolder, "type": kind})
         return {"images": images}
+
+    def _save_media(self, class_type: str, inputs: Json) -> Json:
+        suffix, key = MEDIA_SAVES[class_type]
+        subfolder, _, prefix = str(inputs.get("filename_prefix", "ComfyUI")).rpartition("/")
+        counter_key = f"{subfolder}/{prefix}"
+        self.counters[counter_key] = self.counters.get(counter_key, 0) + 1
+        name = f"{prefix}_{self.counters[counter_key]:05}_{suffix}"
+        fake = self.fake
+        if name in fake.output_data:
+            data = fake.output_data[name]
+        elif suffix == ".mp4":
+            data = media.mp4(seconds=fake.media_seconds, side=fake.output_side, noise=fake.output_noise)
+        elif suffix == ".webp":
+            data = animated_webp(fake.output_side)
+        else:
+            data = media.sound(suffix.lstrip("."), seconds=fake.media_seconds, noise=fake.output_noise)
+        fake.files[("output", subfolder, name)] = data
+        file = {"filename": name, "subfolder": subfolder, "type": "output"}
+        return {key: [file], "animated": [True]} if key == "images" else {key: [file]}
+
+    @staticmethod
+    def _text_of(prompt: Json, source: Any) -> str:
+        """What PreviewAny shows: a string primitive's value (the only source the fake computes)."""
+        if isinstance(source, list) and len(source) == 2 and source[0] in prompt:
+            value = (prompt[source[0]].get("inputs") or {}).get("value")
+            return value if isinstance(value, str) else json.dumps(value)
+        return "None"
 
     async def _executed(self, run: RunState, node_id: str, ui: Json) -> None:
         run.outputs[node_id] = ui

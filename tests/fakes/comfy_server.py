@@ -13,6 +13,7 @@ routes (500, garbage, slow, dropped), `refuse_ws`, `drop_sockets()`, `restart()`
 from __future__ import annotations
 
 import asyncio
+import gzip
 import heapq
 import json
 import struct
@@ -33,6 +34,21 @@ FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 Json = dict[str, Any]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 TROUBLE = "500 Internal Server Error\n\nServer got itself in trouble"
+VIEW_TYPES = {
+    ".mp4": "video/mp4",
+    ".webp": "image/webp",
+    ".flac": "audio/flac",
+    ".mp3": "audio/mpeg",
+    ".png": "image/png",
+}
+
+
+def full_nodes(*names: str) -> Json:
+    """Node classes as the recorded ComfyUI version defines them (its whole `/object_info`), for tests whose
+    workflows use more than the recorded few: `fake.object_info.update(full_nodes("SaveVideo", ...))`."""
+    with gzip.open(FIXTURES / "object_info_full.json.gz", "rt") as file:
+        everything = json.load(file)
+    return {name: everything[name] for name in names}
 
 
 def load_object_info() -> Json:
@@ -74,6 +90,7 @@ class FakeComfy:
     supports_preview_metadata: bool = True  # False: an older server that ignores the handshake (type-1 previews)
     output_side: int = 64  # pixels of the images SaveImage writes
     output_noise: bool = False  # noise does not compress: a side of 600 makes a ~1 MiB PNG
+    media_seconds: float = 1.0  # how long the videos and sounds the Save nodes write are
     host: str = "127.0.0.1"
     port: int = 0
     object_info: Json = field(default_factory=load_object_info)
@@ -465,7 +482,8 @@ class FakeComfy:
         if data is None:
             return web.Response(status=404)
         headers = {"Content-Disposition": f'filename="{filename}"'}
-        return web.Response(body=data, content_type="image/png", headers=headers)
+        kind = VIEW_TYPES.get(Path(filename).suffix.lower(), "image/png")  # as recorded: video/mp4, audio/flac...
+        return web.Response(body=data, content_type=kind, headers=headers)
 
     async def _upload(self, request: web.Request) -> web.Response:
         fields: Json = {}

@@ -78,7 +78,7 @@ def test_broken_json_names_file_line_and_column(folder: Path) -> None:
         ),
         (
             '{"3": {"class_type": "CLIPTextEncode", "inputs": {"text": "x"}}}',
-            "no output node: add a SaveImage (or PreviewImage) node",
+            "no output node: add a Save node (SaveImage, SaveVideo, SaveAudio), a PreviewImage or a PreviewAny",
         ),
     ],
 )

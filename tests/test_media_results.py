@@ -1,0 +1,147 @@
+"""Results of every kind, end to end through the fake ComfyUI (its Save nodes write what ComfyUI's write, as
+recorded) and the fake Discord: a video from a UI-format export, attached as a playable MP4 and, over the
+upload limit, re-encoded under it; a sound; a text output shown in the embed."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
+from typing import Any
+
+import av
+import pytest
+
+from bot.__main__ import App
+from tests.discord_helpers import assembled, final, imagine, settings_between
+from tests.fakes.comfy_server import FakeComfy, full_nodes
+from tests.fakes.discord_api import FakeDiscord
+from tests.stack import checkpoints
+from tests.templates.ui_graphs import UiGraph, txt2img
+
+WORKFLOWS = Path(__file__).resolve().parent.parent / "workflows"
+Started = Callable[..., AbstractAsyncContextManager[App]]
+
+SPOKEN = {  # a sound and a text: the prompt goes to a string primitive that PreviewAny shows
+    "1": {"class_type": "PrimitiveStringMultiline", "inputs": {"value": "hello"}, "_meta": {"title": "Words"}},
+    "2": {"class_type": "PreviewAny", "inputs": {"source": ["1", 0]}, "_meta": {"title": "Shown"}},
+    "3": {"class_type": "LoadAudio", "inputs": {"audio": "tone.wav"}, "_meta": {"title": "Sound"}},
+    "4": {"class_type": "SaveAudio", "inputs": {"audio": ["3", 0], "filename_prefix": "audio/spoken"}},
+}
+SPOKEN_MANIFEST = """
+name = "Spoken"
+[[parameters]]
+name = "prompt"
+type = "text"
+targets = [{ node = "1", input = "value" }]
+"""
+
+
+def video_export() -> dict[str, Any]:
+    """The default workflow saved by ComfyUI's frontend, its images made into a video: CreateVideo (8 fps) and
+    SaveVideo in place of SaveImage."""
+    graph = UiGraph()
+    nodes = txt2img(graph)
+    graph.nodes.remove(nodes["save"])
+    graph.links = [link for link in graph.links if link[3] != 9]
+    create = graph.node(
+        10,
+        "CreateVideo",
+        inputs=(("images", "IMAGE"), ("audio", "AUDIO")),
+        outputs=(("VIDEO", "VIDEO"),),
+        widgets=[8],
+    )
+    save = graph.node(11, "SaveVideo", inputs=(("video", "VIDEO"),), widgets=["video/fox", "mp4", "h264"])
+    graph.link(nodes["decode"], 0, create, 0, "IMAGE")
+    graph.link(create, 0, save, 0, "VIDEO")
+    return graph.export()
+
+
+@pytest.fixture
+async def discord_fake() -> AsyncIterator[FakeDiscord]:
+    fake = await FakeDiscord().start()
+    yield fake
+    await fake.stop()
+
+
+@pytest.fixture
+def comfy(fake: FakeComfy) -> FakeComfy:
+    checkpoints(fake).append("v1-5-pruned-emaonly.safetensors")
+    return fake
+
+
+@pytest.fixture
+def start_bot(comfy: FakeComfy, discord_fake: FakeDiscord, tmp_path: Path) -> Started:
+    shutil.copytree(WORKFLOWS, tmp_path / "workflows")
+    folder = tmp_path / "workflows"
+    (folder / "video.json").write_text(json.dumps(video_export()))
+    (folder / "spoken.json").write_text(json.dumps(SPOKEN))
+    (folder / "spoken.toml").write_text(SPOKEN_MANIFEST)
+    nodes = full_nodes("CreateVideo", "SaveVideo", "PrimitiveStringMultiline", "PreviewAny", "LoadAudio", "SaveAudio")
+    nodes["LoadAudio"]["input"]["required"]["audio"][0].append("tone.wav")  # the file in its input folder
+    comfy.object_info.update(nodes)
+
+    def start() -> AbstractAsyncContextManager[App]:
+        return assembled(settings_between(comfy.base_url, discord_fake.api_base, tmp_path))
+
+    return start
+
+
+def decoded_frames(data: bytes) -> int:
+    with av.open(io.BytesIO(data), "r") as video:
+        assert video.streams.video[0].codec_context.name == "h264"
+        return sum(1 for _ in video.decode(video=0))
+
+
+async def test_a_ui_format_video_workflow_attaches_a_playable_mp4(
+    start_bot: Started, comfy: FakeComfy, discord_fake: FakeDiscord
+) -> None:
+    async with start_bot():
+        interaction = await imagine(discord_fake, "a fox in the snow", template="video")
+        await discord_fake.until(final(discord_fake, interaction))
+
+    message = discord_fake.original(interaction)
+    [(kind, subfolder, name)] = [key for key in comfy.files if key[0] == "output"]
+    assert (subfolder, name) == ("video", "fox_00001_.mp4")
+    [sent] = message.files
+    assert sent.filename == "fox_00001_.mp4" and sent.data == comfy.files[(kind, subfolder, name)]
+    assert decoded_frames(sent.data) == 8  # one second at 8 fps: it plays
+    [prompt] = [json.loads(body)["prompt"] for method, path, body in comfy.requests if path == "/prompt"]
+    assert prompt["10"]["inputs"]["fps"] == 8 and prompt["11"]["inputs"]["format"] == "mp4"
+    labels = [c["label"] for row in message.components for c in row["components"]]
+    assert "Vary" not in labels and "Upscale" not in labels  # a video is not varied as an image is
+
+
+async def test_a_video_over_the_upload_limit_is_re_encoded_under_it(
+    start_bot: Started, comfy: FakeComfy, discord_fake: FakeDiscord
+) -> None:
+    comfy.output_side, comfy.output_noise, comfy.media_seconds = 160, True, 2.0  # noise: ~1 MB, it does not shrink
+    discord_fake.upload_limit = 200_000
+    async with start_bot():
+        interaction = await imagine(discord_fake, "a fox in the snow", template="video")
+        await discord_fake.until(final(discord_fake, interaction))
+
+    message = discord_fake.original(interaction)
+    [saved] = [key for key in comfy.files if key[0] == "output"]
+    [sent] = message.files
+    assert len(comfy.files[saved]) > 200_000 >= len(sent.data)
+    assert sent.filename == "fox_00001_.mp4" and decoded_frames(sent.data) == 16
+    assert message.embeds[0]["footer"]["text"] == "re-encoded as an H.264 video to fit 0.2 MiB"
+
+
+async def test_a_sound_is_attached_and_a_text_output_shown_in_the_embed(
+    start_bot: Started, comfy: FakeComfy, discord_fake: FakeDiscord
+) -> None:
+    async with start_bot():
+        interaction = await imagine(discord_fake, "a fox says hello", template="spoken")
+        await discord_fake.until(final(discord_fake, interaction))
+
+    message = discord_fake.original(interaction)
+    [sent] = message.files
+    assert sent.filename == "spoken_00001_.flac" and sent.data == comfy.files[("output", "audio", sent.filename)]
+    with av.open(io.BytesIO(sent.data), "r") as sound:
+        assert sound.streams.audio[0].codec_context.name == "flac"
+    assert message.embeds[0]["description"] == "a fox says hello"  # what PreviewAny showed
