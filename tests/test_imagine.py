@@ -255,7 +255,7 @@ async def test_an_oversize_result_is_reencoded_under_the_limit(
             "a fox --size 3",
             {},
             "⚠️ Unknown flag --size. Known flags: --ar, --aspect, --seed, --no, --negative, "
-            "--steps, --cfg, --count, --n, --model, --template.",
+            "--steps, --cfg, --count, --n, --model, --template, --fps, --length, --frames.",
         ),
         ("a fox", {"template": "img2img"}, "⚠️ img2img needs an image: attach one as 'image'"),
     ],

@@ -100,7 +100,7 @@ async def test_a_ui_format_video_workflow_attaches_a_playable_mp4(
     start_bot: Started, comfy: FakeComfy, discord_fake: FakeDiscord
 ) -> None:
     async with start_bot():
-        interaction = await imagine(discord_fake, "a fox in the snow", template="video")
+        interaction = await imagine(discord_fake, "a fox in the snow --fps 12", template="video")
         await discord_fake.until(final(discord_fake, interaction))
 
     message = discord_fake.original(interaction)
@@ -110,7 +110,7 @@ async def test_a_ui_format_video_workflow_attaches_a_playable_mp4(
     assert sent.filename == "fox_00001_.mp4" and sent.data == comfy.files[(kind, subfolder, name)]
     assert decoded_frames(sent.data) == 8  # one second at 8 fps: it plays
     [prompt] = [json.loads(body)["prompt"] for method, path, body in comfy.requests if path == "/prompt"]
-    assert prompt["10"]["inputs"]["fps"] == 8 and prompt["11"]["inputs"]["format"] == "mp4"
+    assert prompt["10"]["inputs"]["fps"] == 12 and prompt["11"]["inputs"]["format"] == "mp4"  # --fps reached it
     labels = [c["label"] for row in message.components for c in row["components"]]
     assert "Vary" not in labels and "Upscale" not in labels  # a video is not varied as an image is
 

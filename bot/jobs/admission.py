@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -25,11 +25,13 @@ from bot.i18n import Text, excerpt
 from bot.settings import LimitSettings
 from bot.templates.library import TemplateLibrary
 from bot.templates.params import ImageData
+from bot.templates.template import LORAS, Template
 
 from .engine import JobEngine
 from .errors import RefusedRequest
 from .flags import parse_aspect, parse_flags, size_for
 from .followups import Draft, FollowUps
+from .lora_tags import resolve, take_loras
 from .model import Job, JobRequest
 from .policy import Policies
 from .store import SqliteJobStore
@@ -42,6 +44,8 @@ PARAMETER_OF = {
     "cfg": "cfg",
     "model": "model",
     "count": "batch_size",
+    "fps": "fps",
+    "length": "length",
 }
 
 
@@ -138,7 +142,8 @@ class Admission:
             if option in given:
                 raise RequestError("imagine.both", option=option)
             given[option] = value
-        text = parsed.text
+        tagged = take_loras(parsed.text)
+        text = tagged.text
         defaults = await self.store.member_settings(asker.user_id)
         chosen = self.library.get(str(given.pop("template", defaults.get("template", self.default_template))))
         for option in ("aspect", "negative"):
@@ -156,6 +161,8 @@ class Admission:
             if parameter not in chosen.parameters:
                 raise RequestError("imagine.no_option", template=chosen.name, option=option)
             values[parameter] = value
+        if tagged.loras:
+            values.update(self._loras(chosen, tagged.loras))
         if image is not None:
             name = next((p.name for p in chosen.parameters.values() if p.type == "image"), None)
             if name is None:
@@ -238,6 +245,34 @@ class Admission:
         ]
         for batch in batches:
             _at_most("count", batch, limits.batch_max, "imagine.batch_max")
+
+    def _loras(self, template: Template, loras: Sequence[tuple[str, float]]) -> dict[str, Any]:
+        """`<lora:...>` tags as values: the template's own LoRA loaders first (its lora, lora_2... parameters),
+        then LoRAs added after its model loader, as many as its manifest allows."""
+        available = self.engine.pool.choices("LoraLoader", "lora_name")
+        slots = [name for name in ("lora", *(f"lora_{n}" for n in range(2, 9))) if name in template.parameters]
+        values: dict[str, Any] = {}
+        added: list[list[Any]] = []
+        for index, (name, strength) in enumerate(loras):
+            found = resolve(name, available)
+            if index < len(slots):
+                slot = slots[index]
+                values[slot] = found
+                strength_of = slot.replace("lora", "lora_strength", 1)
+                if strength_of in template.parameters:
+                    values[strength_of] = strength
+            else:
+                added.append([found, strength])
+        if len(added) > template.max_loras:
+            raise RequestError(
+                "imagine.too_many_loras",
+                template=template.name,
+                count=len(loras),
+                allowed=len(slots) + template.max_loras,
+            )
+        if added:
+            values[LORAS] = added
+        return values
 
     def _size(self, template_name: str, aspect: str) -> dict[str, int]:
         template = self.library.get(template_name)

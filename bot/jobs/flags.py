@@ -21,6 +21,9 @@ FLAGS = {
     "n": "count",
     "model": "model",
     "template": "template",
+    "fps": "fps",  # a video template's frames per second (CreateVideo)
+    "length": "length",  # and its length in frames
+    "frames": "length",
 }
 _FLAG = re.compile(r"(?:(?<=\s)|^)--([A-Za-z][\w-]*)")
 
@@ -56,7 +59,16 @@ def parse_flags(prompt: str) -> ParsedPrompt:
     return ParsedPrompt(prompt[: matches[0].start()].strip(), options)
 
 
-_EXAMPLES = {"aspect": "16:9", "seed": "42", "negative": "text", "steps": "30", "cfg": "7", "count": "2"}
+_EXAMPLES = {
+    "aspect": "16:9",
+    "seed": "42",
+    "negative": "text",
+    "steps": "30",
+    "cfg": "7",
+    "count": "2",
+    "fps": "16",
+    "length": "33",
+}
 
 
 def parse_aspect(value: str) -> tuple[int, int]:

@@ -11,7 +11,12 @@ Rules (each choice among several candidates is reported as a warning):
   several encoders, the first input wins.
 - width, height, batch_size: the latent source (any node with literal width/height). An image input instead,
   when the latent comes through VAEEncode from a LoadImage.
+- length (frames), for a video latent or image-to-video node that has one; fps from CreateVideo (or an
+  animated save).
+- an input linked from a primitive node (PrimitiveInt, PrimitiveFloat, PrimitiveStringMultiline, ...) targets
+  the primitive's value: a seed a PrimitiveInt drives is the seed.
 - model: follow `model` links back (through LoRA loaders) to the checkpoint or UNet loader.
+- lora, lora_strength (lora_2, ...): each LoRA loader on the model's path, nearest the loader first.
 - Without a sampler, every LoadImage becomes an image parameter (image, image_2, ...).
 """
 
@@ -51,17 +56,27 @@ ROLES: dict[str, tuple[ParamType, float | None, float | None, str]] = {
     "batch_size": ("int", 1, 64, "images per run"),
     "model": ("choice", None, None, "checkpoint"),
     "image": ("image", None, None, "input image"),
+    "length": ("int", 1, 10000, "frames"),
+    "fps": ("float", 1, 120, "frames per second"),
+    "lora": ("choice", None, None, "LoRA"),
+    "lora_strength": ("float", -10, 10, "LoRA strength"),
 }
+FPS_NODES = ("CreateVideo", "SaveAnimatedWEBP", "SaveAnimatedPNG")
+LORA_LOADERS = ("LoraLoader", "LoraLoaderModelOnly")
 
 
 @dataclass
 class Inference:
+    workflow: Workflow
     targets: dict[str, list[Target]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
     def add(self, role: str, node: Node | None, input_name: str) -> None:
         if node is None or input_name not in node.inputs:
             return
+        source = self.workflow.source(node, input_name)
+        if source is not None and source.class_type.startswith("Primitive") and source.literal("value") is not None:
+            node, input_name = source, "value"  # the primitive drives it: its value is the parameter
         if node.link(input_name) is not None:
             self.warnings.append(f"{role}: {node.class_type} (node {node.id}).{input_name} is linked; not exposed")
             return
@@ -73,7 +88,9 @@ class Inference:
     def parameters(self) -> tuple[Parameter, ...]:
         params = []
         for role, targets in self.targets.items():
-            kind, low, high, description = ROLES.get(role, ROLES["image"])
+            kind, low, high, description = ROLES.get(
+                role.rsplit("_", 1)[0] if role[-1].isdigit() else role, ROLES["image"]
+            )
             params.append(
                 Parameter(
                     role, kind, tuple(targets), None, low, high, (), description, random_when_missing=role == "seed"
@@ -211,7 +228,7 @@ def _add_latent(inference: Inference, workflow: Workflow, latent: Node | None) -
     if source.class_type in IMAGE_LOADERS:
         inference.add("image", source, "image")
         return
-    for role in ("width", "height", "batch_size"):
+    for role in ("width", "height", "batch_size", "length"):
         inference.add(role, source, role)
 
 
@@ -261,9 +278,25 @@ def _follow_chain(inference: Inference, workflow: Workflow, primary: SamplerPart
                 _add_text(inference, workflow, role, theirs_enc)
 
 
+def _add_loras(inference: Inference, workflow: Workflow, start: Node | None) -> None:
+    """The LoRA loaders on the model's path back from the sampler, nearest the checkpoint first."""
+    found: list[Node] = []
+    node, depth = start, 0
+    while node is not None and depth < 16 and node.class_type not in MODEL_LOADERS:
+        if node.class_type in LORA_LOADERS:
+            found.append(node)
+        node, depth = workflow.source(node, "model"), depth + 1
+    for index, loader in enumerate(reversed(found)):
+        suffix = "" if index == 0 else f"_{index + 1}"
+        inference.add(f"lora{suffix}", loader, "lora_name")
+        inference.add(f"lora_strength{suffix}", loader, "strength_model")
+        if "strength_clip" in loader.inputs:
+            inference.add(f"lora_strength{suffix}", loader, "strength_clip")
+
+
 def infer(workflow: Workflow) -> tuple[tuple[Parameter, ...], tuple[str, ...]]:
     """The parameters of a graph without a manifest, and warnings about every choice made."""
-    inference = Inference()
+    inference = Inference(workflow)
     samplers = [node for node in workflow if node.class_type in SAMPLERS]
     if not samplers:
         loaders = [node for node in workflow if node.class_type in IMAGE_LOADERS]
@@ -288,6 +321,10 @@ def infer(workflow: Workflow) -> tuple[tuple[Parameter, ...], tuple[str, ...]]:
     loader = _walk(workflow, primary.model, ("model",), lambda n: n.class_type in MODEL_LOADERS)
     if loader is not None:
         inference.add("model", loader, MODEL_LOADERS[loader.class_type])
+    _add_loras(inference, workflow, primary.model)
+    for node in workflow:
+        if node.class_type in FPS_NODES and "fps" not in inference.targets:
+            inference.add("fps", node, "fps")
     _follow_chain(inference, workflow, primary, chains[primary_node.id])
     for role in ("prompt",):
         if role not in inference.targets:

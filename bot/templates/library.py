@@ -60,11 +60,12 @@ def load_template(
     manifest_path = json_path.with_suffix(".toml")
     warnings: tuple[str, ...] = ()
     nsfw = False
+    max_loras = 0
     if manifest_path.exists():
         manifest = parse_manifest(manifest_path.name, manifest_path.read_text(encoding="utf-8"), workflow)
         parameters = manifest.parameters
         display, description, named_outputs = manifest.display_name, manifest.description, manifest.outputs
-        nsfw = manifest.nsfw
+        nsfw, max_loras = manifest.nsfw, manifest.loras
     else:
         parameters, warnings = infer(workflow)
         display, description, named_outputs = None, "", ()
@@ -84,6 +85,7 @@ def load_template(
         has_manifest=manifest_path.exists(),
         nsfw=nsfw,
         converted=converted,
+        max_loras=max_loras,
     )
 
 

@@ -4,6 +4,7 @@ name = "Text to image"
 description = "A picture from a prompt"
 nsfw = false                                  # true: results are spoilered outside age-restricted channels
 outputs = ["Save Image"]                      # optional: output nodes, by title or id
+loras = 2                                     # optional: members may add up to 2 LoRAs (<lora:name:0.8>)
 
 [[parameters]]
 name = "prompt"
@@ -28,6 +29,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import BindError, TemplateLoadError
+from .loras import LORA_HOSTS
 from .params import Parameter, ParamType, Target
 from .workflow import Node, Workflow
 
@@ -67,6 +69,7 @@ class ManifestModel(BaseModel):
     description: str = ""
     nsfw: bool = False
     outputs: list[str] = Field(default_factory=list)
+    loras: int = Field(default=0, ge=0, le=8)
     parameters: list[ParameterModel] = Field(default_factory=list)
 
 
@@ -78,8 +81,9 @@ class Manifest:
         parameters: tuple[Parameter, ...],
         outputs: tuple[str, ...],
         nsfw: bool = False,
+        loras: int = 0,
     ) -> None:
-        self.nsfw = nsfw
+        self.nsfw, self.loras = nsfw, loras
         self.display_name = display_name
         self.description = description
         self.parameters = parameters
@@ -163,4 +167,8 @@ def parse_manifest(file: str, text: str, workflow: Workflow) -> Manifest:
         if len(matches) != 1:
             raise TemplateLoadError(file, f"output {output!r} matches {len(matches)} nodes; name one node id or title")
         outputs.append(matches[0].id)
-    return Manifest(model.name, model.description, parameters, tuple(outputs), model.nsfw)
+    if model.loras and not any(node.class_type in LORA_HOSTS for node in workflow):
+        raise TemplateLoadError(
+            file, f"loras = {model.loras}, but no model loader ({', '.join(LORA_HOSTS)}) to add them to"
+        )
+    return Manifest(model.name, model.description, parameters, tuple(outputs), model.nsfw, model.loras)

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 from bot.comfy.models import UploadedFile
 
 from .errors import BindError
+from .loras import add_loras
 from .params import ImageData, Parameter
 from .workflow import Workflow
 
@@ -31,6 +32,7 @@ SAVE_NODES = (
 )
 PREVIEW_NODES = ("PreviewImage", "PreviewAudio")
 TEXT_NODES = ("PreviewAny", "SaveText")  # shown in the result's embed, beside the files
+LORAS = "loras"  # the value a member's added LoRAs are bound as: [[name, strength], ...]
 SEED_MAX = 2**53 - 1  # random seeds stay exact in JSON and in Discord's integer options
 
 
@@ -82,11 +84,15 @@ class Template:
     has_manifest: bool = False
     nsfw: bool = False  # the manifest says its results are for age-restricted channels (spoilered elsewhere)
     converted: bool = False  # the file is a UI-format export, converted with the servers' node definitions
+    max_loras: int = 0  # LoRAs a member may add (the manifest's `loras`), inserted after the model loader
 
     def bind(self, values: Mapping[str, Any], *, rng: random.Random | None = None) -> BoundWorkflow:
         """A deep copy of the graph with every given value set by value (never by text). Unknown parameters,
         wrong types and values out of bounds raise `BindError` naming the parameter and what it accepts."""
-        unknown = sorted(set(values) - set(self.parameters))
+        loras = [(str(name), float(strength)) for name, strength in values.get(LORAS, ())]
+        if len(loras) > self.max_loras:
+            raise BindError("bind.too_many_loras", template=self.name, count=len(loras), allowed=self.max_loras)
+        unknown = sorted(set(values) - set(self.parameters) - {LORAS})
         if unknown:
             known = ", ".join(self.parameters) or "none"
             raise BindError("bind.unknown_options", template=self.name, unknown=", ".join(unknown), known=known)
@@ -109,6 +115,9 @@ class Template:
                 continue
             for target in param.targets:
                 graph[target.node_id]["inputs"][target.input] = value
+        if loras:
+            add_loras(graph, loras)
+            bound[LORAS] = [[name, strength] for name, strength in loras]
         targets = {name: tuple((t.node_id, t.input) for t in self.parameters[name].targets) for name in images}
         return BoundWorkflow(self.name, graph, bound, self.output_nodes, images, targets)
 

@@ -151,6 +151,9 @@ class MemoryFleet:
     def never_runnable(self, graph: Mapping[str, Any]) -> str | None:
         return None
 
+    def choices(self, node_type: str, input_name: str) -> list[str]:
+        return []
+
     def down(self, name: str) -> None:
         self.backends[name].up = False
         self.on_down(self.backends[name])

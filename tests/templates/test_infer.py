@@ -82,10 +82,63 @@ def test_a_graph_without_sampler_exposes_its_images() -> None:
     assert found == {"image": ["1.image"]}
 
 
-def test_a_linked_value_is_reported_not_exposed() -> None:
+def test_a_value_a_primitive_drives_targets_the_primitive_and_other_links_are_reported() -> None:
     shape = graph("txt2img")
     shape["40"] = {"class_type": "PrimitiveInt", "inputs": {"value": 30}}
     shape["3"]["inputs"]["steps"] = ["40", 0]
+    shape["41"] = {"class_type": "GetImageSize", "inputs": {"image": ["8", 0]}}
+    shape["3"]["inputs"]["cfg"] = ["41", 0]
     found, warnings = inferred(shape)
-    assert "steps" not in found
-    assert "steps: KSampler (node 3).steps is linked; not exposed" in warnings
+    assert found["steps"] == ["40.value"]  # the PrimitiveInt is the steps
+    assert "cfg" not in found
+    assert "cfg: KSampler (node 3).cfg is linked; not exposed" in warnings
+
+
+def test_a_video_graph_exposes_length_and_fps_and_each_lora_on_the_model_path() -> None:
+    shape = {
+        "1": {"class_type": "UNETLoader", "inputs": {"unet_name": "wan.safetensors", "weight_dtype": "default"}},
+        "2": {
+            "class_type": "LoraLoaderModelOnly",
+            "inputs": {"model": ["1", 0], "lora_name": "near.safetensors", "strength_model": 1.0},
+        },
+        "3": {
+            "class_type": "LoraLoaderModelOnly",
+            "inputs": {"model": ["2", 0], "lora_name": "far.safetensors", "strength_model": 0.5},
+        },
+        "4": {"class_type": "CLIPLoader", "inputs": {"clip_name": "t5.safetensors", "type": "wan"}},
+        "5": {"class_type": "PrimitiveStringMultiline", "inputs": {"value": "a fox running"}},
+        "6": {"class_type": "CLIPTextEncode", "inputs": {"clip": ["4", 0], "text": ["5", 0]}},
+        "7": {
+            "class_type": "EmptyHunyuanLatentVideo",
+            "inputs": {"width": 832, "height": 480, "length": 33, "batch_size": 1},
+        },
+        "8": {"class_type": "PrimitiveInt", "inputs": {"value": 7}},
+        "9": {
+            "class_type": "KSampler",
+            "inputs": {
+                "model": ["3", 0],
+                "positive": ["6", 0],
+                "negative": ["6", 0],
+                "latent_image": ["7", 0],
+                "seed": ["8", 0],
+                "steps": 20,
+                "cfg": 6.0,
+                "sampler_name": "uni_pc",
+                "scheduler": "simple",
+                "denoise": 1.0,
+            },
+        },
+        "10": {"class_type": "VAELoader", "inputs": {"vae_name": "wan_vae.safetensors"}},
+        "11": {"class_type": "VAEDecode", "inputs": {"samples": ["9", 0], "vae": ["10", 0]}},
+        "12": {"class_type": "CreateVideo", "inputs": {"images": ["11", 0], "fps": 16.0}},
+        "13": {
+            "class_type": "SaveVideo",
+            "inputs": {"video": ["12", 0], "filename_prefix": "video/x", "format": "auto", "codec": "auto"},
+        },
+    }
+    found, _ = inferred(shape)
+    assert found["prompt"] == ["5.value"] and found["seed"] == ["8.value"]
+    assert found["model"] == ["1.unet_name"]
+    assert found["length"] == ["7.length"] and found["fps"] == ["12.fps"]
+    assert found["lora"] == ["2.lora_name"] and found["lora_strength"] == ["2.strength_model"]
+    assert found["lora_2"] == ["3.lora_name"] and found["lora_strength_2"] == ["3.strength_model"]
