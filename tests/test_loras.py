@@ -128,3 +128,15 @@ async def test_an_unknown_lora_or_too_many_are_refused_saying_what_is_known(
         "⚠️ styled takes at most 2 LoRA(s); your prompt has 3. Remove some <lora:...> tags."
     )
     assert not fake.history
+
+
+async def test_the_lora_option_adds_one_at_full_strength(
+    start_bot: Started, fake: FakeComfy, discord_fake: FakeDiscord
+) -> None:
+    async with start_bot():
+        interaction = await imagine(discord_fake, "a fox", template="styled", lora="ink")
+        await discord_fake.until(final(discord_fake, interaction))
+
+    graph = ran(fake)
+    assert graph["lora-1"]["inputs"]["lora_name"] == "styles/ink.safetensors"
+    assert graph["lora-1"]["inputs"]["strength_model"] == 1.0 and "lora-2" not in graph

@@ -58,6 +58,7 @@ class ImagineCog(commands.Cog):
         count="How many images",
         template="Workflow template",
         image="An image to start from (for templates that take one)",
+        lora="A LoRA (more, with a strength: <lora:name:0.8> in the prompt)",
     )
     @app_commands.choices(aspect=[app_commands.Choice(name=a, value=a) for a in ASPECTS])
     async def imagine(
@@ -73,6 +74,7 @@ class ImagineCog(commands.Cog):
         count: app_commands.Range[int, 1, 16] | None = None,
         template: str | None = None,
         image: discord.Attachment | None = None,
+        lora: str | None = None,
     ) -> None:
         asker = asker_of(interaction)
         refusal = self.admission.refusal(asker, prompt, negative or "")
@@ -93,6 +95,7 @@ class ImagineCog(commands.Cog):
             "model": model,
             "count": count,
             "template": template,
+            "lora": lora,
         }
         with self.admission.reserved(interaction.user.id) as problem:  # checked and reserved at once
             await self._make(interaction, asker, prompt, image, private, problem, given)
@@ -129,6 +132,12 @@ class ImagineCog(commands.Cog):
     async def _templates(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
         names = [n for n in sorted(self.library.templates) if current.lower() in n]
         return [app_commands.Choice(name=n, value=n) for n in names[:25]]
+
+    @imagine.autocomplete("lora")
+    async def _loras(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        loras = self.pool.choices("LoraLoader", "lora_name")  # what the servers' loras folders hold now
+        names = [n for n in loras if current.lower() in n.lower()]
+        return [app_commands.Choice(name=n[:100], value=n[:100]) for n in names[:25]]
 
     @imagine.autocomplete("model")
     async def _models(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:

@@ -144,6 +144,8 @@ class Admission:
             given[option] = value
         tagged = take_loras(parsed.text)
         text = tagged.text
+        chosen_lora = given.pop("lora", None)  # the option: one more LoRA, at full strength
+        loras = ((str(chosen_lora), 1.0), *tagged.loras) if chosen_lora else tagged.loras
         defaults = await self.store.member_settings(asker.user_id)
         chosen = self.library.get(str(given.pop("template", defaults.get("template", self.default_template))))
         for option in ("aspect", "negative"):
@@ -161,8 +163,8 @@ class Admission:
             if parameter not in chosen.parameters:
                 raise RequestError("imagine.no_option", template=chosen.name, option=option)
             values[parameter] = value
-        if tagged.loras:
-            values.update(self._loras(chosen, tagged.loras))
+        if loras:
+            values.update(self._loras(chosen, loras))
         if image is not None:
             name = next((p.name for p in chosen.parameters.values() if p.type == "image"), None)
             if name is None:
