@@ -29,7 +29,7 @@ from .permissions import invite_url
 from .settings import BackendSettings, Settings
 from .templates.catalog import catalog_of
 from .templates.errors import TemplateError
-from .templates.library import TemplateLibrary
+from .templates.library import NO_SERVER_YET, TemplateLibrary
 from .templates.params import ImageData
 from .templates.validate import validate_template
 
@@ -189,16 +189,21 @@ async def node_definitions(settings: Settings, parts: Parts) -> list[tuple[str, 
 async def run(
     settings: Settings, parts: Parts, args: argparse.Namespace, values: dict[str, Any], out: TextIO = sys.stdout
 ) -> int:
+    chosen = next((b for b in settings.comfy.backends if args.backend in (None, b.display_name)), None)
+    if chosen is None:
+        out.write(f"No backend named {args.backend!r}.\n")
+        return 1
     library = parts.library()
-    library.reload()
+    report = library.reload()
+    if report.errors.get(f"{args.template}.json", "").endswith(NO_SERVER_YET):  # a UI-format export: convert it
+        async with aiohttp.ClientSession() as session:
+            with contextlib.suppress(ComfyError):
+                nodes = await parts.backend(session, chosen, "run").client.object_info()
+                library.use_nodes(catalog_of([(chosen.display_name, nodes)]))
     try:
         bound = library.get(args.template).bind(values)
     except TemplateError as exc:
         out.write(f"{exc}\n")
-        return 1
-    chosen = next((b for b in settings.comfy.backends if args.backend in (None, b.display_name)), None)
-    if chosen is None:
-        out.write(f"No backend named {args.backend!r}.\n")
         return 1
     async with aiohttp.ClientSession() as session:
         backend = parts.backend(session, chosen, uuid.uuid4().hex)

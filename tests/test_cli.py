@@ -20,6 +20,7 @@ from tests.fakes.comfy_server import FakeComfy
 from tests.fakes.discord_api import CHANNEL_ID, FakeDiscord
 from tests.fakes.discord_payloads import ATTACH_FILES, EMBED_LINKS
 from tests.stack import checkpoints
+from tests.templates.test_ui_format import with_subgraph
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = "v1-5-pruned-emaonly.safetensors"
@@ -205,3 +206,16 @@ async def test_run_saves_only_inside_its_folder_whatever_names_comfyui_sends(
     [saved] = list(out_dir.iterdir())
     assert saved.suffix == ".png" and saved.read_bytes().startswith(b"\x89PNG")
     assert not target.exists() and not (work / "escaped.png").exists() and not (work / "out" / "escaped.png").exists()
+
+
+async def test_run_converts_a_ui_format_template_with_the_servers_nodes(fake: FakeComfy, tmp_path: Path) -> None:
+    env = configured(tmp_path, fake.base_url)
+    (tmp_path / "workflows" / "fromui.json").write_text(json.dumps(with_subgraph()))
+    out_dir = tmp_path / "pictures"
+    code, out, _ = await run_cli(
+        "run", "fromui", "--prompt", "a lighthouse", "--set", "steps=3", "--out", str(out_dir), env=env, cwd=tmp_path
+    )
+    assert code == 0, out
+    [graph] = [json.loads(body)["prompt"] for _, path, body in fake.requests if path == "/prompt"]
+    assert graph["40:1"]["inputs"]["text"] == "a lighthouse"  # the subgraph's text encoder, flattened
+    assert len(list(out_dir.iterdir())) == 1
