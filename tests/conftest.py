@@ -18,6 +18,7 @@ from bot.comfy.backend import ComfyBackend
 from bot.comfy.client import ComfyClient
 from bot.comfy.stream import ComfyStream
 from tests.fakes.comfy_server import FakeComfy
+from tests.fakes.discord_api import FakeDiscord
 
 # Property tests are derandomized (a fixed seed, no example database) so a clean clone runs the same examples
 # every time; HYPOTHESIS_PROFILE=explore searches afresh, and what it finds is pinned with @example.
@@ -43,6 +44,14 @@ async def fake() -> AsyncIterator[FakeComfy]:
     server = await FakeComfy().start()
     yield server
     await server.stop()
+
+
+@pytest.fixture
+async def discord_fake() -> AsyncIterator[FakeDiscord]:
+    """The strict fake Discord on 127.0.0.1 (tests/fakes/discord_api.py)."""
+    made = await FakeDiscord().start()
+    yield made
+    await made.stop()
 
 
 @pytest.fixture

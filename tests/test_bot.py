@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import discord
-import pytest
 from discord import app_commands
 from discord.ext import commands
 
@@ -24,13 +22,6 @@ class Hello(commands.Cog):
     @app_commands.command(name="hello", description="Say hello")
     async def hello(self, interaction: discord.Interaction) -> None:
         await interaction.response.send_message("hello")
-
-
-@pytest.fixture
-async def discord_fake() -> AsyncIterator[FakeDiscord]:
-    fake = await FakeDiscord().start()
-    yield fake
-    await fake.stop()
 
 
 def make_bot(fake: FakeDiscord, state: Path, cog: commands.Cog, **settings: object) -> ComfyBot:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import json
 import shutil
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
@@ -42,13 +42,6 @@ from tests.stack import checkpoints
 
 WORKFLOWS = Path(__file__).resolve().parent.parent / "workflows"
 SHIPPED_CHECKPOINT = "v1-5-pruned-emaonly.safetensors"
-
-
-@pytest.fixture
-async def discord_fake() -> AsyncIterator[FakeDiscord]:
-    fake = await FakeDiscord().start()
-    yield fake
-    await fake.stop()
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from __future__ import annotations
 import copy
 import json
 import shutil
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from bot.__main__ import App
-from tests.discord_helpers import assembled, final, imagine, settings_between
+from tests.discord_helpers import assembled, button, final, imagine, settings_between
 from tests.fakes.comfy_server import FakeComfy, full_nodes
 from tests.fakes.discord_api import FakeDiscord
 from tests.stack import checkpoints
@@ -31,13 +31,6 @@ type = "text"
 targets = [{ node = "6", input = "text" }]
 """
 Started = Callable[[], AbstractAsyncContextManager[App]]
-
-
-@pytest.fixture
-async def discord_fake() -> AsyncIterator[FakeDiscord]:
-    fake = await FakeDiscord().start()
-    yield fake
-    await fake.stop()
 
 
 @pytest.fixture
@@ -140,3 +133,16 @@ async def test_the_lora_option_adds_one_at_full_strength(
     graph = ran(fake)
     assert graph["lora-1"]["inputs"]["lora_name"] == "styles/ink.safetensors"
     assert graph["lora-1"]["inputs"]["strength_model"] == 1.0 and "lora-2" not in graph
+
+
+async def test_a_reroll_keeps_the_added_loras(start_bot: Started, fake: FakeComfy, discord_fake: FakeDiscord) -> None:
+    async with start_bot():
+        asked = await imagine(discord_fake, "a fox <lora:ink:0.6>", template="styled")
+        await discord_fake.until(final(discord_fake, asked))
+        result = discord_fake.original(asked)
+        reroll = await discord_fake.click(result, button(result, "reroll"))
+        await discord_fake.until(final(discord_fake, reroll))
+
+    first, again = (entry["prompt"][2] for entry in fake.history.values())
+    assert again["lora-1"]["inputs"] == first["lora-1"]["inputs"]
+    assert again["6"]["inputs"]["text"] == "a fox" and len(fake.history) == 2

@@ -7,7 +7,7 @@ from __future__ import annotations
 import io
 import json
 import shutil
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,7 @@ import av
 import pytest
 
 from bot.__main__ import App
-from tests.discord_helpers import assembled, final, imagine, settings_between
+from tests.discord_helpers import assembled, button, final, imagine, settings_between
 from tests.fakes.comfy_server import FakeComfy, full_nodes
 from tests.fakes.discord_api import FakeDiscord
 from tests.stack import checkpoints
@@ -58,13 +58,6 @@ def video_export() -> dict[str, Any]:
     graph.link(nodes["decode"], 0, create, 0, "IMAGE")
     graph.link(create, 0, save, 0, "VIDEO")
     return graph.export()
-
-
-@pytest.fixture
-async def discord_fake() -> AsyncIterator[FakeDiscord]:
-    fake = await FakeDiscord().start()
-    yield fake
-    await fake.stop()
 
 
 @pytest.fixture
@@ -145,3 +138,22 @@ async def test_a_sound_is_attached_and_a_text_output_shown_in_the_embed(
     with av.open(io.BytesIO(sent.data), "r") as sound:
         assert sound.streams.audio[0].codec_context.name == "flac"
     assert message.embeds[0]["description"] == "a fox says hello"  # what PreviewAny showed
+
+
+async def test_a_video_result_rerolls_and_shows_its_info_like_an_image(
+    start_bot: Started, comfy: FakeComfy, discord_fake: FakeDiscord
+) -> None:
+    async with start_bot():
+        asked = await imagine(discord_fake, "a fox in the snow --fps 12 --seed 5", template="video")
+        await discord_fake.until(final(discord_fake, asked))
+        result = discord_fake.original(asked)
+        reroll = await discord_fake.click(result, button(result, "reroll"))
+        await discord_fake.until(final(discord_fake, reroll))
+        info = await discord_fake.click(result, button(result, "info"))
+        await discord_fake.until(lambda: info.callback_type == 4)
+
+    first, again = [json.loads(body)["prompt"] for _, path, body in comfy.requests if path == "/prompt"]
+    assert again["10"]["inputs"]["fps"] == 12 and again["3"]["inputs"]["seed"] != 5  # the same video, a new seed
+    rerolled = [m for m in discord_fake.messages.values() if m.files and m.id != result.id]
+    assert [f.filename for m in rerolled for f in m.files] == ["fox_00002_.mp4"]
+    assert "video" in json.dumps(info.callback_data)  # the Info answer names the template

@@ -15,7 +15,7 @@ from typing import Any
 
 from bot.templates.library import TemplateLibrary
 from bot.templates.params import ImageData
-from bot.templates.template import Template
+from bot.templates.template import LORAS, Template
 
 from .errors import RefusedRequest
 from .model import Job
@@ -73,6 +73,8 @@ class FollowUps:
                     values[name] = bound.images[name]
             elif name in bound.values:
                 values[name] = bound.values[name]
+        if bound.values.get(LORAS) and template.max_loras:  # the LoRAs the member added, again
+            values[LORAS] = bound.values[LORAS][: template.max_loras]
         return values
 
     def reroll(self, job: Job) -> Draft:
