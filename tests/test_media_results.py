@@ -153,7 +153,8 @@ async def test_a_video_result_rerolls_and_shows_its_info_like_an_image(
         await discord_fake.until(lambda: info.callback_type == 4)
 
     first, again = [json.loads(body)["prompt"] for _, path, body in comfy.requests if path == "/prompt"]
-    assert again["10"]["inputs"]["fps"] == 12 and again["3"]["inputs"]["seed"] != 5  # the same video, a new seed
+    assert first["3"]["inputs"]["seed"] == 5 and again["3"]["inputs"]["seed"] != 5  # the same video, a new seed
+    assert again["10"]["inputs"]["fps"] == 12
     rerolled = [m for m in discord_fake.messages.values() if m.files and m.id != result.id]
     assert [f.filename for m in rerolled for f in m.files] == ["fox_00002_.mp4"]
     assert "video" in json.dumps(info.callback_data)  # the Info answer names the template
