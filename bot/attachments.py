@@ -1,7 +1,8 @@
-"""A member's attachment made safe before anything of it reaches ComfyUI: it must be a still image that Pillow
-decodes within a pixel budget (its header is read first, so a small file that declares 50000x50000 is refused
-before any decoding), and it goes on as a PNG the bot encoded, never the member's bytes. CPU work: call it in
-a worker thread."""
+"""A member's attachment made safe before anything of it reaches ComfyUI: an image must be a still image that
+Pillow decodes within a pixel budget (its header is read first, so a small file that declares 50000x50000 is
+refused before any decoding), and it goes on as a PNG the bot encoded, never the member's bytes; a sound must be
+one FFmpeg (PyAV) decodes, within a length, and it goes on as a FLAC the bot encoded. CPU work: call these in a
+worker thread."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import PurePath
 
+import av
 from PIL import Image, UnidentifiedImageError
 
 from bot.i18n import LocalizedError
@@ -52,3 +54,38 @@ def still_image(data: bytes, filename: str, *, max_pixels: int) -> StillImage:
     buffer = io.BytesIO()
     still.save(buffer, "PNG")
     return StillImage(buffer.getvalue(), f"{stem}.png", width, height)
+
+
+def safe_sound(data: bytes, filename: str, *, max_seconds: float) -> tuple[bytes, str]:
+    """The sound as a FLAC the bot encoded (its first audio stream, every sample), and its file name."""
+    stem = PurePath(filename).stem[:60] or "sound"
+    out = io.BytesIO()
+    try:
+        with av.open(io.BytesIO(data), "r") as source, av.open(out, "w", format="flac") as target:
+            if not source.streams.audio:
+                raise AttachmentError("attachment.not_sound")
+            context = source.streams.audio[0].codec_context
+            rate = context.sample_rate or 44_100
+            layout = "stereo" if context.channels > 1 else "mono"
+            stream = target.add_stream("flac", rate=rate)
+            assert isinstance(stream, av.audio.stream.AudioStream)
+            stream.layout = layout
+            resampler = av.AudioResampler(format=stream.format.name, layout=layout, rate=rate)
+            samples = 0
+            for frame in source.decode(audio=0):
+                samples += frame.samples
+                if samples > max_seconds * rate:
+                    raise AttachmentError("attachment.too_long", limit=f"{max_seconds:g}")
+                frame.pts = None
+                for piece in resampler.resample(frame):
+                    target.mux(stream.encode(piece))
+            for piece in resampler.resample(None):
+                target.mux(stream.encode(piece))
+            target.mux(stream.encode(None))
+    except AttachmentError:
+        raise
+    except (av.FFmpegError, ValueError, IndexError):
+        raise AttachmentError("attachment.not_sound") from None
+    if not samples:
+        raise AttachmentError("attachment.not_sound")
+    return out.getvalue(), f"{stem}.flac"

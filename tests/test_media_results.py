@@ -1,6 +1,7 @@
 """Results of every kind, end to end through the fake ComfyUI (its Save nodes write what ComfyUI's write, as
 recorded) and the fake Discord: a video from a UI-format export, attached as a playable MP4 and, over the
-upload limit, re-encoded under it; a sound; a text output shown in the embed."""
+upload limit, re-encoded under it; a sound; a text output shown in the embed; a sound a member attaches, given
+to LoadAudio as the bot's own FLAC."""
 
 from __future__ import annotations
 
@@ -16,9 +17,10 @@ import av
 import pytest
 
 from bot.__main__ import App
-from tests.discord_helpers import assembled, button, final, imagine, settings_between
+from tests.discord_helpers import assembled, button, final, imagine, option, settings_between
+from tests.fakes import media
 from tests.fakes.comfy_server import FakeComfy, full_nodes
-from tests.fakes.discord_api import FakeDiscord
+from tests.fakes.discord_api import FakeDiscord, Interaction
 from tests.stack import checkpoints
 from tests.templates.ui_graphs import UiGraph, txt2img
 
@@ -31,6 +33,17 @@ SPOKEN = {  # a sound and a text: the prompt goes to a string primitive that Pre
     "3": {"class_type": "LoadAudio", "inputs": {"audio": "tone.wav"}, "_meta": {"title": "Sound"}},
     "4": {"class_type": "SaveAudio", "inputs": {"audio": ["3", 0], "filename_prefix": "audio/spoken"}},
 }
+ECHO_MANIFEST = """
+name = "Echo"
+[[parameters]]
+name = "prompt"
+type = "text"
+targets = [{ node = "1", input = "value" }]
+[[parameters]]
+name = "voice"
+type = "audio"
+targets = [{ title = "Sound", input = "audio" }]
+"""
 SPOKEN_MANIFEST = """
 name = "Spoken"
 [[parameters]]
@@ -73,9 +86,11 @@ def start_bot(comfy: FakeComfy, discord_fake: FakeDiscord, tmp_path: Path) -> St
     (folder / "video.json").write_text(json.dumps(video_export()))
     (folder / "spoken.json").write_text(json.dumps(SPOKEN))
     (folder / "spoken.toml").write_text(SPOKEN_MANIFEST)
+    (folder / "echo.json").write_text(json.dumps(SPOKEN))
+    (folder / "echo.toml").write_text(ECHO_MANIFEST)
     nodes = full_nodes("CreateVideo", "SaveVideo", "PrimitiveStringMultiline", "PreviewAny", "LoadAudio", "SaveAudio")
-    nodes["LoadAudio"]["input"]["required"]["audio"][0].append("tone.wav")  # the file in its input folder
     comfy.object_info.update(nodes)
+    comfy.files[("input", "", "tone.wav")] = media.sound("flac")  # a file in its input folder
 
     def start() -> AbstractAsyncContextManager[App]:
         return assembled(settings_between(comfy.base_url, discord_fake.api_base, tmp_path))
@@ -133,6 +148,7 @@ async def test_a_sound_is_attached_and_a_text_output_shown_in_the_embed(
         await discord_fake.until(final(discord_fake, interaction))
 
     message = discord_fake.original(interaction)
+    assert message.embeds and message.embeds[0]["title"] == "Done", (message.content, message.embeds)
     [sent] = message.files
     assert sent.filename == "spoken_00001_.flac" and sent.data == comfy.files[("output", "audio", sent.filename)]
     with av.open(io.BytesIO(sent.data), "r") as sound:
@@ -158,3 +174,32 @@ async def test_a_video_result_rerolls_and_shows_its_info_like_an_image(
     rerolled = [m for m in discord_fake.messages.values() if m.files and m.id != result.id]
     assert [f.filename for m in rerolled for f in m.files] == ["fox_00002_.mp4"]
     assert "video" in json.dumps(info.callback_data)  # the Info answer names the template
+
+
+async def with_sound(discord: FakeDiscord, filename: str, data: bytes) -> Interaction:
+    attachment_id, resolved = discord.attachment(filename, data, "audio/mpeg")
+    choices = [option("prompt", "say it back"), option("template", "echo")]
+    choices.append({"name": "audio", "type": 11, "value": attachment_id})
+    asked = await discord.interact("imagine", choices, resolved=resolved)
+    await discord.until(final(discord, asked))
+    return asked
+
+
+async def test_an_attached_sound_goes_to_load_audio_as_the_bots_own_flac(
+    start_bot: Started, comfy: FakeComfy, discord_fake: FakeDiscord
+) -> None:
+    async with start_bot():
+        asked = await with_sound(discord_fake, "voice.mp3", media.sound("mp3", seconds=2))
+        bad = await with_sound(discord_fake, "voice.mp3", b"just some words, not a sound\n")
+
+    [graph] = [json.loads(body)["prompt"] for _, path, body in comfy.requests if path == "/prompt"]
+    sent = graph["3"]["inputs"]["audio"]
+    assert sent.startswith("discord-bot/") and sent.endswith("-voice.flac")
+    uploaded = comfy.files[("input", "discord-bot", sent.split("/")[1])]
+    with av.open(io.BytesIO(uploaded), "r") as sound:
+        assert sound.streams.audio[0].codec_context.name == "flac"  # encoded by the bot, not the member's bytes
+        assert 1.9 < (sound.duration or 0) / av.time_base < 2.1
+    assert discord_fake.original(asked).embeds[0]["title"] == "Done"
+    assert discord_fake.original(bad).content == (
+        "⚠️ Your attachment is not a sound the bot can read. Attach a FLAC, MP3, WAV or Opus file."
+    )

@@ -59,6 +59,7 @@ class ImagineCog(commands.Cog):
         template="Workflow template",
         image="An image to start from (for templates that take one)",
         lora="A LoRA (more, with a strength: <lora:name:0.8> in the prompt)",
+        audio="A sound to start from (for templates that take one)",
     )
     @app_commands.choices(aspect=[app_commands.Choice(name=a, value=a) for a in ASPECTS])
     async def imagine(
@@ -75,6 +76,7 @@ class ImagineCog(commands.Cog):
         template: str | None = None,
         image: discord.Attachment | None = None,
         lora: str | None = None,
+        audio: discord.Attachment | None = None,
     ) -> None:
         asker = asker_of(interaction)
         refusal = self.admission.refusal(asker, prompt, negative or "")
@@ -98,14 +100,14 @@ class ImagineCog(commands.Cog):
             "lora": lora,
         }
         with self.admission.reserved(interaction.user.id) as problem:  # checked and reserved at once
-            await self._make(interaction, asker, prompt, image, private, problem, given)
+            await self._make(interaction, asker, prompt, (image, audio), private, problem, given)
 
     async def _make(
         self,
         interaction: discord.Interaction,
         asker: Asker,
         prompt: str,
-        image: discord.Attachment | None,
+        files: tuple[discord.Attachment | None, discord.Attachment | None],  # the image and the sound attached
         private: bool,
         problem: Text | None,
         given: dict[str, Any],
@@ -116,11 +118,12 @@ class ImagineCog(commands.Cog):
         try:
             if problem is not None:
                 raise RequestError("raw", message=problem)
-            if image is not None and (too_big := self.admission.attachment_too_big(image.size)) is not None:
-                raise RequestError("raw", message=too_big)  # not downloaded at all
-            attached = ImageData(await image.read(), image.filename) if image is not None else None
+            for file in files:
+                if file is not None and (too_big := self.admission.attachment_too_big(file.size)) is not None:
+                    raise RequestError("raw", message=too_big)  # not downloaded at all
+            image, sound = [ImageData(await f.read(), f.filename) if f is not None else None for f in files]
             options = {k: v for k, v in given.items() if v is not None}
-            request = await self.admission.imagine(asker, prompt, options, attached, private=private)
+            request = await self.admission.imagine(asker, prompt, options, image, private=private, audio=sound)
         except (RefusedRequest, TemplateError) as exc:
             await self.messages.refuse(interaction, message_id, "⚠️ " + say(interaction, text_of(exc)))
             return

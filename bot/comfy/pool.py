@@ -20,6 +20,9 @@ from .errors import ComfyError
 from .models import NodeInfo, SystemStats
 
 log = logging.getLogger(__name__)
+# inputs naming a file in the server's input folder, which the bot uploads with the job: their lists are not
+# what the job can use
+UPLOADED = {("LoadImage", "image"), ("LoadImageMask", "image"), ("LoadAudio", "audio"), ("LoadVideo", "file")}
 CHECKED_GRAPHS = 1024  # graphs whose checks are remembered (held meanwhile, so few; the oldest go first)
 
 
@@ -49,7 +52,7 @@ def capability_of(object_info: Mapping[str, NodeInfo]) -> Capability:
         (kind, name): frozenset(spec.choices)
         for kind, info in object_info.items()
         for name, spec in (*info.required.items(), *info.optional.items())
-        if spec.choices is not None and not (kind == "LoadImage" and name == "image")  # uploads arrive later
+        if spec.choices is not None and (kind, name) not in UPLOADED  # uploads arrive later
     }
     return Capability(frozenset(object_info), choices)
 

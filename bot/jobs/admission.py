@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from bot.attachments import AttachmentError, still_image
+from bot.attachments import AttachmentError, safe_sound, still_image
 from bot.i18n import Text, excerpt
 from bot.settings import LimitSettings
 from bot.templates.library import TemplateLibrary
@@ -37,6 +37,7 @@ from .policy import Policies
 from .store import SqliteJobStore
 
 # /imagine's options (and inline flags) -> the template parameter each sets
+SOUND_MAX_SECONDS = 600  # the longest sound a member may attach (decoded and re-encoded by the bot)
 PARAMETER_OF = {
     "negative": "negative",
     "seed": "seed",
@@ -134,7 +135,14 @@ class Admission:
     # ---- requests -------------------------------------------------------------------------------------
 
     async def imagine(
-        self, asker: Asker, prompt: str, given: dict[str, Any], image: ImageData | None, *, private: bool
+        self,
+        asker: Asker,
+        prompt: str,
+        given: dict[str, Any],
+        image: ImageData | None,
+        *,
+        private: bool,
+        audio: ImageData | None = None,
     ) -> JobRequest:
         """`/imagine`: the prompt's inline flags, the options given, the member's defaults."""
         parsed = parse_flags(prompt)
@@ -170,6 +178,11 @@ class Admission:
             if name is None:
                 raise RequestError("imagine.no_image", template=chosen.name)
             values[name] = await self._still(image)
+        if audio is not None:
+            name = next((p.name for p in chosen.parameters.values() if p.type == "audio"), None)
+            if name is None:
+                raise RequestError("imagine.no_audio", template=chosen.name)
+            values[name] = await self._sound(audio)
         return self._request(asker, Draft(chosen.name, values, "imagine"), None, private)
 
     def reroll(self, job: Job, asker: Asker, note: str | None, *, private: bool) -> JobRequest:
@@ -204,6 +217,18 @@ class Admission:
         except AttachmentError as exc:
             raise RequestError("raw", message=exc.text) from None
         return ImageData(still.data, still.filename)
+
+    async def _sound(self, sound: ImageData) -> ImageData:
+        """The member's sound as a FLAC the bot encoded (decoding is CPU work: a worker thread)."""
+        if (too_big := self.attachment_too_big(len(sound.data))) is not None:
+            raise RequestError("raw", message=too_big)
+        try:
+            data, filename = await asyncio.to_thread(
+                safe_sound, sound.data, sound.filename, max_seconds=SOUND_MAX_SECONDS
+            )
+        except AttachmentError as exc:
+            raise RequestError("raw", message=exc.text) from None
+        return ImageData(data, filename)
 
     def _request(self, asker: Asker, draft: Draft, note: str | None, private: bool) -> JobRequest:
         """Every path ends here: bound, held to every limit and the server's words, and runnable somewhere."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.templates.library import TemplateLibrary
-from bot.templates.params import ImageData
+from bot.templates.params import FILE_TYPES, ImageData
 from bot.templates.template import LORAS, Template
 
 from .errors import RefusedRequest
@@ -68,7 +68,7 @@ class FollowUps:
         bound = job.request.bound
         values: dict[str, Any] = {}
         for name, param in template.parameters.items():
-            if param.type == "image":
+            if param.type in FILE_TYPES:
                 if name in bound.images:
                     values[name] = bound.images[name]
             elif name in bound.values:

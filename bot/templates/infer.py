@@ -18,6 +18,7 @@ Rules (each choice among several candidates is reported as a warning):
 - model: follow `model` links back (through LoRA loaders) to the checkpoint or UNet loader.
 - lora, lora_strength (lora_2, ...): each LoRA loader on the model's path, nearest the loader first.
 - Without a sampler, every LoadImage becomes an image parameter (image, image_2, ...).
+- Every LoadAudio becomes an audio parameter (audio, audio_2, ...): a sound the member attaches.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ MODEL_LOADERS = {
 TEXT_INPUTS = ("text", "text_g", "text_l", "clip_l", "t5xxl", "prompt", "tags")
 STRING_SOURCES = ("value", "text", "string", "string_a")  # where a string primitive or string node holds its text
 IMAGE_LOADERS = ("LoadImage",)
+AUDIO_LOADERS = ("LoadAudio",)
 # name: (type, min, max, description)
 ROLES: dict[str, tuple[ParamType, float | None, float | None, str]] = {
     "prompt": ("text", None, None, "what to draw"),
@@ -56,6 +58,7 @@ ROLES: dict[str, tuple[ParamType, float | None, float | None, str]] = {
     "batch_size": ("int", 1, 64, "images per run"),
     "model": ("choice", None, None, "checkpoint"),
     "image": ("image", None, None, "input image"),
+    "audio": ("audio", None, None, "input sound"),
     "length": ("int", 1, 10000, "frames"),
     "fps": ("float", 1, 120, "frames per second"),
     "lora": ("choice", None, None, "LoRA"),
@@ -297,13 +300,15 @@ def _add_loras(inference: Inference, workflow: Workflow, start: Node | None) -> 
 def infer(workflow: Workflow) -> tuple[tuple[Parameter, ...], tuple[str, ...]]:
     """The parameters of a graph without a manifest, and warnings about every choice made."""
     inference = Inference(workflow)
+    for index, node in enumerate(n for n in workflow if n.class_type in AUDIO_LOADERS):
+        inference.add("audio" if index == 0 else f"audio_{index + 1}", node, "audio")
     samplers = [node for node in workflow if node.class_type in SAMPLERS]
     if not samplers:
         loaders = [node for node in workflow if node.class_type in IMAGE_LOADERS]
         for index, node in enumerate(loaders):
             inference.add("image" if index == 0 else f"image_{index + 1}", node, "image")
-        if not loaders:
-            inference.warnings.append("no sampler and no image input: nothing to set")
+        if not loaders and "audio" not in inference.targets:
+            inference.warnings.append("no sampler and no image or audio input: nothing to set")
         return inference.parameters(), tuple(inference.warnings)
 
     heads, chains = _chain_heads(workflow, samplers)

@@ -10,8 +10,9 @@ from bot.i18n import Text, excerpt
 
 from .errors import BindError
 
-ParamType = Literal["text", "int", "float", "choice", "bool", "image"]
-PARAM_TYPES: tuple[ParamType, ...] = ("text", "int", "float", "choice", "bool", "image")
+ParamType = Literal["text", "int", "float", "choice", "bool", "image", "audio"]
+PARAM_TYPES: tuple[ParamType, ...] = ("text", "int", "float", "choice", "bool", "image", "audio")
+FILE_TYPES = ("image", "audio")  # parameters a member attaches a file for
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,4 +120,12 @@ def _image(param: Parameter, value: Any) -> ImageData:
     return value
 
 
-_CHECKERS = {"text": _text, "int": _int, "float": _float, "choice": _choice, "bool": _bool, "image": _image}
+_CHECKERS = {
+    "text": _text,
+    "int": _int,
+    "float": _float,
+    "choice": _choice,
+    "bool": _bool,
+    "image": _image,
+    "audio": _image,  # a sound is a file as an image is (ImageData: its bytes and name)
+}

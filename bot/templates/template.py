@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mimetypes
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -12,7 +13,7 @@ from bot.comfy.models import UploadedFile
 
 from .errors import BindError
 from .loras import add_loras
-from .params import ImageData, Parameter
+from .params import FILE_TYPES, ImageData, Parameter
 from .workflow import Workflow
 
 # The nodes whose results a member gets, by what ComfyUI's nodes save: images and animations, video, audio
@@ -65,7 +66,7 @@ class BoundWorkflow:
                 f"{job_key}-{name}{suffix}",
                 subfolder="discord-bot",
                 overwrite=True,
-                content_type="image/jpeg" if suffix in (".jpg", ".jpeg") else f"image/{suffix.lstrip('.')}",
+                content_type=mimetypes.guess_type(f"file{suffix}")[0] or "application/octet-stream",
             )
             for node_id, input_name in self.targets[name]:
                 graph[node_id]["inputs"][input_name] = uploaded.ref.as_input()
@@ -104,8 +105,8 @@ class Template:
             if param.random_when_missing and value in (None, -1):
                 value = (rng or random.SystemRandom()).randint(0, SEED_MAX)
             if value is None:
-                if param.type == "image":
-                    raise BindError("bind.needs_image", template=self.name, parameter=param.name)
+                if param.type in FILE_TYPES:
+                    raise BindError(f"bind.needs_{param.type}", template=self.name, parameter=param.name)
                 bound[param.name] = graph[param.targets[0].node_id]["inputs"][param.targets[0].input]
                 continue
             value = param.check(value)

@@ -10,6 +10,7 @@ from typing import Any
 from bot.comfy.models import InputSpec, NodeInfo
 from bot.i18n import excerpt
 
+from .params import FILE_TYPES
 from .template import Template
 
 # inputs that name a model file: "not present" rather than "not offered" (clip_name1..4 of the Dual, Triple and
@@ -52,7 +53,9 @@ def _value_problem(where: str, name: str, spec: InputSpec, value: Any, backend: 
 def validate_template(template: Template, object_info: Mapping[str, NodeInfo], backend: str) -> TemplateReport:
     problems: list[str] = []
     choices: dict[str, tuple[str, ...]] = {}
-    image_targets = {(t.node_id, t.input) for p in template.parameters.values() if p.type == "image" for t in p.targets}
+    image_targets = {
+        (t.node_id, t.input) for p in template.parameters.values() if p.type in FILE_TYPES for t in p.targets
+    }
     for node in template.workflow:
         info = object_info.get(node.class_type)
         where = f"node {node.id} ({node.class_type})"

@@ -152,14 +152,14 @@ class PromptValidator:
         kind = spec[0] if spec else "*"
         options = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
         if isinstance(kind, list):
-            if class_type == "LoadImage" and name == "image":
+            if (class_type, name) in (("LoadImage", "image"), ("LoadAudio", "audio")):  # any file in input/
                 if value not in self.input_files:
                     return [
                         {
                             "type": "custom_validation_failed",
                             "message": "Custom validation failed for node",
-                            "details": f"image - Invalid image file: {value}",
-                            "extra_info": {"input_name": "image"},
+                            "details": f"{name} - Invalid {name} file: {value}",
+                            "extra_info": {"input_name": name},
                         }
                     ]
                 return []

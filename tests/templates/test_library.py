@@ -123,7 +123,7 @@ def test_manifest_shape_errors(folder: Path) -> None:
     (folder / "good.toml").write_text('[[parameters]]\nname = "Steps!"\ntype = "number"\ntargets = []\n')
     message = TemplateLibrary(folder).reload().errors["good.json"]
     assert message.startswith("good.toml: parameters.0.name: String should match pattern")
-    assert "parameters.0.type: Input should be 'text', 'int', 'float', 'choice', 'bool' or 'image'" in message
+    assert "parameters.0.type: Input should be 'text', 'int', 'float', 'choice', 'bool', 'image' or 'audio'" in message
     assert "parameters.0.targets: List should have at least 1 item" in message
     (folder / "good.toml").write_text(
         '[[parameters]]\nname = "steps"\ntype = "int"\ndefault = 0\nmin = 1\n'
