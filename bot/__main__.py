@@ -12,16 +12,14 @@ import json
 import logging
 import signal
 import sys
-import time
 import uuid
 from collections.abc import Awaitable
-from dataclasses import dataclass
 
 import aiohttp
 import discord
-from aiohttp import web
 
 from . import cli, collector, event_loop
+from .app import App
 from .bot import ComfyBot
 from .cogs.config import ConfigCog
 from .cogs.followup_rules import FollowUpRules
@@ -43,7 +41,7 @@ from .jobs.instance import InstanceLock
 from .jobs.policy import Policies, Policy
 from .jobs.store import SqliteJobStore, StoreError, records
 from .logs import configure_logging
-from .metrics import Metrics, serve
+from .metrics import Metrics
 from .settings import BackendSettings, ConfigError, DiscordSettings, Settings, load_settings, templates_folder
 from .templates.catalog import catalog_of
 from .templates.library import NO_SERVER_YET, TemplateLibrary
@@ -52,66 +50,6 @@ from .ui.job_messages import JobMessages
 from .ui.presenter import ProgressPresenter
 
 log = logging.getLogger("bot")
-
-
-@dataclass
-class App:
-    bot: ComfyBot
-    engine: JobEngine
-    presenter: ProgressPresenter
-    pool: BackendPool
-    library: TemplateLibrary
-    store: SqliteJobStore
-    metrics: Metrics
-    settings: Settings
-    access: Access
-    metrics_port: int | None = None
-    _metrics_runner: web.AppRunner | None = None
-    _pruner: asyncio.Task[None] | None = None
-
-    async def _prune_forever(self) -> None:
-        """Forget finished jobs past the retention period: at start, then every 6 hours."""
-        while True:
-            cutoff = time.time() - self.settings.database.retention_days * 86400
-            try:
-                forgotten = await records.prune(self.store, cutoff)
-            except StoreError as exc:  # tried again next time; nothing is lost by waiting
-                log.warning("retention: %s", exc)
-                forgotten = 0
-            if forgotten:
-                log.info(
-                    "forgot %d finished job(s) older than %g days", forgotten, self.settings.database.retention_days
-                )
-            await asyncio.sleep(6 * 3600)
-
-    async def login(self, token: str) -> None:
-        """Log in to Discord (REST: the application's id, the commands synced) before anything is shown: a
-        recovered job's message can only be edited once the bot knows which application it is."""
-        await self.bot.login(token)
-        self.access.add_operators(await self.bot.operators())
-
-    async def start(self) -> None:
-        """Recover unfinished jobs and serve metrics; the caller has logged in, and connects after."""
-        await self.pool.start()
-        await self.engine.start()
-        self._pruner = asyncio.create_task(self._prune_forever(), name="retention")
-        if self.settings.metrics.enabled:
-            config = self.settings.metrics
-            self._metrics_runner, self.metrics_port = await serve(self.metrics, config.host, config.port)
-
-    async def close(self) -> None:
-        """Stop taking and showing work first, then leave Discord, then ComfyUI, then the database."""
-        if self._pruner is not None:
-            self._pruner.cancel()
-            await asyncio.gather(self._pruner, return_exceptions=True)
-        await self.engine.close()
-        await self.presenter.close()
-        await self.bot.close()
-        await self.pool.close()
-        await self.store.close()
-        if self._metrics_runner is not None:
-            await self._metrics_runner.cleanup()
-        self.metrics.unwatch()
 
 
 def use_discord_api(api_base: str) -> None:

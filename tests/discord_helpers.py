@@ -11,7 +11,8 @@ from typing import Any
 
 import aiohttp
 
-from bot.__main__ import App, assemble
+from bot.__main__ import assemble
+from bot.app import App
 from bot.bot import ComfyBot
 from bot.settings import (
     BackendSettings,

@@ -15,7 +15,8 @@ import aiohttp
 import pytest
 from PIL import Image
 
-from bot.__main__ import App, run
+from bot.__main__ import run
+from bot.app import App
 from bot.settings import (
     BackendSettings,
     ComfySettings,

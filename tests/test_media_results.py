@@ -16,7 +16,7 @@ from typing import Any
 import av
 import pytest
 
-from bot.__main__ import App
+from bot.app import App
 from tests.discord_helpers import assembled, button, final, imagine, option, settings_between
 from tests.fakes import media
 from tests.fakes.comfy_server import FakeComfy, full_nodes
