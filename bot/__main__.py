@@ -39,7 +39,7 @@ from .jobs.engine import JobEngine
 from .jobs.followups import FollowUps
 from .jobs.instance import InstanceLock
 from .jobs.policy import Policies, Policy
-from .jobs.store import SqliteJobStore, StoreError, records
+from .jobs.store import JobStore, StoreError, records
 from .logs import configure_logging
 from .metrics import Metrics
 from .settings import BackendSettings, ConfigError, DiscordSettings, Settings, load_settings, templates_folder
@@ -59,8 +59,10 @@ def use_discord_api(api_base: str) -> None:
     discord.http.Route.BASE = api_base
 
 
-async def open_store(settings: Settings) -> SqliteJobStore:
-    return await SqliteJobStore(settings.database.path, busy_timeout=settings.database.busy_timeout).open()
+async def open_store(settings: Settings) -> JobStore:
+    database = settings.database
+    url = database.url.get_secret_value() if database.url else None
+    return await JobStore(database.path, busy_timeout=database.busy_timeout, url=url).open()
 
 
 def make_library(settings: Settings) -> TemplateLibrary:

@@ -14,7 +14,7 @@ from .bot import ComfyBot
 from .comfy.pool import BackendPool
 from .jobs.access import Access
 from .jobs.engine import JobEngine
-from .jobs.store import SqliteJobStore, StoreError, records
+from .jobs.store import JobStore, StoreError, records
 from .metrics import Metrics, serve
 from .settings import Settings
 from .templates.library import TemplateLibrary
@@ -30,7 +30,7 @@ class App:
     presenter: ProgressPresenter
     pool: BackendPool
     library: TemplateLibrary
-    store: SqliteJobStore
+    store: JobStore
     metrics: Metrics
     settings: Settings
     access: Access

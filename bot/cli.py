@@ -24,7 +24,7 @@ from .comfy.events import Executing, Progress
 from .comfy.models import NodeInfo, SystemStats
 from .comfy.run import PromptRun, RunFailed, RunInterrupted, RunLost, RunSucceeded
 from .discord_rest import DiscordRest, DiscordRestError
-from .jobs.store import SqliteJobStore
+from .jobs.store import JobStore
 from .permissions import invite_url
 from .settings import BackendSettings, Settings
 from .templates.catalog import catalog_of
@@ -38,7 +38,7 @@ from .templates.validate import validate_template
 class Parts:
     """The composition root's builders, for commands that run without the bot."""
 
-    open_store: Callable[[], Awaitable[SqliteJobStore]]
+    open_store: Callable[[], Awaitable[JobStore]]
     library: Callable[[], TemplateLibrary]
     backend: Callable[[aiohttp.ClientSession, BackendSettings, str], ComfyBackend]  # session, server, client id
 

@@ -179,10 +179,24 @@ class DatabaseSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     path: Path = Field(default=Path("data/bot.sqlite3"), description="the SQLite file")
+    url: SecretStr | None = Field(
+        default=None,
+        description="postgresql://user:password@host:5432/db: PostgreSQL instead of the SQLite file (it may hold a "
+        "password: never shown)",
+    )
     retention_days: PositiveFloat = Field(default=90, description="days finished jobs are kept")
     busy_timeout: PositiveFloat = Field(
         default=10, description="seconds a write waits for a database another program has locked before giving up"
     )
+
+    @field_validator("url")
+    @classmethod
+    def _postgresql(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None  # unset or empty: the SQLite file
+        if not value.get_secret_value().startswith(("postgresql://", "postgres://")):
+            raise ValueError("must be a postgresql:// URL (leave it unset for the SQLite file)")
+        return value
 
 
 class LimitSettings(BaseModel):

@@ -11,12 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import asyncpg  # type: ignore[import-untyped]
 import pytest
 from hypothesis import settings
 
 from bot.comfy.backend import ComfyBackend
 from bot.comfy.client import ComfyClient
 from bot.comfy.stream import ComfyStream
+from tests import postgres
 from tests.fakes.comfy_server import FakeComfy
 from tests.fakes.discord_api import FakeDiscord
 
@@ -52,6 +54,38 @@ async def discord_fake() -> AsyncIterator[FakeDiscord]:
     made = await FakeDiscord().start()
     yield made
     await made.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A PostgreSQL cluster for this test process (tests/postgres.py): its URL."""
+    why = postgres.missing()
+    if why is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI needs PostgreSQL for the store's tests: {why}")
+        pytest.skip(why)
+    with postgres.running_postgres() as url:
+        yield url
+
+
+@pytest.fixture
+async def postgres_url(postgres_server: str) -> str:
+    """A database of its own for one test, on the session's cluster."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    connection = await asyncpg.connect(postgres_server)
+    try:
+        await connection.execute(f"CREATE DATABASE {name}")
+    finally:
+        await connection.close()
+    return postgres_server.rsplit("/", 1)[0] + f"/{name}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest) -> str | None:
+    """Each store test runs on both databases: None (SQLite at the test's path) or a PostgreSQL URL."""
+    if request.param == "sqlite":
+        return None
+    return str(request.getfixturevalue("postgres_url"))
 
 
 @pytest.fixture

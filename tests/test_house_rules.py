@@ -11,7 +11,7 @@ from pathlib import Path
 BOT = Path(__file__).resolve().parent.parent / "bot"
 DISCORD_ALLOWED = ("cogs/", "ui/", "bot.py", "__main__.py")
 SQL = re.compile(r"\b(SELECT\s.+\sFROM|INSERT\s+(OR\s+\w+\s+)?INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM|CREATE\s+TABLE)\b")
-BUILT_ONLY_IN_MAIN = {"JobEngine", "SqliteJobStore", "BackendPool", "ComfyClient", "ComfyBackend", "ComfyBot"}
+BUILT_ONLY_IN_MAIN = {"JobEngine", "JobStore", "BackendPool", "ComfyClient", "ComfyBackend", "ComfyBot"}
 
 
 def sources() -> dict[str, ast.Module]:

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from bot.jobs.instance import InstanceLock
-from bot.jobs.store import SqliteJobStore, StoreError
+from bot.jobs.store import JobStore, StoreError
+from bot.jobs.store.batch import Statement
 from tests.cli import run_cli
 from tests.discord_helpers import final, imagine
 from tests.stack import Stack
@@ -49,16 +50,16 @@ async def test_one_damaged_record_is_set_aside_and_the_others_run(stack: Stack) 
         await discord.until(lambda: all(i.message_id and discord.original(i).embeds for i in (damaged, fine)))
         job = await app.store.by_message(damaged.message_id or 0)
         assert job is not None
-    store = await SqliteJobStore(stack.folder / "data" / "bot.sqlite3").open()
-    await store.db.execute("UPDATE jobs SET params = '{not json' WHERE id = ?", (job.id,))
-    await store.db.commit()
+    store = await JobStore(stack.folder / "data" / "bot.sqlite3").open()
+    await store.write(Statement("UPDATE jobs SET params = '{not json' WHERE id = ?", (job.id,)))
     await store.close()
     comfy.release()
     async with stack.start() as app:
         await discord.until(final(discord, fine), within=30)
         await app.engine.wait_idle()
-        async with app.store.db.execute("SELECT state, error FROM jobs WHERE id = ?", (job.id,)) as cursor:
-            state, error = await cursor.fetchone()  # type: ignore[misc]
+        row = await app.store.database.fetch_one("SELECT state, error FROM jobs WHERE id = ?", (job.id,))
+        assert row is not None
+        state, error = row[0], row[1]
     assert state == "failed" and "damaged" in error
     assert discord.original(fine).embeds[0]["title"] == "Done"
 
@@ -67,4 +68,4 @@ async def test_opening_a_store_that_is_not_a_database_raises_a_clear_error(tmp_p
     path = tmp_path / "bot.sqlite3"
     path.write_bytes(b"\x00garbage" * 1000)
     with pytest.raises(StoreError, match="cannot be opened"):
-        await SqliteJobStore(path).open()
+        await JobStore(path).open()

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from bot.jobs.model import JobState
-from bot.jobs.store import SqliteJobStore
+from bot.jobs.store import JobStore
 from bot.settings import LimitSettings
 from tests.discord_helpers import done, fields, final, imagine, option
 from tests.fakes.comfy_exec import png
@@ -206,10 +206,10 @@ async def test_a_restart_takes_up_jobs_in_every_state(stack: Stack) -> None:
     assert discord.original(cancelled).content == "🚫 Cancelled by you."
     after = {i.token: len([r for r in discord.requests if i.token in r.path]) for i in (delivered, failed, cancelled)}
     assert after == before  # finished jobs were left alone
-    store = await SqliteJobStore(stack.folder / "data" / "bot.sqlite3").open()
+    store = await JobStore(stack.folder / "data" / "bot.sqlite3").open()
     try:
         assert await store.unfinished() == []
-        states = [row[0] for row in await (await store.db.execute("SELECT state FROM jobs ORDER BY seq")).fetchall()]
+        states = [row[0] for row in await store.database.fetch_all("SELECT state FROM jobs ORDER BY seq")]
     finally:
         await store.close()
     assert states == [

@@ -10,7 +10,7 @@ from bot.jobs.access import Access, Actor
 from bot.jobs.admission import Admission
 from bot.jobs.engine import JobEngine
 from bot.jobs.model import Job
-from bot.jobs.store import SqliteJobStore
+from bot.jobs.store import JobStore
 from bot.ui.job_messages import JobMessages
 
 
@@ -24,7 +24,7 @@ def note_of(guild_id: int | None, channel_id: int, message_id: int | None) -> st
 
 
 class FollowUpRules:
-    def __init__(self, store: SqliteJobStore, access: Access) -> None:
+    def __init__(self, store: JobStore, access: Access) -> None:
         self.store, self.access = store, access
 
     async def not_yours(self, job: Job, asking: Actor, action: str) -> Text | None:
@@ -41,7 +41,7 @@ class FollowUpCog(commands.Cog):
     def __init__(
         self,
         engine: JobEngine,
-        store: SqliteJobStore,
+        store: JobStore,
         messages: JobMessages,
         admission: Admission,
         rules: FollowUpRules,

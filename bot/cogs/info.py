@@ -14,7 +14,7 @@ from bot.comfy.pool import BackendPool
 from bot.i18n import Text
 from bot.jobs.access import Access
 from bot.jobs.engine import JobEngine
-from bot.jobs.store import SqliteJobStore, held, records
+from bot.jobs.store import JobStore, held, records
 from bot.templates.library import LoadReport, TemplateLibrary
 from bot.templates.listing import describe_library
 from bot.ui.panels import Field, panel
@@ -33,7 +33,7 @@ def _seconds(values: list[float]) -> Text:
 
 class InfoCog(commands.Cog, name="InfoCog"):
     def __init__(
-        self, engine: JobEngine, pool: BackendPool, store: SqliteJobStore, library: TemplateLibrary, access: Access
+        self, engine: JobEngine, pool: BackendPool, store: JobStore, library: TemplateLibrary, access: Access
     ) -> None:
         self.engine, self.pool, self.store, self.library, self.access = engine, pool, store, library, access
 

@@ -9,7 +9,7 @@ from discord.ext import commands
 from bot.i18n import Joined, Text, excerpt, text_of
 from bot.jobs.flags import FlagError, parse_aspect
 from bot.jobs.policy import Policies
-from bot.jobs.store import SqliteJobStore
+from bot.jobs.store import JobStore
 from bot.templates.errors import TemplateError
 from bot.templates.library import TemplateLibrary
 
@@ -25,7 +25,7 @@ OPTIONS = {
 
 
 class SettingsCog(commands.GroupCog, group_name="settings", group_description="Your defaults for /imagine"):
-    def __init__(self, store: SqliteJobStore, library: TemplateLibrary, policies: Policies) -> None:
+    def __init__(self, store: JobStore, library: TemplateLibrary, policies: Policies) -> None:
         self.store, self.library, self.policies = store, library, policies
         super().__init__()
 

@@ -34,7 +34,7 @@ from .followups import Draft, FollowUps
 from .lora_tags import resolve, take_loras
 from .model import Job, JobRequest
 from .policy import Policies
-from .store import SqliteJobStore
+from .store import JobStore
 
 # /imagine's options (and inline flags) -> the template parameter each sets
 SOUND_MAX_SECONDS = 600  # the longest sound a member may attach (decoded and re-encoded by the bot)
@@ -71,7 +71,7 @@ class Admission:
         self,
         library: TemplateLibrary,
         engine: JobEngine,
-        store: SqliteJobStore,
+        store: JobStore,
         policies: Policies,
         limits: LimitSettings,
         followups: FollowUps,

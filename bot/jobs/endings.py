@@ -16,7 +16,7 @@ from .late_writes import LateWrites
 from .model import Job, JobState
 from .places import QueuePlaces
 from .ports import Backend, JobListener
-from .store import SqliteJobStore, StoreError
+from .store import JobStore, StoreError
 
 log = logging.getLogger("bot.jobs.engine")
 
@@ -31,7 +31,7 @@ class JobEndings:
     """The engine's endings (JobEngine inherits them and sets these)."""
 
     listener: JobListener
-    store: SqliteJobStore
+    store: JobStore
     late_writes: LateWrites
     deadline: float
     active: ActiveJobs

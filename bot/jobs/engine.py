@@ -36,7 +36,7 @@ from .ports import Backend, Fleet, JobListener
 from .progress import ProgressTracker
 from .reservations import Reservations
 from .scheduler import FairScheduler
-from .store import SqliteJobStore, StoredReply, StoreError
+from .store import JobStore, StoredReply, StoreError
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 2
@@ -46,7 +46,7 @@ class JobEngine(JobEndings):
     def __init__(
         self,
         pool: Fleet,
-        store: SqliteJobStore,
+        store: JobStore,
         listener: JobListener,
         *,
         per_backend: int = 2,

@@ -8,13 +8,13 @@ import asyncio
 import logging
 
 from .model import Job
-from .store import SqliteJobStore, StoreError
+from .store import JobStore, StoreError
 
 log = logging.getLogger(__name__)
 
 
 class LateWrites:
-    def __init__(self, store: SqliteJobStore, *, interval: float = 5.0) -> None:
+    def __init__(self, store: JobStore, *, interval: float = 5.0) -> None:
         self.store = store
         self.interval = interval
         self._jobs: dict[str, Job] = {}

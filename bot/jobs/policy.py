@@ -15,7 +15,7 @@ from typing import Any
 
 from bot.i18n import Listed, Text
 
-from .store import SqliteJobStore
+from .store import JobStore
 
 KEY = "policy"
 
@@ -88,7 +88,7 @@ class Policy:
 class Policies:
     """Every server's policy, in memory, written through to the store."""
 
-    def __init__(self, default: Policy, store: SqliteJobStore) -> None:
+    def __init__(self, default: Policy, store: JobStore) -> None:
         self.default = default
         self.store = store
         self._by_guild: dict[int, Policy] = {}

@@ -21,7 +21,7 @@ from bot.jobs.events import Delivered, JobEvent, Queued, WaitingForBackend
 from bot.jobs.followups import FollowUps
 from bot.jobs.model import Job
 from bot.jobs.ports import JobListener, QueuePositions
-from bot.jobs.store import SqliteJobStore, StoredReply, StoreError, held
+from bot.jobs.store import JobStore, StoredReply, StoreError, held
 from bot.media import FittedImage, fit_image
 
 from .fit import fit_content
@@ -68,7 +68,7 @@ class JobMessages(JobListener):
         *,
         handoff_after: float = 14 * 60,
         followups: FollowUps | None = None,
-        store: SqliteJobStore | None = None,
+        store: JobStore | None = None,
         media_workers: int = 2,
     ) -> None:
         self.presenter = presenter

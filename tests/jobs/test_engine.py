@@ -14,7 +14,7 @@ from bot.i18n import Text
 from bot.jobs.engine import JobEngine
 from bot.jobs.events import Cancelled, Delivered, Queued, WaitingForBackend
 from bot.jobs.model import Job, JobRequest, JobState
-from bot.jobs.store import SqliteJobStore, StoredReply
+from bot.jobs.store import JobStore, StoredReply
 from bot.templates.template import BoundWorkflow
 from tests.jobs.memory import MemoryBackend, MemoryFleet, Pulse, Recorder
 
@@ -27,7 +27,7 @@ class World:
     pulse: Pulse
     a: MemoryBackend
     b: MemoryBackend
-    store: SqliteJobStore
+    store: JobStore
     recorder: Recorder
 
     def engine(self, *backends: MemoryBackend, per_backend: int = 2, running_per_user: int = 5) -> JobEngine:
@@ -38,7 +38,7 @@ class World:
 @pytest.fixture
 async def world(tmp_path: Path) -> AsyncIterator[World]:
     pulse = Pulse()
-    store = await SqliteJobStore(tmp_path / "bot.sqlite3").open()
+    store = await JobStore(tmp_path / "bot.sqlite3").open()
     yield World(pulse, MemoryBackend("a", pulse), MemoryBackend("b", pulse), store, Recorder(pulse))
     await store.close()
 

@@ -2,6 +2,6 @@
 bot's SQL is in this package: `sqlite.py` (the connection, jobs, settings), `records.py` (retention, export,
 figures), `held.py` (results kept for /history), `schema.py` (the tables)."""
 
-from .sqlite import SqliteJobStore, StoredReply, StoreError
+from .jobstore import JobStore, StoredReply, StoreError
 
-__all__ = ["SqliteJobStore", "StoreError", "StoredReply"]
+__all__ = ["JobStore", "StoreError", "StoredReply"]

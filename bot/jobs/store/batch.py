@@ -1,6 +1,7 @@
 """Group commit: writes that arrive while a commit is under way share the next one.
 
-Every write is a short list of statements, and its caller waits until they are committed, as before. A busy
+Every write is a short list of statements, and its caller waits until they are committed. Writes are committed
+in the order they were asked for, on either database. A busy
 bot makes many small writes at once (a burst of asks, dozens of jobs changing state in the same second), and
 each one alone costs a commit and a trip to the database thread per statement. Gathered, consecutive
 statements with the same SQL go as one `executemany` and the whole group shares one commit: the order of the
@@ -11,13 +12,9 @@ so one bad write fails only its own caller.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
-from collections.abc import Callable, Sequence
-from contextlib import suppress
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-
-import aiosqlite
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,10 +35,13 @@ class _Write:
     done: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
+Commit = Callable[[Sequence["Run"]], Awaitable[None]]  # runs and commits them, or raises (rolled back)
+Run = tuple[str, list[Sequence[Any]]]  # one SQL statement and its rows
+
+
 class WriteBatch:
-    def __init__(self, db: Callable[[], aiosqlite.Connection], refused: Callable[[Exception], Exception]) -> None:
-        self._db = db
-        self._refused = refused  # what a caller is given when the database refuses its write
+    def __init__(self, commit: Commit) -> None:
+        self._commit = commit  # raises what the callers are given when the database refuses (a StoreError)
         self._pending: list[_Write] = []
         self._flushing: asyncio.Task[None] | None = None
 
@@ -75,24 +75,16 @@ class WriteBatch:
 
     async def _attempt(self, statements: Sequence[Statement]) -> Exception | None:
         """Run and commit the statements: None, or what their callers are given (rolled back)."""
-        db = self._db()
         try:
-            for sql, rows in _runs(statements):
-                if rows:
-                    await db.executemany(sql, rows)
-            await db.commit()
-        except (sqlite3.Error, OSError) as exc:
-            with suppress(sqlite3.Error):
-                await db.rollback()
-            return self._refused(exc)
-        except Exception as exc:  # a closed connection, say: the callers learn it, none waits forever
+            await self._commit(runs_of(statements))
+        except Exception as exc:  # a refusal, or a closed connection: the callers learn it, none waits forever
             return exc
         return None
 
 
-def _runs(statements: Sequence[Statement]) -> list[tuple[str, list[Sequence[Any]]]]:
+def runs_of(statements: Sequence[Statement]) -> list[Run]:
     """Consecutive statements with the same SQL, as one (sql, rows) each; the order is kept."""
-    runs: list[tuple[str, list[Sequence[Any]]]] = []
+    runs: list[Run] = []
     for statement in statements:
         if runs and runs[-1][0] == statement.sql:
             runs[-1][1].extend(statement.rows())

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .batch import Statement
-from .sqlite import SqliteJobStore
+from .jobstore import JobStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,35 +16,44 @@ class HeldFile:
     data: bytes
 
 
-async def hold(store: SqliteJobStore, job_id: str, user_id: int, files: list[HeldFile]) -> None:
-    names = [
-        await store.files.put(store.files.name_for("held", job_id, n, f.filename), f.data) for n, f in enumerate(files)
+async def hold(store: JobStore, job_id: str, user_id: int, files: list[HeldFile]) -> None:
+    shelf = store.files
+    kept = [  # (file, bytes in the row): a file beside SQLite; in the row with PostgreSQL
+        (await shelf.put(shelf.name_for("held", job_id, n, f.filename), f.data), b"") if shelf else (None, f.data)
+        for n, f in enumerate(files)
     ]
     await store.write(
         Statement(
-            "INSERT OR REPLACE INTO held_results (job_id, user_id, n, filename, data, file) "
-            "VALUES (?, ?, ?, ?, x'', ?)",
-            [(job_id, user_id, n, f.filename, name) for (n, f), name in zip(enumerate(files), names, strict=True)],
+            "INSERT INTO held_results (job_id, user_id, n, filename, data, file) VALUES (?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (job_id, n) DO UPDATE SET user_id = excluded.user_id, filename = excluded.filename, "
+            "data = excluded.data, file = excluded.file",
+            [
+                (job_id, user_id, n, f.filename, data, file)
+                for (n, f), (file, data) in zip(enumerate(files), kept, strict=True)
+            ],
             many=True,
         )
     )
 
 
-async def held(store: SqliteJobStore, user_id: int) -> dict[str, list[HeldFile]]:
+async def held(store: JobStore, user_id: int) -> dict[str, list[HeldFile]]:
     """A member's held results: job id -> its files, oldest job first."""
-    async with store.db.execute(
-        "SELECT job_id, filename, data, file FROM held_results WHERE user_id = ? ORDER BY rowid", (user_id,)
-    ) as cursor:
-        rows = await cursor.fetchall()
+    rows = await store.database.fetch_all(  # oldest job first: by the job's place in the order of asking
+        "SELECT h.job_id, h.filename, h.data, h.file FROM held_results h LEFT JOIN jobs j ON j.id = h.job_id "
+        "WHERE h.user_id = ? ORDER BY j.seq, h.n",
+        (user_id,),
+    )
     found: dict[str, list[HeldFile]] = {}
     for job_id, filename, data, file in rows:
-        content = await store.files.get(file) if file else bytes(data)
+        content = await store.files.get(file) if file and store.files else bytes(data)
         found.setdefault(str(job_id), []).append(HeldFile(str(filename), content))
     return found
 
 
-async def release(store: SqliteJobStore, job_id: str) -> None:
-    async with store.db.execute("SELECT file FROM held_results WHERE job_id = ? AND file IS NOT NULL", (job_id,)) as c:
-        files = [str(row[0]) for row in await c.fetchall()]
+async def release(store: JobStore, job_id: str) -> None:
+    rows = await store.database.fetch_all(
+        "SELECT file FROM held_results WHERE job_id = ? AND file IS NOT NULL", (job_id,)
+    )
     await store.write(Statement("DELETE FROM held_results WHERE job_id = ?", (job_id,)))
-    await store.files.drop(files)
+    if store.files is not None:
+        await store.files.drop([str(row[0]) for row in rows])

@@ -1,4 +1,5 @@
-"""The database's tables, and the columns added to older databases at open."""
+"""The database's tables (in SQLite's types; `migrations.py` gives them to PostgreSQL in its own), and the
+columns added since the first release."""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -23,14 +24,22 @@ CREATE TABLE IF NOT EXISTS jobs (
     started REAL,
     finished REAL,
     error TEXT,
-    outputs TEXT
+    outputs TEXT,
+    kind TEXT NOT NULL DEFAULT 'imagine',
+    parent_id TEXT,
+    note TEXT,
+    spoiler INTEGER NOT NULL DEFAULT 0,
+    locale TEXT NOT NULL DEFAULT 'en-US',
+    private INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS jobs_open ON jobs (state) WHERE finished IS NULL;
+CREATE INDEX IF NOT EXISTS jobs_message ON jobs (message_id);
 CREATE TABLE IF NOT EXISTS job_images (
     job_id TEXT NOT NULL,
     param TEXT NOT NULL,
     filename TEXT NOT NULL,
     data BLOB NOT NULL,
+    file TEXT,
     PRIMARY KEY (job_id, param)
 );
 CREATE TABLE IF NOT EXISTS held_results (
@@ -39,6 +48,7 @@ CREATE TABLE IF NOT EXISTS held_results (
     n INTEGER NOT NULL,
     filename TEXT NOT NULL,
     data BLOB NOT NULL,
+    file TEXT,
     PRIMARY KEY (job_id, n)
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -55,8 +65,9 @@ CREATE TABLE IF NOT EXISTS guild_settings (
     PRIMARY KEY (guild_id, key)
 );
 """
-# Columns added after the first release: (name, declaration). Added to older databases at open.
-MIGRATIONS = (  # (table, column, declaration)
+# Columns added after the first release, which a SQLite database from before numbered migrations may lack:
+# added at its first open since (migration 1)
+LEGACY_COLUMNS = (  # (table, column, declaration)
     ("jobs", "kind", "TEXT NOT NULL DEFAULT 'imagine'"),
     ("jobs", "parent_id", "TEXT"),
     ("jobs", "note", "TEXT"),

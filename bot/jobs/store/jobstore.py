@@ -16,16 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
-
 from bot.templates.params import ImageData
 from bot.templates.template import BoundWorkflow
 
 from ..errors import JobError
 from ..model import Job, JobRequest, JobState
-from .batch import Statement, WriteBatch
+from .batch import Statement
+from .database import Database, PostgresDatabase, SqliteDatabase, shown_url
 from .files import FileShelf
-from .schema import MIGRATIONS, SCHEMA
+from .migrations import migrate
 
 log = logging.getLogger(__name__)
 
@@ -43,73 +42,77 @@ class StoreError(JobError):
     """The database cannot be used; the message says which file and why."""
 
 
-class SqliteJobStore:
-    def __init__(self, path: Path, *, busy_timeout: float = 10.0) -> None:
+class JobStore:
+    """Jobs, their replies, settings and held results, in SQLite (`path`, the default) or in PostgreSQL (`url`).
+    With SQLite, attached images live in files beside the database (`files.py`); with PostgreSQL, which several
+    processes on several machines may share, in the rows."""
+
+    def __init__(self, path: Path, *, busy_timeout: float = 10.0, url: str | None = None) -> None:
         self.path = path
         self.busy_timeout = busy_timeout  # how long a write waits for a lock another program holds
-        self._db: aiosqlite.Connection | None = None
+        self.url = url  # postgresql://...: the database; else SQLite at `path`
+        self._database: Database | None = None
         self._seq = 0
         self._private: set[int] = set()  # members who asked for private results (read before Discord's 3 s)
-        self.files = FileShelf(path.parent / "images")  # image bytes live here, not in the rows
-        self._writes = WriteBatch(lambda: self.db, self._refused)
+        self.files: FileShelf | None = None if url else FileShelf(path.parent / "images")
 
-    async def open(self) -> SqliteJobStore:
+    @property
+    def where(self) -> str:
+        """The database, as messages name it (never its password)."""
+        return shown_url(self.url) if self.url else str(self.path)
+
+    async def open(self) -> JobStore:
         """Open (and create or migrate) the database; StoreError, with the connection closed, when it cannot be
-        (a file that is not a database, a disk that refuses it): its worker thread would keep the process alive."""
+        (a file that is not a database, a disk that refuses it, a server that does not answer): SQLite's worker
+        thread would keep the process alive."""
         try:
             return await self._open()
-        except (sqlite3.Error, OSError) as exc:
+        except (sqlite3.Error, OSError, StoreError) as exc:
             await self.close()
-            raise StoreError(f"the database {self.path} cannot be opened: {exc}") from None
+            raise StoreError(f"the database {self.where} cannot be opened: {exc}") from None
+        except Exception as exc:  # asyncpg's errors (authentication, a missing database) have no common base
+            await self.close()
+            raise StoreError(f"the database {self.where} cannot be opened: {type(exc).__name__}: {exc}") from None
 
-    async def _open(self) -> SqliteJobStore:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # SQLite's busy handler retries a locked database for `timeout` seconds, then raises "database is locked"
-        # (https://www.sqlite.org/c3ref/busy_timeout.html): the bound on every wait.
-        self._db = await aiosqlite.connect(self.path, timeout=self.busy_timeout)
-        await self._db.execute("PRAGMA journal_mode=WAL")
-        await self._db.execute("PRAGMA synchronous=NORMAL")
-        await self._db.executescript(SCHEMA)
-        for table in sorted({table for table, _, _ in MIGRATIONS}):
-            async with self._db.execute(f"PRAGMA table_info({table})") as cursor:
-                columns = {row[1] for row in await cursor.fetchall()}
-            for owner, name, declaration in MIGRATIONS:
-                if owner == table and name not in columns:
-                    await self._db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {declaration}")
-        await self._db.execute("CREATE INDEX IF NOT EXISTS jobs_message ON jobs (message_id)")
-        await self._db.commit()
-        async with self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM jobs") as cursor:
-            row = await cursor.fetchone()
+    async def _open(self) -> JobStore:
+        if self.url:
+            self._database = await PostgresDatabase.open(self.url, self._refused)
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._database = await SqliteDatabase.open(self.path, self.busy_timeout, self._refused)
+        await migrate(self._database)
+        row = await self.database.fetch_one("SELECT COALESCE(MAX(seq), 0) FROM jobs")
         self._seq = int(row[0]) if row else 0
-        async with self._db.execute("SELECT user_id FROM member_settings WHERE key = 'private' AND value = 'on'") as c:
-            self._private = {int(user_id) for (user_id,) in await c.fetchall()}
+        rows = await self.database.fetch_all(
+            "SELECT user_id FROM member_settings WHERE key = 'private' AND value = 'on'"
+        )
+        self._private = {int(row[0]) for row in rows}
         return self
 
     async def close(self) -> None:
-        await self._writes.drain()
-        if self._db is not None:
-            await self._db.close()
-            self._db = None
+        if self._database is not None:
+            await self._database.close()
+            self._database = None
 
     @property
-    def db(self) -> aiosqlite.Connection:
-        assert self._db is not None, "the store is not open"
-        return self._db
+    def database(self) -> Database:
+        assert self._database is not None, "the store is not open"
+        return self._database
 
     async def write(self, *statements: Statement) -> None:
-        """One write transaction, committed when this returns (sharing its commit with the writes that came at
-        the same time: `batch.py`); StoreError when the database refuses it (locked past the busy timeout, a full
-        disk, an I/O error), rolled back so the next write starts clean."""
-        await self._writes.write(statements)
+        """One write transaction, committed when this returns (on SQLite sharing its commit with the writes that
+        came at the same time: `batch.py`); StoreError when the database refuses it (locked past the busy
+        timeout, a full disk, an I/O error, a server gone), rolled back so the next write starts clean."""
+        await self.database.write(statements)
 
     def _refused(self, exc: Exception) -> StoreError:
-        return StoreError(f"the database {self.path.name} could not be written: {exc}")
+        name = self.path.name if not self.url else shown_url(self.url)
+        return StoreError(f"the database {name} could not be written: {exc}")
 
     # ---- meta ------------------------------------------------------------------------------------------
 
     async def get_meta(self, key: str) -> str | None:
-        async with self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)) as cursor:
-            row = await cursor.fetchone()
+        row = await self.database.fetch_one("SELECT value FROM meta WHERE key = ?", (key,))
         return str(row[0]) if row else None
 
     async def set_meta(self, key: str, value: str) -> None:
@@ -128,8 +131,9 @@ class SqliteJobStore:
         job.seq = self._seq
         bound = job.request.bound
         params = {k: (v.filename if isinstance(v, ImageData) else v) for k, v in bound.values.items()}
-        files = {
-            name: await self.files.put(self.files.name_for(job.id, name), image.data)
+        shelf = self.files
+        files = {  # a file beside the database, or (PostgreSQL) the bytes in the row
+            name: (await shelf.put(shelf.name_for(job.id, name), image.data), b"") if shelf else (None, image.data)
             for name, image in bound.images.items()
         }
         await self.write(
@@ -166,8 +170,11 @@ class SqliteJobStore:
                 ),
             ),
             Statement(
-                "INSERT INTO job_images (job_id, param, filename, data, file) VALUES (?, ?, ?, x'', ?)",
-                [(job.id, name, image.filename, files[name]) for name, image in bound.images.items()],
+                "INSERT INTO job_images (job_id, param, filename, data, file) VALUES (?, ?, ?, ?, ?)",
+                [
+                    (job.id, name, image.filename, files[name][1], files[name][0])
+                    for name, image in bound.images.items()
+                ],
                 many=True,
             ),
         )
@@ -194,9 +201,7 @@ class SqliteJobStore:
 
     async def unfinished(self) -> list[tuple[Job, StoredReply]]:
         """Every job that has not ended, in the order it was queued."""
-        async with self.db.execute("SELECT * FROM jobs WHERE finished IS NULL ORDER BY seq") as cursor:
-            cursor.row_factory = aiosqlite.Row
-            rows = list(await cursor.fetchall())
+        rows = await self.database.fetch_all("SELECT * FROM jobs WHERE finished IS NULL ORDER BY seq")
         found = []
         for row in rows:
             try:
@@ -214,9 +219,7 @@ class SqliteJobStore:
         return found
 
     async def get(self, job_id: str) -> Job | None:
-        async with self.db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)) as cursor:
-            cursor.row_factory = aiosqlite.Row
-            row = await cursor.fetchone()
+        row = await self.database.fetch_one("SELECT * FROM jobs WHERE id = ?", (job_id,))
         return await self._job(row) if row else None
 
     async def moved(self, job_id: str, channel_id: int, message_id: int) -> None:
@@ -227,16 +230,14 @@ class SqliteJobStore:
 
     async def by_message(self, message_id: int) -> Job | None:
         """The job whose message this is (any state): how reactions and buttons find old results."""
-        async with self.db.execute(
+        row = await self.database.fetch_one(
             "SELECT * FROM jobs WHERE message_id = ? ORDER BY seq DESC LIMIT 1", (message_id,)
-        ) as cursor:
-            cursor.row_factory = aiosqlite.Row
-            row = await cursor.fetchone()
+        )
         return await self._job(row) if row else None
 
     async def member_settings(self, user_id: int) -> dict[str, str]:
-        async with self.db.execute("SELECT key, value FROM member_settings WHERE user_id = ?", (user_id,)) as cursor:
-            return {str(k): str(v) for k, v in await cursor.fetchall()}
+        rows = await self.database.fetch_all("SELECT key, value FROM member_settings WHERE user_id = ?", (user_id,))
+        return {str(k): str(v) for k, v in rows}
 
     def wants_private(self, user_id: int) -> bool:
         """Whether the member asked for private results (from memory: it decides how the reply starts)."""
@@ -258,20 +259,18 @@ class SqliteJobStore:
             )
 
     async def guild_setting(self, guild_id: int, key: str) -> str | None:
-        async with self.db.execute(
+        row = await self.database.fetch_one(
             "SELECT value FROM guild_settings WHERE guild_id = ? AND key = ?", (guild_id, key)
-        ) as cursor:
-            row = await cursor.fetchone()
+        )
         return str(row[0]) if row else None
 
     async def every_guilds_setting(self, key: str) -> dict[int, str]:
         """One setting of every server that has it: guild id -> value."""
-        async with self.db.execute("SELECT guild_id, value FROM guild_settings WHERE key = ?", (key,)) as cursor:
-            return {int(guild_id): str(value) for guild_id, value in await cursor.fetchall()}
+        rows = await self.database.fetch_all("SELECT guild_id, value FROM guild_settings WHERE key = ?", (key,))
+        return {int(guild_id): str(value) for guild_id, value in rows}
 
     async def job_count(self) -> int:
-        async with self.db.execute("SELECT COUNT(*) FROM jobs") as cursor:
-            row = await cursor.fetchone()
+        row = await self.database.fetch_one("SELECT COUNT(*) FROM jobs")
         return int(row[0]) if row else 0
 
     async def set_guild_setting(self, guild_id: int, key: str, value: str) -> None:
@@ -286,17 +285,19 @@ class SqliteJobStore:
     async def states(self, ids: Iterable[str]) -> dict[str, JobState]:
         wanted = list(ids)
         marks = ",".join("?" * len(wanted))
-        async with self.db.execute(f"SELECT id, state FROM jobs WHERE id IN ({marks})", wanted) as cursor:
-            return {str(row[0]): JobState(row[1]) for row in await cursor.fetchall()}
+        if not wanted:
+            return {}
+        rows = await self.database.fetch_all(f"SELECT id, state FROM jobs WHERE id IN ({marks})", wanted)
+        return {str(row[0]): JobState(row[1]) for row in rows}
 
     async def _job(self, row: Any) -> Job:
-        async with self.db.execute(
+        found = await self.database.fetch_all(
             "SELECT param, filename, data, file FROM job_images WHERE job_id = ?", (row["id"],)
-        ) as cursor:
-            images = {
-                str(p): ImageData(await self.files.get(file) if file else bytes(d), str(f))
-                for p, f, d, file in await cursor.fetchall()
-            }
+        )
+        images = {
+            str(p): ImageData(await self.files.get(file) if file and self.files else bytes(d), str(f))
+            for p, f, d, file in found
+        }
         targets = {name: tuple(tuple(t) for t in pairs) for name, pairs in json.loads(row["image_targets"]).items()}
         bound = BoundWorkflow(
             template=row["template"],

@@ -1,0 +1,156 @@
+"""The database under the store: SQLite (one file, WAL; the default) or PostgreSQL (`DATABASE__URL`), behind one
+small interface, so every query of the store is written once. SQL is written with `?` placeholders; the
+PostgreSQL side numbers them (`$1`, `$2`, ...), as asyncpg takes them. Rows read by column name or by index.
+
+Writes are lists of statements committed together, in the order they were asked for; writes that come while a
+commit is under way share the next one (`batch.py`), on a pooled connection for PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Callable, Sequence
+from contextlib import suppress
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+import aiosqlite
+import asyncpg  # type: ignore[import-untyped]
+
+from .batch import Run, Statement, WriteBatch
+
+Row = Any  # aiosqlite.Row or asyncpg.Record: both read by name and by index
+
+
+class Database(Protocol):
+    dialect: str  # "sqlite" or "postgresql"
+
+    async def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
+
+    async def fetch_one(self, sql: str, params: Sequence[Any] = ()) -> Row | None: ...
+
+    async def write(self, statements: Sequence[Statement]) -> None:
+        """Run the statements in one transaction; return once it is committed. Raises the `refused` error the
+        database was opened with when it refuses them (rolled back)."""
+        ...
+
+    async def script(self, sql: str) -> None:
+        """DDL (a migration), committed."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class SqliteDatabase:
+    dialect = "sqlite"
+
+    def __init__(self, connection: aiosqlite.Connection, refused: Callable[[Exception], Exception]) -> None:
+        self.connection = connection
+        self._refused = refused
+        self._writes = WriteBatch(self._commit)
+
+    async def _commit(self, runs: Sequence[Run]) -> None:
+        try:
+            for sql, rows in runs:
+                if rows:
+                    await self.connection.executemany(sql, rows)
+            await self.connection.commit()
+        except (sqlite3.Error, OSError) as exc:
+            with suppress(sqlite3.Error):
+                await self.connection.rollback()
+            raise self._refused(exc) from None
+
+    @classmethod
+    async def open(cls, path: Path, busy_timeout: float, refused: Callable[[Exception], Exception]) -> SqliteDatabase:
+        # SQLite's busy handler retries a locked database for `timeout` seconds, then raises "database is locked"
+        # (https://www.sqlite.org/c3ref/busy_timeout.html): the bound on every wait.
+        connection = await aiosqlite.connect(path, timeout=busy_timeout)
+        try:
+            await connection.execute("PRAGMA journal_mode=WAL")
+            await connection.execute("PRAGMA synchronous=NORMAL")
+        except sqlite3.Error:
+            await connection.close()
+            raise
+        return cls(connection, refused)
+
+    async def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        async with self.connection.execute(sql, params) as cursor:
+            cursor.row_factory = aiosqlite.Row
+            return list(await cursor.fetchall())
+
+    async def fetch_one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        async with self.connection.execute(sql, params) as cursor:
+            cursor.row_factory = aiosqlite.Row
+            return await cursor.fetchone()
+
+    async def write(self, statements: Sequence[Statement]) -> None:
+        await self._writes.write(statements)
+
+    async def script(self, sql: str) -> None:
+        """DDL, committed (migrations)."""
+        await self.connection.executescript(sql)
+        await self.connection.commit()
+
+    async def close(self) -> None:
+        await self._writes.drain()
+        with suppress(sqlite3.Error, ValueError):
+            await self.connection.close()
+
+
+def shown_url(url: str) -> str:
+    """A database URL for messages and logs: scheme, host, port and database, never the user or password."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or ''}" + (f":{parts.port}" if parts.port else "") + parts.path
+
+
+_PLACEHOLDER = re.compile(r"\?")
+
+
+def numbered(sql: str) -> str:
+    """`?` placeholders as PostgreSQL's `$1, $2, ...` (the store's SQL has no `?` inside a literal)."""
+    counter = iter(range(1, 10_000))
+    return _PLACEHOLDER.sub(lambda _: f"${next(counter)}", sql)
+
+
+class PostgresDatabase:
+    """asyncpg's pool. Queries are prepared once per connection (asyncpg caches them)."""
+
+    dialect = "postgresql"
+
+    def __init__(self, pool: Any, refused: Callable[[Exception], Exception]) -> None:
+        self.pool = pool
+        self._refused = refused
+        self._writes = WriteBatch(self._commit)  # in order, and together when they come together, as on SQLite
+
+    @classmethod
+    async def open(cls, url: str, refused: Callable[[Exception], Exception]) -> PostgresDatabase:
+        pool = await asyncpg.create_pool(url, min_size=1, max_size=8, command_timeout=30)
+        return cls(pool, refused)
+
+    async def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        return list(await self.pool.fetch(numbered(sql), *params))
+
+    async def fetch_one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        return await self.pool.fetchrow(numbered(sql), *params)
+
+    async def write(self, statements: Sequence[Statement]) -> None:
+        await self._writes.write(statements)
+
+    async def _commit(self, runs: Sequence[Run]) -> None:
+        try:
+            async with self.pool.acquire() as connection, connection.transaction():
+                for sql, rows in runs:
+                    if rows:
+                        await connection.executemany(numbered(sql), rows)
+        except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as exc:
+            raise self._refused(exc) from None
+
+    async def script(self, sql: str) -> None:
+        async with self.pool.acquire() as connection, connection.transaction():
+            await connection.execute(sql)
+
+    async def close(self) -> None:
+        await self._writes.drain()
+        await self.pool.close()
