@@ -25,6 +25,7 @@ from .comfy.models import NodeInfo, SystemStats
 from .comfy.run import PromptRun, RunFailed, RunInterrupted, RunLost, RunSucceeded
 from .discord_rest import DiscordRest, DiscordRestError
 from .jobs.store import JobStore
+from .jobs.store.database import shown_url
 from .permissions import invite_url
 from .settings import BackendSettings, Settings
 from .templates.catalog import catalog_of
@@ -53,13 +54,15 @@ async def check(settings: Settings, parts: Parts, out: TextIO = sys.stdout) -> i
             problems.append(line)
 
     say(True, f"settings: {len(settings.comfy.backends)} backend(s), templates in {settings.templates.dir}/")
+    url = settings.database.url.get_secret_value() if settings.database.url else None
+    where = shown_url(url) if url else str(settings.database.path)  # never the password
     try:
         store = await parts.open_store()
         count = await store.job_count()
         await store.close()
-        say(True, f"database {settings.database.path}: {count} job(s)")
+        say(True, f"database {where}: {count} job(s)")
     except Exception as exc:  # any reason the file cannot be opened is the admin's to know
-        say(False, f"database {settings.database.path}: cannot be opened ({exc})")
+        say(False, f"database {where}: cannot be opened ({exc})")
     async with aiohttp.ClientSession() as session:
         answers: dict[str, tuple[SystemStats, dict[str, NodeInfo]] | ComfyError] = {}
         for backend in settings.comfy.backends:

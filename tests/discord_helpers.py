@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from pydantic import SecretStr
 
 from bot.__main__ import assemble
 from bot.app import App
@@ -58,6 +59,7 @@ def settings_between(
     metrics: bool = False,
     busy_timeout: float = 10.0,
     comfy_settings: dict[str, Any] | None = None,
+    database_url: str | None = None,
     **discord: Any,
 ) -> Settings:
     """Settings for a bot between fake ComfyUI servers (one URL, named gpu1, or (url, name) pairs) and the fake
@@ -72,7 +74,9 @@ def settings_between(
             health_interval=health_interval,
             **(comfy_settings or {}),
         ),
-        database=DatabaseSettings(path=folder / "data" / "bot.sqlite3", busy_timeout=busy_timeout),
+        database=DatabaseSettings(
+            path=folder / "data" / "bot.sqlite3", busy_timeout=busy_timeout, url=SecretStr(database_url or "")
+        ),
         templates=TemplateSettings(dir=folder / "workflows"),
         limits=limits or LimitSettings(),
         metrics=MetricsSettings(enabled=metrics, port=0),

@@ -124,12 +124,13 @@ async def test_refusals_are_told_to_the_member(stack: Stack) -> None:
     assert discord.original(allowed).embeds[0]["title"] == "Done"
 
 
-async def test_buttons_and_reactions_on_an_old_result_work_after_a_restart(stack: Stack) -> None:
+async def test_buttons_and_reactions_on_an_old_result_work_after_a_restart(stack: Stack, store_url: str | None) -> None:
+    """On either database (SQLite, or a real PostgreSQL: `store_url`)."""
     comfy, discord = stack.comfys[0], stack.discord
-    async with stack.start():
+    async with stack.start(database_url=store_url):
         _, result = await deliver(discord, "before the restart --seed 3")
 
-    async with stack.start(limits=LimitSettings(reroll_cooldown=0)):  # a new bot on the same database
+    async with stack.start(limits=LimitSettings(reroll_cooldown=0), database_url=store_url):  # the same database
         clicked = await discord.click(result, button(result, "reroll"))
         await discord.until(final(discord, clicked))
         await discord.react(result, "🔄")

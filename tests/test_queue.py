@@ -164,9 +164,10 @@ async def test_a_backend_killed_mid_run_loses_nothing(tmp_path: Path) -> None:
     assert sum(1 for r in discord.requests if r.files and any(f.filename.endswith(".png") for f in r.files)) == 1
 
 
-async def test_a_restart_takes_up_jobs_in_every_state(stack: Stack) -> None:
+async def test_a_restart_takes_up_jobs_in_every_state(stack: Stack, store_url: str | None) -> None:
+    """On either database (SQLite, or a real PostgreSQL: `store_url`)."""
     comfy, discord = stack.comfys[0], stack.discord
-    async with stack.start():
+    async with stack.start(database_url=store_url):
         delivered = await imagine(discord, "delivered", user=USER_ID + 1)
         await discord.until(final(discord, delivered))
         comfy.failures["KSampler"] = ("RuntimeError", "out of memory")
@@ -187,7 +188,9 @@ async def test_a_restart_takes_up_jobs_in_every_state(stack: Stack) -> None:
         await discord.until(final(discord, cancelled))
     before = {i.token: len([r for r in discord.requests if i.token in r.path]) for i in (delivered, failed, cancelled)}
 
-    async with stack.start() as app:  # a new bot on the same database, ComfyUI still holding two prompts
+    async with stack.start(
+        database_url=store_url
+    ) as app:  # a new bot on the same database, ComfyUI still holding two prompts
         comfy.release()
         await discord.until(done(discord, running, waiting, queued), within=60)
         async with asyncio.timeout(10):
@@ -206,7 +209,7 @@ async def test_a_restart_takes_up_jobs_in_every_state(stack: Stack) -> None:
     assert discord.original(cancelled).content == "🚫 Cancelled by you."
     after = {i.token: len([r for r in discord.requests if i.token in r.path]) for i in (delivered, failed, cancelled)}
     assert after == before  # finished jobs were left alone
-    store = await JobStore(stack.folder / "data" / "bot.sqlite3").open()
+    store = await JobStore(stack.folder / "data" / "bot.sqlite3", url=store_url).open()
     try:
         assert await store.unfinished() == []
         states = [row[0] for row in await store.database.fetch_all("SELECT state FROM jobs ORDER BY seq")]
