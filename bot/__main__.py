@@ -279,13 +279,15 @@ USAGE = """python -m bot [command]
   run TEMPLATE ...  run a template without Discord and save the images (--help for its options)
   invite            print the link that adds the bot to a server, with the permissions it needs
   sync              push the slash commands to Discord now
-  export USER_ID    print, as JSON, everything the bot keeps about a member"""
+  export USER_ID    print, as JSON, everything the bot keeps about a member
+  copy-database URL copy the SQLite file into an empty PostgreSQL database (then set DATABASE__URL)"""
 
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     command = args[0] if args else "bot"
-    if command in ("-h", "--help") or command not in ("bot", "check", "invite", "templates", "run", "sync", "export"):
+    known = ("bot", "check", "invite", "templates", "run", "sync", "export", "copy-database")
+    if command in ("-h", "--help") or command not in known:
         print(USAGE)
         return 0 if command in ("-h", "--help") else 2
     try:
@@ -314,6 +316,11 @@ def main(argv: list[str] | None = None) -> int:
             return event_loop.run(cli.run(settings, cli_parts(settings), run_args, values))
         except KeyboardInterrupt:  # Ctrl-C: the prompt was cancelled on the server on the way out
             return 130
+    if command == "copy-database":
+        if len(args) != 2 or not args[1].startswith(("postgresql://", "postgres://")):
+            print("usage: python -m bot copy-database postgresql://user:password@host:5432/db", file=sys.stderr)
+            return 2
+        return event_loop.run(cli.copy_database(settings, args[1]))
     if command == "export":
         if len(args) != 2 or not args[1].isdigit():
             print("usage: python -m bot export USER_ID", file=sys.stderr)

@@ -24,7 +24,8 @@ from .comfy.events import Executing, Progress
 from .comfy.models import NodeInfo, SystemStats
 from .comfy.run import PromptRun, RunFailed, RunInterrupted, RunLost, RunSucceeded
 from .discord_rest import DiscordRest, DiscordRestError
-from .jobs.store import JobStore
+from .jobs.store import JobStore, StoreError
+from .jobs.store.copy import copy_database as copy_database_rows
 from .jobs.store.database import shown_url
 from .permissions import invite_url
 from .settings import BackendSettings, Settings
@@ -276,3 +277,23 @@ async def _cancel(backend: ComfyBackend, prompt_id: str, out: TextIO) -> None:
         out.write(f"\ncancelled {prompt_id} on the server\n")
     except ComfyError as exc:
         out.write(f"\ncould not cancel {prompt_id} on the server: {exc}\n")
+
+
+async def copy_database(settings: Settings, url: str, out: TextIO = sys.stdout) -> int:
+    """`python -m bot copy-database URL`: the SQLite file's rows into the PostgreSQL database at URL."""
+    source = await JobStore(settings.database.path).open()
+    try:
+        target = await JobStore(settings.database.path, url=url).open()
+        try:
+            counts = await copy_database_rows(source, target)
+        finally:
+            await target.close()
+    except StoreError as exc:
+        out.write(f"{exc}\n")
+        return 1
+    finally:
+        await source.close()
+    copied = ", ".join(f"{count} {table}" for table, count in counts.items())
+    out.write(f"copied {settings.database.path} into {shown_url(url)}: {copied}.\n")
+    out.write(f"Set DATABASE__URL={shown_url(url)} (with its password) to run the bot on it.\n")
+    return 0

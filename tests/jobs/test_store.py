@@ -13,7 +13,7 @@ from typing import Any
 import asyncpg  # type: ignore[import-untyped]
 
 from bot.jobs.model import Job, JobRequest, JobState
-from bot.jobs.store import JobStore, StoredReply, StoreError, records
+from bot.jobs.store import JobStore, StoredReply, StoreError, held, records
 from bot.templates.params import ImageData
 from bot.templates.template import BoundWorkflow
 from tests.cli import run_cli
@@ -161,3 +161,40 @@ CREATE TABLE member_settings (user_id INTEGER NOT NULL, key TEXT NOT NULL, value
 CREATE TABLE guild_settings (guild_id INTEGER NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
     PRIMARY KEY (guild_id, key));
 """
+
+
+async def test_copy_database_moves_every_job_reply_image_setting_and_policy_into_postgresql(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    database = tmp_path / "bot.sqlite3"
+    source = await JobStore(database).open()
+    queued, done = job(4000, "still queued", image=True), job(4001, "delivered")
+    await source.add(queued, StoredReply(3000, 42, "token-1"))
+    await source.add(done, StoredReply(3000, 43, None))
+    done.move(JobState.CANCELLED)
+    await source.save(done)
+    await source.set_meta("comfy_client_id", "c0ffee")
+    await source.set_member_setting(4000, "template", "quick")
+    await source.set_guild_setting(2000, "policy", '{"channels": [3000]}')
+    await held.hold(source, done.id, 4001, [held.HeldFile("kept.png", b"\x89PNG kept")])
+    await source.close()
+
+    env = {"DISCORD__TOKEN": "t", "DATABASE__PATH": str(database)}
+    code, out, _ = await run_cli("copy-database", postgres_url, env=env, cwd=tmp_path)
+    assert code == 0, out
+    assert "2 jobs, 1 job_images, 1 held_results" in out and "password" not in out.split("(")[0]
+
+    target = await JobStore(database, url=postgres_url).open()
+    try:
+        [(found, reply)] = await target.unfinished()
+        assert found.id == queued.id and found.request.bound.images["image"].data == b"\x89PNG"
+        assert (reply.message_id, reply.token) == (42, "token-1")
+        assert (await target.get(done.id)) is not None
+        assert await target.get_meta("comfy_client_id") == "c0ffee"
+        assert await target.member_settings(4000) == {"template": "quick"}
+        assert await target.guild_setting(2000, "policy") == '{"channels": [3000]}'
+        assert await held.held(target, 4001) == {done.id: [held.HeldFile("kept.png", b"\x89PNG kept")]}
+    finally:
+        await target.close()
+    again, out, _ = await run_cli("copy-database", postgres_url, env=env, cwd=tmp_path)
+    assert again == 1 and "already holds 2 job(s): copy into an empty one" in out
