@@ -59,9 +59,11 @@ def use_discord_api(api_base: str) -> None:
     discord.http.Route.BASE = api_base
 
 
-async def open_store(settings: Settings) -> JobStore:
+async def open_store(settings: Settings, url: str | None = None) -> JobStore:
+    """The configured database; or, given `url`, that one (None for the SQLite file, whatever is configured)."""
     database = settings.database
-    url = database.url.get_secret_value() if database.url else None
+    if url is None and database.url is not None:
+        url = database.url.get_secret_value()
     return await JobStore(database.path, busy_timeout=database.busy_timeout, url=url).open()
 
 
@@ -103,6 +105,9 @@ def make_backend(
 def cli_parts(settings: Settings) -> cli.Parts:
     return cli.Parts(
         open_store=lambda: open_store(settings),
+        store_at=lambda url: open_store(
+            settings.model_copy(update={"database": settings.database.model_copy(update={"url": None})}), url
+        ),
         library=lambda: make_library(settings),
         backend=lambda session, backend, client_id: make_backend(session, backend, settings, client_id),
     )
@@ -320,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
         if len(args) != 2 or not args[1].startswith(("postgresql://", "postgres://")):
             print("usage: python -m bot copy-database postgresql://user:password@host:5432/db", file=sys.stderr)
             return 2
-        return event_loop.run(cli.copy_database(settings, args[1]))
+        return event_loop.run(cli.copy_database(settings, cli_parts(settings), args[1]))
     if command == "export":
         if len(args) != 2 or not args[1].isdigit():
             print("usage: python -m bot export USER_ID", file=sys.stderr)

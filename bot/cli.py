@@ -41,6 +41,7 @@ class Parts:
     """The composition root's builders, for commands that run without the bot."""
 
     open_store: Callable[[], Awaitable[JobStore]]
+    store_at: Callable[[str | None], Awaitable[JobStore]]  # the SQLite file (None), or the database at a URL
     library: Callable[[], TemplateLibrary]
     backend: Callable[[aiohttp.ClientSession, BackendSettings, str], ComfyBackend]  # session, server, client id
 
@@ -279,11 +280,15 @@ async def _cancel(backend: ComfyBackend, prompt_id: str, out: TextIO) -> None:
         out.write(f"\ncould not cancel {prompt_id} on the server: {exc}\n")
 
 
-async def copy_database(settings: Settings, url: str, out: TextIO = sys.stdout) -> int:
+async def copy_database(settings: Settings, parts: Parts, url: str, out: TextIO = sys.stdout) -> int:
     """`python -m bot copy-database URL`: the SQLite file's rows into the PostgreSQL database at URL."""
-    source = await JobStore(settings.database.path).open()
     try:
-        target = await JobStore(settings.database.path, url=url).open()
+        source = await parts.store_at(None)
+    except StoreError as exc:
+        out.write(f"{exc}\n")
+        return 1
+    try:
+        target = await parts.store_at(url)
         try:
             counts = await copy_database_rows(source, target)
         finally:

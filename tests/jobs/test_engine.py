@@ -36,9 +36,10 @@ class World:
 
 
 @pytest.fixture
-async def world(tmp_path: Path) -> AsyncIterator[World]:
+async def world(tmp_path: Path, store_url: str | None) -> AsyncIterator[World]:
+    """The engine on either database (SQLite, or a real PostgreSQL: `store_url`)."""
     pulse = Pulse()
-    store = await JobStore(tmp_path / "bot.sqlite3").open()
+    store = await JobStore(tmp_path / "bot.sqlite3", url=store_url).open()
     yield World(pulse, MemoryBackend("a", pulse), MemoryBackend("b", pulse), store, Recorder(pulse))
     await store.close()
 
