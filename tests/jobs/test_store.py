@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import sqlite3
 import time
 from pathlib import Path
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
+import pytest
 
 from bot.jobs.model import Job, JobRequest, JobState
 from bot.jobs.store import JobStore, StoredReply, StoreError, held, records
@@ -198,3 +200,14 @@ async def test_copy_database_moves_every_job_reply_image_setting_and_policy_into
         await target.close()
     again, out, _ = await run_cli("copy-database", postgres_url, env=env, cwd=tmp_path)
     assert again == 1 and "already holds 2 job(s): copy into an empty one" in out
+
+
+async def test_a_postgresql_that_does_not_answer_is_named_without_its_password(tmp_path: Path) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"postgresql://bot:hunter2@127.0.0.1:{port}/bot"
+    with pytest.raises(StoreError) as refused:
+        await JobStore(tmp_path / "bot.sqlite3", url=url).open()
+    assert str(refused.value).startswith(f"the database postgresql://127.0.0.1:{port}/bot cannot be opened: ")
+    assert "hunter2" not in str(refused.value)
