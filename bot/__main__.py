@@ -39,13 +39,13 @@ from .jobs.engine import JobEngine
 from .jobs.followups import FollowUps
 from .jobs.instance import InstanceLock
 from .jobs.policy import Policies, Policy
-from .jobs.store import JobStore, StoreError, records
+from .jobs.store import JobStore, StoreError
+from .jobs.store.lease import DispatcherLease
 from .logs import configure_logging
 from .metrics import Metrics
-from .settings import BackendSettings, ConfigError, DiscordSettings, Settings, load_settings, templates_folder
+from .settings import BackendSettings, ConfigError, DiscordSettings, Settings, load_settings
 from .templates.catalog import catalog_of
-from .templates.library import NO_SERVER_YET, TemplateLibrary
-from .templates.listing import describe_library
+from .templates.library import TemplateLibrary
 from .ui.job_messages import JobMessages
 from .ui.presenter import ProgressPresenter
 
@@ -204,10 +204,17 @@ async def assemble(
 
 
 async def run(settings: Settings, *, sync_only: bool = False) -> None:
-    lock = InstanceLock(settings.database.path).acquire()  # before anything touches the database or ComfyUI
     terminated = asyncio.Event()
     with contextlib.suppress(NotImplementedError):  # SIGTERM: docker stop, systemd, every orchestrator
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, terminated.set)
+    url = settings.database.url.get_secret_value() if settings.database.url else None
+    # One process runs the jobs of a database: on SQLite the file's lock, on PostgreSQL the dispatcher lease,
+    # for which a second process waits as a standby (jobs/lease.py). Before anything touches ComfyUI.
+    lease = DispatcherLease(url, retry=settings.database.lease_retry) if url and not sync_only else None
+    lock = InstanceLock(settings.database.path).acquire() if url is None else None
+    if lease is not None and not await lease.acquire(terminated):
+        return  # SIGTERM while waiting
+    keeper = asyncio.create_task(lease.keep_or_stop(terminated)) if lease is not None else None
     bound = settings.discord.shutdown_timeout
     try:
         async with aiohttp.ClientSession() as session:
@@ -222,7 +229,13 @@ async def run(settings: Settings, *, sync_only: bool = False) -> None:
             finally:
                 await _bounded(app.close(), bound)
     finally:
-        lock.release()
+        if keeper is not None:
+            keeper.cancel()
+            await asyncio.gather(keeper, return_exceptions=True)
+        if lease is not None:
+            await lease.release()
+        if lock is not None:
+            lock.release()
 
 
 async def _until_terminated(app: App, terminated: asyncio.Event) -> None:
@@ -250,33 +263,6 @@ async def _bounded(step: Awaitable[None], seconds: float) -> None:
         log.warning("shutting down: a step took more than %.0f s; going on", seconds)
 
 
-async def export(settings: Settings, user_id: int) -> dict[str, object]:
-    store = await open_store(settings)
-    try:
-        return {
-            "user_id": user_id,
-            "settings": await store.member_settings(user_id),
-            "jobs": await records.export(store, user_id),
-        }
-    finally:
-        await store.close()
-
-
-def list_templates() -> int:
-    """`python -m bot templates`: every template with its parameters, targets and warnings."""
-    library = TemplateLibrary(templates_folder())
-    report = library.reload()
-    if any(NO_SERVER_YET in error for error in report.errors.values()):  # UI-format exports: ask the servers
-        with contextlib.suppress(ConfigError):
-            settings = load_settings(discord=DiscordSettings(token="unused"))
-            definitions = event_loop.run(cli.node_definitions(settings, cli_parts(settings)))
-            if definitions:
-                library.catalog = catalog_of(definitions)
-                report = library.reload()
-    print(describe_library(library, report))
-    return 1 if report.errors else 0
-
-
 USAGE = """python -m bot [command]
   (none)            run the bot
   check             check the settings, the database, each ComfyUI server and every template on each
@@ -297,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if command in ("-h", "--help") else 2
     try:
         if command == "templates":
-            return list_templates()
+            return cli.list_templates(cli_parts)
         if command == "run":  # no Discord needed: a placeholder token
             run_args = cli.parse_run_args(args[1:])
             try:
@@ -331,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
             print("usage: python -m bot export USER_ID", file=sys.stderr)
             return 2
         try:
-            print(json.dumps(event_loop.run(export(settings, int(args[1]))), indent=2, default=str))
+            print(json.dumps(event_loop.run(cli.export(cli_parts(settings), int(args[1]))), indent=2, default=str))
         except StoreError as exc:
             print(exc, file=sys.stderr)
             return 1

@@ -17,6 +17,7 @@ from typing import Any, TextIO
 
 import aiohttp
 
+from . import event_loop
 from .comfy.backend import ComfyBackend
 from .comfy.client import ComfyClient
 from .comfy.errors import ComfyError, PromptRejected
@@ -24,14 +25,16 @@ from .comfy.events import Executing, Progress
 from .comfy.models import NodeInfo, SystemStats
 from .comfy.run import PromptRun, RunFailed, RunInterrupted, RunLost, RunSucceeded
 from .discord_rest import DiscordRest, DiscordRestError
-from .jobs.store import JobStore, StoreError
+from .jobs.store import JobStore, StoreError, records
 from .jobs.store.copy import copy_database as copy_database_rows
 from .jobs.store.database import shown_url
+from .jobs.store.lease import DispatcherLease
 from .permissions import invite_url
-from .settings import BackendSettings, Settings
+from .settings import BackendSettings, ConfigError, DiscordSettings, Settings, load_settings, templates_folder
 from .templates.catalog import catalog_of
 from .templates.errors import TemplateError
 from .templates.library import NO_SERVER_YET, TemplateLibrary
+from .templates.listing import describe_library
 from .templates.params import ImageData
 from .templates.validate import validate_template
 
@@ -63,6 +66,9 @@ async def check(settings: Settings, parts: Parts, out: TextIO = sys.stdout) -> i
         count = await store.job_count()
         await store.close()
         say(True, f"database {where}: {count} job(s)")
+        if url is not None:
+            holder = await DispatcherLease(url).holder()
+            say(True, f"dispatcher lease: {'held by ' + holder if holder else 'not held (no bot process runs)'}")
     except Exception as exc:  # any reason the file cannot be opened is the admin's to know
         say(False, f"database {where}: cannot be opened ({exc})")
     async with aiohttp.ClientSession() as session:
@@ -302,3 +308,32 @@ async def copy_database(settings: Settings, parts: Parts, url: str, out: TextIO 
     out.write(f"copied {settings.database.path} into {shown_url(url)}: {copied}.\n")
     out.write(f"Set DATABASE__URL={shown_url(url)} (with its password) to run the bot on it.\n")
     return 0
+
+
+async def export(parts: Parts, user_id: int) -> dict[str, object]:
+    """`python -m bot export USER_ID`: everything kept about a member."""
+    store = await parts.open_store()
+    try:
+        return {
+            "user_id": user_id,
+            "settings": await store.member_settings(user_id),
+            "jobs": await records.export(store, user_id),
+        }
+    finally:
+        await store.close()
+
+
+def list_templates(parts_for: Callable[[Settings], Parts]) -> int:
+    """`python -m bot templates`: every template with its parameters, targets and warnings; UI-format exports
+    converted with the configured servers' node definitions when they answer."""
+    library = TemplateLibrary(templates_folder())
+    report = library.reload()
+    if any(NO_SERVER_YET in error for error in report.errors.values()):  # UI-format exports: ask the servers
+        with contextlib.suppress(ConfigError):
+            settings = load_settings(discord=DiscordSettings(token="unused"))
+            definitions = event_loop.run(node_definitions(settings, parts_for(settings)))
+            if definitions:
+                library.catalog = catalog_of(definitions)
+                report = library.reload()
+    print(describe_library(library, report))
+    return 1 if report.errors else 0

@@ -189,6 +189,12 @@ class DatabaseSettings(BaseModel):
         default=10, description="seconds a write waits for a database another program has locked before giving up"
     )
 
+    lease_retry: PositiveFloat = Field(
+        default=2.0,
+        description="with PostgreSQL: seconds between a standby's tries for the dispatcher lease, and between the "
+        "holder's checks that it still holds it (a takeover takes about this long, plus the start)",
+    )
+
     @field_validator("url")
     @classmethod
     def _postgresql(cls, value: SecretStr | None) -> SecretStr | None:

@@ -101,6 +101,7 @@ class FakeComfy:
         self.faults: list[Fault] = []
         self.refuse_ws = False
         self.requests: list[tuple[str, str, Any]] = []
+        self.client_ids_seen: list[str] = []  # the clientId of every WebSocket opened, in order
         self.headers_seen: list[dict[str, str]] = []
         self.files: dict[tuple[str, str, str], bytes] = {}
         # Hostile: the file names the next saved outputs declare ("../../x.png", "/etc/x"), served as named
@@ -513,6 +514,7 @@ class FakeComfy:
         ws = web.WebSocketResponse(max_msg_size=0)
         await ws.prepare(request)
         sid = request.query.get("clientId") or uuid.uuid4().hex
+        self.client_ids_seen.append(sid)
         conn = Conn(ws, sid, request.transport)
         self.sockets[sid] = conn  # the newest socket of a client id gets its events
         self.conns.append(conn)

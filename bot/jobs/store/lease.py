@@ -1,0 +1,132 @@
+"""One bot process at a time runs the jobs of a PostgreSQL database: the holder of the dispatcher lease. The others
+wait as hot standbys, and one of them takes over when the holder stops or dies.
+
+The lease is a PostgreSQL session advisory lock (`pg_try_advisory_lock`, postgresql.org/docs/current/
+explicit-locking.html#ADVISORY-LOCKS) held on a connection of its own. PostgreSQL releases it when that session
+ends, and a process that is killed (SIGKILL, a crashed host whose socket resets) ends its session with it, so
+a standby that tries every `retry` seconds holds it within about that time. The holder checks its session
+every `retry` seconds too: a lease it can no longer prove it holds (the database restarted, the network
+parted) stops the process, which then waits as a standby, so two processes never run the jobs together.
+
+Who holds it is written in the `lease` table, for `check` and the logs; the lock, not the row, is the lease.
+(SQLite needs none: one process per file, `instance.py`.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]
+
+log = logging.getLogger(__name__)
+
+LOCK_KEY = 0x636F6D6679_0001  # "comfy" and the dispatcher's number: one key per database
+
+
+class LeaseLost(Exception):
+    """The holder can no longer prove it holds the lease."""
+
+
+class DispatcherLease:
+    def __init__(self, url: str, *, retry: float = 2.0, name: str | None = None) -> None:
+        self.url, self.retry = url, retry
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}"
+        self._connection: Any = None
+        self.held_since: float | None = None
+
+    async def acquire(self, stop: asyncio.Event) -> bool:
+        """Wait until this process holds the lease (True), or until `stop` is set (False)."""
+        told = False
+        while not stop.is_set():
+            try:
+                if await self.try_once():
+                    return True
+                if not told:
+                    log.warning(
+                        "another bot process holds the dispatcher lease (%s); waiting as a standby",
+                        await self.holder() or "?",
+                    )
+                    told = True
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("the dispatcher lease cannot be asked for now: %s", exc)
+                await self._drop()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.retry)
+        return False
+
+    async def try_once(self) -> bool:
+        """One try for the lease: True when this process holds it now."""
+        if self._connection is None:
+            self._connection = await asyncpg.connect(self.url)
+            with contextlib.suppress(asyncpg.UniqueViolationError):  # two processes creating it at once
+                await self._connection.execute(
+                    "CREATE TABLE IF NOT EXISTS lease (name TEXT PRIMARY KEY, holder TEXT NOT NULL, "
+                    "since DOUBLE PRECISION NOT NULL, heartbeat DOUBLE PRECISION NOT NULL)"
+                )
+        if not await self._connection.fetchval("SELECT pg_try_advisory_lock($1)", LOCK_KEY):
+            return False
+        self.held_since = time.time()
+        await self._connection.execute(
+            "INSERT INTO lease (name, holder, since, heartbeat) VALUES ('dispatcher', $1, $2, $2) "
+            "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, since = excluded.since, "
+            "heartbeat = excluded.heartbeat",
+            self.name,
+            self.held_since,
+        )
+        log.info("this process (%s) holds the dispatcher lease", self.name)
+        return True
+
+    async def keep(self) -> None:
+        """While held: prove it every `retry` seconds (and write the heartbeat); raises LeaseLost when it cannot."""
+        while True:
+            await asyncio.sleep(self.retry)
+            try:
+                await self._connection.execute(
+                    "UPDATE lease SET heartbeat = $1 WHERE name = 'dispatcher' AND holder = $2", time.time(), self.name
+                )
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                raise LeaseLost(f"the dispatcher lease's session ended: {exc}") from None
+
+    async def keep_or_stop(self, stop: asyncio.Event) -> None:
+        """`keep()`; a lease the process can no longer prove it holds sets `stop` (it can start again as a
+        standby), so that no two processes run the jobs together."""
+        try:
+            await self.keep()
+        except LeaseLost as exc:
+            log.error("%s: stopping, so that no two processes run the jobs together", exc)
+            stop.set()
+
+    async def holder(self) -> str | None:
+        """Who holds the lease, as it wrote itself down (name and since when)."""
+        connection = self._connection or await asyncpg.connect(self.url)
+        try:
+            row = await connection.fetchrow("SELECT holder, since, heartbeat FROM lease WHERE name = 'dispatcher'")
+            held = await connection.fetchval(  # the lock itself, in pg_locks (a bigint key: classid, objid)
+                "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1 "
+                "AND ((classid::bigint << 32) | objid::bigint) = $1)",
+                LOCK_KEY,
+            )
+        except asyncpg.UndefinedTableError:
+            return None
+        finally:
+            if connection is not self._connection:
+                await connection.close()
+        if row is None or not held:
+            return None
+        return f"{row['holder']}, since {time.strftime('%H:%M:%S', time.localtime(row['since']))}"
+
+    async def release(self) -> None:
+        await self._drop()
+
+    async def _drop(self) -> None:
+        if self._connection is not None:
+            with contextlib.suppress(Exception):
+                await self._connection.close()  # the session ends: the lock goes with it
+            self._connection = None
+        self.held_since = None

@@ -1,0 +1,71 @@
+"""Two bot processes on one PostgreSQL: one holds the dispatcher lease and runs the jobs, the other waits as a
+standby (it does not even connect to Discord); when the holder is SIGKILLed with a prompt in flight, the standby
+takes the lease within the bound, reconnects under the same ComfyUI client id and delivers that prompt once."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from pathlib import Path
+
+from tests.discord_helpers import final, imagine
+from tests.fakes.comfy_server import FakeComfy
+from tests.fakes.discord_api import FakeDiscord
+from tests.stack import ROOT, process_environment, shipped_comfy, with_workflows
+
+TAKEOVER_BOUND = 10.0  # seconds from the holder's death to the standby at work (issue: "within 10 s")
+
+
+async def started(env: dict[str, str]) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", env=env, cwd=ROOT, stderr=asyncio.subprocess.PIPE
+    )
+
+
+async def test_a_standby_takes_over_after_a_sigkill_and_delivers_the_prompt_in_flight_once(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    comfy: FakeComfy = await shipped_comfy()
+    discord = await FakeDiscord(window=1.0, latency=0.02).start()
+    env = process_environment(with_workflows(tmp_path), [comfy], discord, DATABASE__URL=postgres_url)
+    env["DATABASE__LEASE_RETRY"] = "0.5"
+    holder = standby = None
+    try:
+        comfy.hold()
+        holder = await started(env)
+        await discord.until(lambda: len(discord.identified) == 1 and bool(discord.gateways), within=30)
+        asked = await imagine(discord, "a fox through a failover")
+        await comfy.until(lambda: comfy.running is not None, within=30)
+        standby = await started(env | {"LOGGING__LEVEL": "INFO"})
+        assert standby.stderr is not None
+        waiting = await asyncio.wait_for(standby.stderr.readline(), 30)
+        while b"dispatcher lease" not in waiting:
+            waiting = await asyncio.wait_for(standby.stderr.readline(), 30)
+        assert b"waiting as a standby" in waiting and len(discord.identified) == 1  # it did not connect
+
+        holder.kill()
+        await holder.wait()
+        died = time.monotonic()
+        await discord.until(lambda: len(discord.identified) == 2, within=TAKEOVER_BOUND)
+        took = time.monotonic() - died
+        comfy.release()
+        await discord.until(final(discord, asked), within=60)
+        assert took < TAKEOVER_BOUND, took
+        assert comfy.client_ids_seen and len(set(comfy.client_ids_seen)) == 1  # the same client id, followed again
+        shown = [
+            r
+            for r in discord.requests
+            if asked.token in r.path
+            and r.status == 200
+            and (r.json or {}).get("embeds", [{}])[0].get("title") == "Done"
+        ]
+        assert len(shown) == 1 and discord.original(asked).embeds[0]["title"] == "Done"
+        assert len([path for _, path, _ in comfy.requests if path == "/prompt"]) == 1  # it ran once
+    finally:
+        for process in (holder, standby):
+            if process is not None and process.returncode is None:
+                process.kill()
+                await process.wait()
+        await discord.stop()
+        await comfy.stop()
