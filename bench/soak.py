@@ -3,12 +3,18 @@ with faults on a schedule; prints what happened to every job.
 
     .venv/bin/python -m bench.soak                  # the full soak: 3 backends, 50 members, 2,000 jobs
     .venv/bin/python -m bench.soak --jobs 300 --kills 1
+    .venv/bin/python -m bench.soak --processes 2 --database postgres   # two processes on one PostgreSQL
 
 Members (50 by default, in 20 channels) run /imagine with random templates and options (some of them wrong, on
 purpose), press Reroll and Cancel, and react 🔄. Meanwhile, at fixed points of the traffic: a ComfyUI restarts
 and forgets its queue, another's WebSocket is cut mid-run, Discord answers a burst of 429s and then a burst of
 5xx, and the bot is killed with SIGKILL and started again (`--kills`, twice by default). Traffic pauses while the
 bot is down: Discord would not deliver those interactions either.
+
+With `--database postgres` the bot keeps its jobs in a PostgreSQL the soak starts on 127.0.0.1 (`initdb`,
+`pg_ctl`); with `--processes 2` too, a second bot process waits as a standby for the dispatcher lease: each
+kill is a SIGKILL of the process that holds it (the standby takes over; the killed one comes back as the new
+standby), and once, the standby is stopped with SIGTERM and started again.
 
 At the end every accepted job is read back from the bot's database and matched to what Discord shows. A job is
 lost when it never ended, or ended "delivered" without its result on Discord; it is doubled when its result is
@@ -19,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import random
 import re
 import signal
@@ -28,11 +35,14 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
+
+from tests import postgres
 from tests.fakes.comfy_server import FakeComfy
 from tests.fakes.discord_api import CHANNEL_ID, LATENCY, USER_ID, FakeDiscord, Message
 from tests.stack import process_environment, shipped_comfy, with_workflows
@@ -53,6 +63,8 @@ class Plan:
     seed: int = 7
     drain: float = 240.0  # seconds the last jobs may take once the traffic stops
     latency: float = LATENCY * 1000  # ms each Discord answer and dispatch takes (± 50 %), as a remote service
+    processes: int = 1  # 2: a standby beside the lease holder (PostgreSQL only)
+    database: str = "sqlite"  # or "postgres"
 
 
 @dataclass
@@ -97,21 +109,30 @@ class Report:
 class BotProcess:
     """`python -m bot` in its own process, so it can be killed like a real one."""
 
-    def __init__(self, env: dict[str, str], folder: Path) -> None:
-        self.env, self.folder = env, folder
+    def __init__(self, env: dict[str, str], folder: Path, name: str = "bot") -> None:
+        self.env, self.folder, self.name = env, folder, name
         self.process: asyncio.subprocess.Process | None = None
         self.peak_rss = 0
         self._sampler: asyncio.Task[None] | None = None
 
-    async def start(self, discord: FakeDiscord) -> None:
+    @property
+    def log(self) -> Path:
+        return self.folder / f"{self.name}.log"
+
+    async def start(self, discord: FakeDiscord, *, standby: bool = False) -> None:
+        """Started, and connected to Discord; a `standby` only waiting for the dispatcher lease (as it logs)."""
         identified = len(discord.identified)
-        log = (self.folder / "bot.log").open("ab")
+        said = self.log.read_bytes().count(b"waiting as a standby") if self.log.exists() else 0
+        log = self.log.open("ab")
         self.process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "bot", cwd=self.folder, env=self.env, stdout=log, stderr=log
         )
         log.close()
-        await discord.until(lambda: len(discord.identified) > identified, within=60)
-        await discord.until(lambda: any(ws.closed is False for ws in discord.gateways), within=60)
+        if standby:
+            await until(lambda: self.log.read_bytes().count(b"waiting as a standby") > said, 60)
+        else:
+            await discord.until(lambda: len(discord.identified) > identified, within=60)
+            await discord.until(lambda: any(ws.closed is False for ws in discord.gateways), within=60)
         self._sampler = asyncio.create_task(self._sample(self.process.pid))
 
     async def _sample(self, pid: int) -> None:
@@ -138,6 +159,14 @@ class BotProcess:
 
     async def stop(self) -> None:
         await self._end(signal.SIGTERM)
+
+
+async def until(condition: Callable[[], bool], within: float) -> None:
+    deadline = time.monotonic() + within
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the soak waited too long")
+        await asyncio.sleep(0.1)  # polling a file another process writes (not a test's synchronisation)
 
 
 def peak_rss(pid: int) -> int:
@@ -238,24 +267,30 @@ def _components(message: Message) -> list[dict[str, Any]]:
     return [c for row in message.components for c in row.get("components", []) if "custom_id" in c]
 
 
-async def soak(plan: Plan, folder: Path, say: Callable[[str], None] = print) -> Report:
+async def soak(plan: Plan, folder: Path, say: Callable[[str], None] = print, database: str | None = None) -> Report:
+    """`database`: a PostgreSQL URL (else the SQLite file in `folder`)."""
+    rows: Rows = postgres_rows(database) if database else sqlite_rows(folder)
     rng = random.Random(plan.seed)
     report = Report()
     started = time.monotonic()
     comfys = [await shipped_comfy() for _ in range(plan.backends)]
     discord = await FakeDiscord(window=1.0, token="soak-token", latency=plan.latency / 1000).start()
     say(f"Discord latency {plan.latency:.0f} ms ± 50 %")
-    bot = BotProcess(bot_environment(folder, comfys, discord), folder)
+    env = bot_environment(folder, comfys, discord) | ({"DATABASE__URL": database} if database else {})
+    bots = [BotProcess(env, folder, f"bot-{n}") for n in range(1, plan.processes + 1)]
     members = Members(plan, discord, rng)
     # Faults, at fractions of the traffic: (when, what)
     schedule: list[tuple[float, str]] = [(0.20, "restart"), (0.30, "429"), (0.35, "cut"), (0.55, "5xx")]
     schedule += [((k + 1) / (plan.kills + 1) - 0.05, "kill") for k in range(plan.kills)]
+    schedule += [(0.45, "term standby")] if plan.processes > 1 else []
     schedule.sort()
     try:
-        await bot.start(discord)
+        await bots[0].start(discord)
+        for standby in bots[1:]:
+            await standby.start(discord, standby=True)
         for n in range(plan.jobs):
             while schedule and n >= schedule[0][0] * plan.jobs:
-                await fault(schedule.pop(0)[1], comfys, discord, bot, say)
+                await fault(schedule.pop(0)[1], comfys, discord, bots, say)
             roll = rng.random()
             if roll < 0.04 and await members.press("cancel"):
                 report.asked["cancel"] += 1
@@ -268,12 +303,14 @@ async def soak(plan: Plan, folder: Path, say: Callable[[str], None] = print) -> 
                 report.asked["imagine"] += 1
             await asyncio.sleep(1 / plan.rate)  # the traffic's pace (not a synchronisation)
         say(f"traffic done after {time.monotonic() - started:.0f} s; draining")
-        await drain(folder, plan.drain)
-        await bot.stop()
-        account(report, folder, discord)
-        report.peak_rss = bot.peak_rss
+        await drain(rows, plan.drain)
+        for bot in reversed(bots):
+            await bot.stop()
+        await account(report, rows, discord)
+        report.peak_rss = max(bot.peak_rss for bot in bots)
     finally:
-        await bot.stop()
+        for bot in reversed(bots):
+            await bot.stop()
         await discord.stop()
         for comfy in comfys:
             await comfy.stop()
@@ -281,7 +318,7 @@ async def soak(plan: Plan, folder: Path, say: Callable[[str], None] = print) -> 
     return report
 
 
-async def fault(kind: str, comfys: list[FakeComfy], discord: FakeDiscord, bot: BotProcess, say: Any) -> None:
+async def fault(kind: str, comfys: list[FakeComfy], discord: FakeDiscord, bots: list[BotProcess], say: Any) -> None:
     say(f"fault: {kind}")
     if kind == "restart":
         await comfys[0].restart()
@@ -291,26 +328,52 @@ async def fault(kind: str, comfys: list[FakeComfy], discord: FakeDiscord, bot: B
         discord.faults.extend([429] * 20)
     elif kind == "5xx":
         discord.faults.extend([503] * 6 + [502] * 4)
-    elif kind == "kill":
-        await bot.kill()
-        await bot.start(discord)
+    elif kind == "kill" and len(bots) == 1:
+        await bots[0].kill()
+        await bots[0].start(discord)
+    elif kind == "kill":  # the lease holder dies; the standby takes over, the killed one is the next standby
+        identified = len(discord.identified)
+        await bots[0].kill()
+        await discord.until(lambda: len(discord.identified) > identified, within=60)
+        bots.append(bots.pop(0))
+        await bots[-1].start(discord, standby=True)
+    elif kind == "term standby":
+        await bots[1].stop()
+        await bots[1].start(discord, standby=True)
 
 
-def _rows(folder: Path, query: str) -> list[Any]:
-    with sqlite3.connect(f"file:{folder / 'data' / 'bot.sqlite3'}?mode=ro", uri=True, timeout=10) as db:
-        return db.execute(query).fetchall()
+Rows = Callable[[str], Awaitable[list[Any]]]  # the bot's database, read as an operator would
 
 
-async def drain(folder: Path, limit: float) -> None:
-    """Until every accepted job has ended (read from the bot's database, as an operator would)."""
+def sqlite_rows(folder: Path) -> Rows:
+    async def rows(query: str) -> list[Any]:
+        with sqlite3.connect(f"file:{folder / 'data' / 'bot.sqlite3'}?mode=ro", uri=True, timeout=10) as db:
+            return db.execute(query).fetchall()
+
+    return rows
+
+
+def postgres_rows(url: str) -> Rows:
+    async def rows(query: str) -> list[Any]:
+        connection = await asyncpg.connect(url)
+        try:
+            return [tuple(row) for row in await connection.fetch(query)]
+        finally:
+            await connection.close()
+
+    return rows
+
+
+async def drain(rows: Rows, limit: float) -> None:
+    """Until every accepted job has ended."""
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
-        if not _rows(folder, "SELECT id FROM jobs WHERE finished IS NULL"):
+        if not await rows("SELECT id FROM jobs WHERE finished IS NULL"):
             return
         await asyncio.sleep(0.5)
 
 
-def account(report: Report, folder: Path, discord: FakeDiscord) -> None:
+async def account(report: Report, rows: Rows, discord: FakeDiscord) -> None:
     shown: dict[str, set[int]] = {}
     for message in discord.messages.values():
         if message.files:
@@ -318,9 +381,9 @@ def account(report: Report, folder: Path, discord: FakeDiscord) -> None:
                 found = JOB_IN.match(component["custom_id"])
                 if found and component["custom_id"].startswith("job:info:"):
                     shown.setdefault(found.group(1), set()).add(message.id)
-    rows = _rows(folder, "SELECT id, state, created, started, error FROM jobs")
-    report.accepted = len(rows)
-    for job_id, state, created, begun, error in rows:
+    jobs = await rows("SELECT id, state, created, started, error FROM jobs")
+    report.accepted = len(jobs)
+    for job_id, state, created, begun, error in jobs:
         if begun is not None:
             report.waits.append(begun - created)
         if state == "delivered":
@@ -351,14 +414,20 @@ def main() -> None:
         parser.add_argument(f"--{name}", type=int, default=getattr(defaults, name))
     parser.add_argument("--rate", type=float, default=defaults.rate)
     parser.add_argument("--latency", type=float, default=defaults.latency, help="ms Discord takes to answer")
+    parser.add_argument("--processes", type=int, default=1, choices=(1, 2), help="2: a standby (PostgreSQL)")
+    parser.add_argument("--database", default="sqlite", choices=("sqlite", "postgres"))
     args = parser.parse_args()
+    if args.processes > 1 and args.database != "postgres":
+        parser.error("--processes 2 needs --database postgres (SQLite is one process's file)")
     plan = Plan(**{k: v for k, v in vars(args).items()})
-    with tempfile.TemporaryDirectory() as name:
-        report = asyncio.run(soak(plan, Path(name)))
+    with tempfile.TemporaryDirectory() as name, contextlib.ExitStack() as stack:
+        url = stack.enter_context(postgres.running_postgres()) if args.database == "postgres" else None
+        report = asyncio.run(soak(plan, Path(name), database=url))
         print("\n".join(report.lines()))
         if report.lost or report.doubled:
             print(f"LOST: {report.lost[:10]}\nDOUBLED: {report.doubled[:10]}")
-            print((Path(name) / "bot.log").read_text()[-4000:])
+            for log in sorted(Path(name).glob("bot*.log")):
+                print(log.read_text()[-4000:])
             sys.exit(1)
 
 

@@ -19,3 +19,15 @@ async def test_a_short_soak_loses_and_doubles_no_job(tmp_path: Path) -> None:
     assert report.accepted > 120 and report.delivered > 100  # the traffic really ran
     assert report.faults.get(429) and report.faults.get(503)  # and the faults really happened
     assert report.lost == [] and report.doubled == []
+
+
+@pytest.mark.timeout(150)
+async def test_two_processes_on_postgresql_lose_and_double_no_job_through_two_takeovers(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """The lease holder is SIGKILLed twice (the standby takes over each time) and the standby SIGTERMed once."""
+    plan = Plan(backends=2, members=20, channels=6, jobs=180, rate=16.0, kills=2, drain=60.0, processes=2)
+    report = await soak(plan, tmp_path, say=lambda _: None, database=postgres_url)
+    print("\n" + "\n".join(report.lines()))
+    assert report.accepted > 100 and report.delivered > 90
+    assert report.lost == [] and report.doubled == []
