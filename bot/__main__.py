@@ -10,7 +10,9 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import signal
+import socket
 import sys
 import uuid
 from collections.abc import Awaitable
@@ -219,6 +221,11 @@ async def run(settings: Settings, *, sync_only: bool = False) -> None:
     try:
         async with aiohttp.ClientSession() as session:
             app = await assemble(settings, session, force_sync=sync_only)
+            app.metrics.describe_process(
+                lease.name if lease else f"{socket.gethostname()}:{os.getpid()}",
+                "postgresql" if url else "sqlite",
+                "held" if lease else "none",
+            )
             token = settings.discord.token.get_secret_value()
             try:
                 await app.login(token)  # runs setup_hook, which syncs

@@ -45,6 +45,7 @@ class _Live(Collector):
         self, engine: JobEngine, pool: BackendPool, presenter: ProgressPresenter, rate_limits: RateLimitCounter
     ) -> None:
         self.engine, self.pool, self.presenter, self.rate_limits = engine, pool, presenter, rate_limits
+        self.process: dict[str, str] = {}  # this process: its name, its database, whether it holds the lease
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         yield GaugeMetricFamily("comfybot_queue_depth", "Jobs waiting in the queue", value=len(self.engine.scheduler))
@@ -60,6 +61,12 @@ class _Live(Collector):
             busy.add_metric([name], state.in_flight)
         yield up
         yield busy
+        if self.process:
+            info = GaugeMetricFamily(
+                "comfybot_process", "This bot process: its database and the dispatcher lease", labels=list(self.process)
+            )
+            info.add_metric(list(self.process.values()), 1.0)
+            yield info
 
 
 class Metrics(JobListener):
@@ -78,9 +85,14 @@ class Metrics(JobListener):
         self.rate_limits = RateLimitCounter()
 
     def watch(self, engine: JobEngine, pool: BackendPool, presenter: ProgressPresenter) -> None:
-        self.registry.register(_Live(engine, pool, presenter, self.rate_limits))
+        self._live = _Live(engine, pool, presenter, self.rate_limits)
+        self.registry.register(self._live)
         for name in RATE_LIMIT_LOGGERS:
             logging.getLogger(name).addHandler(self.rate_limits)
+
+    def describe_process(self, process: str, database: str, lease: str) -> None:
+        """What `comfybot_process` says of this process (lease: "held" on PostgreSQL, "none" on SQLite)."""
+        self._live.process = {"process": process, "database": database, "lease": lease}
 
     def unwatch(self) -> None:
         """Stop counting 429s (the loggers are global: a closed bot must not keep its handler there)."""

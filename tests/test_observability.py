@@ -25,6 +25,7 @@ async def test_metrics_after_a_few_jobs(stack: Stack) -> None:
         await discord.until(final(discord, failed))
         await app.engine.wait_idle()
         assert app.metrics_port is not None
+        app.metrics.describe_process("host-a:1", "postgresql", "held")  # as `run` does once the lease is held
         url = f"http://127.0.0.1:{app.metrics_port}/metrics"
         async with aiohttp.ClientSession() as session, session.get(url) as response:
             assert response.status == 200
@@ -35,6 +36,7 @@ async def test_metrics_after_a_few_jobs(stack: Stack) -> None:
     assert "comfybot_job_run_seconds_count 3.0" in lines and "comfybot_job_wait_seconds_count 3.0" in lines
     assert "comfybot_queue_depth 0.0" in lines and "comfybot_discord_rate_limited_total 0.0" in lines
     assert 'comfybot_backend_up{backend="gpu1"} 1.0' in lines
+    assert 'comfybot_process{database="postgresql",lease="held",process="host-a:1"} 1.0' in lines
     edits = next(line for line in lines if line.startswith("comfybot_discord_edits_total "))
     assert float(edits.split()[1]) >= 3
 
