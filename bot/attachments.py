@@ -15,6 +15,7 @@ import av
 from PIL import Image, UnidentifiedImageError
 
 from bot.i18n import LocalizedError
+from bot.media_av import TooLong, encode_sound, sound_stream
 
 
 class AttachmentError(LocalizedError, ValueError):
@@ -62,28 +63,14 @@ def safe_sound(data: bytes, filename: str, *, max_seconds: float) -> tuple[bytes
     out = io.BytesIO()
     try:
         with av.open(io.BytesIO(data), "r") as source, av.open(out, "w", format="flac") as target:
-            if not source.streams.audio:
+            sound = sound_stream(source, target, "flac", any_rate=True)
+            if sound is None:
                 raise AttachmentError("attachment.not_sound")
-            context = source.streams.audio[0].codec_context
-            rate = context.sample_rate or 44_100
-            layout = "stereo" if context.channels > 1 else "mono"
-            stream = target.add_stream("flac", rate=rate)
-            assert isinstance(stream, av.audio.stream.AudioStream)
-            stream.layout = layout
-            resampler = av.AudioResampler(format=stream.format.name, layout=layout, rate=rate)
-            samples = 0
-            for frame in source.decode(audio=0):
-                samples += frame.samples
-                if samples > max_seconds * rate:
-                    raise AttachmentError("attachment.too_long", limit=f"{max_seconds:g}")
-                frame.pts = None
-                for piece in resampler.resample(frame):
-                    target.mux(stream.encode(piece))
-            for piece in resampler.resample(None):
-                target.mux(stream.encode(piece))
-            target.mux(stream.encode(None))
+            samples = encode_sound(source, target, *sound, max_samples=max_seconds * sound[0].rate)
     except AttachmentError:
         raise
+    except TooLong:
+        raise AttachmentError("attachment.too_long", limit=f"{max_seconds:g}") from None
     except (av.FFmpegError, ValueError, IndexError):
         raise AttachmentError("attachment.not_sound") from None
     if not samples:

@@ -94,7 +94,7 @@ def _encode_video(data: bytes, bitrate: int, width: int, height: int, rate: Frac
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"
         video.bit_rate = bitrate
         video.options = {"preset": "veryfast", "maxrate": str(bitrate), "bufsize": str(bitrate * 2)}
-        sound = _sound_stream(source, target, "aac", AUDIO_IN_VIDEO) if has_audio else None  # before any packet
+        sound = sound_stream(source, target, "aac", AUDIO_IN_VIDEO) if has_audio else None  # before any packet
         for index, frame in enumerate(source.decode(video=0)):
             picture = frame.reformat(width=width, height=height, format="yuv420p")
             picture.pts, picture.time_base = index, Fraction(1) / rate
@@ -102,44 +102,65 @@ def _encode_video(data: bytes, bitrate: int, width: int, height: int, rate: Frac
         target.mux(video.encode(None))
         if sound is not None:
             source.seek(0)
-            _encode_sound(source, target, *sound)
+            encode_sound(source, target, *sound)
     return out.getvalue()
 
 
 def _encode_audio(data: bytes, bitrate: int) -> bytes:
     out = io.BytesIO()
     with av.open(io.BytesIO(data), "r") as source, av.open(out, "w", format="mp3") as target:
-        sound = _sound_stream(source, target, "libmp3lame", bitrate)
+        sound = sound_stream(source, target, "libmp3lame", bitrate)
         if sound is not None:
-            _encode_sound(source, target, *sound)
+            encode_sound(source, target, *sound)
     return out.getvalue()
 
 
-def _sound_stream(
-    source: av.container.InputContainer, target: av.container.OutputContainer, codec: str, bitrate: int
+class TooLong(Exception):
+    """A sound past the length asked for (`encode_sound`'s `max_samples`)."""
+
+
+def sound_stream(
+    source: av.container.InputContainer,
+    target: av.container.OutputContainer,
+    codec: str,
+    bitrate: int | None = None,
+    *,
+    any_rate: bool = False,
 ) -> tuple[av.audio.stream.AudioStream, av.AudioResampler] | None:
-    """A stream in `target` for the source's first sound, and what converts its samples for the encoder."""
+    """A stream in `target` for the source's first sound, and what converts its samples for the encoder; the
+    sample rate kept when `any_rate` (FLAC), else one MP3 and AAC take."""
     if not source.streams.audio:
         return None
     context = source.streams.audio[0].codec_context
-    rate = context.sample_rate if context.sample_rate in (32_000, 44_100, 48_000) else 44_100  # MP3 and AAC take
+    rate = context.sample_rate or 44_100
+    if not any_rate and rate not in (32_000, 44_100, 48_000):
+        rate = 44_100
     layout = "stereo" if context.channels > 1 else "mono"
     stream = target.add_stream(codec, rate=rate)
     assert isinstance(stream, av.audio.stream.AudioStream)
-    stream.bit_rate, stream.layout = bitrate, layout
+    stream.layout = layout
+    if bitrate is not None:
+        stream.bit_rate = bitrate
     return stream, av.AudioResampler(format=stream.format.name, layout=layout, rate=rate)
 
 
-def _encode_sound(
+def encode_sound(
     source: av.container.InputContainer,
     target: av.container.OutputContainer,
     stream: av.audio.stream.AudioStream,
     resampler: av.AudioResampler,
-) -> None:
+    max_samples: float | None = None,
+) -> int:
+    """Every sample of the source's first sound into `stream`; how many. TooLong past `max_samples`."""
+    samples = 0
     for frame in source.decode(audio=0):
+        samples += frame.samples
+        if max_samples is not None and samples > max_samples:
+            raise TooLong(f"more than {max_samples:g} samples")
         frame.pts = None
         for piece in resampler.resample(frame):
             target.mux(stream.encode(piece))
     for piece in resampler.resample(None):
         target.mux(stream.encode(piece))
     target.mux(stream.encode(None))
+    return samples

@@ -210,3 +210,14 @@ async def deliver(discord: FakeDiscord, prompt: str, **options: Any) -> tuple[In
     interaction = await imagine(discord, prompt, **options)
     await discord.until(final(discord, interaction))
     return interaction, discord.original(interaction)
+
+
+def done_edits(discord: FakeDiscord, interaction: Interaction) -> list[Any]:
+    """The requests Discord accepted that showed the interaction's result ("Done"): one, when delivered once."""
+    return [
+        r
+        for r in discord.requests
+        if interaction.token in r.path
+        and r.status == 200
+        and (r.json or {}).get("embeds", [{}])[0].get("title") == "Done"
+    ]

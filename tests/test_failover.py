@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.discord_helpers import final, imagine
+from tests.discord_helpers import done_edits, final, imagine
 from tests.fakes.comfy_server import FakeComfy
 from tests.fakes.discord_api import FakeDiscord
 from tests.stack import ROOT, process_environment, shipped_comfy, with_workflows
@@ -53,13 +53,7 @@ async def test_a_standby_takes_over_after_a_sigkill_and_delivers_the_prompt_in_f
         await discord.until(final(discord, asked), within=60)
         assert took < TAKEOVER_BOUND, took
         assert comfy.client_ids_seen and len(set(comfy.client_ids_seen)) == 1  # the same client id, followed again
-        shown = [
-            r
-            for r in discord.requests
-            if asked.token in r.path
-            and r.status == 200
-            and (r.json or {}).get("embeds", [{}])[0].get("title") == "Done"
-        ]
+        shown = done_edits(discord, asked)
         assert len(shown) == 1 and discord.original(asked).embeds[0]["title"] == "Done"
         assert len([path for _, path, _ in comfy.requests if path == "/prompt"]) == 1  # it ran once
     finally:

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from tests.discord_helpers import final, imagine
+from tests.discord_helpers import done_edits, final, imagine
 from tests.fakes.comfy_server import FakeComfy
 from tests.fakes.discord_api import FakeDiscord
 from tests.stack import ROOT, Stack, process_environment, shipped_comfy, with_workflows
@@ -58,13 +58,7 @@ async def test_sigterm_exits_zero_within_its_bound_and_the_job_is_delivered_once
             await discord.until(final(discord, asked), within=60)
             second.send_signal(signal.SIGTERM)
             assert await asyncio.wait_for(second.wait(), 20) == 0
-        shown = [
-            r
-            for r in discord.requests
-            if asked.token in r.path
-            and r.status == 200
-            and (r.json or {}).get("embeds", [{}])[0].get("title") == "Done"
-        ]
+        shown = done_edits(discord, asked)
         assert len(shown) == 1 and discord.original(asked).embeds[0]["title"] == "Done"
     finally:
         await discord.stop()
