@@ -67,8 +67,11 @@ async def check(settings: Settings, parts: Parts, out: TextIO = sys.stdout) -> i
         await store.close()
         say(True, f"database {where}: {count} job(s)")
         if url is not None:
-            holder = await DispatcherLease(url).holder()
+            lease = DispatcherLease(url, retry=settings.database.lease_retry)
+            holder = await lease.holder()
             say(True, f"dispatcher lease: {'held by ' + holder if holder else 'not held (no bot process runs)'}")
+            for name, role, ago in await lease.processes():
+                say(True, f"  process {name}: {role} (seen {ago:.0f} s ago)")
     except Exception as exc:  # any reason the file cannot be opened is the admin's to know
         say(False, f"database {where}: cannot be opened ({exc})")
     async with aiohttp.ClientSession() as session:

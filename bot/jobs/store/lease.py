@@ -47,6 +47,7 @@ class DispatcherLease:
             try:
                 if await self.try_once():
                     return True
+                await self._beat("standby")
                 if not told:
                     log.warning(
                         "another bot process holds the dispatcher lease (%s); waiting as a standby",
@@ -64,14 +65,20 @@ class DispatcherLease:
         """One try for the lease: True when this process holds it now."""
         if self._connection is None:
             self._connection = await asyncpg.connect(self.url)
-            with contextlib.suppress(asyncpg.UniqueViolationError):  # two processes creating it at once
+            with contextlib.suppress(asyncpg.UniqueViolationError):  # two processes creating them at once
                 await self._connection.execute(
                     "CREATE TABLE IF NOT EXISTS lease (name TEXT PRIMARY KEY, holder TEXT NOT NULL, "
                     "since DOUBLE PRECISION NOT NULL, heartbeat DOUBLE PRECISION NOT NULL)"
                 )
+            with contextlib.suppress(asyncpg.UniqueViolationError):
+                await self._connection.execute(
+                    "CREATE TABLE IF NOT EXISTS bot_processes (name TEXT PRIMARY KEY, role TEXT NOT NULL, "
+                    "heartbeat DOUBLE PRECISION NOT NULL)"
+                )
         if not await self._connection.fetchval("SELECT pg_try_advisory_lock($1)", LOCK_KEY):
             return False
         self.held_since = time.time()
+        await self._beat("holder")
         await self._connection.execute(
             "INSERT INTO lease (name, holder, since, heartbeat) VALUES ('dispatcher', $1, $2, $2) "
             "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, since = excluded.since, "
@@ -90,6 +97,7 @@ class DispatcherLease:
                 await self._connection.execute(
                     "UPDATE lease SET heartbeat = $1 WHERE name = 'dispatcher' AND holder = $2", time.time(), self.name
                 )
+                await self._beat("holder")
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 raise LeaseLost(f"the dispatcher lease's session ended: {exc}") from None
 
@@ -121,7 +129,35 @@ class DispatcherLease:
             return None
         return f"{row['holder']}, since {time.strftime('%H:%M:%S', time.localtime(row['since']))}"
 
+    async def _beat(self, role: str) -> None:
+        """This process is alive, in this role: what `check` lists."""
+        await self._connection.execute(
+            "INSERT INTO bot_processes (name, role, heartbeat) VALUES ($1, $2, $3) "
+            "ON CONFLICT (name) DO UPDATE SET role = excluded.role, heartbeat = excluded.heartbeat",
+            self.name,
+            role,
+            time.time(),
+        )
+
+    async def processes(self) -> list[tuple[str, str, float]]:
+        """(name, role, seconds since its last sign of life) of the processes seen within 5 tries, newest first."""
+        connection = self._connection or await asyncpg.connect(self.url)
+        try:
+            rows = await connection.fetch(
+                "SELECT name, role, heartbeat FROM bot_processes WHERE heartbeat > $1 ORDER BY heartbeat DESC",
+                time.time() - 5 * self.retry,
+            )
+        except asyncpg.UndefinedTableError:
+            return []
+        finally:
+            if connection is not self._connection:
+                await connection.close()
+        return [(str(r["name"]), str(r["role"]), time.time() - float(r["heartbeat"])) for r in rows]
+
     async def release(self) -> None:
+        if self._connection is not None:
+            with contextlib.suppress(Exception):
+                await self._connection.execute("DELETE FROM bot_processes WHERE name = $1", self.name)
         await self._drop()
 
     async def _drop(self) -> None:
