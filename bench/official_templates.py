@@ -32,7 +32,8 @@ import comfyui_workflow_templates_json  # type: ignore[import-untyped]
 from bot.comfy.models import NodeInfo, parse_object_info
 from bot.templates.catalog import catalog_of
 from bot.templates.library import TemplateLibrary
-from bot.templates.ui_format import VIRTUAL, ConversionError, convert, is_ui_format
+from bot.templates.ui_format import VIRTUAL, convert
+from bot.templates.ui_graph import ConversionError, is_ui_format
 from bot.templates.validate import validate_template
 
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures"

@@ -14,7 +14,8 @@ from .errors import TemplateError, TemplateLoadError, UnknownTemplate
 from .infer import infer
 from .manifest import parse_manifest
 from .template import Template, output_nodes
-from .ui_format import ConversionError, convert, is_ui_format
+from .ui_format import convert
+from .ui_graph import ConversionError, is_ui_format
 from .workflow import Workflow, graph_workflow, read_json
 
 NAME = re.compile(r"^[a-z0-9_-]{1,32}$")

@@ -23,69 +23,17 @@ What cannot be converted is a `ConversionError` naming the node and why.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from bot.comfy.models import InputSpec, NodeInfo
 
+from .ui_graph import BYPASSED, MUTED, SUBGRAPH_IN, SUBGRAPH_OUT, ConversionError, Exec, Scope, UiGraph, as_int, as_list
+
 VIRTUAL = frozenset({"Reroute", "PrimitiveNode", "Note", "MarkdownNote"})  # the frontend's own nodes, never sent
-MUTED, BYPASSED = 2, 4  # LGraphEventMode.NEVER, LGraphEventMode.BYPASS
 WIDGET_TYPES = frozenset({"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"})
 CONTROL_VALUES = frozenset({"fixed", "increment", "decrement", "randomize"})
 SEED_NAMES = ("seed", "noise_seed")  # older servers do not flag these; the frontend gives them a control anyway
-SUBGRAPH_IN, SUBGRAPH_OUT = -10, -20  # the ids of a subgraph's input and output nodes in its links
-
-
-class ConversionError(Exception):
-    """A UI-format workflow that cannot become a prompt; the message names the node and says why."""
-
-
-def is_ui_format(data: Any) -> bool:
-    return isinstance(data, dict) and "nodes" in data and "links" in data
-
-
-@dataclass(frozen=True, slots=True)
-class _Link:
-    origin_id: Any
-    origin_slot: int
-    target_id: Any
-    target_slot: int
-    type: str
-
-
-@dataclass
-class _Scope:
-    """The root graph or one subgraph definition: its nodes and links by id."""
-
-    nodes: dict[str, dict[str, Any]]
-    links: dict[int, _Link]
-    definition: Mapping[str, Any] = field(default_factory=dict)  # a subgraph's: its `inputs`, `outputs`
-
-
-@dataclass
-class _Exec:
-    """One node as the frontend's ExecutableNodeDTO sees it: where it is, and the subgraph instance holding it."""
-
-    id: str  # execution id: "12", or "5:12" inside instance 5
-    node: dict[str, Any]
-    scope: _Scope
-    path: tuple[str, ...]  # the instance ids leading to its scope
-    instance: _Exec | None  # the subgraph node whose definition holds it
-
-    @property
-    def mode(self) -> int:
-        mode = self.node.get("mode", 0)
-        return mode if isinstance(mode, int) else 0
-
-    @property
-    def type(self) -> str:
-        return str(self.node.get("type", ""))
-
-    def inputs(self) -> list[dict[str, Any]]:
-        return [i for i in self.node.get("inputs") or () if isinstance(i, dict)]
-
-    def where(self) -> str:
-        return f"node {self.id} `{self.type}`"
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,32 +59,9 @@ def convert(data: Mapping[str, Any], nodes: Mapping[str, NodeInfo], server: str)
 class _Converter:
     def __init__(self, data: Mapping[str, Any], nodes: Mapping[str, NodeInfo], server: str) -> None:
         self.nodes, self.server = nodes, server
-        definitions = data.get("definitions") if isinstance(data.get("definitions"), Mapping) else {}
-        subgraphs = definitions.get("subgraphs") if isinstance(definitions, Mapping) else None
-        self.subgraphs: dict[str, _Scope] = {
-            str(s["id"]): _scope(s.get("nodes"), s.get("links"), s)
-            for s in subgraphs or ()
-            if isinstance(s, Mapping) and "id" in s
-        }
-        self.root = _scope(data.get("nodes"), data.get("links"), {})
-        self.execs: dict[str, _Exec] = {}
-        self._flatten(self.root, (), None, set())
+        graph = UiGraph(data)
+        self.subgraphs, self.execs = graph.subgraphs, graph.execs
         self.widget_overrides: dict[tuple[str, str], Any] = {}  # (exec id, widget name) -> a PrimitiveNode's value
-
-    # ---- flattening ------------------------------------------------------------------------------------
-
-    def _flatten(self, scope: _Scope, path: tuple[str, ...], instance: _Exec | None, open_: set[str]) -> None:
-        for node_id, node in scope.nodes.items():
-            made = _Exec(":".join((*path, node_id)), node, scope, path, instance)
-            self.execs[made.id] = made
-            definition = self.subgraphs.get(made.type)
-            if definition is None:
-                continue
-            if made.type in open_:
-                raise ConversionError(f"{made.where()}: the subgraph contains itself")
-            if made.mode in (MUTED, BYPASSED):
-                continue  # none of its inner nodes run (a bypassed one passes its inputs through by type)
-            self._flatten(definition, (*path, node_id), made, open_ | {made.type})
 
     # ---- the prompt ------------------------------------------------------------------------------------
 
@@ -158,7 +83,7 @@ class _Converter:
         self._check_required(output)
         return output
 
-    def _prompt_node(self, made: _Exec) -> dict[str, Any]:
+    def _prompt_node(self, made: Exec) -> dict[str, Any]:
         info = self.nodes.get(made.type)
         if info is None:
             if "workflow>" in made.type or "workflow/" in made.type:
@@ -183,7 +108,7 @@ class _Converter:
             "_meta": {"title": title if isinstance(title, str) and title else (info.display_name or made.type)},
         }
 
-    def _widget_values(self, made: _Exec, info: NodeInfo) -> dict[str, Any]:
+    def _widget_values(self, made: Exec, info: NodeInfo) -> dict[str, Any]:
         widgets = _widget_inputs(info, made.inputs())
         raw = made.node.get("widgets_values")
         values: dict[str, Any] = {}
@@ -207,7 +132,7 @@ class _Converter:
                 values[name] = self.widget_overrides[(made.id, name)]
         return {name: _wrap(value) for name, value in values.items()}
 
-    def _apply_primitive(self, primitive: _Exec) -> None:
+    def _apply_primitive(self, primitive: Exec) -> None:
         """A PrimitiveNode's value goes into every widget it feeds (through Reroutes too)."""
         raw = primitive.node.get("widgets_values")
         if not isinstance(raw, list) or not raw:
@@ -219,7 +144,7 @@ class _Converter:
             if isinstance(name, str):
                 self.widget_overrides[(target.id, name)] = raw[0]
 
-    def _consumers(self, made: _Exec, slot: int, seen: set[str]) -> Iterator[tuple[_Exec, int]]:
+    def _consumers(self, made: Exec, slot: int, seen: set[str]) -> Iterator[tuple[Exec, int]]:
         """The (node, input slot) pairs an output feeds in its scope, Reroutes followed."""
         if made.id in seen:
             return
@@ -237,7 +162,7 @@ class _Converter:
 
     # ---- resolving links (ExecutableNodeDTO.resolveInput / resolveOutput) -------------------------------
 
-    def _resolve_input(self, made: _Exec, slot: int, visited: set[str], wanted: str | None) -> _Resolved:
+    def _resolve_input(self, made: Exec, slot: int, visited: set[str], wanted: str | None) -> _Resolved:
         key = f"{made.id}[I]{slot}"
         if key in visited:
             raise ConversionError(f"{made.where()}: its input {slot} is part of a loop of links")
@@ -248,14 +173,14 @@ class _Converter:
         link_id = entries[slot].get("link")
         if link_id is None:
             return None
-        link = made.scope.links.get(_int(link_id))
+        link = made.scope.links.get(as_int(link_id))
         if link is None:
             raise ConversionError(
                 f"{made.where()}: its input {entries[slot].get('name')!r} uses link {link_id}, "
                 "which the file does not have"
             )
         wanted = wanted or str(entries[slot].get("type", "*"))
-        if made.instance is not None and _int(link.origin_id) == SUBGRAPH_IN:
+        if made.instance is not None and as_int(link.origin_id) == SUBGRAPH_IN:
             return self._from_instance(made.instance, link.origin_slot, visited, wanted)
         origin = self.execs.get(":".join((*made.path, str(link.origin_id))))
         if origin is None:
@@ -265,10 +190,10 @@ class _Converter:
             )
         return self._resolve_output(origin, link.origin_slot, wanted, visited)
 
-    def _from_instance(self, instance: _Exec, index: int, visited: set[str], wanted: str) -> _Resolved:
+    def _from_instance(self, instance: Exec, index: int, visited: set[str], wanted: str) -> _Resolved:
         """A subgraph's input `index`, as its instance provides it: a link outside, or a promoted widget."""
         definition = self.subgraphs[instance.type].definition
-        inputs = [i for i in _list(definition.get("inputs")) if isinstance(i, Mapping)]
+        inputs = [i for i in as_list(definition.get("inputs")) if isinstance(i, Mapping)]
         if index >= len(inputs):
             return None
         name = inputs[index].get("name")
@@ -279,7 +204,7 @@ class _Converter:
         promoted = self._promoted_values(instance)
         return _Widget(promoted[index]) if index in promoted else None
 
-    def _promoted_values(self, instance: _Exec) -> dict[int, Any]:
+    def _promoted_values(self, instance: Exec) -> dict[int, Any]:
         """The instance's widget values, by the index of the subgraph input each belongs to: one for each input
         that feeds a widget inside, in the definition's order."""
         raw = instance.node.get("widgets_values")
@@ -288,7 +213,7 @@ class _Converter:
         scope = self.subgraphs[instance.type]
         found: dict[int, Any] = {}
         values = iter(raw)
-        for index, declared in enumerate(_list(scope.definition.get("inputs"))):
+        for index, declared in enumerate(as_list(scope.definition.get("inputs"))):
             if not isinstance(declared, Mapping) or not self._feeds_widget(scope, declared):
                 continue
             value = next(values, _MISSING)
@@ -297,16 +222,16 @@ class _Converter:
         return found
 
     @staticmethod
-    def _feeds_widget(scope: _Scope, declared: Mapping[str, Any]) -> bool:
-        for link_id in _list(declared.get("linkIds")):
-            link = scope.links.get(_int(link_id))
+    def _feeds_widget(scope: Scope, declared: Mapping[str, Any]) -> bool:
+        for link_id in as_list(declared.get("linkIds")):
+            link = scope.links.get(as_int(link_id))
             target = scope.nodes.get(str(link.target_id)) if link else None
             entries = [i for i in (target or {}).get("inputs") or () if isinstance(i, dict)]
             if link and link.target_slot < len(entries) and entries[link.target_slot].get("widget"):
                 return True
         return False
 
-    def _resolve_output(self, made: _Exec, slot: int, wanted: str, visited: set[str]) -> _Resolved:
+    def _resolve_output(self, made: Exec, slot: int, wanted: str, visited: set[str]) -> _Resolved:
         key = f"{made.id}[O]{slot}"
         if key in visited:
             raise ConversionError(f"{made.where()}: its output {slot} is part of a loop of links")
@@ -320,17 +245,17 @@ class _Converter:
             return self._resolve_input(made, slot, visited, wanted) if slot < len(made.inputs()) else None
         return _Origin(made.id, slot)  # (a muted node's consumers lose the input when it is not sent)
 
-    def _from_subgraph_output(self, instance: _Exec, slot: int, wanted: str, visited: set[str]) -> _Resolved:
+    def _from_subgraph_output(self, instance: Exec, slot: int, wanted: str, visited: set[str]) -> _Resolved:
         scope = self.subgraphs[instance.type]
-        outputs = [o for o in _list(scope.definition.get("outputs")) if isinstance(o, Mapping)]
-        shown = _list(instance.node.get("outputs"))
+        outputs = [o for o in as_list(scope.definition.get("outputs")) if isinstance(o, Mapping)]
+        shown = as_list(instance.node.get("outputs"))
         name = shown[slot].get("name") if slot < len(shown) and isinstance(shown[slot], Mapping) else None
         index = next((n for n, o in enumerate(outputs) if name is not None and o.get("name") == name), slot)
         if index >= len(outputs):
             return None
-        for link_id in _list(outputs[index].get("linkIds")):
-            link = scope.links.get(_int(link_id))
-            if link is None or _int(link.target_id) != SUBGRAPH_OUT:
+        for link_id in as_list(outputs[index].get("linkIds")):
+            link = scope.links.get(as_int(link_id))
+            if link is None or as_int(link.target_id) != SUBGRAPH_OUT:
                 continue
             inner = self.execs.get(":".join((*instance.path, str(instance.node.get("id")), str(link.origin_id))))
             if inner is None:
@@ -338,12 +263,12 @@ class _Converter:
             return self._resolve_output(inner, link.origin_slot, wanted, visited)
         return None
 
-    def _bypass_slot(self, made: _Exec, slot: int, wanted: str) -> int:
+    def _bypass_slot(self, made: Exec, slot: int, wanted: str) -> int:
         """The input a bypassed node passes to its output `slot` (ExecutableNodeDTO#getBypassSlotIndex)."""
         entries = made.inputs()
         if wanted in ("*", ""):
             return slot if len(entries) > slot else (0 if entries else -1)
-        outputs = _list(made.node.get("outputs"))
+        outputs = as_list(made.node.get("outputs"))
         produced = (
             str(outputs[slot].get("type", "*")) if slot < len(outputs) and isinstance(outputs[slot], Mapping) else "*"
         )
@@ -379,29 +304,6 @@ class _Converter:
 _MISSING = object()
 
 
-def _scope(nodes: Any, links: Any, definition: Mapping[str, Any]) -> _Scope:
-    by_id: dict[str, dict[str, Any]] = {}
-    for node in _list(nodes):
-        if isinstance(node, dict) and "id" in node:
-            by_id[str(node["id"])] = node
-    return _Scope(by_id, dict(_links(links)), definition)
-
-
-def _links(raw: Any) -> Iterator[tuple[int, _Link]]:
-    """The links of a graph: arrays `[id, origin, slot, target, slot, type]` at the root of older files,
-    objects in subgraphs and newer files."""
-    for entry in _list(raw):
-        if isinstance(entry, list) and len(entry) >= 5:
-            link_id, origin, origin_slot, target, target_slot = entry[:5]
-            kind = entry[5] if len(entry) > 5 else "*"
-        elif isinstance(entry, Mapping):
-            link_id, origin, origin_slot = entry.get("id"), entry.get("origin_id"), entry.get("origin_slot")
-            target, target_slot, kind = entry.get("target_id"), entry.get("target_slot"), entry.get("type", "*")
-        else:
-            continue
-        yield _int(link_id), _Link(origin, _int(origin_slot), target, _int(target_slot), str(kind))
-
-
 def _widget_inputs(info: NodeInfo, entries: Sequence[Mapping[str, Any]]) -> list[tuple[str, InputSpec]]:
     """The node's widgets, in the frontend's order: its inputs of a widget type, and inputs of other types the
     export shows as widgets (a custom node's own widget types)."""
@@ -430,14 +332,3 @@ def _wrap(value: Any) -> Any:
 
 def _is_link(value: Any) -> bool:
     return isinstance(value, list) and len(value) == 2 and isinstance(value[0], str) and isinstance(value[1], int)
-
-
-def _int(value: Any) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return -1
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []

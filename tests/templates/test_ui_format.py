@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from bot.comfy.models import NodeInfo, parse_object_info
-from bot.templates.ui_format import ConversionError, convert
+from bot.templates.ui_format import convert
+from bot.templates.ui_graph import ConversionError
 from tests.templates.ui_graphs import TXT2IMG_API, UiGraph, subgraph, txt2img
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
