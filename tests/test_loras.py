@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from bot.app import App
-from tests.discord_helpers import assembled, button, final, imagine, settings_between
+from tests.discord_helpers import assembled, button, final, imagine, option, settings_between
 from tests.fakes.comfy_server import FakeComfy, full_nodes
 from tests.fakes.discord_api import FakeDiscord
 from tests.stack import checkpoints
@@ -146,3 +146,15 @@ async def test_a_reroll_keeps_the_added_loras(start_bot: Started, fake: FakeComf
     first, again = (entry["prompt"][2] for entry in fake.history.values())
     assert again["lora-1"]["inputs"] == first["lora-1"]["inputs"]
     assert again["6"]["inputs"]["text"] == "a fox" and len(fake.history) == 2
+
+
+async def test_the_lora_option_is_autocompleted_from_the_servers_loras(
+    start_bot: Started, fake: FakeComfy, discord_fake: FakeDiscord
+) -> None:
+    async with start_bot():
+        typed = await discord_fake.autocomplete(
+            "imagine", [option("prompt", "a fox"), option("lora", "IN")], focused="lora"
+        )
+        await discord_fake.until(lambda: typed.callback_type == 8)
+
+    assert typed.callback_data == {"choices": [{"name": "styles/ink.safetensors", "value": "styles/ink.safetensors"}]}

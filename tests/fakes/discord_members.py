@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from .discord_payloads import (
+    AUTOCOMPLETE,
     BOT_ID,
     CHANNEL_ID,
     COMMAND,
@@ -144,6 +145,18 @@ class MemberActions:
             data["resolved"] = resolved
         payload = self._interaction(interaction, data, member_payload(user_id, member), locale=locale)
         await self.dispatch("INTERACTION_CREATE", payload)
+        return interaction
+
+    async def autocomplete(
+        self, name: str, options: list[Json], focused: str, *, user_id: int = USER_ID
+    ) -> Interaction:
+        """A member types into option `focused` of a slash command: an APPLICATION_COMMAND_AUTOCOMPLETE
+        interaction (type 4) with the options typed so far, the focused one marked (docs.discord.com/developers/
+        interactions/receiving-and-responding#interaction-object-application-command-data-structure)."""
+        interaction = self._new_interaction(CHANNEL_ID, user_id, AUTOCOMPLETE)
+        typed = [{**o, "focused": True} if o["name"] == focused else o for o in options]
+        data: Json = {"id": str(next(self._ids)), "name": name, "type": 1, "options": typed}
+        await self.dispatch("INTERACTION_CREATE", self._interaction(interaction, data, member_payload(user_id)))
         return interaction
 
     def _interaction(self, interaction: Interaction, data: Json, member: Json, *, locale: str = "en-US") -> Json:

@@ -127,8 +127,16 @@ class MessageRoutes:
             check_modal(data)
             return None
         if kind == AUTOCOMPLETE_RESULT:
-            if len(data.get("choices") or []) > 25:
+            # interactions/application-commands#application-command-object-application-command-option-choice-
+            # structure: up to 25 choices, each a name of 1-100 characters and a string value of at most 100
+            choices = data.get("choices") or []
+            if len(choices) > 25:
                 raise invalid("data.choices", "Must be 25 or fewer in length.")
+            for n, choice in enumerate(choices):
+                if not 1 <= len(str(choice.get("name") or "")) <= 100:
+                    raise invalid(f"data.choices.{n}.name", "Must be between 1 and 100 in length.")
+                if isinstance(choice.get("value"), str) and len(choice["value"]) > 100:
+                    raise invalid(f"data.choices.{n}.value", "Must be 100 or fewer in length.")
             return None
         ephemeral = bool((data.get("flags") or 0) & EPHEMERAL)
         if kind == DEFERRED_MESSAGE:

@@ -340,3 +340,16 @@ async def test_members_are_ordinary_and_may_close_their_direct_messages(wire: Wi
 
 async def test_a_wrong_bot_token_is_unauthorized(wire: Wire) -> None:
     assert (await wire.call("GET", "/users/@me", token="not-the-token")).status == 401
+
+
+@pytest.mark.parametrize(
+    "choice",
+    [{"name": "", "value": "v"}, {"name": "x" * 101, "value": "v"}, {"name": "n", "value": "x" * 101}],
+    ids=["an empty name", "a name over 100", "a value over 100"],
+)
+async def test_autocomplete_choices_over_discords_limits_are_refused(wire: Wire, choice: dict[str, str]) -> None:
+    typed = await wire.fake.autocomplete("imagine", [{"name": "lora", "type": 3, "value": "x"}], focused="lora")
+    answered = await wire.callback(typed, 8, {"choices": [choice]})
+    assert (answered.status, answered.code) == (400, 50035)
+    ok = {"choices": [{"name": "x" * 100, "value": "x" * 100}]}
+    assert (await wire.callback(typed, 8, ok)).status == 200  # the refusal acknowledged nothing
