@@ -179,9 +179,8 @@ class BackendPool:
 
     def node_definitions(self) -> list[tuple[str, Mapping[str, NodeInfo]]]:
         """(server, its `/object_info`) of every server that has answered, the healthy ones first."""
-        known = [state for state in self.states.values() if state.nodes is not None]
-        known.sort(key=lambda state: not state.healthy)
-        return [(state.backend.name, state.nodes) for state in known if state.nodes is not None]
+        known = [(not s.healthy, s.backend.name, s.nodes) for s in self.states.values() if s.nodes is not None]
+        return [(name, nodes) for _, name, nodes in sorted(known, key=lambda entry: entry[0])]
 
     def _problems(self, capability: Capability, graph: Mapping[str, Any]) -> list[str]:
         """`capability.problems(graph)`, worked out once per job's graph and distinct capability: a job is

@@ -8,6 +8,7 @@ commit is under way share the next one (`batch.py`), on a pooled connection for 
 
 from __future__ import annotations
 
+import functools
 import re
 import sqlite3
 from collections.abc import Callable, Sequence
@@ -108,6 +109,7 @@ def shown_url(url: str) -> str:
 _PLACEHOLDER = re.compile(r"\?")
 
 
+@functools.lru_cache(maxsize=256)  # the store's statements are a few dozen strings, run again and again
 def numbered(sql: str) -> str:
     """`?` placeholders as PostgreSQL's `$1, $2, ...` (the store's SQL has no `?` inside a literal)."""
     counter = iter(range(1, 10_000))

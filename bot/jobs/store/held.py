@@ -17,11 +17,7 @@ class HeldFile:
 
 
 async def hold(store: JobStore, job_id: str, user_id: int, files: list[HeldFile]) -> None:
-    shelf = store.files
-    kept = [  # (file, bytes in the row): a file beside SQLite; in the row with PostgreSQL
-        (await shelf.put(shelf.name_for("held", job_id, n, f.filename), f.data), b"") if shelf else (None, f.data)
-        for n, f in enumerate(files)
-    ]
+    kept = [await store.keep_bytes(f.data, "held", job_id, n, f.filename) for n, f in enumerate(files)]
     await store.write(
         Statement(
             "INSERT INTO held_results (job_id, user_id, n, filename, data, file) VALUES (?, ?, ?, ?, ?, ?) "

@@ -1,4 +1,4 @@
-"""SQLite (WAL, one file) for jobs: every transition is written before anyone is told of it.
+"""The store of jobs (on SQLite or PostgreSQL: `database.py`): every transition is written before anyone is told of it.
 
 A job row keeps who asked and where (user, guild, channel, message, interaction token), the template, the
 bound graph and values, the seed, the backend, the prompt id, timestamps, the error and the output files; the
@@ -105,6 +105,13 @@ class JobStore:
         timeout, a full disk, an I/O error, a server gone), rolled back so the next write starts clean."""
         await self.database.write(statements)
 
+    async def keep_bytes(self, data: bytes, *name: object) -> tuple[str | None, bytes]:
+        """Where a row's bytes go, as (file, data): a file beside SQLite named from `name` (the row keeps b"");
+        with PostgreSQL, shared by processes on several hosts, the row itself (no file)."""
+        if self.files is None:
+            return None, data
+        return await self.files.put(self.files.name_for(*name), data), b""
+
     def _refused(self, exc: Exception) -> StoreError:
         name = self.path.name if not self.url else shown_url(self.url)
         return StoreError(f"the database {name} could not be written: {exc}")
@@ -131,11 +138,7 @@ class JobStore:
         job.seq = self._seq
         bound = job.request.bound
         params = {k: (v.filename if isinstance(v, ImageData) else v) for k, v in bound.values.items()}
-        shelf = self.files
-        files = {  # a file beside the database, or (PostgreSQL) the bytes in the row
-            name: (await shelf.put(shelf.name_for(job.id, name), image.data), b"") if shelf else (None, image.data)
-            for name, image in bound.images.items()
-        }
+        files = {name: await self.keep_bytes(image.data, job.id, name) for name, image in bound.images.items()}
         await self.write(
             Statement(
                 "INSERT INTO jobs (id, seq, user_id, guild_id, channel_id, message_id, reply_token, template, graph, "
