@@ -118,11 +118,9 @@ class TemplateLibrary:
     def use_nodes(self, catalog: NodeCatalog) -> LoadReport | None:
         """The servers' node definitions changed (or arrived): UI-format exports are converted again, with the
         folder read anew; None when they are the ones already in use."""
-        if self.catalog is not None and self.catalog.fingerprint == catalog.fingerprint:
-            self.catalog = catalog  # (the same definitions, perhaps from other servers)
-            return None
-        self.catalog = catalog
-        return self.reload()
+        same = self.catalog is not None and self.catalog.fingerprint == catalog.fingerprint
+        self.catalog = catalog  # (when the same definitions, perhaps now from other servers)
+        return None if same else self.reload()
 
     def reload(self) -> LoadReport:
         """Read the folder again and swap in the result at once. A file that fails keeps its previous good
