@@ -211,3 +211,17 @@ async def test_a_postgresql_that_does_not_answer_is_named_without_its_password(t
         await JobStore(tmp_path / "bot.sqlite3", url=url).open()
     assert str(refused.value).startswith(f"the database postgresql://127.0.0.1:{port}/bot cannot be opened: ")
     assert "hunter2" not in str(refused.value)
+
+
+async def test_two_processes_opening_one_new_postgresql_at_once_migrate_it_once(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """Two processes starting together (a holder and a standby, or `check`) do not race the migrations."""
+    first, second = (JobStore(tmp_path / name, url=postgres_url) for name in ("a.sqlite3", "b.sqlite3"))
+    await asyncio.gather(first.open(), second.open())
+    try:
+        versions = [row[0] for row in await first.database.fetch_all("SELECT version FROM schema_migrations")]
+    finally:
+        await first.close()
+        await second.close()
+    assert versions == [1]

@@ -11,8 +11,8 @@ from __future__ import annotations
 import functools
 import re
 import sqlite3
-from collections.abc import Callable, Sequence
-from contextlib import suppress
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -23,6 +23,7 @@ import asyncpg  # type: ignore[import-untyped]
 from .batch import Run, Statement, WriteBatch
 
 Row = Any  # aiosqlite.Row or asyncpg.Record: both read by name and by index
+MIGRATION_LOCK = 0x636F6D6679_0002  # "comfy" and the migrations' number (the dispatcher lease is 1)
 
 
 class Database(Protocol):
@@ -39,6 +40,10 @@ class Database(Protocol):
 
     async def script(self, sql: str) -> None:
         """DDL (a migration), committed."""
+        ...
+
+    def exclusive(self) -> AbstractAsyncContextManager[None]:
+        """Held by one process at a time: migrations, which two processes starting together must not race."""
         ...
 
     async def close(self) -> None: ...
@@ -93,6 +98,10 @@ class SqliteDatabase:
         """DDL, committed (migrations)."""
         await self.connection.executescript(sql)
         await self.connection.commit()
+
+    @asynccontextmanager
+    async def exclusive(self) -> AsyncIterator[None]:
+        yield  # one process per file (instance.py): nobody to exclude
 
     async def close(self) -> None:
         await self._writes.drain()
@@ -152,6 +161,17 @@ class PostgresDatabase:
     async def script(self, sql: str) -> None:
         async with self.pool.acquire() as connection, connection.transaction():
             await connection.execute(sql)
+
+    @asynccontextmanager
+    async def exclusive(self) -> AsyncIterator[None]:
+        """A session advisory lock of its own (postgresql.org/docs/current/explicit-locking.html#ADVISORY-LOCKS),
+        held on one pooled connection while the others do the work."""
+        async with self.pool.acquire() as connection:
+            await connection.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
+            try:
+                yield
+            finally:
+                await connection.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK)
 
     async def close(self) -> None:
         await self._writes.drain()

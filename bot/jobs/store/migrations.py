@@ -50,7 +50,13 @@ MIGRATIONS = (Migration(1, "the tables", SCHEMA, postgresql_ddl(SCHEMA), after=_
 
 
 async def migrate(database: Database) -> list[int]:
-    """Apply the migrations the database has not had, in order; the versions applied now."""
+    """Apply the migrations the database has not had, in order; the versions applied now. One process at a time
+    (two starting together on one PostgreSQL wait for each other)."""
+    async with database.exclusive():
+        return await _migrate(database)
+
+
+async def _migrate(database: Database) -> list[int]:
     await database.script(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied DOUBLE PRECISION NOT NULL)"
     )
