@@ -43,8 +43,10 @@ from .jobs.instance import InstanceLock
 from .jobs.policy import Policies, Policy
 from .jobs.store import JobStore, StoreError
 from .jobs.store.lease import DispatcherLease
+from .jobs.store.relay import RelayBox
 from .logs import configure_logging
 from .metrics import Metrics
+from .relaying import GatewayRelay
 from .settings import BackendSettings, ConfigError, DiscordSettings, Settings, load_settings
 from .templates.catalog import catalog_of
 from .templates.library import TemplateLibrary
@@ -210,27 +212,34 @@ async def run(settings: Settings, *, sync_only: bool = False) -> None:
     with contextlib.suppress(NotImplementedError):  # SIGTERM: docker stop, systemd, every orchestrator
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, terminated.set)
     url = settings.database.url.get_secret_value() if settings.database.url else None
-    # One process runs the jobs of a database: on SQLite the file's lock, on PostgreSQL the dispatcher lease,
-    # for which a second process waits as a standby (jobs/lease.py). Before anything touches ComfyUI.
+    shared = settings.shares_work and not sync_only and url is not None  # other processes run the other shards
+    # One process runs the jobs of a database: on SQLite the file's lock, on PostgreSQL the dispatcher lease. A
+    # process with all the shards waits for it as a standby before anything touches Discord or ComfyUI; one that
+    # shares the bot connects its shards at once and relays to the holder meanwhile (relaying.py).
     lease = DispatcherLease(url, retry=settings.database.lease_retry) if url and not sync_only else None
     lock = InstanceLock(settings.database.path).acquire() if url is None else None
-    if lease is not None and not await lease.acquire(terminated):
+    if lease is not None and not shared and not await lease.acquire(terminated):
         return  # SIGTERM while waiting
-    keeper = asyncio.create_task(lease.keep_or_stop(terminated)) if lease is not None else None
+    keeper = asyncio.create_task(lease.keep_or_stop(terminated)) if lease is not None and not shared else None
+    relay: GatewayRelay | None = None
     bound = settings.discord.shutdown_timeout
     try:
         async with aiohttp.ClientSession() as session:
             app = await assemble(settings, session, force_sync=sync_only)
-            app.metrics.describe_process(
-                lease.name if lease else f"{socket.gethostname()}:{os.getpid()}",
-                "postgresql" if url else "sqlite",
-                "held" if lease else "none",
-            )
+            role = "relaying" if shared else "held" if lease else "none"
+            name = lease.name if lease else f"{socket.gethostname()}:{os.getpid()}"
+            app.metrics.describe_process(name, "postgresql" if url else "sqlite", role)
             token = settings.discord.token.get_secret_value()
             try:
                 await app.login(token)  # runs setup_hook, which syncs
                 if not sync_only:
-                    await app.start()  # recovered jobs are shown now that the bot knows who it is
+                    if shared and lease is not None and url is not None:
+                        await app.serve_metrics()
+                        relay = GatewayRelay(app.bot, await RelayBox(url, lease.name).open())
+                        relay.relay()  # before the shards connect: nothing they receive is handled here yet
+                        keeper = asyncio.create_task(_lead(app, lease, relay, terminated), name="lead")
+                    else:
+                        await app.start()  # recovered jobs are shown now that the bot knows who it is
                     collector.settle()
                     await _until_terminated(app, terminated)
             finally:
@@ -239,10 +248,24 @@ async def run(settings: Settings, *, sync_only: bool = False) -> None:
         if keeper is not None:
             keeper.cancel()
             await asyncio.gather(keeper, return_exceptions=True)
+        if relay is not None:
+            await relay.close()
         if lease is not None:
             await lease.release()
         if lock is not None:
             lock.release()
+
+
+async def _lead(app: App, lease: DispatcherLease, relay: GatewayRelay, terminated: asyncio.Event) -> None:
+    """A process sharing the bot: relay until it holds the dispatcher lease; then run the jobs (those in flight
+    followed again, as after a restart), take what the other processes relay, and handle its own shards here."""
+    if not await lease.acquire(terminated, waiting_as="relaying"):
+        return
+    await app.start()
+    await relay.take()
+    relay.handle_here()
+    app.metrics.describe_process(lease.name, "postgresql", "held")
+    await lease.keep_or_stop(terminated)
 
 
 async def _until_terminated(app: App, terminated: asyncio.Event) -> None:

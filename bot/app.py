@@ -60,11 +60,16 @@ class App:
         self.access.add_operators(await self.bot.operators())
 
     async def start(self) -> None:
-        """Recover unfinished jobs and serve metrics; the caller has logged in, and connects after."""
+        """Recover unfinished jobs and run them; the caller has logged in, and connects after (or before: a
+        process that shares the bot starts when it takes the dispatcher lease)."""
         await self.pool.start()
         await self.engine.start()
         self._pruner = asyncio.create_task(self._prune_forever(), name="retention")
-        if self.settings.metrics.enabled:
+        await self.serve_metrics()
+
+    async def serve_metrics(self) -> None:
+        """Serve `/metrics` (once: a process that relays serves them before it runs jobs)."""
+        if self.settings.metrics.enabled and self._metrics_runner is None:
             config = self.settings.metrics
             self._metrics_runner, self.metrics_port = await serve(self.metrics, config.host, config.port)
 

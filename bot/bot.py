@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import discord
+import yarl
 from discord.ext import commands
 
 from .cogs.failures import tell_failure
@@ -45,6 +46,8 @@ class ComfyBot(commands.AutoShardedBot):
             help_command=None,
             guild_ready_timeout=guild_ready_timeout,
             allowed_mentions=NOBODY,  # a prompt or a name quoted back never pings anyone
+            shard_count=settings.shard_count,  # None: as many as Discord recommends, all in this process
+            shard_ids=settings.shard_ids,  # type: ignore[arg-type]  # None (all) is its default, though typed a list
         )
         self._settings = settings
         self._cogs_to_add: list[commands.Cog] = []
@@ -55,6 +58,10 @@ class ComfyBot(commands.AutoShardedBot):
             self._use_gateway(settings.gateway_url)
 
     def _use_gateway(self, url: str) -> None:
+        """The gateway Discord's REST names is replaced by `url`; so is the one discord.py connects to without
+        asking (a shard count given, or a session Discord invalidated): one class attribute, as one process
+        talks to one Discord."""
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(url)
         original = self.http.get_bot_gateway
 
         async def get_bot_gateway() -> Any:

@@ -22,6 +22,7 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
@@ -72,6 +73,14 @@ class DiscordSettings(BaseModel):
     shutdown_timeout: PositiveFloat = Field(
         default=10.0, description="seconds a SIGTERM may take: final messages flushed, then everything closed"
     )
+    shard_count: PositiveInt | None = Field(
+        default=None, description="gateway shards of the whole bot, every process together; empty: as Discord says"
+    )
+    shard_ids: Annotated[list[int] | None, NoDecode] = Field(
+        default=None,
+        description="the shards this process connects (comma-separated; several processes share one PostgreSQL); "
+        "empty: all",
+    )
 
     @field_validator("api_base", "gateway_url")
     @classmethod
@@ -90,10 +99,26 @@ class DiscordSettings(BaseModel):
             raise ValueError("a non-empty bot token")
         return value
 
-    @field_validator("dev_guild_ids", "moderator_role_ids", "operator_ids", mode="before")
+    @field_validator("dev_guild_ids", "moderator_role_ids", "operator_ids", "shard_ids", mode="before")
     @classmethod
     def _split_ids(cls, value: Any) -> Any:
         return comma_list(value)
+
+    @field_validator("shard_ids", "shard_count", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _shards(self) -> DiscordSettings:
+        ids = self.shard_ids
+        if ids is None:
+            return self
+        if self.shard_count is None:
+            raise ValueError("DISCORD__SHARD_IDS needs DISCORD__SHARD_COUNT (it names some of that many shards)")
+        if not ids or len(set(ids)) != len(ids) or not all(0 <= i < self.shard_count for i in ids):
+            raise ValueError(f"DISCORD__SHARD_IDS must be distinct shard numbers from 0 to {self.shard_count - 1}")
+        return self
 
 
 class BackendSettings(BaseModel):
@@ -299,6 +324,23 @@ class Settings(BaseSettings):
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
 
+    @model_validator(mode="after")
+    def _several_processes(self) -> Settings:
+        """Some of the shards in this process: the others are other processes, which share one database."""
+        if self.shares_work and self.database.url is None:
+            raise ValueError(
+                "DISCORD__SHARD_IDS names some of the shards: the processes that run the others share the "
+                "jobs through PostgreSQL, so DATABASE__URL is needed"
+            )
+        return self
+
+    @property
+    def shares_work(self) -> bool:
+        """Whether other bot processes connect the other shards: this one relays what it receives to the
+        dispatcher lease's holder (`relaying.py`) until it holds the lease itself."""
+        discord = self.discord
+        return discord.shard_ids is not None and len(discord.shard_ids) < (discord.shard_count or 0)
+
 
 class _TemplatesOnly(BaseSettings):
     model_config = SettingsConfigDict(env_nested_delimiter="__", env_file=".env", extra="ignore")
@@ -365,6 +407,9 @@ def describe(error: ValidationError) -> str:
             expected = f"is now {renamed}"
         else:
             expected = item["msg"].lower()
+        if kind == "value_error" and len(item["loc"]) <= 1:  # a rule across variables: its message names them
+            lines.append(f"  {ctx.get('error', item['msg'])}")
+            continue
         lines.append(f"  {variable_name(item['loc'])} {expected}")
     return "Configuration error (see .env.example):\n" + "\n".join(lines)
 

@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 BOT = Path(__file__).resolve().parent.parent / "bot"
-DISCORD_ALLOWED = ("cogs/", "ui/", "bot.py", "__main__.py")
+DISCORD_ALLOWED = ("cogs/", "ui/", "bot.py", "relaying.py", "__main__.py")
 SQL = re.compile(r"\b(SELECT\s.+\sFROM|INSERT\s+(OR\s+\w+\s+)?INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM|CREATE\s+TABLE)\b")
 BUILT_ONLY_IN_MAIN = {"JobEngine", "JobStore", "BackendPool", "ComfyClient", "ComfyBackend", "ComfyBot"}
 

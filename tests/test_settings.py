@@ -90,6 +90,27 @@ def test_a_wrong_value_is_named_with_what_is_expected(
     assert message in problem()
 
 
+@pytest.mark.parametrize(
+    ("shards", "message"),
+    [
+        ({"DISCORD__SHARD_IDS": "1"}, "DISCORD__SHARD_IDS needs DISCORD__SHARD_COUNT"),
+        ({"DISCORD__SHARD_COUNT": "2", "DISCORD__SHARD_IDS": "1,2"}, "distinct shard numbers from 0 to 1"),
+        ({"DISCORD__SHARD_COUNT": "2", "DISCORD__SHARD_IDS": "1"}, "so DATABASE__URL is needed"),
+    ],
+)
+def test_shards_must_be_some_of_the_count_and_shared_through_postgresql(
+    env: pytest.MonkeyPatch, shards: dict[str, str], message: str
+) -> None:
+    for variable, value in shards.items():
+        env.setenv(variable, value)
+    assert message in problem()
+    env.setenv("DATABASE__URL", "postgresql://bot@db/bot")
+    env.setenv("DISCORD__SHARD_COUNT", "2")
+    env.setenv("DISCORD__SHARD_IDS", "1")
+    settings = load_settings(_env_file=None)
+    assert settings.discord.shard_ids == [1] and settings.shares_work
+
+
 def test_a_missing_token_is_named(env: pytest.MonkeyPatch) -> None:
     env.delenv("DISCORD__TOKEN")
     assert problem() == "Configuration error (see .env.example):\n  DISCORD__TOKEN is required"

@@ -115,6 +115,9 @@ class FakeDiscord(MemberActions, MessageRoutes):
         self.faults: deque[int] = deque()  # statuses (429, 5xx) the next message and interaction requests get
         self.faulted: dict[int, int] = {}  # status -> how many were answered that way
         self.identified: list[Json] = []
+        # the servers the bot is in, each with its one channel (GUILD_ID's channels are CHANNEL_ID and the denied)
+        self.guilds: dict[int, int] = {GUILD_ID: CHANNEL_ID}
+        self.recommended_shards = 1  # what GET /gateway/bot answers
         self.gateways: list[web.WebSocketResponse] = []
         self._ids = snowflakes()
         self._seq = itertools.count(1)
@@ -209,9 +212,15 @@ class FakeDiscord(MemberActions, MessageRoutes):
                 elif payload["op"] == 2:
                     identify = payload["d"]
                     self.identified.append(identify)
+                    shard = identify.get("shard", [0, 1])
+                    if not (isinstance(shard, list) and len(shard) == 2 and 0 <= shard[0] < shard[1]):
+                        # topics/opcodes-and-status-codes#gateway-close-event-codes: 4010 Invalid shard
+                        await ws.close(code=4010, message=b"Invalid shard.")
+                        break
                     intents = identify.get("intents", 0)
                     ws["intents"] = intents
-                    await self._ready(ws, identify.get("shard", [0, 1]))
+                    ws["shard"] = (shard[0], shard[1])
+                    await self._ready(ws, shard)
                     self.gateways.append(ws)
                     self.notify()
         finally:
@@ -219,14 +228,34 @@ class FakeDiscord(MemberActions, MessageRoutes):
                 self.gateways.remove(ws)
         return ws
 
+    # ---- shards (topics/gateway#sharding): a guild's events go to shard (guild_id >> 22) % num_shards only,
+    # direct messages to shard 0 only ------------------------------------------------------------------
+
+    def add_guild(self, guild_id: int, channel_id: int) -> None:
+        """Before the bot connects: another server the bot is in, with one channel."""
+        self.guilds[guild_id] = channel_id
+
+    def guild_of(self, channel_id: int) -> int:
+        """The server a channel is in (GUILD_ID for its own channels and any the fake does not list)."""
+        return next((g for g, c in self.guilds.items() if c == channel_id and g != GUILD_ID), GUILD_ID)
+
+    @staticmethod
+    def shard_of(guild_id: int | None, count: int) -> int:
+        return 0 if guild_id is None else (guild_id >> 22) % count
+
+    def _on_shard(self, ws: web.WebSocketResponse, guild_id: int | None) -> bool:
+        shard, count = ws.get("shard", (0, 1))
+        return bool(self.shard_of(guild_id, count) == shard)
+
     async def _ready(self, ws: web.WebSocketResponse, shard: list[int]) -> None:
+        mine = [g for g in self.guilds if self._on_shard(ws, g)]
         await self._send(
             ws,
             0,
             {
                 "v": 10,
                 "user": user(BOT_ID, "comfybot", bot=True),
-                "guilds": [{"id": str(GUILD_ID), "unavailable": True}],
+                "guilds": [{"id": str(g), "unavailable": True} for g in mine],
                 "session_id": "fake-session",
                 "resume_gateway_url": self.gateway_url,
                 "shard": shard,
@@ -234,9 +263,12 @@ class FakeDiscord(MemberActions, MessageRoutes):
             },
             "READY",
         )
-        await self._send(ws, 0, self.guild_payload(), "GUILD_CREATE")
+        for guild_id in mine:
+            await self._send(ws, 0, self.guild_payload(guild_id), "GUILD_CREATE")
 
-    def guild_payload(self) -> Json:
+    def guild_payload(self, guild_id: int = GUILD_ID) -> Json:
+        if guild_id != GUILD_ID:
+            return guild_payload([channel_payload(self.guilds[guild_id], guild_id=guild_id)], 0, guild_id)
         channels = {CHANNEL_ID, *self.bot_denied}
         listed = [channel_payload(c, bot_denied=self.bot_denied.get(c, 0)) for c in sorted(channels)]
         return guild_payload(listed, self.premium_tier)
@@ -247,10 +279,15 @@ class FakeDiscord(MemberActions, MessageRoutes):
             await asyncio.sleep(self.latency * self._jitter.uniform(1 - self.jitter, 1 + self.jitter))
 
     async def dispatch(self, event: str, data: Json, *, intent: int = 0) -> None:
-        """Send a dispatch to every identified session whose intents include `intent` (0: always sent)."""
+        """Send a dispatch to every identified session whose intents include `intent` (0: always sent) and whose
+        shard the event's guild is on (a direct message: shard 0)."""
         await self._far()
+        guild = data.get("guild_id") if isinstance(data, dict) else None
+        guild_id = int(guild) if guild is not None else None
+        if event in ("GUILD_CREATE", "GUILD_UPDATE", "GUILD_DELETE"):
+            guild_id = int(data["id"])
         for ws in list(self.gateways):
-            if intent == 0 or ws["intents"] & intent:
+            if (intent == 0 or ws["intents"] & intent) and self._on_shard(ws, guild_id):
                 await self._send(ws, 0, data, event)
 
     # ---- REST ------------------------------------------------------------------------------------------
@@ -299,7 +336,7 @@ class FakeDiscord(MemberActions, MessageRoutes):
             return self._json(
                 {
                     "url": self.gateway_url,
-                    "shards": 1,
+                    "shards": self.recommended_shards,
                     "session_start_limit": {"total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1},
                 }
             )
@@ -310,7 +347,7 @@ class FakeDiscord(MemberActions, MessageRoutes):
             dm = {"id": str(DM_CHANNEL_ID + recipient), "type": 1, "last_message_id": None}
             return self._json({**dm, "recipients": [user(recipient, f"member{recipient}")]})
         if path == "users/@me/guilds":
-            return self._json([{"id": str(GUILD_ID), "name": "Community", "icon": None, "owner": False}])
+            return self._json([{"id": str(g), "name": "Community", "icon": None, "owner": False} for g in self.guilds])
         if parts[0] == "guilds" and method == "GET":
             return self._guild_route(parts[1:])
         if parts[0] == "users" and len(parts) == 2 and method == "GET":
@@ -344,9 +381,9 @@ class FakeDiscord(MemberActions, MessageRoutes):
 
     def _guild_route(self, rest: list[str]) -> web.Response:
         """GET /guilds/{id}[/roles|/channels|/members/{user}] (resources/guild), as the bot token sees them."""
-        if rest[0] != str(GUILD_ID):
+        if not rest[0].isdigit() or int(rest[0]) not in self.guilds:
             raise Refused(404, 10004, "Unknown Guild")
-        guild = self.guild_payload()
+        guild = self.guild_payload(int(rest[0]))
         if len(rest) == 1:
             return self._json({k: v for k, v in guild.items() if k not in ("channels", "members")})
         if rest[1] in ("roles", "channels"):

@@ -12,7 +12,6 @@ from .discord_payloads import (
     CHANNEL_ID,
     COMMAND,
     COMPONENT,
-    GUILD_ID,
     INTENT_GUILD_MESSAGE_REACTIONS,
     MODAL_SUBMIT,
     USER_ID,
@@ -38,6 +37,7 @@ class MemberActions:
 
     # FakeDiscord's own (declared, not defined, so they are found on FakeDiscord and MessageRoutes)
     dispatch: Callable[..., Awaitable[None]]
+    guild_of: Callable[[int], int]
     bot_permissions: Callable[[int], int]
     _base: Callable[[], str]
 
@@ -53,6 +53,7 @@ class MemberActions:
             kind=kind,
             attachment_size_limit=limit,
             source_message_id=source_message_id,
+            guild_id=self.guild_of(channel_id),
         )
         self.interactions[interaction.token] = interaction
         return interaction
@@ -81,7 +82,7 @@ class MemberActions:
                 "user_id": str(BOT_ID if bot else user_id),
                 "channel_id": str(message.channel_id),
                 "message_id": str(message.id),
-                "guild_id": str(GUILD_ID),
+                "guild_id": str(self.guild_of(message.channel_id)),
                 "member": member,
                 "emoji": {"id": None, "name": emoji},
                 "burst": False,
@@ -133,13 +134,14 @@ class MemberActions:
         resolved: Json | None = None,
         member: Json | None = None,
         channel_id: int = CHANNEL_ID,
-        guild_id: int = GUILD_ID,
+        guild_id: int | None = None,
     ) -> Interaction:
         """A member runs a slash command: INTERACTION_CREATE goes out; the returned record follows it.
         `member` overrides member fields (`{"permissions": "32"}` makes them a moderator); `guild_id` is the
-        server they are in (with one of its channels)."""
+        server they are in (with one of its channels; by default the channel's)."""
         interaction = self._new_interaction(channel_id, user_id, COMMAND)
-        interaction.guild_id = guild_id
+        if guild_id is not None:
+            interaction.guild_id = guild_id
         data: Json = {"id": str(next(self._ids)), "name": name, "type": 1, "options": options or []}
         if resolved:
             data["resolved"] = resolved

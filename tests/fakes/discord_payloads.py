@@ -109,7 +109,7 @@ def role(role_id: int, name: str, permissions: int, position: int, *, managed: b
     }
 
 
-def guild_payload(channels: list[Json], premium_tier: int) -> Json:
+def guild_payload(channels: list[Json], premium_tier: int, guild_id: int = GUILD_ID) -> Json:
     bot_member = {
         "user": user(BOT_ID, "comfybot", bot=True),
         "roles": [str(BOT_ROLE_ID)],
@@ -119,8 +119,8 @@ def guild_payload(channels: list[Json], premium_tier: int) -> Json:
         "flags": 0,
     }
     return {
-        "id": str(GUILD_ID),
-        "name": "Community",
+        "id": str(guild_id),
+        "name": "Community" if guild_id == GUILD_ID else f"Community {guild_id}",
         "icon": None,
         "owner_id": str(OWNER_ID),
         "afk_timeout": 300,
@@ -128,7 +128,7 @@ def guild_payload(channels: list[Json], premium_tier: int) -> Json:
         "default_message_notifications": 0,
         "explicit_content_filter": 0,
         "roles": [
-            role(GUILD_ID, "@everyone", MEMBER_PERMISSIONS, 0),
+            role(guild_id, "@everyone", MEMBER_PERMISSIONS, 0),
             role(MODERATOR_ROLE_ID, "Moderators", MEMBER_PERMISSIONS, 1),
             role(HELPER_ROLE_ID, "Helpers", MEMBER_PERMISSIONS, 1),
             role(BOT_ROLE_ID, "comfybot", BOT_ROLE_PERMISSIONS, 2, managed=True),
@@ -194,6 +194,7 @@ class Message:
     flags: int = 0
     edits: int = 0
     pinged: list[int] = field(default_factory=list)  # users this message notified when it was created
+    guild_id: int = GUILD_ID  # the server of its channel
 
     @property
     def ephemeral(self) -> bool:
@@ -203,7 +204,7 @@ class Message:
         return {
             "id": str(self.id),
             "channel_id": str(self.channel_id),
-            "guild_id": str(GUILD_ID),
+            "guild_id": str(self.guild_id),
             "author": user(BOT_ID, "comfybot", bot=True),
             "content": self.content,
             "timestamp": "2026-11-25T00:00:00+00:00",

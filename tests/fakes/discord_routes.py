@@ -63,6 +63,7 @@ class MessageRoutes:
     attachment_delay: float
     port: int
     _ids: Iterator[int]
+    guild_of: Callable[[int], int]
 
     bot_permissions: Callable[[int], int]  # FakeDiscord's
 
@@ -141,11 +142,21 @@ class MessageRoutes:
         ephemeral = bool((data.get("flags") or 0) & EPHEMERAL)
         if kind == DEFERRED_MESSAGE:
             interaction.ephemeral = ephemeral
-            message = Message(next(self._ids), interaction.channel_id, flags=LOADING | (EPHEMERAL if ephemeral else 0))
+            message = Message(
+                next(self._ids),
+                interaction.channel_id,
+                flags=LOADING | (EPHEMERAL if ephemeral else 0),
+                guild_id=interaction.guild_id,
+            )
             self.messages[message.id] = message
             return message
         if kind == MESSAGE:
-            message = Message(next(self._ids), interaction.channel_id, flags=EPHEMERAL if ephemeral else 0)
+            message = Message(
+                next(self._ids),
+                interaction.channel_id,
+                flags=EPHEMERAL if ephemeral else 0,
+                guild_id=interaction.guild_id,
+            )
             interaction.ephemeral = ephemeral
             return self._store(message, data, files, edit=False, limit=interaction.attachment_size_limit)
         source = self.messages.get(interaction.source_message_id or 0)
@@ -179,7 +190,7 @@ class MessageRoutes:
                 original.edits -= 1
                 return self._json(original.payload(self._base()), headers=headers)
             ephemeral = EPHEMERAL if (data.get("flags") or 0) & EPHEMERAL else 0
-            message = Message(next(self._ids), interaction.channel_id, flags=ephemeral)
+            message = Message(next(self._ids), interaction.channel_id, flags=ephemeral, guild_id=interaction.guild_id)
             created = self._store(message, data, recorded.files, edit=False, limit=limit)
             return self._json(created.payload(self._base()), headers=headers)
         target = interaction.message_id if rest[1] == "@original" else int(rest[1])
@@ -206,7 +217,7 @@ class MessageRoutes:
             headers = self.limits.take("message-create", resource)
             needed = VIEW_CHANNEL | SEND_MESSAGES | (EMBED_LINKS if data.get("embeds") else 0)
             self._need(channel_id, needed | (ATTACH_FILES if recorded.files else 0))
-            message = Message(next(self._ids), channel_id)
+            message = Message(next(self._ids), channel_id, guild_id=self.guild_of(channel_id))
             created = self._store(message, data, recorded.files, edit=False, limit=self.upload_limit)
             return self._json(created.payload(self._base()), headers=headers)
         if len(rest) >= 3 and rest[1] == "reactions":  # PUT .../reactions/{emoji}/@me, DELETE .../{emoji}/{user}

@@ -353,3 +353,30 @@ async def test_autocomplete_choices_over_discords_limits_are_refused(wire: Wire,
     assert (answered.status, answered.code) == (400, 50035)
     ok = {"choices": [{"name": "x" * 100, "value": "x" * 100}]}
     assert (await wire.callback(typed, 8, ok)).status == 200  # the refusal acknowledged nothing
+
+
+async def _identify(wire: Wire, shard: list[int]) -> aiohttp.ClientWebSocketResponse:
+    ws = await wire.session.ws_connect(wire.fake.gateway_url)
+    assert (await ws.receive_json())["op"] == 10  # HELLO
+    await ws.send_json({"op": 2, "d": {"token": "test-token", "intents": 1 << 10, "shard": shard, "properties": {}}})
+    return ws
+
+
+async def test_a_guilds_events_go_to_its_shard_only_and_a_shard_out_of_range_is_closed_with_4010(wire: Wire) -> None:
+    """topics/gateway#sharding: shard_id = (guild_id >> 22) % num_shards; direct messages go to shard 0;
+    topics/opcodes-and-status-codes: 4010 Invalid shard."""
+    other_guild = (1 << 22) | 2000  # on shard 1 of 2
+    wire.fake.add_guild(other_guild, 3200)
+    zero, one = await _identify(wire, [0, 2]), await _identify(wire, [1, 2])
+    ready = [await ws.receive_json() for ws in (zero, one)]
+    assert [[g["id"] for g in r["d"]["guilds"]] for r in ready] == [["2000"], [str(other_guild)]]
+    assert [(await ws.receive_json())["d"]["id"] for ws in (zero, one)] == ["2000", str(other_guild)]  # GUILD_CREATE
+    await wire.fake.interact("imagine", [], channel_id=3200)
+    got = await one.receive_json()
+    assert got["t"] == "INTERACTION_CREATE" and got["d"]["guild_id"] == str(other_guild)
+    await wire.fake.interact("imagine", [])
+    assert (await zero.receive_json())["d"]["guild_id"] == "2000"  # shard 0 got only its own server's
+    bad = await _identify(wire, [2, 2])
+    assert (await bad.receive()).type is aiohttp.WSMsgType.CLOSE and bad.close_code == 4010
+    for ws in (zero, one, bad):
+        await ws.close()

@@ -40,18 +40,20 @@ class DispatcherLease:
         self._connection: Any = None
         self.held_since: float | None = None
 
-    async def acquire(self, stop: asyncio.Event) -> bool:
-        """Wait until this process holds the lease (True), or until `stop` is set (False)."""
+    async def acquire(self, stop: asyncio.Event, *, waiting_as: str = "standby") -> bool:
+        """Wait until this process holds the lease (True), or until `stop` is set (False). Meanwhile it is listed
+        in the role `waiting_as`: a "standby", or "relaying" the events of its shards to the holder."""
         told = False
         while not stop.is_set():
             try:
                 if await self.try_once():
                     return True
-                await self._beat("standby")
+                await self._beat(waiting_as)
                 if not told:
                     log.warning(
-                        "another bot process holds the dispatcher lease (%s); waiting as a standby",
+                        "another bot process holds the dispatcher lease (%s); %s",
                         await self.holder() or "?",
+                        "waiting as a standby" if waiting_as == "standby" else "relaying to it, and waiting",
                     )
                     told = True
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:

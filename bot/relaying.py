@@ -1,0 +1,174 @@
+"""A bot spread over several processes: each connects some of the gateway shards (`DISCORD__SHARD_IDS`), and
+Discord sends a server's events to its shard only (docs.discord.com/developers/topics/gateway#sharding). One
+process, the holder of the dispatcher lease, runs the jobs: the fair queue, the caps, the cooldowns, the edit
+budget and every message of every job are its own, in one place, so two processes never admit past a cap, double
+a reroll or exceed Discord's limits together.
+
+The other processes relay what members do (interactions, reactions) to it through PostgreSQL
+(`jobs/store/relay.py`), and the holder handles each as if its own gateway had received it: an interaction's
+answer goes over REST with the interaction's token, which any process may use. A relayed event carries the
+server's roles from the sender's cache, which the holder (not connected to that shard) does not have.
+
+While no process holds the lease (a takeover: about `DATABASE__LEASE_RETRY` seconds), a sender takes back an
+interaction nobody took within `ANSWER_AFTER` seconds and tells the member to try again; a reaction waits up to
+`REACTION_AGE` seconds for the next holder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]
+import discord
+
+from .bot import ComfyBot
+from .cogs.replies import tell
+from .jobs.store.relay import RelayBox
+
+log = logging.getLogger(__name__)
+
+INTERACTION, REACTION = "INTERACTION_CREATE", "MESSAGE_REACTION_ADD"
+AUTOCOMPLETE = 4  # an interaction's type (interactions/receiving-and-responding#interaction-object-interaction-type)
+ANSWER_AFTER = 2.0  # seconds: Discord allows 3 to acknowledge an interaction; the sender answers in the third
+INTERACTION_AGE = 2.7  # past this, a relayed interaction can no longer be acknowledged in time: it is dropped
+REACTION_AGE = 60.0  # a reaction has no deadline: it waits this long for a holder
+
+
+class GatewayRelay:
+    def __init__(self, bot: ComfyBot, box: RelayBox, *, sweep_every: float = 2.0) -> None:
+        self.bot, self.box, self.sweep_every = bot, box, sweep_every
+        self._state = bot._connection
+        self._own = {event: self._state.parsers[event] for event in (INTERACTION, REACTION)}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._sweeper: asyncio.Task[None] | None = None
+        self.relayed = self.taken = self.answered = 0  # counts, for the logs and tests
+
+    # ---- a process that does not hold the lease ---------------------------------------------------------
+
+    def relay(self) -> None:
+        """From now on, every interaction and reaction this process receives goes to the lease's holder."""
+        for event in self._own:
+            self._state.parsers[event] = functools.partial(self._received, event)
+
+    def handle_here(self) -> None:
+        """From now on (this process holds the lease), what this process receives is handled here."""
+        self._state.parsers.update(self._own)
+
+    def _received(self, event: str, data: dict[str, Any]) -> None:
+        self._spawn(self._send(event, data))
+
+    async def _send(self, event: str, data: dict[str, Any]) -> None:
+        guild = self.bot.get_guild(int(data["guild_id"])) if data.get("guild_id") else None
+        if guild is not None:  # the server's roles, which the holder does not have when not on this shard
+            data = {**data, "guild": {"id": str(guild.id), "owner_id": str(guild.owner_id), "roles": _roles(guild)}}
+        try:
+            relay_id = await self.box.send(event, data)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("a %s could not be relayed: %s", event.lower(), exc)
+            if event == INTERACTION:
+                await self._answer_here(data)
+            return
+        self.relayed += 1
+        if event != INTERACTION:
+            return
+        await asyncio.sleep(ANSWER_AFTER)  # Discord's deadline: the member is answered either way
+        if await self.box.claim(relay_id) is not None:  # nobody took it: no process holds the lease just now
+            await self._answer_here(data)
+
+    async def _answer_here(self, data: dict[str, Any]) -> None:
+        """The member is told the bot is restarting (an autocomplete gets no choices), in their language."""
+        interaction = discord.Interaction(data=data, state=self._state)  # type: ignore[arg-type]
+        try:
+            if data.get("type") == AUTOCOMPLETE:
+                await interaction.response.autocomplete([])
+            else:
+                await tell(interaction, "shutdown.restarting", warn=True)
+            self.answered += 1
+        except discord.HTTPException as exc:
+            log.info("an interaction during a takeover could not be answered: %s", exc)
+
+    # ---- the lease's holder ---------------------------------------------------------------------------
+
+    async def take(self) -> None:
+        """Handle what the other processes relay: woken by each, and sweeping now and then for any missed."""
+        await self.box.listen(lambda relay_id: self._spawn(self._take(relay_id)))
+        self._sweeper = asyncio.create_task(self._sweep_forever(), name="relay-sweeper")
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            try:
+                for relay_id in await self.box.waiting():
+                    await self._take(relay_id)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("relayed events cannot be read now: %s", exc)
+            await asyncio.sleep(self.sweep_every)
+
+    async def _take(self, relay_id: int) -> None:
+        claimed = await self.box.claim(relay_id)
+        if claimed is None:
+            return  # taken already (by this process's sweep, or by its sender at the deadline)
+        event, data, at = claimed
+        age = time.time() - at
+        if age > (INTERACTION_AGE if event == INTERACTION else REACTION_AGE):
+            log.info("a relayed %s came %.1f s late: dropped", event.lower(), age)
+            return
+        self.taken += 1
+        if event == REACTION:
+            self._reaction(data)
+        else:
+            self._own[event](data)
+
+    def _reaction(self, data: dict[str, Any]) -> None:
+        """As discord.py reads a reaction, with the member known from the roles sent along when this process
+        does not have the server (its parser would leave the member out)."""
+        guild_data = data.pop("guild", None)
+        if guild_data is None or self.bot.get_guild(int(data["guild_id"])) is not None or "member" not in data:
+            self._own[REACTION](data)
+            return
+        state = self._state
+        guild = state._get_or_create_unavailable_guild(int(data["guild_id"]), data=guild_data)
+        emoji = discord.PartialEmoji.from_dict(data["emoji"])
+        raw = discord.RawReactionActionEvent(data, emoji, "REACTION_ADD")  # type: ignore[arg-type]
+        raw.member = discord.Member(data=data["member"], guild=guild, state=state)
+        self.bot.dispatch("raw_reaction_add", raw)
+
+    # ---- both ---------------------------------------------------------------------------------------
+
+    def _spawn(self, work: Any) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("relaying failed", exc_info=exc)
+
+    async def close(self) -> None:
+        for task in [*self._tasks, *([self._sweeper] if self._sweeper else [])]:
+            task.cancel()
+        await asyncio.gather(*self._tasks, *([self._sweeper] if self._sweeper else []), return_exceptions=True)
+        await self.box.close()
+
+
+def _roles(guild: discord.Guild) -> list[dict[str, Any]]:
+    """The server's roles as Discord's payload has them (resources/guild#role-object), enough to rebuild a
+    member's roles and permissions."""
+    return [
+        {
+            "id": str(role.id),
+            "name": role.name,
+            "permissions": str(role.permissions.value),
+            "position": role.position,
+            "color": role.color.value,
+            "hoist": role.hoist,
+            "managed": role.managed,
+            "mentionable": role.mentionable,
+            "flags": 0,
+        }
+        for role in guild.roles
+    ]
