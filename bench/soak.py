@@ -4,6 +4,7 @@ with faults on a schedule; prints what happened to every job.
     .venv/bin/python -m bench.soak                  # the full soak: 3 backends, 50 members, 2,000 jobs
     .venv/bin/python -m bench.soak --jobs 300 --kills 1
     .venv/bin/python -m bench.soak --processes 2 --database postgres   # two processes on one PostgreSQL
+    .venv/bin/python -m bench.soak --processes 2 --database postgres --shards   # each connects one shard
 
 Members (50 by default, in 20 channels) run /imagine with random templates and options (some of them wrong, on
 purpose), press Reroll and Cancel, and react 🔄. Meanwhile, at fixed points of the traffic: a ComfyUI restarts
@@ -14,7 +15,10 @@ bot is down: Discord would not deliver those interactions either.
 With `--database postgres` the bot keeps its jobs in a PostgreSQL the soak starts on 127.0.0.1 (`initdb`,
 `pg_ctl`); with `--processes 2` too, a second bot process waits as a standby for the dispatcher lease: each
 kill is a SIGKILL of the process that holds it (the standby takes over; the killed one comes back as the new
-standby), and once, the standby is stopped with SIGTERM and started again.
+standby), and once, the standby is stopped with SIGTERM and started again. With `--shards` too, the two
+processes share the bot: each connects one of its two gateway shards (half the channels are in a server on the
+second shard), the holder runs the jobs and the other relays to it; a kill is a SIGKILL of the holder (the other
+takes the lease; the killed one connects its shard again and relays), and the one that relays is SIGTERMed once.
 
 At the end every accepted job is read back from the bot's database and matched to what Discord shows. A job is
 lost when it never ended, or ended "delivered" without its result on Discord; it is doubled when its result is
@@ -47,6 +51,9 @@ from tests.fakes.comfy_server import FakeComfy
 from tests.fakes.discord_api import CHANNEL_ID, LATENCY, USER_ID, FakeDiscord, Message
 from tests.stack import process_environment, shipped_comfy, with_workflows
 
+SHARD_GUILD_ID = (1 << 22) | 2000  # on shard 1 of 2: (guild_id >> 22) % 2 (topics/gateway#sharding)
+HOLDS = b"holds the dispatcher lease"  # what a process logs when it takes the lease
+
 ROOT = Path(__file__).resolve().parent.parent
 JOB_IN = re.compile(r"^job:(?:cancel|reroll|info):([0-9a-f-]{36})")
 WORDS = ["fox", "harbour", "lantern", "forest", "neon", "castle", "river", "owl", "storm", "glass", "garden", "comet"]
@@ -64,6 +71,7 @@ class Plan:
     drain: float = 240.0  # seconds the last jobs may take once the traffic stops
     latency: float = LATENCY * 1000  # ms each Discord answer and dispatch takes (± 50 %), as a remote service
     processes: int = 1  # 2: a standby beside the lease holder (PostgreSQL only)
+    shards: bool = False  # with 2 processes: each connects one of two shards, the holder's partner relays
     database: str = "sqlite"  # or "postgres"
 
 
@@ -78,6 +86,7 @@ class Report:
     doubled: list[str] = field(default_factory=list)
     refused: int = 0  # answered with a reason, no job (a wrong option, over the cap)
     unanswered: int = 0  # interactions in flight when the bot was killed
+    second_shard: int = 0  # interactions in the server on shard 1 (`--shards`: relayed while the other holds)
     faults: dict[int, int] = field(default_factory=dict)  # status -> injected
     rate_limited: int = 0  # 429s the fake answered on its own (the edit budget overrun)
     waits: list[float] = field(default_factory=list)
@@ -96,6 +105,7 @@ class Report:
             f"cancelled:   {self.cancelled}",
             f"refused:     {self.refused} (answered with the reason, no job)",
             f"unanswered:  {self.unanswered} (in flight when the bot was killed)",
+            *([f"shard 1:     {self.second_shard} interactions (in its own server)"] if self.second_shard else []),
             f"lost:        {len(self.lost)}",
             f"doubled:     {len(self.doubled)}",
             f"429s:        {self.faults.get(429, 0)} injected + {self.rate_limited} from the edit limit",
@@ -119,17 +129,21 @@ class BotProcess:
     def log(self) -> Path:
         return self.folder / f"{self.name}.log"
 
+    def said(self, text: bytes) -> int:
+        """How many times its log has said `text`."""
+        return self.log.read_bytes().count(text) if self.log.exists() else 0
+
     async def start(self, discord: FakeDiscord, *, standby: bool = False) -> None:
         """Started, and connected to Discord; a `standby` only waiting for the dispatcher lease (as it logs)."""
         identified = len(discord.identified)
-        said = self.log.read_bytes().count(b"waiting as a standby") if self.log.exists() else 0
+        said = self.said(b"waiting as a standby")
         log = self.log.open("ab")
         self.process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "bot", cwd=self.folder, env=self.env, stdout=log, stderr=log
         )
         log.close()
         if standby:
-            await until(lambda: self.log.read_bytes().count(b"waiting as a standby") > said, 60)
+            await until(lambda: self.said(b"waiting as a standby") > said, 60)
         else:
             await discord.until(lambda: len(discord.identified) > identified, within=60)
             await discord.until(lambda: any(ws.closed is False for ws in discord.gateways), within=60)
@@ -277,7 +291,13 @@ async def soak(plan: Plan, folder: Path, say: Callable[[str], None] = print, dat
     discord = await FakeDiscord(window=1.0, token="soak-token", latency=plan.latency / 1000).start()
     say(f"Discord latency {plan.latency:.0f} ms ± 50 %")
     env = bot_environment(folder, comfys, discord) | ({"DATABASE__URL": database} if database else {})
-    bots = [BotProcess(env, folder, f"bot-{n}") for n in range(1, plan.processes + 1)]
+    if plan.shards:  # a second server, on shard 1 of 2, holds every other channel
+        discord.add_guild(SHARD_GUILD_ID, *(CHANNEL_ID + k for k in range(1, plan.channels, 2)))
+        env |= {"DISCORD__SHARD_COUNT": "2", "LOGGING__LEVEL": "INFO"}
+    bots = [
+        BotProcess(env | ({"DISCORD__SHARD_IDS": str(n - 1)} if plan.shards else {}), folder, f"bot-{n}")
+        for n in range(1, plan.processes + 1)
+    ]
     members = Members(plan, discord, rng)
     # Faults, at fractions of the traffic: (when, what)
     schedule: list[tuple[float, str]] = [(0.20, "restart"), (0.30, "429"), (0.35, "cut"), (0.55, "5xx")]
@@ -286,11 +306,13 @@ async def soak(plan: Plan, folder: Path, say: Callable[[str], None] = print, dat
     schedule.sort()
     try:
         await bots[0].start(discord)
+        if plan.shards:
+            await until(lambda: bots[0].said(HOLDS) > 0, 60)
         for standby in bots[1:]:
-            await standby.start(discord, standby=True)
+            await standby.start(discord, standby=not plan.shards)
         for n in range(plan.jobs):
             while schedule and n >= schedule[0][0] * plan.jobs:
-                await fault(schedule.pop(0)[1], comfys, discord, bots, say)
+                await fault(schedule.pop(0)[1], comfys, discord, bots, say, shards=plan.shards)
             roll = rng.random()
             if roll < 0.04 and await members.press("cancel"):
                 report.asked["cancel"] += 1
@@ -318,7 +340,9 @@ async def soak(plan: Plan, folder: Path, say: Callable[[str], None] = print, dat
     return report
 
 
-async def fault(kind: str, comfys: list[FakeComfy], discord: FakeDiscord, bots: list[BotProcess], say: Any) -> None:
+async def fault(
+    kind: str, comfys: list[FakeComfy], discord: FakeDiscord, bots: list[BotProcess], say: Any, *, shards: bool = False
+) -> None:
     say(f"fault: {kind}")
     if kind == "restart":
         await comfys[0].restart()
@@ -331,6 +355,15 @@ async def fault(kind: str, comfys: list[FakeComfy], discord: FakeDiscord, bots: 
     elif kind == "kill" and len(bots) == 1:
         await bots[0].kill()
         await bots[0].start(discord)
+    elif kind == "kill" and shards:  # the holder dies; the other takes the lease; the killed one relays again
+        took = bots[1].said(HOLDS)
+        await bots[0].kill()
+        await until(lambda: bots[1].said(HOLDS) > took, 60)
+        bots.append(bots.pop(0))
+        await bots[-1].start(discord)
+    elif kind == "term standby" and shards:
+        await bots[1].stop()
+        await bots[1].start(discord)
     elif kind == "kill":  # the lease holder dies; the standby takes over, the killed one is the next standby
         identified = len(discord.identified)
         await bots[0].kill()
@@ -403,6 +436,7 @@ async def account(report: Report, rows: Rows, discord: FakeDiscord) -> None:
             report.unanswered += 1
         elif answer is not None and answer.content.startswith("⚠️") and not answer.embeds:
             report.refused += 1
+    report.second_shard = sum(1 for i in discord.interactions.values() if i.guild_id == SHARD_GUILD_ID)
     report.faults = dict(discord.faulted)
     report.rate_limited = discord.rate_limited
 
@@ -416,9 +450,12 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=defaults.latency, help="ms Discord takes to answer")
     parser.add_argument("--processes", type=int, default=1, choices=(1, 2), help="2: a standby (PostgreSQL)")
     parser.add_argument("--database", default="sqlite", choices=("sqlite", "postgres"))
+    parser.add_argument("--shards", action="store_true", help="with --processes 2: each connects one shard")
     args = parser.parse_args()
     if args.processes > 1 and args.database != "postgres":
         parser.error("--processes 2 needs --database postgres (SQLite is one process's file)")
+    if args.shards and args.processes != 2:
+        parser.error("--shards needs --processes 2")
     plan = Plan(**{k: v for k, v in vars(args).items()})
     with tempfile.TemporaryDirectory() as name, contextlib.ExitStack() as stack:
         url = stack.enter_context(postgres.running_postgres()) if args.database == "postgres" else None

@@ -116,7 +116,7 @@ class FakeDiscord(MemberActions, MessageRoutes):
         self.faulted: dict[int, int] = {}  # status -> how many were answered that way
         self.identified: list[Json] = []
         # the servers the bot is in, each with its one channel (GUILD_ID's channels are CHANNEL_ID and the denied)
-        self.guilds: dict[int, int] = {GUILD_ID: CHANNEL_ID}
+        self.guilds: dict[int, tuple[int, ...]] = {GUILD_ID: (CHANNEL_ID,)}
         self.recommended_shards = 1  # what GET /gateway/bot answers
         self.gateways: list[web.WebSocketResponse] = []
         self._ids = snowflakes()
@@ -231,13 +231,13 @@ class FakeDiscord(MemberActions, MessageRoutes):
     # ---- shards (topics/gateway#sharding): a guild's events go to shard (guild_id >> 22) % num_shards only,
     # direct messages to shard 0 only ------------------------------------------------------------------
 
-    def add_guild(self, guild_id: int, channel_id: int) -> None:
-        """Before the bot connects: another server the bot is in, with one channel."""
-        self.guilds[guild_id] = channel_id
+    def add_guild(self, guild_id: int, *channel_ids: int) -> None:
+        """Before the bot connects: another server the bot is in, with these channels."""
+        self.guilds[guild_id] = channel_ids
 
     def guild_of(self, channel_id: int) -> int:
         """The server a channel is in (GUILD_ID for its own channels and any the fake does not list)."""
-        return next((g for g, c in self.guilds.items() if c == channel_id and g != GUILD_ID), GUILD_ID)
+        return next((g for g, cs in self.guilds.items() if channel_id in cs and g != GUILD_ID), GUILD_ID)
 
     @staticmethod
     def shard_of(guild_id: int | None, count: int) -> int:
@@ -268,7 +268,7 @@ class FakeDiscord(MemberActions, MessageRoutes):
 
     def guild_payload(self, guild_id: int = GUILD_ID) -> Json:
         if guild_id != GUILD_ID:
-            return guild_payload([channel_payload(self.guilds[guild_id], guild_id=guild_id)], 0, guild_id)
+            return guild_payload([channel_payload(c, guild_id=guild_id) for c in self.guilds[guild_id]], 0, guild_id)
         channels = {CHANNEL_ID, *self.bot_denied}
         listed = [channel_payload(c, bot_denied=self.bot_denied.get(c, 0)) for c in sorted(channels)]
         return guild_payload(listed, self.premium_tier)
