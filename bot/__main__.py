@@ -261,6 +261,7 @@ async def _lead(app: App, lease: DispatcherLease, relay: GatewayRelay, terminate
     followed again, as after a restart), take what the other processes relay, and handle its own shards here."""
     if not await lease.acquire(terminated, waiting_as="relaying"):
         return
+    await app.catch_up()
     await app.start()
     await relay.take()
     relay.handle_here()

@@ -67,6 +67,11 @@ class App:
         self._pruner = asyncio.create_task(self._prune_forever(), name="retention")
         await self.serve_metrics()
 
+    async def catch_up(self) -> None:
+        """What another process changed while this one relayed to it: the store's counters, the servers' rules."""
+        await self.store.catch_up()
+        await self.access.policies.load()
+
     async def serve_metrics(self) -> None:
         """Serve `/metrics` (once: a process that relays serves them before it runs jobs)."""
         if self.settings.metrics.enabled and self._metrics_runner is None:

@@ -23,6 +23,7 @@ from tests.stack import process_environment, shipped_comfy, with_workflows
 SHARD_GUILD_ID = (1 << 22) | 2000  # (id >> 22) % 2 == 1: on shard 1 of 2 (topics/gateway#sharding)
 SHARD_CHANNEL_ID = 3200
 TAKEOVER_BOUND = 10.0
+ADMIN = {"permissions": "32"}  # Manage Server
 
 
 async def two_shards(
@@ -126,6 +127,11 @@ async def test_when_the_holder_is_killed_the_relaying_process_takes_over_and_del
     try:
         holder, relay = await holder_and_relay(env, discord)
         processes.extend((holder, relay))
+        options = [option("option", "banned_words"), option("value", "wolf")]  # a rule, set through the relay
+        rule = await discord.interact(
+            "config", [{"name": "set", "type": 1, "options": options}], channel_id=SHARD_CHANNEL_ID, member=ADMIN
+        )
+        await answer(discord, rule)
         comfy.hold()
         asked = await imagine_in(discord, SHARD_CHANNEL_ID, "a fox through a failover")  # relayed, run by the holder
         await comfy.until(lambda: comfy.running is not None, within=30)
@@ -141,6 +147,12 @@ async def test_when_the_holder_is_killed_the_relaying_process_takes_over_and_del
         again = await imagine_in(discord, SHARD_CHANNEL_ID, "and then an owl")  # the new holder handles its own
         await discord.until(final(discord, again), within=60)
         assert discord.original(again).embeds[0]["title"] == "Done"
+        # what the first holder wrote holds under the new one: the server's rule, the jobs' order
+        refused = await imagine_in(discord, SHARD_CHANNEL_ID, "a grey wolf")
+        assert (await answer(discord, refused)).startswith("⚠️ Your prompt has a word this server does not allow")
+        rerolled = await discord.click(discord.original(again), button(discord.original(again), "reroll"))
+        await discord.until(final(discord, rerolled), within=60)
+        assert discord.original(rerolled).embeds[0]["title"] == "Done"
     finally:
         for process in processes:
             await process.kill()

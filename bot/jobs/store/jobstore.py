@@ -81,13 +81,18 @@ class JobStore:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._database = await SqliteDatabase.open(self.path, self.busy_timeout, self._refused)
         await migrate(self._database)
+        await self.catch_up()
+        return self
+
+    async def catch_up(self) -> None:
+        """Read again what the store keeps in memory (the jobs' order, who wants private results): at open, and
+        when this process takes the dispatcher lease from another that wrote meanwhile."""
         row = await self.database.fetch_one("SELECT COALESCE(MAX(seq), 0) FROM jobs")
         self._seq = int(row[0]) if row else 0
         rows = await self.database.fetch_all(
             "SELECT user_id FROM member_settings WHERE key = 'private' AND value = 'on'"
         )
         self._private = {int(row[0]) for row in rows}
-        return self
 
     async def close(self) -> None:
         if self._database is not None:
