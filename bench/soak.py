@@ -52,7 +52,7 @@ from tests.fakes.discord_api import CHANNEL_ID, LATENCY, USER_ID, FakeDiscord, M
 from tests.stack import process_environment, shipped_comfy, with_workflows
 
 SHARD_GUILD_ID = (1 << 22) | 2000  # on shard 1 of 2: (guild_id >> 22) % 2 (topics/gateway#sharding)
-HOLDS = b"holds the dispatcher lease"  # what a process logs when it takes the lease
+HOLDS = b") holds the dispatcher lease"  # what a process logs when it takes the lease
 
 ROOT = Path(__file__).resolve().parent.parent
 JOB_IN = re.compile(r"^job:(?:cancel|reroll|info):([0-9a-f-]{36})")

@@ -259,7 +259,8 @@ async def run(settings: Settings, *, sync_only: bool = False) -> None:
 async def _lead(app: App, lease: DispatcherLease, relay: GatewayRelay, terminated: asyncio.Event) -> None:
     """A process sharing the bot: relay until it holds the dispatcher lease; then run the jobs (those in flight
     followed again, as after a restart), take what the other processes relay, and handle its own shards here."""
-    if not await lease.acquire(terminated, waiting_as="relaying"):
+    shards = ",".join(str(n) for n in app.settings.discord.shard_ids or ())
+    if not await lease.acquire(terminated, waiting_as=f"relaying shard(s) {shards}"):
         return
     await app.catch_up()
     await app.start()
