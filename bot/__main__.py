@@ -15,13 +15,12 @@ import signal
 import socket
 import sys
 import uuid
-from collections.abc import Awaitable
 
 import aiohttp
 import discord
 
 from . import cli, collector, event_loop
-from .app import App
+from .app import App, bounded
 from .bot import ComfyBot
 from .cogs.config import ConfigCog
 from .cogs.followup_rules import FollowUpRules
@@ -47,7 +46,8 @@ from .jobs.store.relay import RelayBox
 from .logs import configure_logging
 from .metrics import Metrics
 from .relaying import GatewayRelay
-from .settings import BackendSettings, ConfigError, DiscordSettings, Settings, load_settings
+from .settings import ConfigError, DiscordSettings, Settings, load_settings
+from .settings_comfy import BackendSettings
 from .templates.catalog import catalog_of
 from .templates.library import TemplateLibrary
 from .ui.job_messages import JobMessages
@@ -237,13 +237,13 @@ async def run(settings: Settings, *, sync_only: bool = False) -> None:
                         await app.serve_metrics()
                         relay = GatewayRelay(app.bot, await RelayBox(url, lease.name).open())
                         relay.relay()  # before the shards connect: nothing they receive is handled here yet
-                        keeper = asyncio.create_task(_lead(app, lease, relay, terminated), name="lead")
+                        keeper = asyncio.create_task(app.lead(lease, relay, terminated), name="lead")
                     else:
                         await app.start()  # recovered jobs are shown now that the bot knows who it is
                     collector.settle()
-                    await _until_terminated(app, terminated)
+                    await app.until_terminated(terminated)
             finally:
-                await _bounded(app.close(), bound)
+                await bounded(app.close(), bound)
     finally:
         if keeper is not None:
             keeper.cancel()
@@ -254,45 +254,6 @@ async def run(settings: Settings, *, sync_only: bool = False) -> None:
             await lease.release()
         if lock is not None:
             lock.release()
-
-
-async def _lead(app: App, lease: DispatcherLease, relay: GatewayRelay, terminated: asyncio.Event) -> None:
-    """A process sharing the bot: relay until it holds the dispatcher lease; then run the jobs (those in flight
-    followed again, as after a restart), take what the other processes relay, and handle its own shards here."""
-    shards = ",".join(str(n) for n in app.settings.discord.shard_ids or ())
-    if not await lease.acquire(terminated, waiting_as=f"relaying shard(s) {shards}"):
-        return
-    await app.catch_up()
-    await app.start()
-    await relay.take()
-    relay.handle_here()
-    app.metrics.describe_process(lease.name, "postgresql", "held")
-    await lease.keep_or_stop(terminated)
-
-
-async def _until_terminated(app: App, terminated: asyncio.Event) -> None:
-    """Run the bot until it stops, or until SIGTERM: then take no new work (members are told the bot is
-    restarting) and flush the final messages being sent, within half the shutdown bound (closing has the rest).
-    Jobs running in ComfyUI are left running: they are followed again after the restart."""
-    connected = asyncio.create_task(app.bot.connect(), name="discord")
-    signalled = asyncio.create_task(terminated.wait(), name="sigterm")
-    done, _ = await asyncio.wait({connected, signalled}, return_when=asyncio.FIRST_COMPLETED)
-    if connected in done:
-        signalled.cancel()
-        connected.result()  # raises what stopped it
-        return
-    log.warning("SIGTERM: taking no new work; flushing final messages, then closing")
-    app.bot.stopping = True
-    await _bounded(app.presenter.drain(), app.settings.discord.shutdown_timeout / 2)
-    connected.cancel()
-    await asyncio.gather(connected, return_exceptions=True)
-
-
-async def _bounded(step: Awaitable[None], seconds: float) -> None:
-    try:
-        await asyncio.wait_for(step, seconds)
-    except TimeoutError:
-        log.warning("shutting down: a step took more than %.0f s; going on", seconds)
 
 
 USAGE = """python -m bot [command]

@@ -1,11 +1,13 @@
-"""The running bot: its parts, and their lifecycle (log in, start, close) with the retention task beside them.
-`__main__.assemble` builds it."""
+"""The running bot: its parts, and their lifecycle (log in, start, run until SIGTERM, close; or relay, then lead,
+when it shares the bot with other processes) with the retention task beside them. `__main__.assemble` builds
+it."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -15,7 +17,9 @@ from .comfy.pool import BackendPool
 from .jobs.access import Access
 from .jobs.engine import JobEngine
 from .jobs.store import JobStore, StoreError, records
+from .jobs.store.lease import DispatcherLease
 from .metrics import Metrics, serve
+from .relaying import GatewayRelay
 from .settings import Settings
 from .templates.library import TemplateLibrary
 from .ui.presenter import ProgressPresenter
@@ -91,3 +95,43 @@ class App:
         if self._metrics_runner is not None:
             await self._metrics_runner.cleanup()
         self.metrics.unwatch()
+
+    # ---- a process's life ---------------------------------------------------------------------------
+
+    async def lead(self, lease: DispatcherLease, relay: GatewayRelay, terminated: asyncio.Event) -> None:
+        """A process sharing the bot: relay until it holds the dispatcher lease; then run the jobs (those in
+        flight followed again, as after a restart), take what the other processes relay, and handle its own
+        shards here."""
+        shards = ",".join(str(n) for n in self.settings.discord.shard_ids or ())
+        if not await lease.acquire(terminated, waiting_as=f"relaying shard(s) {shards}"):
+            return
+        await self.catch_up()
+        await self.start()
+        await relay.take()
+        relay.handle_here()
+        self.metrics.describe_process(lease.name, "postgresql", "held")
+        await lease.keep_or_stop(terminated)
+
+    async def until_terminated(self, terminated: asyncio.Event) -> None:
+        """Run the bot until it stops, or until SIGTERM: then take no new work (members are told the bot is
+        restarting) and flush the final messages being sent, within half the shutdown bound (closing has the
+        rest). Jobs running in ComfyUI are left running: they are followed again after the restart."""
+        connected = asyncio.create_task(self.bot.connect(), name="discord")
+        signalled = asyncio.create_task(terminated.wait(), name="sigterm")
+        done, _ = await asyncio.wait({connected, signalled}, return_when=asyncio.FIRST_COMPLETED)
+        if connected in done:
+            signalled.cancel()
+            connected.result()  # raises what stopped it
+            return
+        log.warning("SIGTERM: taking no new work; flushing final messages, then closing")
+        self.bot.stopping = True
+        await bounded(self.presenter.drain(), self.settings.discord.shutdown_timeout / 2)
+        connected.cancel()
+        await asyncio.gather(connected, return_exceptions=True)
+
+
+async def bounded(step: Awaitable[None], seconds: float) -> None:
+    try:
+        await asyncio.wait_for(step, seconds)
+    except TimeoutError:
+        log.warning("shutting down: a step took more than %.0f s; going on", seconds)

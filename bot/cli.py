@@ -30,7 +30,8 @@ from .jobs.store.copy import copy_database as copy_database_rows
 from .jobs.store.database import shown_url
 from .jobs.store.lease import DispatcherLease
 from .permissions import invite_url
-from .settings import BackendSettings, ConfigError, DiscordSettings, Settings, load_settings, templates_folder
+from .settings import ConfigError, DiscordSettings, Settings, load_settings, templates_folder
+from .settings_comfy import BackendSettings
 from .templates.catalog import catalog_of
 from .templates.errors import TemplateError
 from .templates.library import NO_SERVER_YET, TemplateLibrary

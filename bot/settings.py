@@ -7,7 +7,6 @@ what it expects, without echoing the values (they may be secrets).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -25,6 +24,9 @@ from pydantic import (
     model_validator,
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
+
+from .settings_comfy import ComfySettings
+from .settings_errors import describe
 
 
 def comma_list(value: Any) -> Any:
@@ -119,85 +121,6 @@ class DiscordSettings(BaseModel):
         if not ids or len(set(ids)) != len(ids) or not all(0 <= i < self.shard_count for i in ids):
             raise ValueError(f"DISCORD__SHARD_IDS must be distinct shard numbers from 0 to {self.shard_count - 1}")
         return self
-
-
-class BackendSettings(BaseModel):
-    """One ComfyUI server."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    url: str = Field(description="base URL, http:// or https://")
-    name: str | None = Field(default=None, description="a short name shown to users and admins")
-    auth_header: str = Field(default="Authorization", description="header name for a reverse proxy's auth")
-    auth_value: SecretStr | None = Field(default=None, description="header value, e.g. 'Bearer ...'")
-    weight: PositiveFloat = Field(default=1.0, description="relative share of the work")
-
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        parts = urlsplit(value.strip())
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("an http:// or https:// URL such as http://127.0.0.1:8188")
-        return value.strip().rstrip("/")
-
-    @property
-    def display_name(self) -> str:
-        """What members and the logs call it: its name (derived from its place when none is given, as
-        ComfySettings does), never its URL, which may carry a password and names an internal address."""
-        return self.name or "comfy"
-
-    @property
-    def shown_url(self) -> str:
-        """The URL for the operator (`check`, start-up): scheme, host and port, without any user:password."""
-        parts = urlsplit(self.url)
-        return f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "") + parts.path
-
-
-class ComfySettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    backends: Annotated[list[BackendSettings], NoDecode] = Field(
-        default_factory=lambda: [BackendSettings(url="http://127.0.0.1:8188")],
-        min_length=1,
-        description="comma-separated URLs, or a JSON list of {url, name, auth_header, auth_value, weight}",
-    )
-    request_timeout: PositiveFloat = Field(default=30.0, description="seconds for one REST call")
-    retries: Annotated[int, Field(ge=0, le=10)] = Field(default=3, description="retries of idempotent calls")
-    health_interval: PositiveFloat = Field(default=10.0, description="seconds between health checks of a backend")
-    silence_timeout: PositiveFloat = Field(
-        default=120.0, description="seconds without a frame before a running prompt is checked in /history"
-    )
-    max_reply_bytes: PositiveInt = Field(
-        default=64 * 2**20, description="bytes of one REST reply (object_info included)"
-    )
-    max_frame_bytes: PositiveInt = Field(default=16 * 2**20, description="bytes of one WebSocket frame (a preview)")
-    max_file_bytes: PositiveInt = Field(default=64 * 2**20, description="bytes of one result file")
-    max_job_bytes: PositiveInt = Field(default=256 * 2**20, description="bytes of all of one job's result files")
-    min_transfer_rate: PositiveInt = Field(
-        default=32 * 1024, description="bytes per second a result download must keep up (after the grace)"
-    )
-    transfer_grace: PositiveFloat = Field(
-        default=10.0, description="seconds a download may take before its rate counts"
-    )
-
-    @field_validator("backends", mode="after")
-    @classmethod
-    def _named(cls, backends: list[BackendSettings]) -> list[BackendSettings]:
-        """A backend without a name is called after its place (comfy1, comfy2...): never after its URL."""
-        return [b if b.name else b.model_copy(update={"name": f"comfy{n}"}) for n, b in enumerate(backends, start=1)]
-
-    @field_validator("backends", mode="before")
-    @classmethod
-    def _parse_backends(cls, value: Any) -> Any:
-        if not isinstance(value, str):
-            return value
-        text = value.strip()
-        if text.startswith("["):
-            try:
-                return json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
-        return [{"url": part.strip()} for part in text.split(",") if part.strip()]
 
 
 class DatabaseSettings(BaseModel):
@@ -348,78 +271,12 @@ class _TemplatesOnly(BaseSettings):
     templates: TemplateSettings = Field(default_factory=TemplateSettings)
 
 
-_EXPECTED = {
-    "missing": "is required",
-    "greater_than": "must be greater than {gt}",
-    "greater_than_equal": "must be at least {ge}",
-    "less_than_equal": "must be at most {le}",
-    "int_parsing": "must be a whole number",
-    "float_parsing": "must be a number",
-    "literal_error": "must be one of {expected}",
-    "too_short": "must have at least {min_length} item(s)",
-}
-
-
-def variable_name(loc: tuple[int | str, ...]) -> str:
-    """`("comfy", "backends", 0, "url")` -> `COMFY__BACKENDS (item 1: url)`."""
-    names: list[str] = []
-    detail: list[str] = []
-    for part in loc:
-        if isinstance(part, int):
-            detail.append(f"item {part + 1}")
-        elif detail:
-            detail.append(part)
-        else:
-            names.append(part.upper())
-    var = "__".join(names)
-    return f"{var} ({': '.join(detail)})" if detail else var
-
-
-def _required_in(loc: tuple[int | str, ...]) -> list[str]:
-    """The variables without a default inside the group at `loc` (or the group's own name)."""
-    group = Settings.model_fields[str(loc[0])].annotation
-    if isinstance(group, type) and issubclass(group, BaseModel):
-        names = [name for name, field in group.model_fields.items() if field.is_required()]
-        return [variable_name((*loc, name)) for name in names]
-    return [variable_name(loc)]
-
-
-RENAMED = {  # settings that changed their name, so an operator's old .env is told the new one
-    "DISCORD__CHANNEL_EDITS": "DISCORD__BUCKET_EDITS",
-    "DISCORD__CHANNEL_WINDOW": "DISCORD__BUCKET_WINDOW",
-}
-
-
-def describe(error: ValidationError) -> str:
-    lines: list[str] = []
-    for item in error.errors(include_input=False, include_url=False):
-        kind = item["type"]
-        ctx = item.get("ctx", {})
-        if kind == "missing" and len(item["loc"]) == 1:
-            # A whole group is absent: name the variables inside it that have no default.
-            lines.extend(f"  {name} is required" for name in _required_in(item["loc"]))
-            continue
-        if kind == "value_error":
-            expected = f"must be {ctx.get('error', item['msg'])}"
-        elif kind in _EXPECTED:
-            expected = _EXPECTED[kind].format(**{k: str(v) for k, v in ctx.items()})
-        elif kind == "extra_forbidden" and (renamed := RENAMED.get(variable_name(item["loc"]))):
-            expected = f"is now {renamed}"
-        else:
-            expected = item["msg"].lower()
-        if kind == "value_error" and len(item["loc"]) <= 1:  # a rule across variables: its message names them
-            lines.append(f"  {ctx.get('error', item['msg'])}")
-            continue
-        lines.append(f"  {variable_name(item['loc'])} {expected}")
-    return "Configuration error (see .env.example):\n" + "\n".join(lines)
-
-
 def templates_folder() -> Path:
     """`TEMPLATES__DIR` alone, for commands that need no Discord token (`python -m bot templates`)."""
     try:
         return _TemplatesOnly().templates.dir
     except ValidationError as exc:
-        raise ConfigError(describe(exc)) from None
+        raise ConfigError(describe(exc, Settings)) from None
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -427,6 +284,6 @@ def load_settings(**overrides: Any) -> Settings:
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        raise ConfigError(describe(exc)) from None
+        raise ConfigError(describe(exc, Settings)) from None
     except SettingsError as exc:  # a value pydantic-settings could not even decode
         raise ConfigError(f"Configuration error (see .env.example):\n  {exc}") from None

@@ -16,8 +16,6 @@ from bot.__main__ import assemble
 from bot.app import App
 from bot.bot import ComfyBot
 from bot.settings import (
-    BackendSettings,
-    ComfySettings,
     DatabaseSettings,
     DiscordSettings,
     LimitSettings,
@@ -25,6 +23,7 @@ from bot.settings import (
     Settings,
     TemplateSettings,
 )
+from bot.settings_comfy import BackendSettings, ComfySettings
 from tests.fakes.discord_api import USER_ID, FakeDiscord, Interaction, Message, Request
 from tests.fakes.discord_payloads import DM_CHANNEL_ID, LOADING
 

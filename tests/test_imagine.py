@@ -18,13 +18,12 @@ from PIL import Image
 from bot.__main__ import run
 from bot.app import App
 from bot.settings import (
-    BackendSettings,
-    ComfySettings,
     DatabaseSettings,
     DiscordSettings,
     Settings,
     TemplateSettings,
 )
+from bot.settings_comfy import BackendSettings, ComfySettings
 from tests.discord_helpers import (
     assembled,
     busiest_bucket,
