@@ -90,6 +90,7 @@ class Report:
     faults: dict[int, int] = field(default_factory=dict)  # status -> injected
     rate_limited: int = 0  # 429s the fake answered on its own (the edit budget overrun)
     waits: list[float] = field(default_factory=list)
+    acks: dict[str, list[float]] = field(default_factory=dict)  # seconds to acknowledge, by where it came in
     peak_rss: int = 0  # bytes, the largest of the bot processes
     seconds: float = 0.0
 
@@ -111,6 +112,10 @@ class Report:
             f"429s:        {self.faults.get(429, 0)} injected + {self.rate_limited} from the edit limit",
             f"5xx:         {sum(n for s, n in self.faults.items() if s >= 500)} injected",
             f"wait:        p50 {statistics.median(waits) * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms (accepted to running)",
+            *(
+                f"answered:    p50 {_ms(times, 0.5)}, p95 {_ms(times, 0.95)} ({where}: interaction to acknowledgement)"
+                for where, times in sorted(self.acks.items())
+            ),
             f"peak RSS:    {self.peak_rss / 2**20:.0f} MiB (bot process)",
             f"took:        {self.seconds:.0f} s",
         ]
@@ -277,6 +282,11 @@ class Members:
         return True
 
 
+def _ms(times: list[float], quantile: float) -> str:
+    ordered = sorted(times)
+    return f"{ordered[min(len(ordered) - 1, int(len(ordered) * quantile))] * 1000:.0f} ms"
+
+
 def _components(message: Message) -> list[dict[str, Any]]:
     return [c for row in message.components for c in row.get("components", []) if "custom_id" in c]
 
@@ -437,6 +447,11 @@ async def account(report: Report, rows: Rows, discord: FakeDiscord) -> None:
         elif answer is not None and answer.content.startswith("⚠️") and not answer.embeds:
             report.refused += 1
     report.second_shard = sum(1 for i in discord.interactions.values() if i.guild_id == SHARD_GUILD_ID)
+    callbacks = {r.path.split("/")[2]: r.at for r in discord.requests if r.path.endswith("/callback")}
+    for interaction in discord.interactions.values():
+        if interaction.token in callbacks:
+            where = f"the server on shard {1 if interaction.guild_id == SHARD_GUILD_ID else 0}"
+            report.acks.setdefault(where, []).append(callbacks[interaction.token] - interaction.created)
     report.faults = dict(discord.faulted)
     report.rate_limited = discord.rate_limited
 
