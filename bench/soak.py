@@ -447,7 +447,7 @@ async def account(report: Report, rows: Rows, discord: FakeDiscord) -> None:
         elif answer is not None and answer.content.startswith("⚠️") and not answer.embeds:
             report.refused += 1
     report.second_shard = sum(1 for i in discord.interactions.values() if i.guild_id == SHARD_GUILD_ID)
-    callbacks = {r.path.split("/")[2]: r.at for r in discord.requests if r.path.endswith("/callback")}
+    callbacks = {r.path.split("/")[-2]: r.at for r in discord.requests if r.path.endswith("/callback")}
     for interaction in discord.interactions.values():
         if interaction.token in callbacks:
             where = f"the server on shard {1 if interaction.guild_id == SHARD_GUILD_ID else 0}"
