@@ -76,7 +76,12 @@ class GatewayRelay:
         if event != INTERACTION:
             return
         await asyncio.sleep(ANSWER_AFTER)  # Discord's deadline: the member is answered either way
-        if await self.box.claim(relay_id) is not None:  # nobody took it: no process holds the lease just now
+        try:
+            unclaimed = await self.box.claim(relay_id) is not None
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:  # whether it was taken is unknown
+            log.warning("a relayed interaction could not be checked: %s", exc)
+            return
+        if unclaimed:  # nobody took it: no process holds the lease just now
             await self._answer_here(data)
 
     async def _answer_here(self, data: dict[str, Any]) -> None:

@@ -109,6 +109,18 @@ async def test_a_burst_across_two_processes_admits_exactly_the_cap_and_buttons_w
         before = prompts_run(comfy)
         await discord.react(result, "🔄", user_id=USER_ID + 7, roles=[MODERATOR_ROLE_ID])
         await comfy.until(lambda: prompts_run(comfy) == before + 1, within=30)
+
+        # another moderator's Edit there: the button opens the form, and the form's submission is relayed too
+        moderator = {"roles": [str(MODERATOR_ROLE_ID)]}
+        edit = await discord.click(result, button(result, "edit"), user_id=USER_ID + 8, member=moderator)
+        await discord.until(lambda: edit.callback_type == 9, within=10)  # the modal
+        form = edit.callback_data
+        inputs = [c["custom_id"] for row in form["components"] for c in row.get("components", [row])]
+        submitted = await discord.submit_modal(
+            form["custom_id"], {inputs[0]: "an owl, edited", inputs[1]: ""}, user_id=USER_ID + 8, message=result
+        )
+        await discord.until(final(discord, submitted), within=60)
+        assert discord.original(submitted).embeds[0]["title"] == "Done"
         assert len({ws for ws in comfy.client_ids_seen}) == 1  # one dispatcher, under one client id
     finally:
         for process in processes:
