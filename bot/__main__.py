@@ -239,6 +239,8 @@ async def run(settings: Settings, *, sync_only: bool = False) -> None:
                         relay.relay()  # before the shards connect: nothing they receive is handled here yet
                         keeper = asyncio.create_task(app.lead(lease, relay, terminated), name="lead")
                     else:
+                        if lease is not None:
+                            app.engine.may_run = lease.fresh
                         await app.start()  # recovered jobs are shown now that the bot knows who it is
                     collector.settle()
                     await app.until_terminated(terminated)

@@ -106,6 +106,7 @@ class App:
         if not await lease.acquire(terminated, waiting_as=f"relaying shard(s) {shards}"):
             return
         await self.catch_up()
+        self.engine.may_run = lease.fresh
         await self.start()
         await relay.take()
         relay.handle_here()

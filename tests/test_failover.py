@@ -5,6 +5,7 @@ takes the lease within the bound, reconnects under the same ComfyUI client id an
 from __future__ import annotations
 
 import asyncio
+import signal
 import sys
 import time
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 from tests.discord_helpers import done_edits, final, imagine
 from tests.fakes.comfy_server import FakeComfy
 from tests.fakes.discord_api import FakeDiscord
+from tests.processes import BotProcess
 from tests.stack import ROOT, process_environment, shipped_comfy, with_workflows
 
 TAKEOVER_BOUND = 10.0  # seconds from the holder's death to the standby at work (issue: "within 10 s")
@@ -61,5 +63,50 @@ async def test_a_standby_takes_over_after_a_sigkill_and_delivers_the_prompt_in_f
             if process is not None and process.returncode is None:
                 process.kill()
                 await process.wait()
+        await discord.stop()
+        await comfy.stop()
+
+
+async def test_a_frozen_holder_loses_the_lease_to_the_standby_and_wakes_up_running_nothing(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """SIGSTOP: the holder's socket stays open, so only its silence can end its lease (PostgreSQL's
+    idle_session_timeout on the lease's session). The standby takes over within the bound and delivers the prompt
+    in flight; the old holder, woken with SIGCONT, finds it can no longer prove the lease and stops, showing
+    nothing (it may have heard the prompt finish too)."""
+    comfy: FakeComfy = await shipped_comfy()
+    discord = await FakeDiscord(window=1.0, latency=0.02).start()
+    env = process_environment(with_workflows(tmp_path), [comfy], discord, DATABASE__URL=postgres_url)
+    env |= {"DATABASE__LEASE_RETRY": "0.5", "LOGGING__LEVEL": "INFO"}
+    holder = standby = None
+    try:
+        comfy.hold()
+        holder = await BotProcess.start(env | {"COMFY__SILENCE_TIMEOUT": "1"})  # awake, it asks /history at once
+        await holder.saw(") holds the dispatcher lease")
+        await discord.until(lambda: bool(discord.gateways), within=30)
+        asked = await imagine(discord, "a fox through a freeze")
+        await comfy.until(lambda: comfy.running is not None, within=30)
+        standby = await BotProcess.start(env)
+        await standby.saw("waiting as a standby")
+
+        holder.process.send_signal(signal.SIGSTOP)
+        frozen = time.monotonic()
+        await standby.saw(") holds the dispatcher lease", within=TAKEOVER_BOUND)
+        took = time.monotonic() - frozen
+        comfy.release()
+        await discord.until(final(discord, asked), within=60)
+        holder.process.send_signal(signal.SIGCONT)
+        await holder.saw("stopping, so that no two processes run the jobs together")
+        await asyncio.wait_for(holder.process.wait(), 30)
+        print(f"takeover from a frozen holder: {took:.2f} s")
+        assert took < TAKEOVER_BOUND, took
+        assert len(done_edits(discord, asked)) == 1 and discord.original(asked).embeds[0]["title"] == "Done"
+        assert len([path for _, path, _ in comfy.requests if path == "/prompt"]) == 1  # it ran once
+    finally:
+        for process in (holder, standby):
+            if process is not None:
+                if process.process.returncode is None:
+                    process.process.send_signal(signal.SIGCONT)
+                await process.kill()
         await discord.stop()
         await comfy.stop()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 
 from bot.comfy.errors import ComfyError, ComfyUnavailable, PromptRejected
 from bot.comfy.events import ExecutionStart, Progress
@@ -67,6 +68,9 @@ class JobEngine(JobEndings):
         self.active = ActiveJobs()  # every unfinished job
         self.reservations = Reservations()  # jobs being made: checked, not yet accepted
         self.late_writes = LateWrites(store)  # ends the database refused, written when it takes them
+        # False while this process cannot prove it holds the dispatcher lease (PostgreSQL): nothing new then goes
+        # to ComfyUI, and no result to Discord; the process is stopping, and the holder takes the jobs up
+        self.may_run: Callable[[], bool] = lambda: True
         self._runs: dict[str, PromptRun] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._cancelled_by: dict[str, Text] = {}
@@ -190,7 +194,11 @@ class JobEngine(JobEndings):
     async def _dispatch_forever(self) -> None:
         while True:
             # while some backend has room (else no job could be placed: none is tried)
-            while self.pool.room(self.per_backend) and (placed := self.scheduler.pop(self._place)) is not None:
+            while (
+                self.may_run()
+                and self.pool.room(self.per_backend)
+                and (placed := self.scheduler.pop(self._place)) is not None
+            ):
                 job, backend = placed
                 self.places.left(job.id)
                 self._start(job, backend, None)
@@ -269,7 +277,7 @@ class JobEngine(JobEndings):
                 if run is not None:
                     self._runs[job.id] = run
                     succeeded = await self._follow(job, backend, run)
-            if succeeded is not None:
+            if succeeded is not None and self.may_run():  # (else the lease's holder delivers it, once)
                 if job.state is not JobState.DELIVERING:  # (a job taken up again after a restart already is)
                     await self._move(job, JobState.DELIVERING)  # written first: a restart shows it, never reruns it
                 self._free(job, backend)  # the GPU's slot goes to the next job now, not once Discord shows this one

@@ -3,6 +3,7 @@ state, failover and recovery, in milliseconds. The socket-level behaviour is tes
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -160,3 +161,30 @@ async def test_after_a_restart_queued_jobs_keep_their_order_and_running_ones_are
     assert delivered[0] == prompt(jobs[0]) and len(a.submitted) == 3  # followed, not submitted again
     assert [p.rsplit("-", 1)[0] for p in delivered] == [j.id for j in jobs]
     assert all(isinstance(e, Delivered) for e in recorder.finished.values())
+
+
+async def test_a_process_that_cannot_prove_its_lease_sends_nothing_new_to_comfyui_nor_to_discord(world: World) -> None:
+    """`may_run` false (its dispatcher lease unproven: it may have been frozen while another took over): a prompt
+    that finishes is left in the store for the holder to deliver, and a queued job is not dispatched until the
+    lease is proven again."""
+    a, pulse, recorder = world.a, world.pulse, world.recorder
+    engine = world.engine(a, per_backend=1)
+    proven = True
+    engine.may_run = lambda: proven
+    await engine.start()
+    running, waiting = job(), job()
+    await engine.accept(running, REPLY)
+    await pulse.until(lambda: len(a.submitted) == 1)
+    proven = False
+    await engine.accept(waiting, REPLY)
+    a.finish()
+    await pulse.until(lambda: running.id not in engine._tasks)  # its run is over, and its slot free
+    for _ in range(5):  # the dispatcher, woken by the free slot, takes its round first (asyncio's ready queue)
+        await asyncio.sleep(0)
+    assert running.id not in recorder.finished and len(a.submitted) == 1 and waiting.state is JobState.QUEUED
+    stored = await world.store.get(running.id)
+    assert stored is not None and stored.state is JobState.DISPATCHED  # the holder follows it, and shows it once
+    proven = True  # (proven again: the dispatcher's next round, within a second, sends the waiting job)
+    await pulse.until(lambda: len(a.submitted) == 2, within=5)
+    assert a.submitted[-1] == prompt(waiting)
+    await engine.close()

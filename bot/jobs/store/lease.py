@@ -27,6 +27,7 @@ import asyncpg  # type: ignore[import-untyped]
 log = logging.getLogger(__name__)
 
 LOCK_KEY = 0x636F6D6679_0001  # "comfy" and the dispatcher's number: one key per database
+IDLE_ENDS_LEASE = 4  # times `retry`: a lease session silent this long is ended by PostgreSQL
 
 
 class LeaseLost(Exception):
@@ -39,6 +40,7 @@ class DispatcherLease:
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
         self._connection: Any = None
         self.held_since: float | None = None
+        self._proven: float | None = None  # when (monotonic) the holder last proved it holds the lease
 
     async def acquire(self, stop: asyncio.Event, *, waiting_as: str = "standby") -> bool:
         """Wait until this process holds the lease (True), or until `stop` is set (False). Meanwhile it is listed
@@ -67,6 +69,12 @@ class DispatcherLease:
         """One try for the lease: True when this process holds it now."""
         if self._connection is None:
             self._connection = await asyncpg.connect(self.url)
+            # A holder that stops answering (frozen, or its host gone without closing the socket) must lose the
+            # lease too: PostgreSQL ends a session idle this long (14+: postgresql.org/docs/current/
+            # runtime-config-client.html#GUC-IDLE-SESSION-TIMEOUT), and with it the lock. The holder writes every
+            # `retry` seconds, and stops running jobs once its proof is `2 * retry` old (`fresh`).
+            with contextlib.suppress(asyncpg.PostgresError):  # an older server: only a closed socket ends it
+                await self._connection.execute(f"SET idle_session_timeout = {int(IDLE_ENDS_LEASE * self.retry * 1000)}")
             with contextlib.suppress(asyncpg.UniqueViolationError):  # two processes creating them at once
                 await self._connection.execute(
                     "CREATE TABLE IF NOT EXISTS lease (name TEXT PRIMARY KEY, holder TEXT NOT NULL, "
@@ -79,7 +87,7 @@ class DispatcherLease:
                 )
         if not await self._connection.fetchval("SELECT pg_try_advisory_lock($1)", LOCK_KEY):
             return False
-        self.held_since = time.time()
+        self.held_since, self._proven = time.time(), time.monotonic()
         await self._beat("holder")
         await self._connection.execute(
             "INSERT INTO lease (name, holder, since, heartbeat) VALUES ('dispatcher', $1, $2, $2) "
@@ -100,8 +108,16 @@ class DispatcherLease:
                     "UPDATE lease SET heartbeat = $1 WHERE name = 'dispatcher' AND holder = $2", time.time(), self.name
                 )
                 await self._beat("holder")
+                self._proven = time.monotonic()
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                self._proven = None
                 raise LeaseLost(f"the dispatcher lease's session ended: {exc}") from None
+
+    def fresh(self) -> bool:
+        """Whether this process proved it holds the lease lately enough to run jobs: within `2 * retry` seconds,
+        well before PostgreSQL would end a silent holder's session (`IDLE_ENDS_LEASE * retry`) and another
+        process could take the lease. A process that was frozen wakes up not fresh, and runs nothing more."""
+        return self._proven is not None and time.monotonic() - self._proven < 2 * self.retry
 
     async def keep_or_stop(self, stop: asyncio.Event) -> None:
         """`keep()`; a lease the process can no longer prove it holds sets `stop` (it can start again as a
