@@ -10,9 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import random
-import ssl
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -21,8 +19,16 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from . import json_text
-from .errors import ComfyError, ComfyNotFound, ComfyProtocolError, ComfyRejected, ComfyUnavailable, PromptRejected
+from .answers import (
+    NO_REDIRECTS,
+    ServerError,
+    not_redirected,
+    parsed_json,
+    raise_for_client_error,
+    reason,
+    submit_answer,
+)
+from .errors import ComfyError, ComfyProtocolError, ComfyUnavailable
 from .events import FileRef
 from .models import (
     HistoryEntry,
@@ -32,11 +38,8 @@ from .models import (
     SystemStats,
     UploadedFile,
     parse_history,
-    parse_node_errors,
     parse_object_info,
     parse_queue,
-    parse_rejection_issue,
-    parse_submit,
     parse_system_stats,
     parse_upload,
 )
@@ -107,10 +110,10 @@ class ComfyClient:
         for number in range(attempts):
             try:
                 return await attempt()
-            except (aiohttp.ClientConnectionError, TimeoutError, _ServerError) as exc:
+            except (aiohttp.ClientConnectionError, TimeoutError, ServerError) as exc:
                 if number == attempts - 1:
-                    raise ComfyUnavailable(f"{self.where} unavailable ({_reason(exc)}) on {what}") from exc
-                log.warning("%s %s: %s, retrying", self.where, what, _reason(exc))
+                    raise ComfyUnavailable(f"{self.where} unavailable ({reason(exc)}) on {what}") from exc
+                log.warning("%s %s: %s, retrying", self.where, what, reason(exc))
             await self._pause(number)
         raise AssertionError("unreachable")
 
@@ -121,15 +124,15 @@ class ComfyClient:
             async with self._session.request(
                 method, self.base_url + path, headers=self._headers, timeout=self._timeout, **NO_REDIRECTS, **kwargs
             ) as response:
-                _not_redirected(response.status, f"{method} {path}")
+                not_redirected(response.status, f"{method} {path}")
                 body = await self._bounded(response, f"{method} {path}")
                 if response.status >= 500:
-                    raise _ServerError(response.status)
+                    raise ServerError(response.status)
                 return response.status, body
 
         status, body = await self._retrying(f"{method} {path}", idempotent, attempt)
-        _raise_for_client_error(status, method, path)
-        return _json(body, path)
+        raise_for_client_error(status, method, path)
+        return parsed_json(body, path)
 
     # ---- prompts ---------------------------------------------------------------------------------------
 
@@ -159,19 +162,19 @@ class ComfyClient:
                     timeout=self._timeout,
                     **NO_REDIRECTS,
                 ) as response:
-                    _not_redirected(response.status, "POST /prompt")
+                    not_redirected(response.status, "POST /prompt")
                     raw = await self._bounded(response, "POST /prompt")
                     status = response.status
             except aiohttp.ClientConnectorError as exc:  # never reached the server: posting again is safe
-                failure: str = _reason(exc)
+                failure: str = reason(exc)
             except (aiohttp.ClientConnectionError, TimeoutError) as exc:  # the answer was lost
-                failure = _reason(exc)
+                failure = reason(exc)
                 found = await self._find_submitted(prompt_id)
                 if found is not None:
                     return found
             else:
                 if status < 500:
-                    return _submit_answer(status, raw, prompt_id)
+                    return submit_answer(status, raw, prompt_id)
                 failure = f"HTTP {status}"
                 found = await self._find_submitted(prompt_id)
                 if found is not None:
@@ -249,14 +252,14 @@ class ComfyClient:
             )
             if 300 <= response.status < 400:
                 response.release()
-                _not_redirected(response.status, "GET /view")
+                not_redirected(response.status, "GET /view")
             if response.status >= 500:
                 response.release()
-                raise _ServerError(response.status)
+                raise ServerError(response.status)
             return response
 
         async with await self._retrying(f"GET /view {ref.filename}", True, attempt) as response:
-            _raise_for_client_error(response.status, "GET", f"/view {ref.filename}")
+            raise_for_client_error(response.status, "GET", f"/view {ref.filename}")
             began, received = time.monotonic(), 0
             try:
                 async for chunk in response.content.iter_chunked(chunk_size):
@@ -267,7 +270,7 @@ class ComfyClient:
                         raise ComfyUnavailable(f"{self.where} sends /view {ref.filename} too slowly ({rate})")
                     yield chunk
             except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError) as exc:
-                raise ComfyUnavailable(f"{self.where} cut /view {ref.filename} short ({_reason(exc)})") from exc
+                raise ComfyUnavailable(f"{self.where} cut /view {ref.filename} short ({reason(exc)})") from exc
 
     async def _bounded(self, response: aiohttp.ClientResponse, what: str) -> bytes:
         """The reply's body, at most `max_reply_bytes` (a declared length past it is refused before reading)."""
@@ -312,67 +315,6 @@ class ComfyClient:
             form.add_field("overwrite", "true")
         # Same bytes under the same name deduplicate server-side, so a retry cannot make a second file.
         return parse_upload(await self._call("POST", "/upload/image", data=form, idempotent=not overwrite))
-
-
-class _ServerError(Exception):
-    """A 5xx answer, retried like a connection error."""
-
-    def __init__(self, status: int) -> None:
-        super().__init__(f"HTTP {status}")
-
-
-# ComfyUI's API never redirects. A redirect is not followed: aiohttp would carry a custom auth header (a proxy's
-# token) to whatever host it names (docs.aiohttp.org: client_reference, ClientSession.request allow_redirects).
-NO_REDIRECTS: dict[str, Any] = {"allow_redirects": False}
-
-
-def _not_redirected(status: int, what: str) -> None:
-    if 300 <= status < 400:
-        raise ComfyProtocolError(f"{what} answered with a redirect ({status}); not followed")
-
-
-def _reason(exc: BaseException) -> str:
-    """Why a call failed, without the server's address (aiohttp's messages name host and port; a member may
-    read this)."""
-    if isinstance(exc, TimeoutError):
-        return "timed out"
-    if isinstance(exc, aiohttp.ClientConnectorError):  # its own text names host and port: say the errno's
-        error = exc.os_error
-        if isinstance(error, ssl.SSLError):  # https to a plain-http server, a bad certificate
-            return f"cannot connect: SSL/TLS failed ({error.reason or type(error).__name__})"
-        return f"cannot connect: {os.strerror(error.errno) if error.errno else type(error).__name__}"
-    if isinstance(exc, aiohttp.ClientError):
-        return type(exc).__name__
-    return str(exc) or type(exc).__name__
-
-
-def _json(body: bytes, path: str) -> Any:
-    if not body:
-        return None
-    try:
-        return json_text.loads(body)
-    except ValueError:
-        raise ComfyProtocolError(f"{path} answered something that is not JSON") from None
-
-
-def _raise_for_client_error(status: int, method: str, path: str) -> None:
-    if status == 404:
-        raise ComfyNotFound(f"{method} {path}: not found", status=status)
-    if status >= 400:
-        raise ComfyRejected(f"{method} {path}: refused ({status})", status=status)
-
-
-def _submit_answer(status: int, raw: bytes, prompt_id: str) -> SubmitResult:
-    if status == 400:
-        body = _json(raw, "/prompt")
-        if not isinstance(body, Mapping) or "error" not in body:
-            raise ComfyRejected("POST /prompt: refused (400)", status=400)
-        raise PromptRejected(parse_rejection_issue(body["error"]), parse_node_errors(body.get("node_errors")))
-    _raise_for_client_error(status, "POST", "/prompt")
-    result = parse_submit(_json(raw, "/prompt"))
-    if result.prompt_id != prompt_id:
-        raise ComfyProtocolError(f"/prompt answered prompt id {result.prompt_id}, not the {prompt_id} sent")
-    return result
 
 
 __all__ = ["ComfyClient", "ComfyError", "Graph", "redacted"]
