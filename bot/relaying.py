@@ -45,7 +45,6 @@ class GatewayRelay:
         self._own = {event: self._state.parsers[event] for event in (INTERACTION, REACTION)}
         self._tasks: set[asyncio.Task[None]] = set()
         self._sweeper: asyncio.Task[None] | None = None
-        self.relayed = self.taken = self.answered = 0  # counts, for the logs and tests
 
     # ---- a process that does not hold the lease ---------------------------------------------------------
 
@@ -72,7 +71,6 @@ class GatewayRelay:
             if event == INTERACTION:
                 await self._answer_here(data)
             return
-        self.relayed += 1
         if event != INTERACTION:
             return
         await asyncio.sleep(ANSWER_AFTER)  # Discord's deadline: the member is answered either way
@@ -92,7 +90,6 @@ class GatewayRelay:
                 await interaction.response.autocomplete([])
             else:
                 await tell(interaction, "shutdown.restarting", warn=True)
-            self.answered += 1
         except discord.HTTPException as exc:
             log.info("an interaction during a takeover could not be answered: %s", exc)
 
@@ -121,7 +118,6 @@ class GatewayRelay:
         if age > (INTERACTION_AGE if event == INTERACTION else REACTION_AGE):
             log.info("a relayed %s came %.1f s late: dropped", event.lower(), age)
             return
-        self.taken += 1
         if event == REACTION:
             self._reaction(data)
         else:

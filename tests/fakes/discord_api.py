@@ -237,7 +237,7 @@ class FakeDiscord(MemberActions, MessageRoutes):
 
     def guild_of(self, channel_id: int) -> int:
         """The server a channel is in (GUILD_ID for its own channels and any the fake does not list)."""
-        return next((g for g, cs in self.guilds.items() if channel_id in cs and g != GUILD_ID), GUILD_ID)
+        return next((g for g, channels in self.guilds.items() if channel_id in channels), GUILD_ID)
 
     @staticmethod
     def shard_of(guild_id: int | None, count: int) -> int:
@@ -284,8 +284,6 @@ class FakeDiscord(MemberActions, MessageRoutes):
         await self._far()
         guild = data.get("guild_id") if isinstance(data, dict) else None
         guild_id = int(guild) if guild is not None else None
-        if event in ("GUILD_CREATE", "GUILD_UPDATE", "GUILD_DELETE"):
-            guild_id = int(data["id"])
         for ws in list(self.gateways):
             if (intent == 0 or ws["intents"] & intent) and self._on_shard(ws, guild_id):
                 await self._send(ws, 0, data, event)
