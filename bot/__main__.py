@@ -240,7 +240,7 @@ async def run(settings: Settings, *, sync_only: bool = False) -> None:
                         keeper = asyncio.create_task(app.lead(lease, relay, terminated), name="lead")
                     else:
                         if lease is not None:
-                            app.engine.may_run = lease.fresh
+                            app.engine.fence = lease
                         await app.start()  # recovered jobs are shown now that the bot knows who it is
                     collector.settle()
                     await app.until_terminated(terminated)

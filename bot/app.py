@@ -106,7 +106,7 @@ class App:
         if not await lease.acquire(terminated, waiting_as=f"relaying shard(s) {shards}"):
             return
         await self.catch_up()
-        self.engine.may_run = lease.fresh
+        self.engine.fence = lease
         await self.start()
         await relay.take()
         relay.handle_here()

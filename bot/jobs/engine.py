@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
 
 from bot.comfy.errors import ComfyError, ComfyUnavailable, PromptRejected
 from bot.comfy.events import ExecutionStart, Progress
@@ -33,7 +32,7 @@ from .events import (
 from .late_writes import LateWrites
 from .model import Job, JobState
 from .places import QueuePlaces
-from .ports import Backend, Fleet, JobListener
+from .ports import Backend, Fence, Fleet, JobListener, Unfenced
 from .progress import ProgressTracker
 from .reservations import Reservations
 from .scheduler import FairScheduler
@@ -68,9 +67,9 @@ class JobEngine(JobEndings):
         self.active = ActiveJobs()  # every unfinished job
         self.reservations = Reservations()  # jobs being made: checked, not yet accepted
         self.late_writes = LateWrites(store)  # ends the database refused, written when it takes them
-        # False while this process cannot prove it holds the dispatcher lease (PostgreSQL): nothing new then goes
-        # to ComfyUI, and no result to Discord; the process is stopping, and the holder takes the jobs up
-        self.may_run: Callable[[], bool] = lambda: True
+        # not fresh while this process cannot prove it holds the dispatcher lease (PostgreSQL): nothing new then
+        # goes to ComfyUI, and no result to Discord, until it is proven again, or the process stops
+        self.fence: Fence = Unfenced()
         self._runs: dict[str, PromptRun] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._cancelled_by: dict[str, Text] = {}
@@ -195,7 +194,7 @@ class JobEngine(JobEndings):
         while True:
             # while some backend has room (else no job could be placed: none is tried)
             while (
-                self.may_run()
+                self.fence.fresh()
                 and self.pool.room(self.per_backend)
                 and (placed := self.scheduler.pop(self._place)) is not None
             ):
@@ -277,7 +276,8 @@ class JobEngine(JobEndings):
                 if run is not None:
                     self._runs[job.id] = run
                     succeeded = await self._follow(job, backend, run)
-            if succeeded is not None and self.may_run():  # (else the lease's holder delivers it, once)
+            if succeeded is not None:
+                await self.fence.until_fresh()  # (a process that lost the lease stops here: the holder delivers it)
                 if job.state is not JobState.DELIVERING:  # (a job taken up again after a restart already is)
                     await self._move(job, JobState.DELIVERING)  # written first: a restart shows it, never reruns it
                 self._free(job, backend)  # the GPU's slot goes to the next job now, not once Discord shows this one

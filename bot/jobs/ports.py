@@ -1,6 +1,7 @@
-"""The engine's ports: what it tells the presentation about a job, and what it needs of the ComfyUI servers. The
-real ones are `ui.job_messages.JobMessages` (through `metrics.Metrics`), `comfy.backend.ComfyBackend` and
-`comfy.pool.BackendPool`; engine tests use in-memory ones, with no network."""
+"""The engine's ports: what it tells the presentation about a job, what it needs of the ComfyUI servers, and
+whether it may use them now (its fence). The real ones are `ui.job_messages.JobMessages` (through
+`metrics.Metrics`), `comfy.backend.ComfyBackend`, `comfy.pool.BackendPool` and `store.lease.DispatcherLease`;
+engine tests use in-memory ones, with no network."""
 
 from __future__ import annotations
 
@@ -14,6 +15,27 @@ from bot.comfy.run import PromptRun
 from .events import JobEvent
 from .model import Job
 from .store import StoredReply
+
+
+class Fence(Protocol):
+    """Whether this process may send work to ComfyUI and results to Discord: always, on SQLite (one process per
+    file); on PostgreSQL, while it can prove it holds the dispatcher lease (`store.lease.DispatcherLease`)."""
+
+    def fresh(self) -> bool: ...
+
+    async def until_fresh(self) -> None:
+        """Return once `fresh()`; a process that lost the lease waits here until it is stopped."""
+        ...
+
+
+class Unfenced:
+    """The fence of a process that is the only one on its database."""
+
+    def fresh(self) -> bool:
+        return True
+
+    async def until_fresh(self) -> None:
+        return None
 
 
 class QueuePositions(Protocol):

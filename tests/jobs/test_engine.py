@@ -163,28 +163,47 @@ async def test_after_a_restart_queued_jobs_keep_their_order_and_running_ones_are
     assert all(isinstance(e, Delivered) for e in recorder.finished.values())
 
 
+class Lapsing:
+    """A dispatcher lease whose proof lapses and comes back (a slow database), as the engine sees it."""
+
+    def __init__(self, pulse: Pulse) -> None:
+        self.pulse, self.proven, self.waiting = pulse, True, 0
+        self._proof = asyncio.Event()
+
+    def fresh(self) -> bool:
+        return self.proven
+
+    async def until_fresh(self) -> None:
+        while not self.proven:
+            self.waiting += 1
+            self.pulse()
+            await self._proof.wait()
+
+    def prove(self) -> None:
+        self.proven = True
+        self._proof.set()
+
+
 async def test_a_process_that_cannot_prove_its_lease_sends_nothing_new_to_comfyui_nor_to_discord(world: World) -> None:
-    """`may_run` false (its dispatcher lease unproven: it may have been frozen while another took over): a prompt
-    that finishes is left in the store for the holder to deliver, and a queued job is not dispatched until the
-    lease is proven again."""
+    """Its lease unproven (a slow database, or it was frozen while another took over): a prompt that finishes is
+    not shown, nor written DELIVERING, and a queued job is not dispatched; once proven again, both go on."""
     a, pulse, recorder = world.a, world.pulse, world.recorder
-    engine = world.engine(a, per_backend=1)
-    proven = True
-    engine.may_run = lambda: proven
+    engine = world.engine(a, per_backend=2)
+    engine.fence = fence = Lapsing(pulse)
     await engine.start()
     running, waiting = job(), job()
     await engine.accept(running, REPLY)
     await pulse.until(lambda: len(a.submitted) == 1)
-    proven = False
-    await engine.accept(waiting, REPLY)
+    fence.proven = False
+    await engine.accept(waiting, REPLY)  # room for it on the backend: only the fence holds it
     a.finish()
-    await pulse.until(lambda: running.id not in engine._tasks)  # its run is over, and its slot free
-    for _ in range(5):  # the dispatcher, woken by the free slot, takes its round first (asyncio's ready queue)
+    await pulse.until(lambda: fence.waiting == 1)  # the finished run waits at the fence
+    for _ in range(5):  # the dispatcher, woken by the accepted job, takes its round first (asyncio's ready queue)
         await asyncio.sleep(0)
     assert running.id not in recorder.finished and len(a.submitted) == 1 and waiting.state is JobState.QUEUED
     stored = await world.store.get(running.id)
-    assert stored is not None and stored.state is JobState.DISPATCHED  # the holder follows it, and shows it once
-    proven = True  # (proven again: the dispatcher's next round, within a second, sends the waiting job)
-    await pulse.until(lambda: len(a.submitted) == 2, within=5)
-    assert a.submitted[-1] == prompt(waiting)
+    assert stored is not None and stored.state is JobState.DISPATCHED  # a new holder follows it, and shows it once
+    fence.prove()  # (the dispatcher's next round, within a second, sends the waiting job)
+    await pulse.until(lambda: running.id in recorder.finished and len(a.submitted) == 2)
+    assert isinstance(recorder.finished[running.id], Delivered) and a.submitted[-1] == prompt(waiting)
     await engine.close()

@@ -41,6 +41,7 @@ class DispatcherLease:
         self._connection: Any = None
         self.held_since: float | None = None
         self._proven: float | None = None  # when (monotonic) the holder last proved it holds the lease
+        self._proof = asyncio.Event()  # set at each proof, for those waiting until it is fresh again
 
     async def acquire(self, stop: asyncio.Event, *, waiting_as: str = "standby") -> bool:
         """Wait until this process holds the lease (True), or until `stop` is set (False). Meanwhile it is listed
@@ -87,7 +88,8 @@ class DispatcherLease:
                 )
         if not await self._connection.fetchval("SELECT pg_try_advisory_lock($1)", LOCK_KEY):
             return False
-        self.held_since, self._proven = time.time(), time.monotonic()
+        self.held_since = time.time()
+        self._proved()
         await self._beat("holder")
         await self._connection.execute(
             "INSERT INTO lease (name, holder, since, heartbeat) VALUES ('dispatcher', $1, $2, $2) "
@@ -108,10 +110,21 @@ class DispatcherLease:
                     "UPDATE lease SET heartbeat = $1 WHERE name = 'dispatcher' AND holder = $2", time.time(), self.name
                 )
                 await self._beat("holder")
-                self._proven = time.monotonic()
+                self._proved()
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 self._proven = None
                 raise LeaseLost(f"the dispatcher lease's session ended: {exc}") from None
+
+    def _proved(self) -> None:
+        self._proven = time.monotonic()
+        self._proof.set()
+        self._proof.clear()  # the waiters woken now see it fresh; later ones wait for the next proof
+
+    async def until_fresh(self) -> None:
+        """Until `fresh()`: at once for a holder in good standing; after the next proof for one whose proof lapsed
+        (a slow database); for ever for one that lost the lease (it is stopping: its tasks are cancelled)."""
+        while not self.fresh():
+            await self._proof.wait()
 
     def fresh(self) -> bool:
         """Whether this process proved it holds the lease lately enough to run jobs: within `2 * retry` seconds,
