@@ -26,6 +26,7 @@ import asyncpg  # type: ignore[import-untyped]
 import discord
 
 from .bot import ComfyBot
+from .cogs.reactions import CROSS, REROLL
 from .cogs.replies import tell
 from .jobs.store.relay import RelayBox
 
@@ -36,6 +37,7 @@ AUTOCOMPLETE = 4  # an interaction's type (interactions/receiving-and-responding
 ANSWER_AFTER = 2.0  # seconds: Discord allows 3 to acknowledge an interaction; the sender answers in the third
 INTERACTION_AGE = 2.7  # past this, a relayed interaction can no longer be acknowledged in time: it is dropped
 REACTION_AGE = 60.0  # a reaction has no deadline: it waits this long for a holder
+FOLLOWED = (REROLL, CROSS)  # the reactions the bot acts on (cogs/reactions.py)
 
 
 class GatewayRelay:
@@ -58,12 +60,20 @@ class GatewayRelay:
         self._state.parsers.update(self._own)
 
     def _received(self, event: str, data: dict[str, Any]) -> None:
+        if event == REACTION and (data["emoji"].get("name") not in FOLLOWED or self._by_the_bot(data)):
+            return  # a reaction the bot does nothing with (most of them): not worth a write to the database
         self._spawn(self._send(event, data))
+
+    def _by_the_bot(self, data: dict[str, Any]) -> bool:
+        return self.bot.user is not None and int(data["user_id"]) == self.bot.user.id
 
     async def _send(self, event: str, data: dict[str, Any]) -> None:
         guild = self.bot.get_guild(int(data["guild_id"])) if data.get("guild_id") else None
-        if guild is not None:  # the server's roles, which the holder does not have when not on this shard
-            data = {**data, "guild": {"id": str(guild.id), "owner_id": str(guild.owner_id), "roles": _roles(guild)}}
+        if guild is not None:  # the member's roles, which the holder does not have when not on this shard
+            data = {
+                **data,
+                "guild": {"id": str(guild.id), "owner_id": str(guild.owner_id), "roles": _roles(guild, data)},
+            }
         try:
             relay_id = await self.box.send(event, data)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
@@ -156,9 +166,10 @@ class GatewayRelay:
         await self.box.close()
 
 
-def _roles(guild: discord.Guild) -> list[dict[str, Any]]:
-    """The server's roles as Discord's payload has them (resources/guild#role-object), enough to rebuild a
-    member's roles and permissions."""
+def _roles(guild: discord.Guild, data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The member's roles and @everyone (whose id is the server's) as Discord's payload has them
+    (resources/guild#role-object): enough to rebuild the member's roles and server-wide permissions."""
+    wanted = {int(r) for r in data.get("member", {}).get("roles", [])} | {guild.id}
     return [
         {
             "id": str(role.id),
@@ -172,4 +183,5 @@ def _roles(guild: discord.Guild) -> list[dict[str, Any]]:
             "flags": 0,
         }
         for role in guild.roles
+        if role.id in wanted
     ]
