@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Iterable
+from typing import Any
 
 from tests.stack import ROOT
 
@@ -50,3 +52,12 @@ class BotProcess:
             self.process.kill()
         await self.process.wait()
         await self._reader
+
+
+async def stopped(processes: Iterable[BotProcess | None], *fakes: Any) -> None:
+    """The end of a test: its bot processes killed (a stopped one too: SIGKILL ends it), then its fakes."""
+    for process in processes:
+        if process is not None:
+            await process.kill()
+    for fake in fakes:
+        await fake.stop()

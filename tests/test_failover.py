@@ -6,23 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import sys
 import time
 from pathlib import Path
 
 from tests.discord_helpers import done_edits, final, imagine
 from tests.fakes.comfy_server import FakeComfy
 from tests.fakes.discord_api import FakeDiscord
-from tests.processes import BotProcess
-from tests.stack import ROOT, process_environment, shipped_comfy, with_workflows
+from tests.processes import BotProcess, stopped
+from tests.stack import process_environment, shipped_comfy, with_workflows
 
 TAKEOVER_BOUND = 10.0  # seconds from the holder's death to the standby at work (issue: "within 10 s")
-
-
-async def started(env: dict[str, str]) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", env=env, cwd=ROOT, stderr=asyncio.subprocess.PIPE
-    )
 
 
 async def test_a_standby_takes_over_after_a_sigkill_and_delivers_the_prompt_in_flight_once(
@@ -35,19 +28,15 @@ async def test_a_standby_takes_over_after_a_sigkill_and_delivers_the_prompt_in_f
     holder = standby = None
     try:
         comfy.hold()
-        holder = await started(env)
+        holder = await BotProcess.start(env)
         await discord.until(lambda: len(discord.identified) == 1 and bool(discord.gateways), within=30)
         asked = await imagine(discord, "a fox through a failover")
         await comfy.until(lambda: comfy.running is not None, within=30)
-        standby = await started(env | {"LOGGING__LEVEL": "INFO"})
-        assert standby.stderr is not None
-        waiting = await asyncio.wait_for(standby.stderr.readline(), 30)
-        while b"dispatcher lease" not in waiting:
-            waiting = await asyncio.wait_for(standby.stderr.readline(), 30)
-        assert b"waiting as a standby" in waiting and len(discord.identified) == 1  # it did not connect
+        standby = await BotProcess.start(env | {"LOGGING__LEVEL": "INFO"})
+        await standby.saw("waiting as a standby")
+        assert len(discord.identified) == 1  # it did not connect
 
-        holder.kill()
-        await holder.wait()
+        await holder.kill()
         died = time.monotonic()
         await discord.until(lambda: len(discord.identified) == 2, within=TAKEOVER_BOUND)
         took = time.monotonic() - died
@@ -59,12 +48,7 @@ async def test_a_standby_takes_over_after_a_sigkill_and_delivers_the_prompt_in_f
         assert len(shown) == 1 and discord.original(asked).embeds[0]["title"] == "Done"
         assert len([path for _, path, _ in comfy.requests if path == "/prompt"]) == 1  # it ran once
     finally:
-        for process in (holder, standby):
-            if process is not None and process.returncode is None:
-                process.kill()
-                await process.wait()
-        await discord.stop()
-        await comfy.stop()
+        await stopped((holder, standby), discord, comfy)
 
 
 async def test_a_frozen_holder_loses_the_lease_to_the_standby_and_wakes_up_running_nothing(
@@ -103,10 +87,4 @@ async def test_a_frozen_holder_loses_the_lease_to_the_standby_and_wakes_up_runni
         assert len(done_edits(discord, asked)) == 1 and discord.original(asked).embeds[0]["title"] == "Done"
         assert len([path for _, path, _ in comfy.requests if path == "/prompt"]) == 1  # it ran once
     finally:
-        for process in (holder, standby):
-            if process is not None:
-                if process.process.returncode is None:
-                    process.process.send_signal(signal.SIGCONT)
-                await process.kill()
-        await discord.stop()
-        await comfy.stop()
+        await stopped((holder, standby), discord, comfy)

@@ -17,7 +17,7 @@ from bot.jobs.store.lease import LOCK_KEY
 from tests.discord_helpers import answer, button, done_edits, final, option
 from tests.fakes.comfy_server import FakeComfy
 from tests.fakes.discord_api import CHANNEL_ID, MODERATOR_ROLE_ID, USER_ID, FakeDiscord, Interaction
-from tests.processes import BotProcess
+from tests.processes import BotProcess, stopped
 from tests.stack import process_environment, shipped_comfy, with_workflows
 
 SHARD_GUILD_ID = (1 << 22) | 2000  # (id >> 22) % 2 == 1: on shard 1 of 2 (topics/gateway#sharding)
@@ -123,10 +123,7 @@ async def test_a_burst_across_two_processes_admits_exactly_the_cap_and_buttons_w
         assert discord.original(submitted).embeds[0]["title"] == "Done"
         assert len({ws for ws in comfy.client_ids_seen}) == 1  # one dispatcher, under one client id
     finally:
-        for process in processes:
-            await process.kill()
-        await discord.stop()
-        await comfy.stop()
+        await stopped(processes, discord, comfy)
 
 
 async def _delivered_in(discord: FakeDiscord, channel_id: int, prompt: str) -> Interaction:
@@ -171,10 +168,7 @@ async def test_when_the_holder_is_killed_the_relaying_process_takes_over_and_del
         await discord.until(final(discord, rerolled), within=60)
         assert discord.original(rerolled).embeds[0]["title"] == "Done"
     finally:
-        for process in processes:
-            await process.kill()
-        await discord.stop()
-        await comfy.stop()
+        await stopped(processes, discord, comfy)
 
 
 async def test_an_interaction_no_process_can_take_is_answered_within_discords_deadline(
@@ -193,8 +187,5 @@ async def test_an_interaction_no_process_can_take_is_answered_within_discords_de
         assert said.startswith("⚠️ 机器人正在重启") and discord.original(asked).ephemeral
         assert not [r for r in discord.requests if r.code == 10062] and prompts_run(comfy) == 0
     finally:
-        if relay is not None:
-            await relay.kill()
         await hung.close()
-        await discord.stop()
-        await comfy.stop()
+        await stopped([relay], discord, comfy)
