@@ -89,7 +89,8 @@ class InputSpec:
     min: float | None = None
     max: float | None = None
     step: float | None = None
-    control_after_generate: bool = False  # the frontend adds a "fixed/increment/..." widget after this one
+    # the frontend adds a "fixed/increment/..." widget after this one when True; None: the server does not say
+    control_after_generate: bool | None = None
     force_input: bool = False  # a socket, never a widget, in the frontend
 
 
@@ -272,7 +273,8 @@ def _input_spec(raw: Any) -> InputSpec:
         return InputSpec(type="*")
     head = raw[0]
     options = raw[1] if len(raw) > 1 and isinstance(raw[1], Mapping) else {}
-    control = bool(options.get("control_after_generate", False))
+    declared = options.get("control_after_generate")
+    control = bool(declared) if declared is not None else None
     force = bool(options.get("forceInput", False))
     if isinstance(head, list):  # combo: [[choices...], {options}]
         choices = tuple(str(c) for c in head)

@@ -5,7 +5,8 @@ prompt (Comfy-Org/ComfyUI_frontend: `graphToPrompt` in src/utils/executionUtil.t
 
 - a node's `widgets_values` are its widgets' values in the order of its widget inputs in `/object_info`
   (required, then optional; sockets and `forceInput` inputs have no widget). A seed-like widget
-  (`control_after_generate`) is followed by its "fixed/increment/decrement/randomize" value, which is not sent;
+  (`control_after_generate`) is followed by its control widget's value ("fixed/increment/decrement/randomize",
+  or `true`/`false` in older exports), which is not sent, whatever it holds;
   trailing values (the upload button of LoadImage-like nodes) are not widgets of the API. An array value is sent
   as `{"__value__": [...]}`, as the frontend does, so it is not read as a link;
 - links are resolved to the node that really produces the value: through Reroute nodes, through bypassed nodes
@@ -32,7 +33,6 @@ from .ui_graph import BYPASSED, MUTED, SUBGRAPH_IN, SUBGRAPH_OUT, ConversionErro
 
 VIRTUAL = frozenset({"Reroute", "PrimitiveNode", "Note", "MarkdownNote"})  # the frontend's own nodes, never sent
 WIDGET_TYPES = frozenset({"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"})
-CONTROL_VALUES = frozenset({"fixed", "increment", "decrement", "randomize"})
 SEED_NAMES = ("seed", "noise_seed")  # older servers do not flag these; the frontend gives them a control anyway
 
 
@@ -125,8 +125,8 @@ class _Converter:
                     index += 1
                 elif spec.default is not None:  # an input added to the node since the export: its default
                     values[name] = spec.default
-                if _has_control(name, spec) and index < len(given) and given[index] in CONTROL_VALUES:
-                    index += 1
+                if _has_control(name, spec) and index < len(given):
+                    index += 1  # the control widget's slot, whatever it holds (older exports save `true`)
         for name, _ in widgets:
             if (made.id, name) in self.widget_overrides:
                 values[name] = self.widget_overrides[(made.id, name)]
@@ -316,7 +316,12 @@ def _widget_inputs(info: NodeInfo, entries: Sequence[Mapping[str, Any]]) -> list
 
 
 def _has_control(name: str, spec: InputSpec) -> bool:
-    return spec.control_after_generate or (spec.type == "INT" and name in SEED_NAMES)
+    """Whether the frontend puts a control widget after this one: as `/object_info` declares it, and only when it
+    does not say, for an INT named like a seed (ComfyUI_frontend's useIntWidget: `control_after_generate ??
+    ['seed', 'noise_seed'].includes(name)`)."""
+    if spec.control_after_generate is not None:
+        return spec.control_after_generate
+    return spec.type == "INT" and name in SEED_NAMES
 
 
 def _fits(a: str, b: str) -> bool:

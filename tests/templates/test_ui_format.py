@@ -229,3 +229,28 @@ UI_RULES = {
     "primitive": with_primitive,
     "reroutes": with_reroutes,
 }
+
+
+def test_a_seed_the_server_declares_without_control_has_no_control_value_whatever_its_name() -> None:
+    """`/object_info` says `control_after_generate: false`: the frontend adds no control widget, so the next
+    saved value is the next widget's (ComfyUI_frontend useIntWidget: the flag first, the name only without it)."""
+    nodes = dict(NODES)
+    nodes.update(
+        parse_object_info(
+            {
+                "FixedSeed": {
+                    "input": {
+                        "required": {
+                            "seed": ["INT", {"default": 0, "control_after_generate": False}],
+                            "mode": [["fixed", "loop"], {}],
+                        }
+                    },
+                    "output": ["INT"],
+                    "output_node": True,
+                }
+            }
+        )
+    )
+    graph = UiGraph()
+    graph.node(1, "FixedSeed", outputs=(("INT", "INT"),), widgets=[7, "fixed"])
+    assert convert(graph.export(), nodes, "gpu1")["1"]["inputs"] == {"seed": 7, "mode": "fixed"}

@@ -1,0 +1,73 @@
+"""Held to the real peers, end to end: workflows as ComfyUI's own frontend saves and converts them, custom
+output nodes as community workflows end, and what a member is told when a template cannot be used. Each test
+runs the real bot between the fake ComfyUI and the fake Discord; assertions are on what went over the wire."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.app import App
+from tests.discord_helpers import assembled, final, imagine, settings_between
+from tests.fakes.comfy_server import FakeComfy
+from tests.fakes.discord_api import FakeDiscord
+from tests.stack import checkpoints
+from tests.templates.ui_graphs import UiGraph, txt2img
+
+WORKFLOWS = Path(__file__).resolve().parent.parent / "workflows"
+Started = Callable[..., AbstractAsyncContextManager[App]]
+
+
+@pytest.fixture
+def comfy(fake: FakeComfy) -> FakeComfy:
+    checkpoints(fake).append("v1-5-pruned-emaonly.safetensors")
+    checkpoints(fake).append("sd15-random.safetensors")
+    return fake
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    shutil.copytree(WORKFLOWS, tmp_path / "workflows")
+    return tmp_path / "workflows"
+
+
+@pytest.fixture
+def start_bot(comfy: FakeComfy, discord_fake: FakeDiscord, folder: Path) -> Started:
+    def start(**options: Any) -> AbstractAsyncContextManager[App]:
+        return assembled(settings_between(comfy.base_url, discord_fake.api_base, folder.parent, **options))
+
+    return start
+
+
+def submitted(comfy: FakeComfy) -> list[dict[str, Any]]:
+    return [json.loads(body)["prompt"] for _, path, body in comfy.requests if path == "/prompt"]
+
+
+def default_export() -> dict[str, Any]:
+    """ComfyUI's default workflow as `default.json` of comfyui-workflow-templates 0.1.95 saves it: the seed's
+    control widget holds the older `true` (randomize), not "randomize"."""
+    graph = UiGraph()
+    nodes = txt2img(graph)
+    nodes["sampler"]["widgets_values"] = [156680208700286, True, 20, 8, "euler", "normal", 1]
+    return graph.export()
+
+
+async def test_the_official_default_workflow_with_an_older_control_value_runs_as_the_frontend_converts_it(
+    start_bot: Started, comfy: FakeComfy, discord_fake: FakeDiscord, folder: Path
+) -> None:
+    (folder / "default.json").write_text(json.dumps(default_export()))
+    async with start_bot():
+        interaction = await imagine(discord_fake, "a lighthouse at dusk", template="default")
+        await discord_fake.until(final(discord_fake, interaction))
+
+    [prompt] = submitted(comfy)
+    sampler = {k: v for k, v in prompt["3"]["inputs"].items() if not isinstance(v, list)}
+    del sampler["seed"]  # random per job
+    assert sampler == {"steps": 20, "cfg": 8, "sampler_name": "euler", "scheduler": "normal", "denoise": 1}
+    assert discord_fake.original(interaction).embeds[0]["title"] == "Done"
