@@ -20,7 +20,7 @@ from tests.stack import Stack
 
 MANAGE_GUILD = {"permissions": str(1 << 5)}
 ELSEWHERE: dict[str, Any] = {"guild_id": OTHER_GUILD_ID, "channel_id": OTHER_CHANNEL_ID}
-UNKNOWN = "That job has already ended or does not exist."
+UNKNOWN = "You have no job with that id."
 
 
 def backend(action: str, name: str = "gpu1") -> list[dict[str, Any]]:

@@ -13,7 +13,7 @@ from pathlib import Path
 from bot.jobs.model import JobState
 from bot.jobs.store import JobStore
 from bot.settings import LimitSettings
-from tests.discord_helpers import done, fields, final, imagine, option
+from tests.discord_helpers import answer, done, fields, final, imagine, job_id, option
 from tests.fakes.comfy_exec import png
 from tests.fakes.discord_api import USER_ID, FakeDiscord, Interaction
 from tests.fakes.discord_payloads import OWNER_ID
@@ -117,6 +117,27 @@ async def test_someone_elses_job_cannot_be_cancelled_by_a_member(stack: Stack) -
     assert discord.messages[click.message_id or 0].content == (
         "⚠️ Only the member who started a job, or a moderator, can cancel it."
     )
+    assert discord.original(mine).embeds[0]["title"] == "Done"
+
+
+async def test_a_typed_id_of_someone_elses_running_job_gets_the_same_true_answer_as_a_made_up_one(
+    stack: Stack,
+) -> None:
+    comfy, discord = stack.comfys[0], stack.discord
+    comfy.hold()
+    async with stack.start():
+        mine = await imagine(discord, "mine", user=USER_ID)
+        await comfy.until(lambda: comfy.running is not None)
+        await discord.until(lambda: bool(discord.original(mine).components))
+        theirs = job_id(discord.original(mine))
+        asked = {
+            typed: await discord.interact("cancel", [option("job", typed)], user_id=USER_ID + 9)
+            for typed in (theirs, "0123456789abcdef")
+        }
+        answers = {typed: await answer(discord, interaction) for typed, interaction in asked.items()}
+        comfy.release()
+        await discord.until(final(discord, mine))
+    assert set(answers.values()) == {"You have no job with that id."}
     assert discord.original(mine).embeds[0]["title"] == "Done"
 
 
