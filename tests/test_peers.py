@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from bot.app import App
-from tests.discord_helpers import assembled, final, imagine, settings_between
+from tests.discord_helpers import assembled, button, final, imagine, settings_between
 from tests.fakes.comfy_server import FakeComfy
-from tests.fakes.discord_api import FakeDiscord
+from tests.fakes.discord_api import CHANNEL_ID, FakeDiscord
 from tests.stack import checkpoints
 from tests.templates.ui_graphs import UiGraph, txt2img
 
@@ -71,3 +71,23 @@ async def test_the_official_default_workflow_with_an_older_control_value_runs_as
     del sampler["seed"]  # random per job
     assert sampler == {"steps": 20, "cfg": 8, "sampler_name": "euler", "scheduler": "normal", "denoise": 1}
     assert discord_fake.original(interaction).embeds[0]["title"] == "Done"
+
+
+async def test_a_callback_answer_without_its_optional_fields_still_edits_the_loading_message_in_place(
+    start_bot: Started, comfy: FakeComfy, discord_fake: FakeDiscord
+) -> None:
+    """Discord's spec marks `resource` and `interaction.response_message_id` optional: without them the bot
+    reads `@original`, and progress and the result still land in the member's loading message."""
+    discord_fake.sparse_callbacks = True
+    comfy.step_delay = 0.2
+    async with start_bot():
+        interaction = await imagine(discord_fake, "a fox in the snow")
+        await discord_fake.until(final(discord_fake, interaction))
+        message = discord_fake.original(interaction)
+        reroll = await discord_fake.click(message, button(message, "reroll"))
+        await discord_fake.until(final(discord_fake, reroll))
+
+    assert message.embeds[0]["title"] == "Done" and message.files
+    assert discord_fake.original(reroll).embeds[0]["title"] == "Done"
+    assert discord_fake.sent("POST", f"/channels/{CHANNEL_ID}/messages") == []  # nothing posted anew
+    assert not discord_fake.refused()

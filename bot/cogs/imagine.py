@@ -25,7 +25,7 @@ from bot.ui.job_messages import JobMessages
 
 from .actors import asker_of
 from .bot_permissions import missing_permissions
-from .replies import say, tell
+from .replies import loading, say, tell
 
 log = logging.getLogger(__name__)
 ASPECTS = ["1:1", "3:2", "2:3", "4:3", "3:4", "16:9", "9:16"]
@@ -113,8 +113,7 @@ class ImagineCog(commands.Cog):
         given: dict[str, Any],
     ) -> None:
         """Acknowledge, then make the job (or say why not) while the member's place is reserved."""
-        callback = await interaction.response.defer(thinking=True, ephemeral=private)  # Discord allows 3 seconds
-        message_id = getattr(callback, "message_id", None)
+        message_id = await loading(interaction, ephemeral=private)
         try:
             if problem is not None:
                 raise RequestError("raw", message=problem)

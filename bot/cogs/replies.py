@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import discord
 
 from bot.i18n import Joined, Listed, Text, supported
 from bot.ui.fit import fit_content, fit_embed
+
+log = logging.getLogger(__name__)
 
 
 def locale_of(interaction: discord.Interaction) -> str:
@@ -39,3 +42,18 @@ async def show(interaction: discord.Interaction, embed: discord.Embed) -> None:
         await interaction.followup.send(embed=fitted, ephemeral=True)
     else:
         await interaction.response.send_message(embed=fitted, ephemeral=True)
+
+
+async def loading(interaction: discord.Interaction, *, ephemeral: bool) -> int | None:
+    """Acknowledge with a loading message ("thinking") and return that message's id: from the callback's answer,
+    or, since Discord's spec marks both `resource` and `interaction.response_message_id` optional
+    (InteractionCallbackResponse), from `@original` (None when even that cannot be read: the token still edits
+    it)."""
+    callback = await interaction.response.defer(thinking=True, ephemeral=ephemeral)  # Discord allows 3 seconds
+    message_id: int | None = getattr(callback, "message_id", None)
+    if message_id is None:
+        try:
+            message_id = (await interaction.original_response()).id
+        except discord.HTTPException as exc:
+            log.warning("could not read the id of an interaction's loading message: %s", exc)
+    return message_id

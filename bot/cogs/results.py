@@ -24,7 +24,7 @@ from .actors import actor, asker_of
 from .bot_permissions import missing_permissions
 from .failures import Refused, answering
 from .followup_rules import FollowUpCog, note_of
-from .replies import locale_of, show, tell
+from .replies import loading, locale_of, show, tell
 
 log = logging.getLogger(__name__)
 
@@ -102,8 +102,7 @@ class ResultsCog(FollowUpCog, name="ResultsCog"):
             if action == "reroll":
                 request = self.admission.reroll(job, asker, note, private=private)
             else:  # the result image is downloaded: acknowledge first (Discord allows 3 s; a download may not)
-                callback = await interaction.response.defer(thinking=True, ephemeral=private)
-                message_id = getattr(callback, "message_id", None)
+                message_id = await loading(interaction, ephemeral=private)
                 image = await self._result_image(interaction.message, index or 1)
                 make = self.admission.vary if action == "vary" else self.admission.upscale
                 request = make(job, asker, image, note, private=private)
@@ -158,8 +157,7 @@ class ResultsCog(FollowUpCog, name="ResultsCog"):
         self, interaction: discord.Interaction, request: JobRequest, message_id: int | None = None
     ) -> None:
         if not interaction.response.is_done():  # the job's own message
-            callback = await interaction.response.defer(thinking=True, ephemeral=request.private)
-            message_id = getattr(callback, "message_id", None)
+            message_id = await loading(interaction, ephemeral=request.private)
         job = Job(request)
         self.messages.attach(job, interaction, message_id)
         await self.engine.accept(job, StoredReply(request.channel_id, message_id, interaction.token))

@@ -105,6 +105,9 @@ class FakeDiscord(MemberActions, MessageRoutes):
         self.dms_closed: set[int] = set()  # members who accept no direct messages from the bot
         self.uploads: dict[str, File] = {}  # attachments members sent with commands
         self.attachment_delay = 0.0  # seconds the CDN takes to serve a message's attachment
+        # answer interaction callbacks with only what Discord's spec requires (InteractionCallbackResponse:
+        # `interaction` with its `id` and `type`; `resource` and `response_message_id` are optional)
+        self.sparse_callbacks = False
         self.reactions: list[tuple[str, int, str, str]] = []  # (method, message id, emoji, user or @me)
         self.deleted: list[int] = []  # message ids deleted (by any route)
         self.requests: list[Request] = []

@@ -56,6 +56,7 @@ class MessageRoutes:
     ack_deadline: float
     token_lifetime: float
     upload_limit: int
+    sparse_callbacks: bool
     dms_closed: set[int]
     reactions: list[tuple[str, int, str, str]]
     deleted: list[int]
@@ -103,21 +104,17 @@ class MessageRoutes:
             raise  # a refused callback acknowledges nothing: the interaction can still be answered
         interaction.callback_type, interaction.callback_data = kind, body.get("data")
         resource: Json = {"type": kind}
+        answered: Json = {"id": interaction_id, "type": interaction.kind}
         if message is not None:
             interaction.message_id = message.id
+        if self.sparse_callbacks:
+            return self._json({"interaction": answered})
+        if message is not None:
             resource["message"] = message.payload(self._base())
-        return self._json(
-            {
-                "interaction": {
-                    "id": interaction_id,
-                    "type": interaction.kind,
-                    "response_message_id": str(message.id) if message else None,
-                    "response_message_loading": kind == DEFERRED_MESSAGE,
-                    "response_message_ephemeral": interaction.ephemeral,
-                },
-                "resource": resource,
-            }
-        )
+            answered["response_message_id"] = str(message.id)  # a snowflake, never null: absent when none
+        answered["response_message_loading"] = kind == DEFERRED_MESSAGE
+        answered["response_message_ephemeral"] = interaction.ephemeral
+        return self._json({"interaction": answered, "resource": resource})
 
     def _respond(self, interaction: Interaction, kind: Any, data: Json, files: list[File]) -> Message | None:
         """The message an accepted callback makes or changes (None: a modal, an autocomplete, a deferred
