@@ -3,10 +3,13 @@ with the expected parameters, keep working after a restart, and refusals reach t
 
 from __future__ import annotations
 
+import io
 import json
 import uuid
 from dataclasses import replace
 from typing import Any
+
+from PIL import Image
 
 from bot.settings import LimitSettings
 from tests.discord_helpers import button, deliver, direct_messages, final, imagine
@@ -28,6 +31,12 @@ def graph_of(comfy: FakeComfy, n: int) -> dict[str, Any]:
     """The n-th prompt ComfyUI ran (0-based)."""
     graph: dict[str, Any] = list(comfy.history.values())[n]["prompt"][2]
     return graph
+
+
+def pixels(data: bytes) -> bytes:
+    """An image's pixels, whatever file holds them (a result given to Vary goes on as a PNG the bot encoded)."""
+    with Image.open(io.BytesIO(data)) as image:
+        return image.convert("RGBA").tobytes()
 
 
 def done_messages(discord: FakeDiscord) -> list[Message]:
@@ -52,6 +61,22 @@ async def test_a_reroll_reaction_makes_one_job_with_the_same_parameters_and_a_ne
     assert acknowledged in ([("DELETE", result.id, "🔄", str(USER_ID))], [("PUT", result.id, "✅", "@me")])
 
 
+async def test_a_result_over_the_attachment_limits_is_neither_varied_nor_upscaled(stack: Stack) -> None:
+    """Every image that reaches ComfyUI passes the checks a member's attachment does, results included."""
+    comfy, discord = stack.comfys[0], stack.discord
+    comfy.output_side = 120  # 14,400 pixels, past the limit below
+    async with stack.start(limits=LimitSettings(reroll_cooldown=0, attachment_max_pixels=100 * 100)):
+        _, result = await deliver(discord, "a fox")
+        clicks = [await discord.click(result, button(result, action, 1)) for action in ("vary", "upscale")]
+        await discord.until(lambda: all(final(discord, click)() for click in clicks))
+    told = {discord.original(click).content for click in clicks}
+    assert told == {
+        "⚠️ This result is 120x120 pixels; this server takes images up to 10,000 pixels, so it cannot be varied "
+        "or upscaled here."
+    }
+    assert [path for _, path, _ in comfy.requests if path in ("/upload/image", "/prompt")] == ["/prompt"]
+
+
 async def test_each_button_makes_the_expected_job(stack: Stack) -> None:
     comfy, discord = stack.comfys[0], stack.discord
     async with stack.start(limits=LimitSettings(reroll_cooldown=0)):
@@ -67,13 +92,17 @@ async def test_each_button_makes_the_expected_job(stack: Stack) -> None:
         await discord.until(final(discord, vary))
         varied = graph_of(comfy, 2)
         assert varied["3"]["inputs"]["denoise"] == 0.35 and varied["6"]["inputs"]["text"] == "a fox"
-        assert comfy.files[("input", "discord-bot", varied["10"]["inputs"]["image"].split("/")[1])] == png
+        assert pixels(comfy.files[("input", "discord-bot", varied["10"]["inputs"]["image"].split("/")[1])]) == pixels(
+            png
+        )
 
         upscale = await discord.click(result, button(result, "upscale", 1))
         await discord.until(final(discord, upscale))
         upscaled = graph_of(comfy, 3)
         assert upscaled["2"]["class_type"] == "ImageScaleBy"
-        assert comfy.files[("input", "discord-bot", upscaled["1"]["inputs"]["image"].split("/")[1])] == png
+        assert pixels(comfy.files[("input", "discord-bot", upscaled["1"]["inputs"]["image"].split("/")[1])]) == pixels(
+            png
+        )
 
         edit = await discord.click(result, button(result, "edit"))
         await discord.until(lambda: edit.callback_type == 9)  # a modal
@@ -155,7 +184,8 @@ async def test_a_batch_gets_per_image_buttons(stack: Stack) -> None:
         second = await discord.click(result, button(result, "vary", 2))
         await discord.until(final(discord, second))
     varied = graph_of(comfy, 1)
-    assert comfy.files[("input", "discord-bot", varied["10"]["inputs"]["image"].split("/")[1])] == result.files[1].data
+    sent = comfy.files[("input", "discord-bot", varied["10"]["inputs"]["image"].split("/")[1])]
+    assert pixels(sent) == pixels(result.files[1].data) != pixels(result.files[0].data)
 
 
 async def test_a_cross_deletes_a_result_or_cancels_a_running_job(stack: Stack) -> None:

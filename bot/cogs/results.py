@@ -105,7 +105,7 @@ class ResultsCog(FollowUpCog, name="ResultsCog"):
                 message_id = await loading(interaction, ephemeral=private)
                 image = await self._result_image(interaction.message, index or 1)
                 make = self.admission.vary if action == "vary" else self.admission.upscale
-                request = make(job, asker, image, note, private=private)
+                request = await make(job, asker, image, note, private=private)
         except (RefusedRequest, TemplateError) as exc:
             await self._refuse(interaction, message_id, text_of(exc))
             return

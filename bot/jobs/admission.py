@@ -193,11 +193,16 @@ class Admission:
     ) -> JobRequest:
         return self._request(asker, self.followups.edit(job, prompt, negative), note, private)
 
-    def vary(self, job: Job, asker: Asker, image: ImageData, note: str | None, *, private: bool) -> JobRequest:
-        return self._request(asker, self.followups.vary(job, image), note, private)
+    async def vary(self, job: Job, asker: Asker, image: ImageData, note: str | None, *, private: bool) -> JobRequest:
+        """A result varied: the result goes through the checks a member's attachment does (size, pixels, a still
+        image, re-encoded), since ComfyUI may have made it larger than a member may send."""
+        return self._request(asker, self.followups.vary(job, await self._still(image, what="result_image")), note, private)
 
-    def upscale(self, job: Job, asker: Asker, image: ImageData, note: str | None, *, private: bool) -> JobRequest:
-        return self._request(asker, self.followups.upscale(job, image), note, private)
+    async def upscale(
+        self, job: Job, asker: Asker, image: ImageData, note: str | None, *, private: bool
+    ) -> JobRequest:
+        """A result upscaled, its image checked as a member's attachment is (see `vary`)."""
+        return self._request(asker, self.followups.upscale(job, await self._still(image, what="result_image")), note, private)
 
     def attachment_too_big(self, size: int) -> Text | None:
         """Said before an attachment is downloaded: Discord tells its size."""
@@ -206,16 +211,18 @@ class Admission:
             return None
         return Text("attachment.too_big", size=f"{size / 2**20:.1f} MiB", limit=f"{limit / 2**20:.0f} MiB")
 
-    async def _still(self, image: ImageData) -> ImageData:
-        """The member's attachment as a still PNG the bot encoded (decoding is CPU work: a worker thread)."""
-        if (too_big := self.attachment_too_big(len(image.data))) is not None:
-            raise RequestError("raw", message=too_big)
+    async def _still(self, image: ImageData, *, what: str = "attachment") -> ImageData:
+        """The member's attachment (or a result, `what="result_image"`, told as such) as a still PNG the bot
+        encoded (decoding is CPU work: a worker thread)."""
         try:
+            if (too_big := self.attachment_too_big(len(image.data))) is not None:
+                raise AttachmentError(too_big.key, **too_big.params)
             still = await asyncio.to_thread(
                 still_image, image.data, image.filename, max_pixels=self.limits.attachment_max_pixels
             )
         except AttachmentError as exc:
-            raise RequestError("raw", message=exc.text) from None
+            told = Text(exc.text.key.replace("attachment.", f"{what}.", 1), **exc.text.params)
+            raise RequestError("raw", message=told) from None
         return ImageData(still.data, still.filename)
 
     async def _sound(self, sound: ImageData) -> ImageData:
