@@ -196,13 +196,15 @@ class Admission:
     async def vary(self, job: Job, asker: Asker, image: ImageData, note: str | None, *, private: bool) -> JobRequest:
         """A result varied: the result goes through the checks a member's attachment does (size, pixels, a still
         image, re-encoded), since ComfyUI may have made it larger than a member may send."""
-        return self._request(asker, self.followups.vary(job, await self._still(image, what="result_image")), note, private)
+        return self._request(
+            asker, self.followups.vary(job, await self._still(image, what="result_image")), note, private
+        )
 
-    async def upscale(
-        self, job: Job, asker: Asker, image: ImageData, note: str | None, *, private: bool
-    ) -> JobRequest:
+    async def upscale(self, job: Job, asker: Asker, image: ImageData, note: str | None, *, private: bool) -> JobRequest:
         """A result upscaled, its image checked as a member's attachment is (see `vary`)."""
-        return self._request(asker, self.followups.upscale(job, await self._still(image, what="result_image")), note, private)
+        return self._request(
+            asker, self.followups.upscale(job, await self._still(image, what="result_image")), note, private
+        )
 
     def attachment_too_big(self, size: int) -> Text | None:
         """Said before an attachment is downloaded: Discord tells its size."""
