@@ -91,3 +91,70 @@ async def test_a_callback_answer_without_its_optional_fields_still_edits_the_loa
     assert discord_fake.original(reroll).embeds[0]["title"] == "Done"
     assert discord_fake.sent("POST", f"/channels/{CHANNEL_ID}/messages") == []  # nothing posted anew
     assert not discord_fake.refused()
+
+
+VIDEO_COMBINE = {  # VideoHelperSuite's "Video Combine" as its server's /object_info describes it: a custom node
+    "input": {
+        "required": {
+            "images": ["IMAGE"],
+            "frame_rate": ["FLOAT", {"default": 8, "min": 1, "step": 1}],
+            "loop_count": ["INT", {"default": 0, "min": 0, "max": 100, "step": 1}],
+            "filename_prefix": ["STRING", {"default": "AnimateDiff"}],
+            "format": [["image/gif", "image/webp", "video/h264-mp4"], {}],
+            "pingpong": ["BOOLEAN", {"default": False}],
+            "save_output": ["BOOLEAN", {"default": True}],
+        },
+        "optional": {"audio": ["AUDIO"]},
+        "hidden": {"prompt": "PROMPT", "extra_pnginfo": "EXTRA_PNGINFO", "unique_id": "UNIQUE_ID"},
+    },
+    "input_order": {
+        "required": ["images", "frame_rate", "loop_count", "filename_prefix", "format", "pingpong", "save_output"],
+        "optional": ["audio"],
+    },
+    "output": ["VHS_FILENAMES"],
+    "output_is_list": [False],
+    "output_name": ["Filenames"],
+    "name": "VHS_VideoCombine",
+    "display_name": "Video Combine 🎥🅥🅗🅢",
+    "description": "",
+    "python_module": "custom_nodes.ComfyUI-VideoHelperSuite",
+    "category": "Video Helper Suite 🎥🅥🅗🅢",
+    "output_node": True,
+}
+
+
+def video_combine_workflow() -> dict[str, Any]:
+    """The shipped txt2img graph ending in Video Combine instead of SaveImage, as community AnimateDiff and Wan
+    workflows end."""
+    graph: dict[str, Any] = json.loads((WORKFLOWS / "txt2img.json").read_text())
+    [save] = [node_id for node_id, body in graph.items() if body["class_type"] == "SaveImage"]
+    images = graph.pop(save)["inputs"]["images"]
+    graph["20"] = {
+        "class_type": "VHS_VideoCombine",
+        "inputs": {
+            "images": images,
+            "frame_rate": 8,
+            "loop_count": 0,
+            "filename_prefix": "AnimateDiff",
+            "format": "video/h264-mp4",
+            "pingpong": False,
+            "save_output": True,
+        },
+    }
+    return graph
+
+
+async def test_a_workflow_ending_in_a_custom_output_node_delivers_what_it_reports(
+    start_bot: Started, comfy: FakeComfy, discord_fake: FakeDiscord, folder: Path
+) -> None:
+    comfy.object_info["VHS_VideoCombine"] = VIDEO_COMBINE
+    (folder / "animate.json").write_text(json.dumps(video_combine_workflow()))
+    async with start_bot():
+        interaction = await imagine(discord_fake, "a fox running", template="animate")
+        await discord_fake.until(final(discord_fake, interaction))
+
+    message = discord_fake.original(interaction)
+    assert message.embeds[0]["title"] == "Done"
+    [sent] = message.files
+    assert sent.filename == "AnimateDiff_00001.mp4"
+    assert sent.data == comfy.files[("output", "", "AnimateDiff_00001.mp4")]  # the video, not its first frame

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import mimetypes
 import random
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import Any, Protocol
@@ -16,8 +16,11 @@ from .loras import add_loras
 from .params import FILE_TYPES, ImageData, Parameter
 from .workflow import Workflow
 
-# The nodes whose results a member gets, by what ComfyUI's nodes save: images and animations, video, audio
-# (comfy_extras/nodes_video.py, nodes_audio.py), and text (PreviewAny's `{"text": [...]}`).
+# The nodes whose results a member gets are those a server flags `output_node` in `/object_info` (custom ones
+# too: VideoHelperSuite's "Video Combine" reports `{"gifs": [...]}`); before any server has answered, ComfyUI's
+# own, by what they save: images and animations, video, audio (comfy_extras/nodes_video.py, nodes_audio.py), 3D
+# models and text (PreviewAny's `{"text": [...]}`). Previews count only where nothing else is an output, and
+# output nodes that give a member nothing (a model or latent saved on the server) never do.
 SAVE_NODES = (
     "SaveImage",
     "SaveAnimatedWEBP",
@@ -31,8 +34,23 @@ SAVE_NODES = (
     "SaveGLB",  # a 3D model: attached as a file to download
     "SaveSVGNode",
 )
-PREVIEW_NODES = ("PreviewImage", "PreviewAudio")
+PREVIEW_NODES = ("PreviewImage", "PreviewAudio", "MaskPreview")
 TEXT_NODES = ("PreviewAny", "SaveText")  # shown in the result's embed, beside the files
+NOT_FOR_MEMBERS = frozenset(  # flagged output nodes of ComfyUI 0.3.64 that give a member no file to attach
+    {
+        "SaveLatent",
+        "CheckpointSave",
+        "ImageOnlyCheckpointSave",
+        "CLIPSave",
+        "VAESave",
+        "ModelSave",
+        "LoraSave",
+        "SaveLoRANode",
+        "SaveImageWebsocket",  # its images come over the WebSocket, not as files
+        "Preview3D",  # the frontend's viewer of a model file already saved
+        "Preview3DAnimation",
+    }
+)
 LORAS = "loras"  # the value a member's added LoRAs are bound as: [[name, strength], ...]
 SEED_MAX = 2**53 - 1  # random seeds stay exact in JSON and in Discord's integer options
 
@@ -123,11 +141,25 @@ class Template:
         return BoundWorkflow(self.name, graph, bound, self.output_nodes, images, targets)
 
 
-def output_nodes(workflow: Workflow, named: tuple[str, ...]) -> tuple[str, ...]:
-    """The nodes whose outputs are the results: named ones; else the Save nodes (else the Preview nodes), with
-    the text outputs."""
+def output_nodes(
+    workflow: Workflow, named: tuple[str, ...], flagged: Collection[str] | None = None
+) -> tuple[str, ...]:
+    """The nodes whose outputs are the results: named ones; else the output nodes (`flagged`: the node classes a
+    server flags `output_node`; None before any server answered: ComfyUI's own Save nodes), previews only where
+    there is nothing else, with the text outputs."""
     if named:
         return named
-    saved = tuple(node.id for node in workflow if node.class_type in SAVE_NODES)
-    texts = tuple(node.id for node in workflow if node.class_type in TEXT_NODES)
-    return (saved or tuple(node.id for node in workflow if node.class_type in PREVIEW_NODES)) + texts
+    outputs = [
+        node
+        for node in workflow
+        if node.class_type not in NOT_FOR_MEMBERS
+        and (
+            node.class_type in TEXT_NODES
+            or node.class_type in PREVIEW_NODES
+            or (node.class_type in SAVE_NODES if flagged is None else node.class_type in flagged)
+        )
+    ]
+    texts = tuple(node.id for node in outputs if node.class_type in TEXT_NODES)
+    files = [node for node in outputs if node.class_type not in TEXT_NODES]
+    saved = tuple(node.id for node in files if node.class_type not in PREVIEW_NODES)
+    return (saved or tuple(node.id for node in files)) + texts

@@ -244,6 +244,8 @@ class Executor:
         return ui
 
     def _save(self, run: RunState, node_id: str, class_type: str, inputs: Json) -> Json | None:
+        if class_type == "VHS_VideoCombine":
+            return self._video_combine(inputs)
         if class_type in MEDIA_SAVES:
             return self._save_media(class_type, inputs)
         if class_type == "PreviewAny":
@@ -288,6 +290,33 @@ class Executor:
         fake.files[("output", subfolder, name)] = data
         file = {"filename": name, "subfolder": subfolder, "type": "output"}
         return {key: [file], "animated": [True]} if key == "images" else {key: [file]}
+
+    def _video_combine(self, inputs: Json) -> Json:
+        """VideoHelperSuite's "Video Combine", a custom output node (flagged `output_node`): an MP4 named
+        `prefix_00001.mp4` (no trailing underscore), reported under `gifs` with its format, frame rate, the
+        first frame's PNG (`workflow`) and the server's own path, as its `combine_video` returns them."""
+        subfolder, _, prefix = str(inputs.get("filename_prefix", "AnimateDiff")).rpartition("/")
+        counter_key = f"vhs:{subfolder}/{prefix}"
+        self.counters[counter_key] = self.counters.get(counter_key, 0) + 1
+        stem = f"{prefix}_{self.counters[counter_key]:05}"
+        fake = self.fake
+        fake.files[("output", subfolder, f"{stem}.mp4")] = media.mp4(
+            seconds=fake.media_seconds, side=fake.output_side, noise=fake.output_noise
+        )
+        fake.files[("output", subfolder, f"{stem}.png")] = png(1, fake.output_side)
+        return {
+            "gifs": [
+                {
+                    "filename": f"{stem}.mp4",
+                    "subfolder": subfolder,
+                    "type": "output",
+                    "format": "video/h264-mp4",
+                    "frame_rate": float(inputs.get("frame_rate", 8)),
+                    "workflow": f"{stem}.png",
+                    "fullpath": f"/comfyui/output/{subfolder + '/' if subfolder else ''}{stem}.mp4",
+                }
+            ]
+        }
 
     @staticmethod
     def _text_of(prompt: Json, source: Any) -> str:
