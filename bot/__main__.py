@@ -192,7 +192,7 @@ async def assemble(
     await policies.load()
     access = Access(policies, discord_settings.moderator_role_ids, discord_settings.operator_ids)
     rules = FollowUpRules(store, access)
-    admission = Admission(library, engine, store, policies, settings.limits, followups)
+    admission = Admission(library, engine, store, policies, settings.limits, followups, access)
     cogs = [
         ImagineCog(admission, library, engine, messages, pool),
         ConfigCog(policies, access),

@@ -25,6 +25,7 @@ from .comfy.events import Executing, Progress
 from .comfy.models import NodeInfo, SystemStats
 from .comfy.run import PromptRun, RunFailed, RunInterrupted, RunLost, RunSucceeded
 from .discord_rest import DiscordRest, DiscordRestError
+from .i18n import Text
 from .jobs.store import JobStore, StoreError, records
 from .jobs.store.copy import copy_database as copy_database_rows
 from .jobs.store.database import shown_url
@@ -33,7 +34,7 @@ from .permissions import invite_url
 from .settings import ConfigError, DiscordSettings, Settings, load_settings, templates_folder
 from .settings_comfy import BackendSettings
 from .templates.catalog import catalog_of
-from .templates.errors import TemplateError
+from .templates.errors import TemplateError, UnusableTemplate
 from .templates.library import NO_SERVER_YET, TemplateLibrary
 from .templates.listing import describe_library
 from .templates.params import ImageData
@@ -217,6 +218,9 @@ async def run(
                 library.use_nodes(catalog_of([(chosen.display_name, nodes)]))
     try:
         bound = library.get(args.template).bind(values)
+    except UnusableTemplate as exc:  # the operator is told why, as an admin is
+        out.write(f"{Text('template.refused_why', name=exc.name, reason=exc.reason)}\n")
+        return 1
     except TemplateError as exc:
         out.write(f"{exc}\n")
         return 1
@@ -273,6 +277,8 @@ async def _follow(
                 path = folder / f"{run_.prompt_id[:8]}-{index}-{ref.safe_name('result')}"  # inside the folder
                 await asyncio.to_thread(path.write_bytes, await client.view(ref, max_bytes=max_file_bytes))
                 out.write(f"saved {path}\n")
+            for text in item.result_texts(output_nodes):  # a PreviewAny's text, shown as the bot shows it
+                out.write(f"text: {text}\n")
             out.write(f"seed {values.get('seed')}\n")
             return 0
         elif isinstance(item, RunFailed | RunInterrupted | RunLost):

@@ -16,7 +16,7 @@ import pytest
 
 from bot.permissions import NEEDED, needed_value
 from tests.cli import run_cli
-from tests.fakes.comfy_server import FakeComfy
+from tests.fakes.comfy_server import FakeComfy, full_nodes
 from tests.fakes.discord_api import CHANNEL_ID, FakeDiscord
 from tests.fakes.discord_payloads import ATTACH_FILES, EMBED_LINKS
 from tests.stack import checkpoints
@@ -219,3 +219,27 @@ async def test_run_converts_a_ui_format_template_with_the_servers_nodes(fake: Fa
     [graph] = [json.loads(body)["prompt"] for _, path, body in fake.requests if path == "/prompt"]
     assert graph["40:1"]["inputs"]["text"] == "a lighthouse"  # the subgraph's text encoder, flattened
     assert len(list(out_dir.iterdir())) == 1
+
+
+async def test_run_says_why_a_template_is_refused_and_prints_a_text_result(fake: FakeComfy, tmp_path: Path) -> None:
+    env = configured(tmp_path, fake.base_url)
+    fake.object_info.update(full_nodes("PrimitiveStringMultiline", "PreviewAny"))
+    folder = tmp_path / "workflows"
+    shown = {
+        "1": {"class_type": "PrimitiveStringMultiline", "inputs": {"value": "hello"}},
+        "2": {"class_type": "PreviewAny", "inputs": {"source": ["1", 0]}},
+    }
+    (folder / "shown.json").write_text(json.dumps(shown))  # a text is its only result
+    (folder / "shown.toml").write_text(
+        '[[parameters]]\nname = "prompt"\ntype = "text"\ntargets = [{ node = "1", input = "value" }]\n'
+    )
+    (folder / "broken.json").write_text(json.dumps({"1": {"class_type": "SaveImage", "inputs": {"images": ["9", 0]}}}))
+
+    code, out, _ = await run_cli("run", "broken", "--out", str(tmp_path / "out"), env=env, cwd=tmp_path)
+    assert code == 1 and out.startswith("The template broken cannot be used: broken.json: ")
+
+    code, out, _ = await run_cli(
+        "run", "shown", "--prompt", "a lighthouse", "--out", str(tmp_path / "out"), env=env, cwd=tmp_path
+    )
+    assert code == 0, out
+    assert "text: a lighthouse\n" in out

@@ -15,7 +15,7 @@ import pytest
 
 from bot.app import App
 from tests.discord_helpers import assembled, button, final, imagine, settings_between
-from tests.fakes.comfy_server import FakeComfy
+from tests.fakes.comfy_server import FakeComfy, full_nodes
 from tests.fakes.discord_api import CHANNEL_ID, FakeDiscord
 from tests.stack import checkpoints
 from tests.templates.ui_graphs import UiGraph, txt2img
@@ -158,3 +158,73 @@ async def test_a_workflow_ending_in_a_custom_output_node_delivers_what_it_report
     [sent] = message.files
     assert sent.filename == "AnimateDiff_00001.mp4"
     assert sent.data == comfy.files[("output", "", "AnimateDiff_00001.mp4")]  # the video, not its first frame
+
+
+def refused_export() -> dict[str, Any]:
+    """A UI export using a node the server does not have: refused when converted."""
+    graph = UiGraph()
+    nodes = txt2img(graph)
+    nodes["decode"]["type"] = "VAEDecodeTiledExtra"
+    return graph.export()
+
+
+async def test_a_refused_template_is_told_as_refused_and_why_to_the_servers_admins(
+    start_bot: Started, comfy: FakeComfy, discord_fake: FakeDiscord, folder: Path
+) -> None:
+    (folder / "broken.json").write_text(json.dumps(refused_export()))
+    async with start_bot():
+        member = await imagine(discord_fake, "a fox", template="broken")
+        admin = await imagine(discord_fake, "a fox", template="broken", member={"permissions": str(1 << 5)})
+        await discord_fake.until(lambda: all(final(discord_fake, i)() for i in (member, admin)))
+
+    assert discord_fake.original(member).content == (
+        "⚠️ The template broken cannot be used right now: its workflow was refused when the bot read it. "
+        "The server's admins can see why."
+    )
+    assert discord_fake.original(admin).content == (
+        "⚠️ The template broken cannot be used: broken.json: a UI-format export that cannot be converted: "
+        "node 8 `VAEDecodeTiledExtra` is not installed on gpu1"
+    )
+    assert submitted(comfy) == []
+
+
+async def test_a_ui_export_waiting_for_a_server_is_told_as_waiting(
+    comfy: FakeComfy, discord_fake: FakeDiscord, folder: Path
+) -> None:
+    """No ComfyUI server has answered yet: a UI export cannot be converted, and the member is told so."""
+    (folder / "default.json").write_text(json.dumps(default_export()))
+    await comfy.stop()  # nothing answers at its address
+    async with assembled(settings_between(comfy.base_url, discord_fake.api_base, folder.parent)):
+        asked = await imagine(discord_fake, "a fox", template="default")
+        await discord_fake.until(final(discord_fake, asked))
+
+    assert discord_fake.original(asked).content == (
+        "⚠️ The template default is a workflow saved from ComfyUI's editor: it becomes usable once a ComfyUI "
+        "server answers, and none has yet. Try again in a minute."
+    )
+
+
+async def test_a_text_that_is_a_templates_only_result_is_shown(
+    start_bot: Started, comfy: FakeComfy, discord_fake: FakeDiscord, folder: Path
+) -> None:
+    comfy.object_info.update(full_nodes("PrimitiveStringMultiline", "PreviewAny"))
+    shown = {
+        "1": {"class_type": "PrimitiveStringMultiline", "inputs": {"value": "hello"}},
+        "2": {"class_type": "PreviewAny", "inputs": {"source": ["1", 0]}},
+    }
+    (folder / "shown.json").write_text(json.dumps(shown))
+    (folder / "shown.toml").write_text(
+        '[[parameters]]\nname = "prompt"\ntype = "text"\ntargets = [{ node = "1", input = "value" }]\n'
+    )
+    async with start_bot():
+        asked = await imagine(discord_fake, "a lighthouse", template="shown")
+        await discord_fake.until(
+            lambda: (
+                asked.message_id in discord_fake.messages
+                and [e["title"] for e in discord_fake.original(asked).embeds] == ["Done"]
+            )
+        )
+
+    message = discord_fake.original(asked)
+    assert message.embeds[0]["title"] == "Done" and not message.files
+    assert "a lighthouse" in json.dumps(message.embeds[0])

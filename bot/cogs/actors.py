@@ -35,11 +35,13 @@ def reacting(payload: Any) -> Actor:
 
 
 def asker_of(interaction: discord.Interaction) -> Asker:
+    asking = actor(interaction)
     return Asker(
         interaction.user.id,
         interaction.guild_id,
         interaction.channel_id or 0,
         locale_of(interaction),
-        actor(interaction).roles,
+        asking.roles,
         bool(getattr(interaction.channel, "nsfw", False)),
+        asking.manages_guild,
     )

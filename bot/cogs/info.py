@@ -15,7 +15,7 @@ from bot.i18n import Text
 from bot.jobs.access import Access
 from bot.jobs.engine import JobEngine
 from bot.jobs.store import JobStore, held, records
-from bot.templates.library import LoadReport, TemplateLibrary
+from bot.templates.library import TemplateLibrary
 from bot.templates.listing import describe_library
 from bot.ui.panels import Field, panel
 
@@ -81,10 +81,12 @@ class InfoCog(commands.Cog, name="InfoCog"):
     @app_commands.command(name="workflows", description="The workflow templates and their options (operators: reload)")
     @app_commands.describe(reload="Read workflows/ again (the bot's operators)")
     async def workflows(self, interaction: discord.Interaction, reload: bool = False) -> None:
-        if reload and not self.access.operator(actor(interaction)):  # every server shares the workflows
+        asking = actor(interaction)
+        if reload and not self.access.operator(asking):  # every server shares the workflows
             raise Refused(Text("workflows.operators"))
-        report = self.library.reload() if reload else LoadReport(tuple(sorted(self.library.templates)), {})
-        text = describe_library(self.library, report, locale_of(interaction))
+        report = self.library.reload() if reload else self.library.last
+        reasons = self.access.operator(asking) or self.access.admin(asking)  # refusals name files and nodes
+        text = describe_library(self.library, report, locale_of(interaction), reasons=reasons)
         await interaction.response.send_message(f"```\n{text[:1900]}\n```", ephemeral=True)
 
     @app_commands.command(name="history", description="Your recent results")

@@ -74,7 +74,15 @@ class ReactionsCog(FollowUpCog, name="ReactionsCog"):
         if job.state is not JobState.DELIVERED:
             return
         locale = job.request.locale  # a reaction carries no language: the result's is used
-        asker = Asker(payload.user_id, payload.guild_id, payload.channel_id, locale, asking.roles, self._nsfw(payload))
+        asker = Asker(
+            payload.user_id,
+            payload.guild_id,
+            payload.channel_id,
+            locale,
+            asking.roles,
+            self._nsfw(payload),
+            asking.manages_guild,
+        )
         prompt = str(job.request.bound.values.get("prompt") or "")
         refusal = self.admission.refusal(asker, prompt) or self.admission.cooldown(payload.user_id)
         if refusal is not None:

@@ -23,10 +23,12 @@ from typing import Any
 from bot.attachments import AttachmentError, safe_sound, still_image
 from bot.i18n import Text, excerpt
 from bot.settings import LimitSettings
+from bot.templates.errors import UnusableTemplate
 from bot.templates.library import TemplateLibrary
 from bot.templates.params import ImageData
 from bot.templates.template import LORAS, Template
 
+from .access import Access, Actor
 from .engine import JobEngine
 from .errors import RefusedRequest
 from .flags import parse_aspect, parse_flags, size_for
@@ -64,6 +66,7 @@ class Asker:
     locale: str = "en-US"
     roles: frozenset[int] = frozenset()
     channel_nsfw: bool = False  # the channel is age-restricted
+    manages_guild: bool = False  # Manage Server or Administrator where they ask (for `Access.admin`)
 
 
 class Admission:
@@ -75,11 +78,12 @@ class Admission:
         policies: Policies,
         limits: LimitSettings,
         followups: FollowUps,
+        access: Access,
         *,
         default_template: str = "txt2img",
     ) -> None:
         self.library, self.engine, self.store, self.policies, self.limits = library, engine, store, policies, limits
-        self.followups = followups
+        self.followups, self.access = followups, access
         self.default_template = default_template
         self._last_follow_up: dict[int, float] = {}
 
@@ -155,7 +159,7 @@ class Admission:
         chosen_lora = given.pop("lora", None)  # the option: one more LoRA, at full strength
         loras = ((str(chosen_lora), 1.0), *tagged.loras) if chosen_lora else tagged.loras
         defaults = await self.store.member_settings(asker.user_id)
-        chosen = self.library.get(str(given.pop("template", defaults.get("template", self.default_template))))
+        chosen = self._template(asker, str(given.pop("template", defaults.get("template", self.default_template))))
         for option in ("aspect", "negative"):
             wanted = "width" if option == "aspect" else option
             if option not in given and option in defaults and wanted in chosen.parameters:
@@ -241,7 +245,7 @@ class Admission:
 
     def _request(self, asker: Asker, draft: Draft, note: str | None, private: bool) -> JobRequest:
         """Every path ends here: bound, held to every limit and the server's words, and runnable somewhere."""
-        template = self.library.get(draft.template)
+        template = self._template(asker, draft.template)
         self._within_limits(draft.values, {})  # the server's limits first: a template's own bounds may be wider
         bound = template.bind(draft.values)
         self._within_limits(bound.values, bound.graph)  # and on what runs: defaults, the workflow's own batch
@@ -309,6 +313,17 @@ class Admission:
         if added:
             values[LORAS] = added
         return values
+
+    def _template(self, asker: Asker, name: str) -> Template:
+        """The template, or the truth about it: unknown, waiting for a ComfyUI server, or refused (and why, to the
+        server's admins: the reason names files and nodes, for the people who can fix them)."""
+        try:
+            return self.library.get(name)
+        except UnusableTemplate as exc:
+            actor = Actor(asker.user_id, asker.guild_id, asker.roles, asker.manages_guild)
+            if exc.text.key == "template.refused" and self.access.admin(actor):
+                raise RequestError("template.refused_why", name=name, reason=exc.reason) from None
+            raise
 
     def _size(self, template_name: str, aspect: str) -> dict[str, int]:
         template = self.library.get(template_name)

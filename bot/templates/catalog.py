@@ -30,5 +30,7 @@ def catalog_of(servers: Sequence[tuple[str, Mapping[str, NodeInfo]]]) -> NodeCat
     digest = hashlib.sha256()
     for name in sorted(nodes):
         info = nodes[name]
-        digest.update(repr((name, info.required, info.optional, info.outputs, info.output_node, info.display_name)).encode())
+        digest.update(
+            repr((name, info.required, info.optional, info.outputs, info.output_node, info.display_name)).encode()
+        )
     return NodeCatalog(nodes, tuple(name for name, _ in servers), digest.hexdigest())

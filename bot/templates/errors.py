@@ -29,3 +29,12 @@ class BindError(LocalizedError, TemplateError):
 
 class UnknownTemplate(LocalizedError, TemplateError):
     """No template has the name a member gave."""
+
+
+class UnusableTemplate(UnknownTemplate):
+    """A file of that name is in `workflows/` but is not usable: it was refused (`reason` says why, for admins),
+    or it is a UI export waiting for a ComfyUI server's node definitions."""
+
+    def __init__(self, key: str, /, *, name: str, reason: str) -> None:
+        super().__init__(key, name=name)
+        self.name, self.reason = name, reason

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .catalog import NodeCatalog
-from .errors import TemplateError, TemplateLoadError, UnknownTemplate
+from .errors import TemplateError, TemplateLoadError, UnknownTemplate, UnusableTemplate
 from .infer import infer
 from .manifest import parse_manifest
 from .template import Template, output_nodes
@@ -104,17 +104,24 @@ class TemplateLibrary:
         self._templates: dict[str, Template] = {}
         self.catalog: NodeCatalog | None = None  # the servers' node definitions, once one has answered
         self._conversions: dict[tuple[str, str], dict[str, Any] | ConversionError] = {}
+        self.last = LoadReport((), {})  # what the last reading of the folder loaded and refused
 
     @property
     def templates(self) -> Mapping[str, Template]:
         return self._templates
 
     def get(self, name: str) -> Template:
+        """The template of that name. A file that was refused, or a UI export waiting for a server, is told as
+        such (`UnusableTemplate`), not as unknown."""
         template = self._templates.get(name)
-        if template is None:
-            known = ", ".join(sorted(self._templates)) or "none"
-            raise UnknownTemplate("template.unknown", name=name, known=known)
-        return template
+        if template is not None:
+            return template
+        reason = self.last.errors.get(f"{name}.json")
+        if reason is not None:
+            waiting = reason.endswith(NO_SERVER_YET)
+            raise UnusableTemplate("template.waiting" if waiting else "template.refused", name=name, reason=reason)
+        known = ", ".join(sorted(self._templates)) or "none"
+        raise UnknownTemplate("template.unknown", name=name, known=known)
 
     def use_nodes(self, catalog: NodeCatalog) -> LoadReport | None:
         """The servers' node definitions changed (or arrived): UI-format exports are converted again, with the
@@ -141,4 +148,5 @@ class TemplateLibrary:
         current = self.catalog.fingerprint if self.catalog else None
         for key in [k for k in self._conversions if k[1] != current]:  # conversions for other node sets go
             del self._conversions[key]
-        return LoadReport(tuple(sorted(fresh)), errors, tuple(kept))
+        self.last = LoadReport(tuple(sorted(fresh)), errors, tuple(kept))
+        return self.last

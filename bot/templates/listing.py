@@ -21,7 +21,11 @@ def _kind(param: Parameter, locale: str | None) -> str:
     return text
 
 
-def describe_library(library: TemplateLibrary, report: LoadReport, locale: str | None = None) -> str:
+def describe_library(
+    library: TemplateLibrary, report: LoadReport, locale: str | None = None, *, reasons: bool = True
+) -> str:
+    """The listing; without `reasons` (a member who administers nothing), refused files are only counted."""
+
     def say(key: str, **params: object) -> str:
         return Text(key, **params).render(locale)
 
@@ -38,7 +42,9 @@ def describe_library(library: TemplateLibrary, report: LoadReport, locale: str |
             targets = ", ".join(str(t) for t in param.targets)
             lines.append(f"  {param.name:<13} {_kind(param, locale)} -> {targets}")
         lines.extend("  " + say("listing.warning", warning=warning) for warning in template.warnings)
-    if report.errors:
+    if report.errors and not reasons:
+        lines.append(say("listing.refused_count", count=len(report.errors)))
+    elif report.errors:
         lines.append(say("listing.refused"))
         for file, error in report.errors.items():
             kept = say("listing.kept") if file.removesuffix(".json") in report.kept else ""

@@ -141,9 +141,7 @@ class Template:
         return BoundWorkflow(self.name, graph, bound, self.output_nodes, images, targets)
 
 
-def output_nodes(
-    workflow: Workflow, named: tuple[str, ...], flagged: Collection[str] | None = None
-) -> tuple[str, ...]:
+def output_nodes(workflow: Workflow, named: tuple[str, ...], flagged: Collection[str] | None = None) -> tuple[str, ...]:
     """The nodes whose outputs are the results: named ones; else the output nodes (`flagged`: the node classes a
     server flags `output_node`; None before any server answered: ComfyUI's own Save nodes), previews only where
     there is nothing else, with the text outputs."""
