@@ -174,6 +174,7 @@ async def assemble(
         max_file_bytes=settings.comfy.max_file_bytes,
         max_job_bytes=settings.comfy.max_job_bytes,
         deadline=settings.limits.job_deadline,
+        delivery_timeout=settings.comfy.delivery_timeout,
     )
     metrics.watch(engine, pool, presenter)
     defaults = settings.policy

@@ -69,6 +69,9 @@ class ComfySettings(BaseModel):
     transfer_grace: PositiveFloat = Field(
         default=10.0, description="seconds a download may take before its rate counts"
     )
+    delivery_timeout: PositiveFloat = Field(
+        default=300.0, description="seconds fetching all of one job's result files may take before the job fails"
+    )
 
     @field_validator("backends", mode="after")
     @classmethod

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from bot.settings import LimitSettings
-from tests.discord_helpers import final, imagine
+from tests.discord_helpers import answer, final, imagine, option
 from tests.stack import Stack
 
 MiB = 2**20
@@ -79,6 +79,35 @@ async def test_a_trickling_view_is_given_up_and_the_job_fails_saying_so(stack: S
     message = discord.original(asked).content
     assert message.startswith("❌ The images could not be fetched from ComfyUI: gpu1 sends /view")
     assert "too slowly" in message and "at least 4096 B/s is needed" in message
+
+
+async def test_a_view_that_streams_forever_above_the_minimum_rate_is_given_up_in_time(stack: Stack) -> None:
+    comfy, discord = stack.comfys[0], stack.discord
+    async with stack.start(comfy_settings={"delivery_timeout": 1.0}) as app:
+        comfy.fail_next("GET", "/view", "steady", size=8192, delay=0.01)  # ~800 KiB/s, and it never ends
+        asked = await imagine(discord, "a fox")
+        await discord.until(final(discord, asked), within=30)
+        await app.engine.wait_idle()
+    assert discord.original(asked).content == (
+        "❌ ComfyUI sent the results too slowly: they were not all here after 1 seconds, so the job was stopped. "
+        "Try again; if it keeps happening, tell the bot's operator."
+    )
+
+
+async def test_cancel_stops_a_delivery_and_says_so(stack: Stack) -> None:
+    comfy, discord = stack.comfys[0], stack.discord
+    async with stack.start() as app:
+        comfy.fail_next("GET", "/view", "steady", size=8192, delay=0.01)
+        asked = await imagine(discord, "a fox")
+        await comfy.until(lambda: any(path == "/view" for _, path, _ in comfy.requests), within=30)
+        [job] = app.engine.active.values()
+        cancel = await discord.interact("cancel", [option("job", job.id)])
+        told = await answer(discord, cancel)
+        await discord.until(final(discord, asked), within=30)
+        await app.engine.wait_idle()
+    assert told == "Stopped fetching its results from ComfyUI; the job is cancelled."
+    assert discord.original(asked).content.startswith("🚫")
+    assert not discord.original(asked).files
 
 
 async def test_result_files_named_to_climb_out_are_attached_under_safe_names(stack: Stack) -> None:

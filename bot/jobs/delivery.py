@@ -1,9 +1,13 @@
 """The delivery stage's first half: a finished prompt's result files fetched from its server, each within the
-per-file cap and all within the per-job cap, under safe names. The backend's slot is already free by then."""
+per-file cap and all within the per-job cap, under safe names, and all within a time (a server that streams just
+above the minimum rate and never ends is given up), unless the member cancels first. The backend's slot is already
+free by then."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Awaitable, Sequence
+from typing import TypeVar
 
 from bot.comfy.errors import ComfyError
 from bot.comfy.events import FileRef
@@ -37,3 +41,25 @@ async def fetch_results(
     except ComfyError as exc:
         return Text("failed.fetch", error=str(exc))
     return tuple(fetched) if fetched or texts else Text("failed.no_image")
+
+
+T = TypeVar("T")
+
+
+class Stopped(Exception):
+    """The member cancelled the job while its results were being fetched."""
+
+
+async def within(work: Awaitable[T], stop: asyncio.Event, seconds: float) -> T:
+    """`work`'s result; `TimeoutError` past `seconds`, `Stopped` once `stop` is set (the work is then
+    cancelled, and awaited, either way)."""
+    task, stopped = asyncio.ensure_future(work), asyncio.ensure_future(stop.wait())
+    try:
+        done, _ = await asyncio.wait({task, stopped}, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for pending in (task, stopped):
+            pending.cancel()
+        await asyncio.gather(task, stopped, return_exceptions=True)
+    if task in done:
+        return task.result()
+    raise Stopped if stopped in done else TimeoutError

@@ -19,7 +19,7 @@ from bot.comfy.run import PromptRun, RunFailed, RunInterrupted, RunLost, RunSucc
 from bot.i18n import Text
 
 from .active import ActiveJobs
-from .delivery import fetch_results
+from .delivery import Stopped, fetch_results, within
 from .endings import JobEndings, on_a_backend
 from .events import (
     Cancelled,
@@ -54,6 +54,7 @@ class JobEngine(JobEndings):
         max_file_bytes: int = 64 * 2**20,
         max_job_bytes: int = 256 * 2**20,
         deadline: float = 30 * 60,
+        delivery_timeout: float = 300.0,
     ) -> None:
         self.pool = pool
         self.store = store
@@ -63,6 +64,7 @@ class JobEngine(JobEndings):
         # Bounds against a server that sends too much or never finishes: per result file, per job, and the
         # time from dispatch to the end (the job is then stopped on its server and failed with a message).
         self.max_file_bytes, self.max_job_bytes, self.deadline = max_file_bytes, max_job_bytes, deadline
+        self.delivery_timeout = delivery_timeout  # fetching a job's results: a server streaming forever is given up
         self.scheduler = FairScheduler()
         self.active = ActiveJobs()  # every unfinished job
         self.reservations = Reservations()  # jobs being made: checked, not yet accepted
@@ -73,6 +75,7 @@ class JobEngine(JobEndings):
         self._runs: dict[str, PromptRun] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._cancelled_by: dict[str, Text] = {}
+        self._fetching: dict[str, asyncio.Event] = {}  # jobs whose results are being fetched -> set to stop it
         self.places = QueuePlaces(self.scheduler, pool, listener)
         self._wake = asyncio.Event()
         self._dispatcher: asyncio.Task[None] | None = None
@@ -147,6 +150,10 @@ class JobEngine(JobEndings):
             self._unqueue(job)
             await self._finish(job, JobState.CANCELLED, Cancelled(by))
             return Text("cancel.not_started")
+        if job.id in self._fetching:  # its results are being fetched: stop that, the member asked
+            self._cancelled_by[job.id] = by
+            self._fetching[job.id].set()
+            return Text("cancel.delivery_stopped")
         if on_a_backend(job) and job.backend and job.prompt_id:
             backend = self.pool.get(job.backend)
             if backend is None:
@@ -347,14 +354,29 @@ class JobEngine(JobEndings):
         """The delivery stage (the job is DELIVERING and its backend's slot already free)."""
         output_nodes = job.request.bound.output_nodes
         refs, texts = outcome.results(output_nodes), outcome.result_texts(output_nodes)
-        images = await fetch_results(
-            backend,
-            refs,
-            job.request.bound.template,
-            max_file_bytes=self.max_file_bytes,
-            max_job_bytes=self.max_job_bytes,
-            texts=bool(texts),
-        )
+        stop = self._fetching[job.id] = asyncio.Event()
+        try:
+            images = await within(
+                fetch_results(
+                    backend,
+                    refs,
+                    job.request.bound.template,
+                    max_file_bytes=self.max_file_bytes,
+                    max_job_bytes=self.max_job_bytes,
+                    texts=bool(texts),
+                ),
+                stop,
+                self.delivery_timeout,
+            )
+        except Stopped:
+            await self._finish(job, JobState.CANCELLED, Cancelled(self._cancelled_by.pop(job.id)))
+            return
+        except TimeoutError:
+            slow = Text("failed.delivery_slow", seconds=self.delivery_timeout)
+            await self._finish(job, JobState.FAILED, Failed(slow))
+            return
+        finally:
+            del self._fetching[job.id]
         if isinstance(images, Text):
             await self._finish(job, JobState.FAILED, Failed(images))
             return

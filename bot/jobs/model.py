@@ -26,7 +26,12 @@ ALLOWED = {
     JobState.QUEUED: {JobState.DISPATCHED, JobState.FAILED, JobState.CANCELLED},
     JobState.DISPATCHED: {JobState.RUNNING, JobState.DELIVERING, JobState.QUEUED, JobState.FAILED, JobState.CANCELLED},
     JobState.RUNNING: {JobState.DELIVERING, JobState.QUEUED, JobState.FAILED, JobState.CANCELLED},
-    JobState.DELIVERING: {JobState.DELIVERED, JobState.FAILED, JobState.QUEUED},
+    JobState.DELIVERING: {
+        JobState.DELIVERED,
+        JobState.FAILED,
+        JobState.QUEUED,
+        JobState.CANCELLED,
+    },  # cancelled: while fetched
     JobState.DELIVERED: set(),
     JobState.FAILED: set(),
     JobState.CANCELLED: set(),

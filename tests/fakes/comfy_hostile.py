@@ -33,6 +33,16 @@ async def endless(request: web.Request) -> web.StreamResponse:
         await asyncio.sleep(0)
 
 
+async def steady(request: web.Request, chunk: int, delay: float) -> web.StreamResponse:
+    """A file that never ends, `chunk` bytes every `delay` seconds: above any minimum rate, so only a bound on
+    time stops the reader."""
+    response = web.StreamResponse(headers={"Content-Type": "image/png"})
+    await response.prepare(request)
+    while True:
+        await response.write(b"\x89PNG" + b"\0" * (chunk - 4))
+        await asyncio.sleep(delay)  # the pace of the stream, not a synchronisation
+
+
 async def trickle(request: web.Request, answer: web.StreamResponse, delay: float) -> web.StreamResponse:
     """The real answer's body, one byte every `delay` seconds."""
     body = answer.body if isinstance(answer, web.Response) and isinstance(answer.body, bytes) else b""

@@ -62,7 +62,8 @@ class Fault:
     """What the next matching request gets: "500", "garbage", "drop" (no answer), "lost" (handled, answer
     lost), "slow" (answered after `delay` seconds), "gated" (handled once `gate` is set) or "canned" (`status`
     and JSON `body` as given); hostile ones (comfy_hostile.py): "huge" (`size` bytes), "endless", "trickle"
-    (the real answer, a byte every `delay` seconds)."""
+    (the real answer, a byte every `delay` seconds), "steady" (a file that never ends, `size` bytes every
+    `delay` seconds)."""
 
     method: str
     path: str
@@ -361,6 +362,8 @@ class FakeComfy:
             return await comfy_hostile.endless(request)
         if fault.kind == "trickle":
             return await comfy_hostile.trickle(request, await handler(request), fault.delay)
+        if fault.kind == "steady":
+            return await comfy_hostile.steady(request, fault.size, fault.delay)
         if fault.kind == "slow":
             await asyncio.sleep(fault.delay)
             return await handler(request)
