@@ -124,15 +124,24 @@ class App:
             signalled.cancel()
             connected.result()  # raises what stopped it
             return
-        log.warning("SIGTERM: taking no new work; flushing final messages, then closing")
+        log.warning("SIGTERM: taking no new work; answering what was asked, flushing final messages, then closing")
         self.bot.stopping = True
-        await bounded(self.presenter.drain(), self.settings.discord.shutdown_timeout / 2)
+        began, half = time.monotonic(), self.settings.discord.shutdown_timeout / 2
+        await bounded(self._answered(), half)  # what members asked before the signal is answered, then
+        await bounded(self.presenter.drain(), half - (time.monotonic() - began))  # the final messages shown
+        await self.bot.leave_gateway()  # no interaction comes in any more
         connected.cancel()
         await asyncio.gather(connected, return_exceptions=True)
+        await bounded(self._answered(), half - (time.monotonic() - began))  # those that came meanwhile
+
+    async def _answered(self) -> None:
+        """Until every interaction received so far has been handled (the bot takes no new one meanwhile)."""
+        while handling := self.bot.answering_now():
+            await asyncio.wait(handling)
 
 
 async def bounded(step: Awaitable[None], seconds: float) -> None:
     try:
-        await asyncio.wait_for(step, seconds)
+        await asyncio.wait_for(step, max(seconds, 0.1))
     except TimeoutError:
         log.warning("shutting down: a step took more than %.0f s; going on", seconds)

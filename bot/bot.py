@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -14,13 +15,19 @@ import yarl
 from discord.ext import commands
 
 from .cogs.failures import tell_failure
-from .cogs.replies import tell
 from .settings import DiscordSettings
-from .ui.buttons import CancelButton, PickSelect, ResultButton
+from .ui.buttons import CancelButton, PickSelect, ResultButton, taking_work
 from .ui.mentions import NOBODY
 from .ui.translator import CatalogueTranslator
 
 log = logging.getLogger(__name__)
+INTERACTION_TASKS = (  # the names of the tasks discord.py handles an interaction in, and the bot's forms' own
+    "CommandTree-invoker",
+    "discord-ui-view-dispatch-",
+    "discord-ui-dynamic-item-",
+    "discord-ui-modal-dispatch-",
+    "discord.py: on_interaction",
+)
 
 
 def intents() -> discord.Intents:
@@ -93,10 +100,24 @@ class ComfyBot(commands.AutoShardedBot):
 
     async def _taking_work(self, interaction: discord.Interaction) -> bool:
         """While the bot shuts down, a command is answered (in the member's language) instead of started."""
-        if not self.stopping:
-            return True
-        await tell(interaction, "shutdown.restarting", warn=True)
-        return False
+        return await taking_work(interaction)
+
+    async def leave_gateway(self) -> None:
+        """Close every shard's gateway connection (nothing more is received), keeping the REST session for the
+        answers still being sent."""
+        for shard in self.shards.values():
+            await shard.disconnect()
+
+    @staticmethod
+    def answering_now() -> list[asyncio.Task[Any]]:
+        """The interactions being handled now (commands, buttons and menus, forms): discord.py's own tasks for
+        them, known by the names discord.py 2.7 gives them (app_commands/tree.py, ui/view.py, ui/modal.py; the
+        version is pinned below 2.8), and the bot's own form handler's."""
+        return [
+            task
+            for task in asyncio.all_tasks()
+            if task.get_name().startswith(INTERACTION_TASKS) and not task.done() and task is not asyncio.current_task()
+        ]
 
     async def _command_failed(
         self, interaction: discord.Interaction, error: discord.app_commands.AppCommandError

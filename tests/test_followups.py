@@ -267,3 +267,20 @@ async def test_refused_reactions_are_told_to_that_member_alone_and_once(stack: S
     public = [m for m in discord.messages.values() if m.channel_id == CHANNEL_ID and m.id not in in_channel]
     assert [m.pinged for m in public if m.pinged != [USER_ID]] == [[closed]]
     assert public[0].content == f"<@{closed}> ⚠️ Only the member who made this, or a moderator, can reroll it."
+
+
+async def test_an_edit_form_opened_before_a_restart_is_answered_after_it(stack: Stack) -> None:
+    """Forms are as durable as buttons: the bot that gets the submission need not be the one that opened it."""
+    comfy, discord = stack.comfys[0], stack.discord
+    async with stack.start():
+        _, result = await deliver(discord, "a fox --seed 7")
+        edit = await discord.click(result, button(result, "edit"))
+        await discord.until(lambda: edit.callback_type == 9)  # the form is open on the member's screen
+    form = edit.callback_data or {}
+    async with stack.start(limits=LimitSettings(reroll_cooldown=0)):  # a new process
+        submitted = await discord.submit_modal(
+            form["custom_id"], {"prompt": "a fox in the rain", "negative": ""}, message=result
+        )
+        await discord.until(final(discord, submitted))
+    assert discord.original(submitted).embeds[0]["title"] == "Done"
+    assert graph_of(comfy, 1)["6"]["inputs"]["text"] == "a fox in the rain"

@@ -11,9 +11,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from tests.discord_helpers import done_edits, final, imagine
+import aiohttp
+import pytest
+
+from bot.__main__ import assemble
+from bot.settings import LimitSettings
+from tests.discord_helpers import button, deliver, done_edits, final, imagine, settings_between
 from tests.fakes.comfy_server import FakeComfy
 from tests.fakes.discord_api import FakeDiscord
+from tests.fakes.discord_payloads import LOADING
 from tests.stack import ROOT, Stack, process_environment, shipped_comfy, with_workflows
 
 
@@ -73,3 +79,54 @@ async def test_a_command_during_shutdown_is_told_the_bot_is_restarting(stack: St
         await discord.until(lambda: asked.message_id in discord.messages)
     told = discord.original(asked)
     assert told.ephemeral and told.content.startswith("⚠️ The bot is restarting") and not comfy.history
+
+
+async def test_interactions_in_the_sigterm_window_are_all_answered_before_the_session_closes(
+    stack: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A Vary pressed just before SIGTERM (its result still downloading) is answered before Discord's session
+    closes; a button and a form used after it are told the bot is restarting. Nothing is left loading."""
+    comfy, discord = stack.comfys[0], stack.discord
+    backends = [(comfy.base_url, "gpu1")]
+    settings = settings_between(
+        backends,
+        discord.api_base,
+        stack.folder,
+        limits=LimitSettings(reroll_cooldown=0),
+        bucket_window=1.0,
+        shutdown_timeout=20,
+    )
+    terminated = asyncio.Event()
+    async with aiohttp.ClientSession() as session:
+        app = await assemble(settings, session, guild_ready_timeout=0.05)
+        try:
+            await app.login("test-token")
+            await app.start()
+            life = asyncio.create_task(app.until_terminated(terminated))
+            await app.bot.wait_until_ready()
+            _, result = await deliver(discord, "a fox")
+            edit = await discord.click(result, button(result, "edit"))
+            await discord.until(lambda: edit.callback_type == 9)
+            discord.attachment_delay = 4.0  # the result takes a while to download
+            vary = await discord.click(result, button(result, "vary", 1))
+            await discord.until(lambda: vary.callback_type == 5)  # deferred: the bot is on it
+            terminated.set()
+            async with asyncio.timeout(5):  # the flag is the bot's, no event of the fake's: yield until it is set
+                while not app.bot.stopping:  # noqa: ASYNC110 - a flag of the bot's, with no event to wait on
+                    await asyncio.sleep(0)
+            late = await discord.click(result, button(result, "reroll"))
+            form = await discord.submit_modal((edit.callback_data or {})["custom_id"], {"prompt": "x"}, message=result)
+            await discord.until(lambda: late.callback_type is not None and form.callback_type is not None)
+            assert vary.message_id is not None and discord.original(vary).flags & LOADING  # still downloading
+            await asyncio.wait_for(life, 20)
+        finally:
+            await app.close()
+    logged = caplog.text
+    async with stack.start():  # the Vary was taken as a job before the exit: shown, here or by the next process
+        await discord.until(final(discord, vary))
+    assert discord.original(vary).embeds[0]["title"] == "Done"
+    for asked in (late, form):
+        assert asked.message_id is not None and not discord.original(asked).flags & LOADING, asked
+    assert discord.original(late).content.startswith("⚠️ The bot is restarting")
+    assert discord.original(form).content.startswith("⚠️ The bot is restarting")
+    assert "Session is closed" not in logged and "never retrieved" not in logged and "Traceback" not in logged

@@ -6,9 +6,12 @@ in reactions.py; who may, in followup_rules.py."""
 from __future__ import annotations
 
 import logging
+import re
+from typing import Any
 
 import discord
 from discord import app_commands
+from discord.ext import commands
 
 from bot.i18n import Text, text_of
 from bot.jobs.admission import Asker
@@ -18,6 +21,7 @@ from bot.jobs.model import Job, JobRequest
 from bot.jobs.store import StoredReply
 from bot.templates.errors import TemplateError
 from bot.templates.params import ImageData
+from bot.ui.buttons import taking_work
 from bot.ui.panels import Field, panel
 
 from .actors import actor, asker_of
@@ -33,29 +37,43 @@ def _id(message: discord.Message | None) -> int | None:
     return message.id if message is not None else None
 
 
+EDIT_FORM = re.compile(r"job:edit-form:(?P<job>[0-9a-f-]{36})")
+
+
 class EditModal(discord.ui.Modal):
-    def __init__(self, cog: ResultsCog, job: Job, message: discord.Message | None, locale: str) -> None:
-        super().__init__(title=Text("edit.title").render(locale), timeout=600)
-        self.cog, self.job, self.message = cog, job, message
+    """The Edit form. Its custom id names the job, and its submission is handled by `ResultsCog.on_interaction`
+    from that id and the values sent, not by this object: a form opened before a restart or a lease takeover
+    is answered by whichever process receives it, as buttons are."""
+
+    def __init__(self, job: Job, locale: str) -> None:
+        super().__init__(title=Text("edit.title").render(locale), timeout=600, custom_id=f"job:edit-form:{job.id}")
         values = job.request.bound.values
-        self.prompt: discord.ui.TextInput[EditModal] = discord.ui.TextInput(
-            label=Text("edit.prompt").render(locale),
-            style=discord.TextStyle.paragraph,
-            default=str(values.get("prompt") or "")[:4000],
-            max_length=4000,
-        )
-        self.negative: discord.ui.TextInput[EditModal] = discord.ui.TextInput(
-            label=Text("edit.negative").render(locale),
-            style=discord.TextStyle.paragraph,
-            required=False,
-            default=str(values.get("negative") or "")[:4000],
-            max_length=4000,
-        )
-        self.add_item(self.prompt)
-        self.add_item(self.negative)
+        for name, required in (("prompt", True), ("negative", False)):
+            self.add_item(
+                discord.ui.TextInput(
+                    label=Text(f"edit.{name}").render(locale),
+                    style=discord.TextStyle.paragraph,
+                    custom_id=name,
+                    required=required,
+                    default=str(values.get(name) or "")[:4000],
+                    max_length=4000,
+                )
+            )
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
-        await self.cog.run_edit(interaction, self.job, self.message, self.prompt.value, self.negative.value)
+        """Nothing here: the submission is the cog's (see the class)."""
+
+
+def _form_values(data: Any) -> dict[str, str]:
+    """The text inputs of a submitted form, by custom id (in action rows, or in labels)."""
+    values: dict[str, str] = {}
+    rows = data.get("components") if isinstance(data, dict) else None
+    for row in rows if isinstance(rows, list) else []:
+        inner = row.get("components") or [row.get("component")] if isinstance(row, dict) else []
+        for item in inner:
+            if isinstance(item, dict) and isinstance(item.get("custom_id"), str):
+                values[item["custom_id"]] = str(item.get("value") or "")
+    return values
 
 
 class ResultsCog(FollowUpCog, name="ResultsCog"):
@@ -94,7 +112,7 @@ class ResultsCog(FollowUpCog, name="ResultsCog"):
         self, interaction: discord.Interaction, job: Job, action: str, index: int | None, asker: Asker, private: bool
     ) -> None:
         if action == "edit":
-            await interaction.response.send_modal(EditModal(self, job, interaction.message, locale_of(interaction)))
+            await interaction.response.send_modal(EditModal(job, locale_of(interaction)))
             return
         note = note_of(interaction.guild_id, interaction.channel_id or 0, _id(interaction.message))
         message_id = None
@@ -133,6 +151,22 @@ class ResultsCog(FollowUpCog, name="ResultsCog"):
             await tell(interaction, "results.not_deleted", warn=True)
             return
         await tell(interaction, "results.deleted")
+
+    @commands.Cog.listener()
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        """A submitted Edit form, whichever process opened it and whenever (see `EditModal`)."""
+        data: dict[str, Any] = {}
+        if interaction.type is discord.InteractionType.modal_submit and isinstance(interaction.data, dict):
+            data = dict(interaction.data)
+        match = EDIT_FORM.fullmatch(str(data.get("custom_id", "")))
+        if match is None or not await taking_work(interaction):
+            return
+        job = await self.store.get(match["job"])
+        if job is None:
+            await tell(interaction, "results.unknown")
+            return
+        values = _form_values(data)
+        await self.run_edit(interaction, job, interaction.message, values.get("prompt", ""), values.get("negative", ""))
 
     @answering
     async def run_edit(

@@ -12,6 +12,16 @@ from bot.i18n import Text
 CANCEL_PREFIX = "job:cancel:"
 
 
+async def taking_work(interaction: discord.Interaction) -> bool:
+    """While the bot shuts down (`stopping`, set on SIGTERM), an interaction of any kind (a command, a button, a
+    menu, a form) is answered in the member's language instead of started: none is left unanswered."""
+    if not getattr(interaction.client, "stopping", False):
+        return True
+    text = "⚠️ " + Text("shutdown.restarting").render(str(interaction.locale))
+    await interaction.response.send_message(text, ephemeral=True)
+    return False
+
+
 async def _cog(interaction: discord.Interaction, name: str) -> Any:
     """The cog that handles a button, or None after telling the member it is not available."""
     client = interaction.client
@@ -37,6 +47,9 @@ class CancelButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"jo
         cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: Any
     ) -> CancelButton:
         return cls(match["job"])
+
+    async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
+        return await taking_work(interaction)
 
     async def callback(self, interaction: discord.Interaction) -> None:
         cog = await _cog(interaction, "QueueCog")
@@ -83,6 +96,9 @@ class ResultButton(
         index = int(match["index"]) if match["index"] else None
         return cls(match["action"], match["job"], index)
 
+    async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
+        return await taking_work(interaction)
+
     async def callback(self, interaction: discord.Interaction) -> None:
         cog = await _cog(interaction, "ResultsCog")
         if cog is not None:
@@ -113,6 +129,9 @@ class PickSelect(
         cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: Any
     ) -> PickSelect:
         return cls(match["action"], match["job"])
+
+    async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
+        return await taking_work(interaction)
 
     async def callback(self, interaction: discord.Interaction) -> None:
         values = self.item.values or ["1"]  # what the member picked
