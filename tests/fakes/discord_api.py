@@ -31,6 +31,7 @@ from typing import Any
 
 from aiohttp import BodyPartReader, WSMsgType, web
 
+from . import discord_openapi
 from .discord_members import MemberActions
 from .discord_payloads import (
     API,
@@ -108,6 +109,9 @@ class FakeDiscord(MemberActions, MessageRoutes):
         # answer interaction callbacks with only what Discord's spec requires (InteractionCallbackResponse:
         # `interaction` with its `id` and `type`; `resource` and `response_message_id` are optional)
         self.sparse_callbacks = False
+        # answers checked against the response schemas of Discord's spec (the fake's own tests): what does not fit
+        self.check_answers = False
+        self.answer_problems: list[str] = []
         self.reactions: list[tuple[str, int, str, str]] = []  # (method, message id, emoji, user or @me)
         self.deleted: list[int] = []  # message ids deleted (by any route)
         self.requests: list[Request] = []
@@ -298,33 +302,50 @@ class FakeDiscord(MemberActions, MessageRoutes):
         if not request.path.startswith(API):
             return await handler(request)  # type: ignore[no-any-return]
         await self._far()
-        body, files = None, []
-        if request.content_type == "multipart/form-data":
-            async for part in await request.multipart():
-                if not isinstance(part, BodyPartReader):
-                    continue
-                raw = await part.read()
-                if part.name == "payload_json":
-                    body = json.loads(raw)
-                else:
-                    files.append(File(part.filename or "", bytes(raw), part.headers.get("Content-Type", "")))
-        elif request.can_read_body:
-            raw = await request.read()
-            body = json.loads(raw) if raw else None
+        body, files, malformed = None, [], False
+        try:
+            if request.content_type == "multipart/form-data":
+                async for part in await request.multipart():
+                    if not isinstance(part, BodyPartReader):
+                        continue
+                    raw = await part.read()
+                    if part.name == "payload_json":
+                        body = json.loads(raw)
+                    else:
+                        files.append(File(part.filename or "", bytes(raw), part.headers.get("Content-Type", "")))
+            elif request.can_read_body:
+                raw = await request.read()
+                body = json.loads(raw) if raw else None
+        except ValueError:  # reference#error-messages: 50109, "The request body contains invalid JSON."
+            malformed = True
         recorded = Request(request.method, request.path[len(API) :], dict(request.query), body, files)
         self.requests.append(recorded)
         request[RECORDED] = recorded
+        invalid = discord_openapi.request_errors(request.method, recorded.path, body)
         try:
-            response = await handler(request)
+            if malformed:
+                raise Refused(400, 50109, "The request body contains invalid JSON.")
+            if invalid:  # what Discord's own description of its API refuses, refused as Discord does
+                recorded.code = 50035
+                response = self._json(discord_openapi.error_body(invalid), 400)
+            else:
+                response = await handler(request)
         except Refused as exc:
             recorded.code = exc.code
             response = self._error(exc.status, exc.code, exc.message)
         except Limited as exc:
             recorded.code = 429
             response = self._json(exc.body, 429, exc.headers)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:  # never a 500 for a body:
+            recorded.code = 50035  # a value the fake could not use is a form body Discord would refuse
+            response = self._error(400, 50035, f"Invalid Form Body ({type(exc).__name__}: {exc})")
         recorded.status = response.status
+        if self.check_answers and isinstance(response, web.Response) and response.content_type == "application/json":
+            answered = json.loads(response.body) if isinstance(response.body, bytes) and response.body else None
+            for problem in discord_openapi.answer_errors(request.method, recorded.path, response.status, answered):
+                self.answer_problems.append(f"{request.method} {recorded.path} {response.status} {problem}")
         self.notify()
-        return response  # type: ignore[no-any-return]
+        return response
 
     async def _rest(self, request: web.Request) -> web.StreamResponse:
         path = request.match_info["path"]
@@ -341,8 +362,8 @@ class FakeDiscord(MemberActions, MessageRoutes):
                     "session_start_limit": {"total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1},
                 }
             )
-        if path == "users/@me":
-            return self._json(user(BOT_ID, "comfybot", bot=True))
+        if path == "users/@me":  # the spec's UserPIIResponse: the user, and what only they see of themselves
+            return self._json(user(BOT_ID, "comfybot", bot=True) | {"mfa_enabled": False, "locale": "en-US"})
         if path == "users/@me/channels" and method == "POST":  # open a DM with a member
             recipient = int((recorded.json or {})["recipient_id"])
             dm = {"id": str(DM_CHANNEL_ID + recipient), "type": 1, "last_message_id": None}
@@ -365,7 +386,17 @@ class FakeDiscord(MemberActions, MessageRoutes):
                     "verify_key": "00",
                     "owner": user(OWNER_ID, "owner"),
                     "flags": 0,
+                    "flags_new": "0",
+                    "type": None,
                     "team": None,
+                    "redirect_uris": [],
+                    "interactions_endpoint_url": None,
+                    "role_connections_verification_url": None,
+                    "approximate_guild_count": len(self.guilds),
+                    "approximate_user_install_count": 0,
+                    "approximate_user_authorization_count": 0,
+                    "explicit_content_filter": 0,
+                    "eligible_oauth2_scopes": [],
                 }
             )
         if parts[0] == "applications" and parts[-1] == "commands":
@@ -401,7 +432,7 @@ class FakeDiscord(MemberActions, MessageRoutes):
         self.faulted[status] = self.faulted.get(status, 0) + 1
         if status == 429:
             headers = {"Retry-After": "0.2", "X-RateLimit-Scope": "shared", "Via": "1.1 google"}
-            body = {"message": "You are being rate limited.", "retry_after": 0.2, "global": False}
+            body = {"code": 0, "message": "You are being rate limited.", "retry_after": 0.2, "global": False}
             return self._json(body, 429, headers)
         return web.Response(status=status, text="upstream unavailable")
 
@@ -415,8 +446,10 @@ class FakeDiscord(MemberActions, MessageRoutes):
                     "id": str(next(self._ids)),
                     "application_id": str(BOT_ID),
                     "version": "1",
-                    "default_member_permissions": cmd.get("default_member_permissions"),
+                    # answered as Discord stores them: a permission set as a string, the install contexts filled in
+                    "default_member_permissions": _permission_string(cmd.get("default_member_permissions")),
                     "type": cmd.get("type", 1),
+                    "integration_types": cmd.get("integration_types") or [0],
                 }
                 for cmd in body or []
             ]
@@ -434,3 +467,7 @@ class FakeDiscord(MemberActions, MessageRoutes):
     def refused(self) -> list[Request]:
         """Every request Discord would have refused for breaking a rule (4xx other than injected faults)."""
         return [r for r in self.requests if 400 <= r.status < 500 and r.status != 429]
+
+
+def _permission_string(value: Any) -> str | None:
+    return None if value is None else str(value)

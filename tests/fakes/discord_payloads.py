@@ -56,7 +56,28 @@ def user(user_id: int, name: str, *, bot: bool = False) -> Json:
         "avatar": None,
         "bot": bot,
         "flags": 0,
+        "public_flags": 0,
+        "primary_guild": None,
     }
+
+
+def numbered(components: list[Json]) -> list[Json]:
+    """Components as Discord answers them: each with its numeric `id` (assigned in order where the request gave
+    none) and a select menu's `min_values`/`max_values` (1 by default): components/reference#anatomy-of-a-component."""
+    ids = itertools.count(1)
+
+    def filled(component: Json) -> Json:
+        made = {**component, "id": component.get("id") or next(ids)}
+        if isinstance(made.get("emoji"), dict):  # a Unicode emoji is answered by its name alone
+            made["emoji"] = {k: v for k, v in made["emoji"].items() if v is not None}
+        if made.get("type") in (3, 5, 6, 7, 8):  # select menus
+            made.setdefault("min_values", 1)
+            made.setdefault("max_values", 1)
+        if isinstance(made.get("components"), list):
+            made["components"] = [filled(c) for c in made["components"]]
+        return made
+
+    return [filled(c) for c in components]
 
 
 def snowflakes() -> Iterator[int]:
@@ -216,8 +237,8 @@ class Message:
             "pinned": False,
             "type": 0,
             "flags": self.flags,
-            "embeds": self.embeds,
-            "components": self.components,
+            "embeds": [{"type": "rich", **e} for e in self.embeds],  # Discord fills in an embed's type
+            "components": numbered(self.components),
             "attachments": [
                 {
                     "id": str(self.id * 100 + n),

@@ -43,7 +43,8 @@ class Limited(Exception):
 
     @property
     def body(self) -> dict[str, object]:
-        return {
+        return {  # the spec's RatelimitedResponse: an Error (code, message) with retry_after and global
+            "code": 0,
             "message": "You are being rate limited.",
             "retry_after": self.retry_after,
             "global": self.scope == "global",

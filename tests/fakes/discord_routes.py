@@ -110,11 +110,12 @@ class MessageRoutes:
         if self.sparse_callbacks:
             return self._json({"interaction": answered})
         if message is not None:
-            resource["message"] = message.payload(self._base())
             answered["response_message_id"] = str(message.id)  # a snowflake, never null: absent when none
+        if message is not None and kind in (MESSAGE, UPDATE):  # the spec's resources: a message made or changed
+            resource["message"] = message.payload(self._base())
         answered["response_message_loading"] = kind == DEFERRED_MESSAGE
         answered["response_message_ephemeral"] = interaction.ephemeral
-        return self._json({"interaction": answered, "resource": resource})
+        return self._json({"interaction": answered, **({"resource": resource} if "message" in resource else {})})
 
     def _respond(self, interaction: Interaction, kind: Any, data: Json, files: list[File]) -> Message | None:
         """The message an accepted callback makes or changes (None: a modal, an autocomplete, a deferred
