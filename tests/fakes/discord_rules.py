@@ -249,6 +249,11 @@ def _check_options(options: list[Json], where: str) -> None:
 def check_commands(commands: list[Json]) -> None:
     """A bulk overwrite of application commands (PUT .../commands)."""
     names = [(c.get("type", 1), c.get("name")) for c in commands]
+    # interactions/application-commands#registering-a-command: up to 100 slash commands, 15 user and 15 message
+    # ones; the spec's one number (130 in all) is the sum, so each kind is held to its own, the stricter rule
+    for kind, most in ((1, 100), (2, 15), (3, 15)):
+        if sum(1 for k, _ in names if k == kind) > most:
+            raise invalid("commands", f"Must be {most} or fewer commands of type {kind}.")
     if len(set(names)) != len(names):
         raise invalid("commands", "Application command names must be unique")
     for n, command in enumerate(commands):

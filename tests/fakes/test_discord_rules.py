@@ -199,6 +199,14 @@ async def test_command_registration_follows_discords_naming_and_limits(wire: Wir
     assert (await wire.call("PUT", "/applications/1000/commands", [fine])).status == 200
 
 
+async def test_more_than_100_slash_commands_in_one_overwrite_are_refused(wire: Wire) -> None:
+    """The documented 100 slash commands, stricter than the spec's 130 for every kind together."""
+    many = [command(name=f"c{n}") for n in range(101)]
+    put = await wire.call("PUT", "/applications/1000/commands", many)
+    assert (put.status, put.code) == (400, 50035)
+    assert (await wire.call("PUT", "/applications/1000/commands", many[:100])).status == 200
+
+
 async def test_an_interaction_is_acknowledged_once_within_three_seconds(wire: Wire) -> None:
     late = await wire.command()
     wire.fake.ack_deadline = 0.0  # as if three seconds had passed

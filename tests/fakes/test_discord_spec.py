@@ -223,7 +223,7 @@ def broken(
             )
         items = schema.get("items")
         if isinstance(items, dict):
-            for index, item in enumerate(value[:1]):  # the first of alike items
+            for index, item in enumerate(value[:4]):  # items of one schema may fill different fields
                 yield from broken(items, item, (*path, index))
     elif isinstance(value, dict):
         for name in schema.get("required", ()):
