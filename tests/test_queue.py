@@ -311,9 +311,22 @@ async def test_a_cancel_that_meets_the_end_of_the_job_leaves_the_result_delivere
         comfy.release()
         await discord.until(final(discord, second))
         gate.set()
-        answer = f"/webhooks/1000/{asked.token}"
-        await discord.until(lambda: bool(discord.sent("POST", answer)))
+        told = await answer(discord, asked)
         await discord.until(final(discord, first))
-    assert [r.json["content"] for r in discord.sent("POST", answer) if r.json] == ["That job has already ended."]
+    assert told == "That job has already ended."
     result = discord.original(second)
     assert result.embeds[0]["title"] == "Done" and result.files
+
+
+async def test_answers_after_a_deferral_fill_the_loading_message_instead_of_adding_webhook_messages(
+    stack: Stack,
+) -> None:
+    """Discord limits the webhook messages made in one channel (follow-ups included) to about 30 a minute: 35
+    admins' deferred commands at once are answered by editing their loading messages, none by a new message."""
+    discord = stack.discord
+    admin = {"permissions": str(1 << 5)}
+    async with stack.start():
+        asked = [await discord.interact("clearqueue", user_id=USER_ID + n, member=admin) for n in range(35)]
+        told = [await answer(discord, interaction) for interaction in asked]
+    assert set(told) == {"Cleared 0 queued job(s)."}
+    assert discord.sent("POST", "/webhooks/") == [] and discord.limits.answered == {}

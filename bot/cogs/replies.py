@@ -28,20 +28,29 @@ async def tell(
 ) -> None:
     """An answer only the member sees, in their language (⚠️ first when it is a refusal)."""
     content = fit_content(("⚠️ " if warn else "") + say(interaction, text, **params))
-    if interaction.response.is_done():
-        await interaction.followup.send(content, ephemeral=True)
-    else:
-        await interaction.response.send_message(content, ephemeral=True)
+    await _answer(interaction, content=content)
 
 
 async def show(interaction: discord.Interaction, embed: discord.Embed) -> None:
     """An embed only the member sees, fitted to Discord's limits (a blank value reads "(none)" in their
     language)."""
-    fitted = fit_embed(embed, say(interaction, "result.none"))
-    if interaction.response.is_done():
-        await interaction.followup.send(embed=fitted, ephemeral=True)
+    await _answer(interaction, embed=fit_embed(embed, say(interaction, "result.none")))
+
+
+async def _answer(interaction: discord.Interaction, **message: Any) -> None:
+    """Only for the member: the reply; after a deferral with a loading message, that message filled in by an
+    edit; else a follow-up. A follow-up is a webhook message created in the channel, and Discord limits those per
+    channel (about 30 a minute, every webhook there together: discord/discord-api-docs#367, #3763), so one is
+    made only when nothing can be edited instead."""
+    if not interaction.response.is_done():
+        await interaction.response.send_message(ephemeral=True, **message)
+    elif interaction.response.type is discord.InteractionResponseType.deferred_channel_message and not (
+        interaction.extras.get("filled")
+    ):
+        interaction.extras["filled"] = True
+        await interaction.edit_original_response(**message)
     else:
-        await interaction.response.send_message(embed=fitted, ephemeral=True)
+        await interaction.followup.send(ephemeral=True, **message)
 
 
 async def loading(interaction: discord.Interaction, *, ephemeral: bool) -> int | None:

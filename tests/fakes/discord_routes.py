@@ -180,6 +180,7 @@ class MessageRoutes:
         limit = interaction.attachment_size_limit
         data = recorded.json or {}
         if not rest:  # POST /webhooks/{app}/{token}: a follow-up message
+            self.limits.take("channel-webhook-create", str(interaction.channel_id), global_bound=False)
             original = self.messages.get(interaction.message_id or 0)
             if interaction.callback_type == DEFERRED_MESSAGE and original is not None and original.flags & LOADING:
                 # the first follow-up after a deferred reply is that reply: it keeps the defer's ephemerality

@@ -392,3 +392,16 @@ async def test_a_guilds_events_go_to_its_shard_only_and_a_shard_out_of_range_is_
     assert (await bad.receive()).type is aiohttp.WSMsgType.CLOSE and bad.close_code == 4010
     for ws in (zero, one, bad):
         await ws.close()
+
+
+async def test_webhook_messages_created_in_one_channel_are_limited_to_30_a_minute_follow_ups_included(
+    wire: Wire,
+) -> None:
+    """A limit of the channel itself, shared by every webhook and interaction there (discord-api-docs#367)."""
+    answers = []
+    for _ in range(31):
+        interaction = await wire.command()
+        await wire.callback(interaction, 4, {"content": "ok"})
+        answers.append(await wire.followup(interaction, {"content": "more", "flags": 64}))
+    assert [a.status for a in answers[:30]] == [200] * 30
+    assert answers[30].status == 429 and answers[30].headers["X-RateLimit-Scope"] == "shared"
