@@ -16,7 +16,7 @@ import pytest
 from bot.app import App
 from tests.discord_helpers import assembled, button, final, imagine, settings_between
 from tests.fakes.comfy_server import FakeComfy, full_nodes
-from tests.fakes.discord_api import CHANNEL_ID, FakeDiscord
+from tests.fakes.discord_api import CHANNEL_ID, FakeDiscord, Interaction
 from tests.stack import checkpoints
 from tests.templates.ui_graphs import UiGraph, txt2img
 
@@ -45,6 +45,14 @@ def start_bot(comfy: FakeComfy, discord_fake: FakeDiscord, folder: Path) -> Star
     return start
 
 
+async def made(start_bot: Started, discord_fake: FakeDiscord, prompt: str, template: str) -> Interaction:
+    """One /imagine with `template`, its message final, and the bot stopped."""
+    async with start_bot():
+        interaction = await imagine(discord_fake, prompt, template=template)
+        await discord_fake.until(final(discord_fake, interaction))
+    return interaction
+
+
 def submitted(comfy: FakeComfy) -> list[dict[str, Any]]:
     return [json.loads(body)["prompt"] for _, path, body in comfy.requests if path == "/prompt"]
 
@@ -62,9 +70,7 @@ async def test_the_official_default_workflow_with_an_older_control_value_runs_as
     start_bot: Started, comfy: FakeComfy, discord_fake: FakeDiscord, folder: Path
 ) -> None:
     (folder / "default.json").write_text(json.dumps(default_export()))
-    async with start_bot():
-        interaction = await imagine(discord_fake, "a lighthouse at dusk", template="default")
-        await discord_fake.until(final(discord_fake, interaction))
+    interaction = await made(start_bot, discord_fake, "a lighthouse at dusk", "default")
 
     [prompt] = submitted(comfy)
     sampler = {k: v for k, v in prompt["3"]["inputs"].items() if not isinstance(v, list)}
@@ -149,9 +155,7 @@ async def test_a_workflow_ending_in_a_custom_output_node_delivers_what_it_report
 ) -> None:
     comfy.object_info["VHS_VideoCombine"] = VIDEO_COMBINE
     (folder / "animate.json").write_text(json.dumps(video_combine_workflow()))
-    async with start_bot():
-        interaction = await imagine(discord_fake, "a fox running", template="animate")
-        await discord_fake.until(final(discord_fake, interaction))
+    interaction = await made(start_bot, discord_fake, "a fox running", "animate")
 
     message = discord_fake.original(interaction)
     assert message.embeds[0]["title"] == "Done"
