@@ -15,7 +15,7 @@ import av
 from PIL import Image, UnidentifiedImageError
 
 from bot.i18n import LocalizedError
-from bot.media_av import TooLong, encode_sound, sound_stream
+from bot.media_av import TooLong, Unreadable, encode_sound, open_media, sound_stream
 
 
 class AttachmentError(LocalizedError, ValueError):
@@ -62,7 +62,7 @@ def safe_sound(data: bytes, filename: str, *, max_seconds: float) -> tuple[bytes
     stem = PurePath(filename).stem[:60] or "sound"
     out = io.BytesIO()
     try:
-        with av.open(io.BytesIO(data), "r") as source, av.open(out, "w", format="flac") as target:
+        with open_media(data) as source, av.open(out, "w", format="flac") as target:
             sound = sound_stream(source, target, "flac", any_rate=True)
             if sound is None:
                 raise AttachmentError("attachment.not_sound")
@@ -71,7 +71,7 @@ def safe_sound(data: bytes, filename: str, *, max_seconds: float) -> tuple[bytes
         raise
     except TooLong:
         raise AttachmentError("attachment.too_long", limit=f"{max_seconds:g}") from None
-    except (av.FFmpegError, ValueError, IndexError):
+    except (av.FFmpegError, ValueError, IndexError, Unreadable):
         raise AttachmentError("attachment.not_sound") from None
     if not samples:
         raise AttachmentError("attachment.not_sound")

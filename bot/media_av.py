@@ -20,6 +20,38 @@ class Unreadable(Exception):
     """Not a video or a sound FFmpeg can read (a damaged file, another kind under a media name)."""
 
 
+# The containers the bot reads, known by their first bytes, each opened with its own demuxer only. FFmpeg's probe
+# would otherwise choose among all of its demuxers, some of which read other files or the network by what the
+# input says (concat scripts, SDP, HLS and DASH playlists, image sequences): an 81-byte "sound" could make the bot
+# read another member's file. So nothing is probed, and no protocol is allowed but the bytes in hand.
+def _container(head: bytes) -> str | None:
+    if head.startswith(b"fLaC"):
+        return "flac"
+    if head.startswith(b"RIFF") and head[8:12] == b"WAVE":
+        return "wav"
+    if head.startswith(b"OggS"):
+        return "ogg"
+    if head.startswith(b"\x1a\x45\xdf\xa3"):  # EBML: Matroska and WebM
+        return "matroska"
+    if head[4:8] == b"ftyp":  # ISO base media: MP4, M4A, MOV
+        return "mov"
+    if head.startswith(b"ID3") or (len(head) > 1 and head[0] == 0xFF and head[1] & 0xE6 == 0xE2):
+        return "mp3"  # an ID3 tag, or an MPEG audio layer III frame's sync word
+    if len(head) > 1 and head[0] == 0xFF and head[1] & 0xF6 == 0xF0:
+        return "aac"  # ADTS
+    return None
+
+
+def open_media(data: bytes) -> av.container.InputContainer:
+    """The bytes as a container FFmpeg demuxes from memory, with the demuxer its first bytes name, never one FFmpeg
+    guesses, and no protocol to open anything else; `Unreadable` when they are no container of the list."""
+    name = _container(data[:16])
+    if name is None:
+        raise Unreadable("not a sound or a video of a known kind (FLAC, WAV, Ogg, MP3, AAC, MP4, WebM, Matroska)")
+    options = {"protocol_whitelist": "", "format_whitelist": name}
+    return av.open(io.BytesIO(data), "r", format=name, options=options)
+
+
 VIDEO_SUFFIXES = (".mp4", ".webm", ".mov", ".mkv")
 AUDIO_SUFFIXES = (".flac", ".mp3", ".wav", ".opus", ".ogg", ".m4a")
 HEADROOM = 0.9  # of the limit the streams aim at (the container and the encoder's overshoot take the rest)
@@ -34,7 +66,7 @@ TRIES = 4
 def fit_video(data: bytes, limit: int) -> bytes | None:
     """The video as an MP4 of at most `limit` bytes, or None."""
     try:
-        with av.open(io.BytesIO(data), "r") as source:
+        with open_media(data) as source:
             stream = source.streams.video[0]
             duration = _seconds(source, stream)
             width, height = stream.codec_context.width, stream.codec_context.height
@@ -59,7 +91,7 @@ def fit_video(data: bytes, limit: int) -> bytes | None:
 def fit_audio(data: bytes, limit: int) -> bytes | None:
     """The sound as an MP3 of at most `limit` bytes, or None."""
     try:
-        with av.open(io.BytesIO(data), "r") as source:
+        with open_media(data) as source:
             stream = source.streams.audio[0]
             duration = _seconds(source, stream)
     except (av.FFmpegError, IndexError, ValueError) as exc:
@@ -89,7 +121,7 @@ def _even(value: float) -> int:
 
 def _encode_video(data: bytes, bitrate: int, width: int, height: int, rate: Fraction, has_audio: bool) -> bytes:
     out = io.BytesIO()
-    with av.open(io.BytesIO(data), "r") as source, av.open(out, "w", format="mp4") as target:
+    with open_media(data) as source, av.open(out, "w", format="mp4") as target:
         video = target.add_stream("libx264", rate=rate)
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"
         video.bit_rate = bitrate
@@ -108,7 +140,7 @@ def _encode_video(data: bytes, bitrate: int, width: int, height: int, rate: Frac
 
 def _encode_audio(data: bytes, bitrate: int) -> bytes:
     out = io.BytesIO()
-    with av.open(io.BytesIO(data), "r") as source, av.open(out, "w", format="mp3") as target:
+    with open_media(data) as source, av.open(out, "w", format="mp3") as target:
         sound = sound_stream(source, target, "libmp3lame", bitrate)
         if sound is not None:
             encode_sound(source, target, *sound)

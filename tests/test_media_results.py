@@ -203,3 +203,22 @@ async def test_an_attached_sound_goes_to_load_audio_as_the_bots_own_flac(
     assert discord_fake.original(bad).content == (
         "⚠️ Your attachment is not a sound the bot can read. Attach a FLAC, MP3, WAV or Opus file."
     )
+
+
+async def test_a_sound_that_is_a_demuxer_script_reads_no_other_file_and_opens_no_socket(
+    start_bot: Started, comfy: FakeComfy, discord_fake: FakeDiscord, tmp_path: Path
+) -> None:
+    """An FFmpeg concat script or an SDP description sent as a "sound" would make FFmpeg's probe read another
+    member's stored file, or listen on UDP: the bot opens only the containers it knows, by their first bytes."""
+    secret = tmp_path / "data" / "images" / "someone-elses.flac"
+    secret.parent.mkdir(parents=True, exist_ok=True)
+    secret.write_bytes(media.sound("flac", seconds=2))
+    concat = f"ffconcat version 1.0\nfile '{secret}'\n".encode()
+    sdp = b"v=0\no=- 0 0 IN IP4 127.0.0.1\ns=x\nc=IN IP4 0.0.0.0\nt=0 0\nm=audio 5004 RTP/AVP 0\n"
+    async with start_bot():
+        read = await with_sound(discord_fake, "voice.mp3", concat)
+        listened = await with_sound(discord_fake, "voice.wav", sdp)
+
+    refused = "⚠️ Your attachment is not a sound the bot can read. Attach a FLAC, MP3, WAV or Opus file."
+    assert discord_fake.original(read).content == discord_fake.original(listened).content == refused
+    assert not [path for _, path, _ in comfy.requests if path in ("/upload/image", "/prompt")]
