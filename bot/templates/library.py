@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from .ui_format import convert
 from .ui_graph import ConversionError, is_ui_format
 from .workflow import Workflow, graph_workflow, read_json
 
+log = logging.getLogger(__name__)
 NAME = re.compile(r"^[a-z0-9_-]{1,32}$")
 NO_SERVER_YET = (
     "a UI-format export: it is converted with a ComfyUI server's node definitions, and no server has "
@@ -63,7 +65,11 @@ def load_template(
     nsfw = False
     max_loras = 0
     if manifest_path.exists():
-        manifest = parse_manifest(manifest_path.name, manifest_path.read_text(encoding="utf-8"), workflow)
+        try:
+            manifest_text = manifest_path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise TemplateLoadError(manifest_path.name, f"cannot be read as UTF-8 text: {exc}") from None
+        manifest = parse_manifest(manifest_path.name, manifest_text, workflow)
         parameters = manifest.parameters
         display, description, named_outputs = manifest.display_name, manifest.description, manifest.outputs
         nsfw, max_loras = manifest.nsfw, manifest.loras
@@ -139,7 +145,10 @@ class TemplateLibrary:
         for path in sorted(self.folder.glob("*.json")):
             try:
                 fresh[path.stem] = load_template(path, self.catalog, self._conversions)
-            except TemplateError as exc:
+            except (TemplateError, RecursionError, MemoryError, ValueError, TypeError, KeyError) as exc:
+                if not isinstance(exc, TemplateError):  # a file the checks above did not foresee: still only its own
+                    log.exception("workflows/%s could not be loaded", path.name)
+                    exc = TemplateLoadError(path.name, f"cannot be loaded ({type(exc).__name__})")
                 errors[path.name] = str(exc)
                 if path.stem in self._templates:
                     fresh[path.stem] = self._templates[path.stem]

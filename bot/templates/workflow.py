@@ -4,6 +4,7 @@ node id -> class_type, inputs, _meta.title."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -77,12 +78,41 @@ class Workflow:
         ]
 
 
+MAX_FILE_CHARS = 8 * 2**20  # the largest official template is under 1 MiB; a larger file is refused unread
+MAX_NODES = 5_000  # nodes of one graph (subgraphs included): the official templates use at most a few hundred
+MAX_DEPTH = 64  # nesting of JSON values: a workflow's is under 10
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
 def read_json(file: str, text: str) -> Any:
-    """A workflow file's JSON; broken JSON is a `TemplateLoadError` naming the line and column."""
+    """A workflow file's JSON, bounded: broken JSON (with its line and column), `NaN`/`Infinity`, nesting past
+    `MAX_DEPTH` and a file past `MAX_FILE_CHARS` are each a `TemplateLoadError` saying so."""
+    if len(text) > MAX_FILE_CHARS:
+        raise TemplateLoadError(file, f"is larger than the {MAX_FILE_CHARS // 2**20} MiB a workflow may be")
+    if _depth(text) > MAX_DEPTH:
+        raise TemplateLoadError(file, f"nests its values deeper than {MAX_DEPTH} levels; no workflow does")
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         raise TemplateLoadError(file, f"broken JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+    except ValueError as exc:
+        raise TemplateLoadError(file, f"broken JSON: {exc}") from None
+
+
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')  # a JSON string, its escapes included (unrolled: linear)
+_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def _depth(text: str) -> int:
+    """How deep the brackets of a JSON text nest, strings skipped (linear, before any parsing)."""
+    deepest = depth = 0
+    for bracket in _BRACKET.findall(_STRING.sub("", text)):
+        depth += 1 if bracket in "[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
 
 
 def parse_workflow(file: str, text: str) -> Workflow:
@@ -94,6 +124,8 @@ def graph_workflow(file: str, data: Any) -> Workflow:
     """An API-format graph (as exported, or converted from the UI format), checked."""
     if not isinstance(data, dict) or not data:
         raise TemplateLoadError(file, "expected an API-format workflow: an object of node id -> node")
+    if len(data) > MAX_NODES:
+        raise TemplateLoadError(file, f"has {len(data):,} nodes; a workflow may have at most {MAX_NODES:,}")
     for node_id, body in data.items():
         if not isinstance(body, dict) or not isinstance(body.get("class_type"), str):
             raise TemplateLoadError(file, f"node {node_id} has no class_type; is this an API-format export?")
@@ -106,4 +138,29 @@ def graph_workflow(file: str, data: Any) -> Workflow:
                     file,
                     f"node {node_id} ({body['class_type']}) input '{name}' links to node {link[0]}, which is missing",
                 )
+    loop = _loop(data)
+    if loop:
+        raise TemplateLoadError(file, f"its links go round in a loop ({' -> '.join(loop)}); ComfyUI cannot run it")
     return Workflow(data)
+
+
+def _loop(data: Mapping[str, Any]) -> list[str]:
+    """Nodes whose links form a cycle (each node's inputs, followed), or []: one linear pass (Kahn's order)."""
+    needs = {
+        node_id: {link[0] for value in (body.get("inputs") or {}).values() if (link := as_link(value)) is not None}
+        for node_id, body in data.items()
+    }
+    feeds: dict[str, list[str]] = {node_id: [] for node_id in needs}
+    for node_id, sources in needs.items():
+        for source in sources:
+            feeds[source].append(node_id)
+    waiting = {node_id: len(sources) for node_id, sources in needs.items()}
+    ready = [node_id for node_id, count in waiting.items() if count == 0]
+    while ready:
+        for consumer in feeds[ready.pop()]:
+            waiting[consumer] -= 1
+            if waiting[consumer] == 0:
+                ready.append(consumer)
+    left = {node_id for node_id, count in waiting.items() if count > 0}  # the loops, and what they feed
+    looping = [node_id for node_id in left if needs[node_id] & left and set(feeds[node_id]) & left]
+    return sorted(looping, key=str)[:6]

@@ -1,0 +1,68 @@
+"""Workflow files a careless admin (or an attacker with access to `workflows/`) drops in: a loop of links, JSON
+nested past any workflow, a number JSON does not allow, a manifest saved in Latin-1. Each is refused with its
+reason, the others load, and the bot, as its own process, starts, serves and stops as usual."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+from pathlib import Path
+
+from tests.cli import run_cli
+from tests.discord_helpers import final, imagine
+from tests.fakes.discord_api import FakeDiscord
+from tests.processes import BotProcess, stopped
+from tests.stack import process_environment, shipped_comfy, with_workflows
+
+CYCLE = {
+    "1": {"class_type": "KSampler", "inputs": {"model": ["2", 0]}},
+    "2": {"class_type": "LoraLoader", "inputs": {"model": ["1", 0]}},
+    "3": {"class_type": "SaveImage", "inputs": {"images": ["1", 0]}},
+}
+INFINITE = '{"nodes": [{"id": 1, "type": "SaveImage", "inputs": [{"name": "images", "link": Infinity}]}], "links": []}'
+REFUSED = {
+    "cycle.json": "cycle.json: its links go round in a loop (1 -> 2); ComfyUI cannot run it",
+    "deep.json": "deep.json: nests its values deeper than 64 levels; no workflow does",
+    "infinite.json": "infinite.json: broken JSON: Infinity is not a number JSON allows",
+    "latin.json": "latin.toml: cannot be read as UTF-8 text",
+}
+
+
+def hostile(folder: Path) -> Path:
+    """The shipped workflows, and one bad file of each kind beside them."""
+    workflows = with_workflows(folder) / "workflows"
+    (workflows / "cycle.json").write_text(json.dumps(CYCLE))
+    (workflows / "deep.json").write_text("[" * 200_000 + "]" * 200_000)
+    (workflows / "infinite.json").write_text(INFINITE)
+    (workflows / "latin.json").write_text((workflows / "quick.json").read_text())
+    (workflows / "latin.toml").write_bytes('name = "Café"\n'.encode("latin-1"))
+    return workflows
+
+
+async def test_each_bad_workflow_is_refused_with_its_reason_and_the_others_load(tmp_path: Path) -> None:
+    workflows = hostile(tmp_path)
+    env = {"TEMPLATES__DIR": str(workflows), "COMFY__BACKENDS": "http://127.0.0.1:9", "DISCORD__TOKEN": "t"}
+    code, out, err = await run_cli("templates", env=env, cwd=tmp_path)
+    assert code == 1 and "Traceback" not in err, err  # refusals make it exit non-zero
+    for reason in REFUSED.values():
+        assert reason in out
+    assert out.startswith("img2img:") and "\ntxt2img:" in out
+
+
+async def test_the_bot_starts_serves_and_stops_beside_bad_workflows(tmp_path: Path) -> None:
+    comfy = await shipped_comfy()
+    discord = await FakeDiscord(window=1.0).start()
+    hostile(tmp_path)
+    bot = None
+    try:
+        bot = await BotProcess.start(process_environment(tmp_path, [comfy], discord))
+        await discord.until(lambda: bool(discord.gateways), within=30)
+        asked = await imagine(discord, "a fox")
+        await discord.until(final(discord, asked), within=30)
+        bot.process.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(bot.process.wait(), 20)
+    finally:
+        await stopped([bot], discord, comfy)
+    assert discord.original(asked).embeds[0]["title"] == "Done"
+    assert code == 0 and not any("Traceback" in line for line in bot.lines), "".join(bot.lines)
