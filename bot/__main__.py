@@ -120,9 +120,20 @@ def cli_parts(settings: Settings) -> cli.Parts:
 async def assemble(
     settings: Settings, session: aiohttp.ClientSession, *, force_sync: bool = False, guild_ready_timeout: float = 2.0
 ) -> App:
-    """Build everything; `App.start()` then recovers jobs and starts the backends' health checks."""
-    data = settings.database.path.parent
+    """Build everything; `App.start()` then recovers jobs and starts the backends' health checks. What fails on
+    the way closes the database it opened (its thread would keep the process alive)."""
     store = await open_store(settings)
+    try:
+        return await _assemble_around(store, settings, session, force_sync, guild_ready_timeout)
+    except BaseException:
+        await store.close()
+        raise
+
+
+async def _assemble_around(
+    store: JobStore, settings: Settings, session: aiohttp.ClientSession, force_sync: bool, guild_ready_timeout: float
+) -> App:
+    data = settings.database.path.parent
     client_id = await store.get_meta("comfy_client_id")
     if client_id is None:  # kept across restarts: the bot keeps following the prompts it submitted
         client_id = uuid.uuid4().hex
@@ -323,6 +334,9 @@ def main(argv: list[str] | None = None) -> int:
             event_loop.run(run(settings, sync_only=command == "sync"))
     except StoreError as exc:
         print(exc, file=sys.stderr)
+        return 1
+    except Exception:  # a fault nobody foresaw: said once, and the process ends (a supervisor restarts it)
+        log.exception("the bot stopped")
         return 1
     return 0
 

@@ -28,6 +28,12 @@ class BackendSettings(BaseModel):
         parts = urlsplit(value.strip())
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("an http:// or https:// URL such as http://127.0.0.1:8188")
+        try:
+            parts.port  # noqa: B018 - read to check it: out of 0-65535, or not a number, raises
+        except ValueError:  # (the message never repeats the URL: it may carry a password)
+            raise ValueError("a port from 1 to 65535 after the host, as in http://127.0.0.1:8188") from None
+        if any(c in (parts.password or "") for c in "/?#@"):
+            raise ValueError("a password in the URL with / ? # or @ written as %2F %3F %23 %40") from None
         return value.strip().rstrip("/")
 
     @property

@@ -66,3 +66,14 @@ async def test_the_bot_starts_serves_and_stops_beside_bad_workflows(tmp_path: Pa
         await stopped([bot], discord, comfy)
     assert discord.original(asked).embeds[0]["title"] == "Done"
     assert code == 0 and not any("Traceback" in line for line in bot.lines), "".join(bot.lines)
+
+
+async def test_a_port_typo_is_refused_in_one_line_and_a_fault_at_start_ends_the_process(tmp_path: Path) -> None:
+    """`http://127.0.0.1:81880` used to pass the settings and hang the process after the database opened (its
+    thread kept it alive, SIGTERM ignored). Now the setting is refused, naming the variable, never the password."""
+    with_workflows(tmp_path)
+    env = {"DISCORD__TOKEN": "t", "DATABASE__PATH": str(tmp_path / "db.sqlite3")}
+    for url in ("http://127.0.0.1:81880", "http://bot:se/cret@127.0.0.1:8188"):
+        code, out, err = await asyncio.wait_for(run_cli(env=env | {"COMFY__BACKENDS": url}, cwd=tmp_path), 30)
+        assert code == 2 and "COMFY__BACKENDS" in err and "Traceback" not in err, err
+        assert "cret" not in err + out and len(err.strip().splitlines()) <= 2, err

@@ -142,9 +142,17 @@ class BackendPool:
             self.on_up(state.backend)
 
     async def _check_forever(self) -> None:
+        """Every `check_interval`, each server. Nothing a server answers, nor a fault of what listens to these
+        checks, ends the loop: it is logged, and the next round comes (a dead health check would leave every
+        job waiting for a backend forever)."""
         while True:
             await asyncio.sleep(self.check_interval)
-            await self.check_all()
+            try:
+                await self.check_all()
+            except Exception:
+                log.exception(
+                    "a health check of the ComfyUI servers failed; checking again in %g s", self.check_interval
+                )
 
     def pause(self, name: str) -> None:
         self.states[name].paused = True
