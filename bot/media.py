@@ -45,6 +45,12 @@ def _encode(image: Image.Image, fmt: str, quality: int) -> bytes:
     return buffer.getvalue()
 
 
+def unfitted(data: bytes, filename: str, limit: int) -> FittedImage:
+    """A result the bot cannot make fit: named, with its size and the limit, and left on the ComfyUI server."""
+    note = Text("media.not_attached", name=filename, size=_mib(len(data)), limit=_mib(limit))
+    return FittedImage(b"", filename, len(data), note, attached=False)
+
+
 def fit_image(data: bytes, filename: str, limit: int) -> FittedImage:
     """The file as it is when it fits `limit` bytes; otherwise the best re-encoding that fits (by its kind)."""
     if len(data) <= limit:
@@ -56,8 +62,7 @@ def fit_image(data: bytes, filename: str, limit: int) -> FittedImage:
         try:
             encoded = fit_video(data, limit) if video else fit_audio(data, limit)
         except Unreadable:
-            note = Text("media.not_attached", name=filename, size=_mib(len(data)), limit=_mib(limit))
-            return FittedImage(b"", filename, len(data), note, attached=False)
+            return unfitted(data, filename, limit)
         if encoded is None:
             note = Text("media.cannot_fit", name=filename, size=_mib(len(data)), limit=_mib(limit))
             return FittedImage(b"", filename, len(data), note, attached=False)
@@ -69,8 +74,7 @@ def fit_image(data: bytes, filename: str, limit: int) -> FittedImage:
                 return _fit_animation(opened, stem, len(data), limit)
             image = opened.copy()
     except (UnidentifiedImageError, OSError, ValueError):  # a 3D model, a file an extension wrote
-        note = Text("media.not_attached", name=filename, size=_mib(len(data)), limit=_mib(limit))
-        return FittedImage(b"", filename, len(data), note, attached=False)
+        return unfitted(data, filename, limit)
     scale = 1.0
     while True:
         for fmt, extension in (("WEBP", "webp"), ("JPEG", "jpg")):

@@ -22,7 +22,7 @@ from bot.jobs.followups import FollowUps
 from bot.jobs.model import Job
 from bot.jobs.ports import JobListener, QueuePositions
 from bot.jobs.store import JobStore, StoredReply, StoreError, held
-from bot.media import FittedImage, fit_image
+from bot.media import FittedImage, fit_image, unfitted
 
 from .fit import fit_content
 from .message_target import DEFAULT_UPLOAD_LIMIT, MakeView, MessageTarget, Unreachable
@@ -235,7 +235,11 @@ class JobMessages(JobListener):
         if len(data) <= limit:
             return fit_image(data, filename, limit)  # fits as it is: nothing to encode
         async with self._media_slots:
-            return await asyncio.to_thread(fit_image, data, filename, limit)
+            try:
+                return await asyncio.to_thread(fit_image, data, filename, limit)
+            except Exception as exc:  # a bomb past Pillow's guard, a size WebP cannot hold, MemoryError, FFmpeg:
+                log.warning("%s (%d bytes) could not be re-encoded: %r", filename, len(data), exc)  # (still told)
+                return unfitted(data, filename, limit)
 
     async def _hold(self, job: Job, target: MessageTarget, images: list[FittedImage], why: Exception) -> None:
         """Nowhere to show the result now: keep it for /history and tell the member so where they can see it."""
