@@ -12,8 +12,11 @@ import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from aiohttp import web
+
 from bot.settings import LimitSettings
-from tests.discord_helpers import answer, final, imagine, option
+from bot.settings_comfy import BackendSettings
+from tests.discord_helpers import answer, assembled, final, imagine, option, settings_between
 from tests.stack import Stack
 
 MiB = 2**20
@@ -211,3 +214,32 @@ async def test_a_result_the_bot_cannot_re_encode_ends_the_job_saying_so(stack: S
         await app.engine.wait_idle()
     shown = json.dumps(discord.original(asked).embeds[0])
     assert "bomb.png" in shown and "stays on the ComfyUI server" in shown
+
+
+async def test_the_websocket_handshake_follows_no_redirect_and_keeps_its_auth_header_home(stack: Stack) -> None:
+    comfy, discord = stack.comfys[0], stack.discord
+    seen: list[dict[str, str]] = []
+
+    async def elsewhere(request: web.Request) -> web.Response:  # another host, which must learn nothing
+        seen.append(dict(request.headers))
+        return web.Response(status=404)
+
+    other = web.Application()
+    other.router.add_route("*", "/{tail:.*}", elsewhere)
+    runner = web.AppRunner(other)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    comfy.fail_next("GET", "/ws", "redirect", body=f"http://127.0.0.1:{port}/ws", times=3)
+    settings = settings_between(comfy.base_url, discord.api_base, stack.folder, bucket_window=1.0)
+    backend = BackendSettings(url=comfy.base_url, name="gpu1", auth_header="X-Api-Key", auth_value="s3cret")
+    settings = settings.model_copy(update={"comfy": settings.comfy.model_copy(update={"backends": [backend]})})
+    try:
+        async with assembled(settings):
+            asked = await imagine(discord, "a fox")
+            await discord.until(final(discord, asked), within=30)
+    finally:
+        await runner.cleanup()
+    assert discord.original(asked).embeds[0]["title"] == "Done"
+    assert seen == []  # no request at all reached the other host, so no auth header either

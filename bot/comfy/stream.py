@@ -39,6 +39,24 @@ from .run import PromptRun, RunLost, outcome_from_history
 
 log = logging.getLogger(__name__)
 
+
+class Redirected(aiohttp.ClientError):
+    """The WebSocket handshake was answered with a redirect, which is never followed (see `_unredirected`)."""
+
+
+async def _refuse_redirect(session: Any, context: Any, params: aiohttp.TraceRequestRedirectParams) -> None:
+    raise Redirected(f"the WebSocket handshake was redirected ({params.response.status}); not followed")
+
+
+def _unredirected(session: aiohttp.ClientSession) -> aiohttp.ClientSession:
+    """A session on `session`'s connections for the WebSocket handshake that follows no redirect: aiohttp's
+    ws_connect has no switch for it, and a redirect would carry a custom auth header (a proxy's token) to whatever
+    host it names, on every reconnect (ComfyUI never redirects; REST refuses them too: answers.NO_REDIRECTS)."""
+    trace = aiohttp.TraceConfig()
+    trace.on_request_redirect.append(_refuse_redirect)
+    return aiohttp.ClientSession(connector=session.connector, connector_owner=False, trace_configs=[trace])
+
+
 FEATURE_FLAGS = {"type": "feature_flags", "data": {"supports_preview_metadata": True}}
 
 
@@ -75,6 +93,7 @@ class ComfyStream:
         self._runs: dict[str, PromptRun] = {}
         self._current_prompt: str | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._handshakes: aiohttp.ClientSession | None = None  # for the handshake: no redirect followed
         self._connected = asyncio.Event()
         self._reconciler: asyncio.Task[None] | None = None
         self._reconcile_wanted = False
@@ -107,6 +126,8 @@ class ComfyStream:
         if self._ws is not None:
             await self._ws.close()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self._handshakes is not None:
+            await self._handshakes.close()
 
     def retry_now(self) -> None:
         """The server is known to answer again (its health check passed): reconnect without waiting for the
@@ -153,7 +174,9 @@ class ComfyStream:
         while not self._closed:
             try:  # bounded: a pooled connection may be dead, and the handshake would wait on it for minutes
                 async with asyncio.timeout(self._connect_timeout):
-                    ws = await self.client.session.ws_connect(
+                    if self._handshakes is None:
+                        self._handshakes = _unredirected(self.client.session)
+                    ws = await self._handshakes.ws_connect(
                         self.client.ws_url(self.client_id),
                         headers=self.client.headers,
                         heartbeat=self._heartbeat,

@@ -63,7 +63,7 @@ class Fault:
     lost), "slow" (answered after `delay` seconds), "gated" (handled once `gate` is set) or "canned" (`status`
     and JSON `body` as given); hostile ones (comfy_hostile.py): "huge" (`size` bytes), "endless", "trickle"
     (the real answer, a byte every `delay` seconds), "steady" (a file that never ends, `size` bytes every
-    `delay` seconds)."""
+    `delay` seconds), "redirect" (302 to the URL in `body`)."""
 
     method: str
     path: str
@@ -215,8 +215,9 @@ class FakeComfy:
         delay: float = 0.0,
         gate: asyncio.Event | None = None,
         size: int = 0,
+        body: Any = None,
     ) -> None:
-        self.faults.append(Fault(method, path, kind, times, delay, gate=gate, size=size))
+        self.faults.append(Fault(method, path, kind, times, delay, gate=gate, size=size, body=body))
 
     def answer_next(self, method: str, path: str, status: int, body: Any) -> None:
         self.faults.append(Fault(method, path, "canned", status=status, body=body))
@@ -356,6 +357,8 @@ class FakeComfy:
             return web.Response(status=200, body=b"\x00\x13<html>not json", content_type="application/json")
         if fault.kind == "canned":
             return self._json(fault.body, fault.status)
+        if fault.kind == "redirect":  # (a hostile or misconfigured proxy in front of it)
+            return web.Response(status=302, headers={"Location": str(fault.body)})
         if fault.kind == "huge":
             return await comfy_hostile.huge(request, fault.size)
         if fault.kind == "endless":
