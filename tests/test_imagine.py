@@ -302,3 +302,15 @@ async def test_a_backend_that_is_down_keeps_the_job_waiting(
         await comfy.start()  # the same port: the server is back
         await discord_fake.until(final(discord_fake, interaction))
     assert discord_fake.original(interaction).embeds[0]["title"] == "Done"
+
+
+async def test_an_inline_seed_of_minus_one_means_a_random_seed(
+    start_bot: Started, comfy: FakeComfy, discord_fake: FakeDiscord
+) -> None:
+    """People type `--seed -1` for "random", as in ComfyUI and most front ends."""
+    async with start_bot():
+        interaction = await imagine(discord_fake, "a fox --seed -1")
+        await discord_fake.until(final(discord_fake, interaction))
+    [entry] = comfy.history.values()
+    assert entry["prompt"][2]["3"]["inputs"]["seed"] >= 0
+    assert discord_fake.original(interaction).embeds[0]["title"] == "Done"

@@ -144,3 +144,14 @@ async def test_a_server_has_no_direct_messages_switch_of_its_own(stack: Stack) -
 
 def discord_content(stack: Stack, asked: Interaction) -> str:
     return stack.discord.messages[asked.message_id or 0].content
+
+
+async def test_a_banned_word_joined_with_underscores_or_digits_is_still_refused(stack: Stack) -> None:
+    comfy, discord = stack.comfys[0], stack.discord
+    async with stack.start():
+        await configure(discord, "banned_words", "wolf", member=ADMIN)
+        texts = [(await refused(discord, prompt))[1] for prompt in ("a_wolf_ howling", "wolf2 at night", "2wolf")]
+        allowed = await imagine(discord, "wolfram the owl")  # a longer word is another word
+        await discord.until(final(discord, allowed))
+    assert set(texts) == {"⚠️ Your prompt has a word this server does not allow. Please rephrase it."}
+    assert [e["prompt"][2]["6"]["inputs"]["text"] for e in comfy.history.values()] == ["wolfram the owl"]

@@ -43,8 +43,9 @@ class Policy:
         plain ones, invisible characters (zero-width spaces and joiners, soft hyphens) removed, any case."""
         if not self.banned_words:
             return False
+        # a whole word between anything but letters: `_wolf_`, `wolf2` and `2wolf` hold "wolf", "wolfram" does not
         pattern = self._pattern or re.compile(
-            r"(?<!\w)(?:" + "|".join(re.escape(readable(w)) for w in self.banned_words) + r")(?!\w)"
+            r"(?<![^\W\d_])(?:" + "|".join(re.escape(readable(w)) for w in self.banned_words) + r")(?![^\W\d_])"
         )
         object.__setattr__(self, "_pattern", pattern)
         return pattern.search(readable(text)) is not None

@@ -120,7 +120,7 @@ class Template:
         images: dict[str, ImageData] = {}
         for param in self.parameters.values():
             value = values.get(param.name, param.default)
-            if param.random_when_missing and value in (None, -1):
+            if param.random_when_missing and (value is None or str(value).strip() == "-1"):  # -1, or "--seed -1"
                 value = (rng or random.SystemRandom()).randint(0, SEED_MAX)
             if value is None:
                 if param.type in FILE_TYPES:
