@@ -41,6 +41,20 @@ async def test_a_second_bot_process_on_the_same_database_refuses_to_start(tmp_pa
     again.release()
 
 
+async def test_the_same_database_through_a_symlink_is_the_same_database(tmp_path: Path) -> None:
+    env = configured(tmp_path, "http://127.0.0.1:9") | {"DISCORD__API_BASE": "http://127.0.0.1:9/api/v10"}
+    real = tmp_path / "data" / "bot.sqlite3"
+    real.parent.mkdir(parents=True)
+    (tmp_path / "elsewhere.sqlite3").symlink_to(real)
+    first = InstanceLock(real).acquire()  # as a running bot holds it
+    try:
+        env |= {"DATABASE__PATH": str(tmp_path / "elsewhere.sqlite3")}
+        code, _, err = await asyncio.wait_for(run_cli("bot", env=env, cwd=tmp_path), 30)
+    finally:
+        first.release()
+    assert code == 1 and f"another bot process (pid {os.getpid()})" in err
+
+
 async def test_one_damaged_record_is_set_aside_and_the_others_run(stack: Stack) -> None:
     comfy, discord = stack.comfys[0], stack.discord
     comfy.hold()

@@ -14,7 +14,10 @@ from .store import StoreError
 
 class InstanceLock:
     def __init__(self, database: Path) -> None:
-        self.path = database.with_name(database.name + ".lock")
+        # beside the file itself, not the name it was given: a symlink or another path to the same file is the
+        # same database, and takes the same lock
+        real = database.resolve()
+        self.path = real.with_name(real.name + ".lock")
         self._file: IO[str] | None = None
 
     def acquire(self) -> InstanceLock:
