@@ -27,6 +27,7 @@ from bot.settings_comfy import BackendSettings, ComfySettings
 from tests.discord_helpers import (
     assembled,
     busiest_bucket,
+    button,
     edits_of,
     fields,
     final,
@@ -314,3 +315,16 @@ async def test_an_inline_seed_of_minus_one_means_a_random_seed(
     [entry] = comfy.history.values()
     assert entry["prompt"][2]["3"]["inputs"]["seed"] >= 0
     assert discord_fake.original(interaction).embeds[0]["title"] == "Done"
+
+
+async def test_a_masked_link_in_a_prompt_is_not_clickable_in_the_result_nor_in_info(
+    start_bot: Started, discord_fake: FakeDiscord
+) -> None:
+    async with start_bot():
+        interaction = await imagine(discord_fake, "[free nitro](https://evil.example) a **fox**")
+        await discord_fake.until(final(discord_fake, interaction))
+        result = discord_fake.original(interaction)
+        info = await discord_fake.click(result, button(result, "info"))
+        await discord_fake.until(lambda: info.message_id is not None)
+    escaped = "\\[free nitro](https://evil.example) a \\*\\*fox\\*\\*"  # shown as typed, no link, no bold
+    assert fields(result)["Prompt"] == fields(discord_fake.original(info))["prompt"] == escaped

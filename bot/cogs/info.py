@@ -17,6 +17,7 @@ from bot.jobs.engine import JobEngine
 from bot.jobs.store import JobStore, held, records
 from bot.templates.library import TemplateLibrary
 from bot.templates.listing import describe_library
+from bot.ui.fit import as_typed
 from bot.ui.panels import Field, panel
 
 from .actors import actor
@@ -93,7 +94,8 @@ class InfoCog(commands.Cog, name="InfoCog"):
     async def history(self, interaction: discord.Interaction) -> None:
         results = await records.recent_results(self.store, interaction.user.id)
         lines = [
-            f"[{prompt[:60] or job_id[:8]}](https://discord.com/channels/{guild or '@me'}/{channel}/{message})"
+            f"[{as_typed(prompt[:60]) or job_id[:8]}]"
+            f"(https://discord.com/channels/{guild or '@me'}/{channel}/{message})"
             for job_id, guild, channel, message, prompt in results
             if message is not None
         ]

@@ -13,6 +13,7 @@ from bot.i18n import Listed, Text
 from bot.jobs.access import Access
 from bot.jobs.engine import JobEngine
 from bot.jobs.model import Job, JobState
+from bot.ui.fit import as_typed
 from bot.ui.panels import Field, panel
 
 from .actors import actor
@@ -37,7 +38,7 @@ class QueueCog(commands.Cog, name="QueueCog"):
         self.access = access
 
     def _line(self, job: Job, now: float) -> Text:
-        prompt = str(job.request.bound.values.get("prompt") or job.request.bound.template)[:60]
+        prompt = as_typed(str(job.request.bound.values.get("prompt") or job.request.bound.template)[:60])
         if job.state is JobState.QUEUED:
             position = self.engine.position(job)
             per_job = min((s.seconds_per_job for s in self.pool.states.values() if s.healthy), default=10.0)

@@ -22,6 +22,7 @@ from bot.jobs.store import StoredReply
 from bot.templates.errors import TemplateError
 from bot.templates.params import ImageData
 from bot.ui.buttons import taking_work
+from bot.ui.fit import as_typed
 from bot.ui.panels import Field, panel
 
 from .actors import actor, asker_of
@@ -208,9 +209,12 @@ class ResultsCog(FollowUpCog, name="ResultsCog"):
     def _info(job: Job, locale: str) -> discord.Embed:
         values = job.request.bound.values
         empty = Text("info.empty").render(locale)
-        fields = [Field(n, str(v)[:1000] or empty, inline=n in ("seed", "steps", "cfg")) for n, v in values.items()]
+        fields = [
+            Field(n, as_typed(v)[:1000] or empty, inline=n in ("seed", "steps", "cfg")) for n, v in values.items()
+        ]
         options = " ".join(f"{k}:{v}" for k, v in values.items() if k != "prompt" and isinstance(v, int | float))
-        line = f"/imagine prompt:{values.get('prompt', '')} {options} template:{job.request.bound.template}"
+        typed = str(values.get("prompt", "")).replace("`", "\u02cb")  # in a code block: a backtick would close it
+        line = f"/imagine prompt:{typed} {options} template:{job.request.bound.template}"
         fields.append(Field(Text("info.again").render(locale), f"```{line[:1000]}```", inline=False))
         return panel(Text("info.title").render(locale), fields=fields)
 

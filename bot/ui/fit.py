@@ -30,6 +30,12 @@ def shown(value: object, limit: int, empty: str = EMPTY) -> str:
     return clip(text, limit) if text.strip() else empty
 
 
+def as_typed(value: object) -> str:
+    """A member's text (a prompt, a negative, a name) shown as they typed it: its Markdown escaped, so a masked
+    link `[text](url)` is not clickable, nor `**` bold, wherever the bot repeats it."""
+    return discord.utils.escape_markdown("" if value is None else str(value))
+
+
 def fit_content(text: str | None) -> str:
     return clip(text or "", CONTENT_MAX)
 

@@ -15,7 +15,7 @@ from bot.jobs.events import Cancelled, Delivered, Failed, JobEvent, Queued, Runn
 from bot.media import FittedImage
 
 from .buttons import progress_view, result_view
-from .fit import fit_content, fit_embed, shown
+from .fit import as_typed, fit_content, fit_embed, shown
 
 BAR = 20
 COLOR_WORKING = discord.Colour.blurple()
@@ -39,7 +39,7 @@ def progress_bar(value: float, maximum: float) -> str:
 
 def _working(title: str, description: str, prompt: Any, locale: str) -> discord.Embed:
     embed = discord.Embed(title=title, description=description, colour=COLOR_WORKING)
-    embed.add_field(name=_say(locale, "result.prompt"), value=shown(prompt, 300, _none(locale)), inline=False)
+    embed.add_field(name=_say(locale, "result.prompt"), value=shown(as_typed(prompt), 300, _none(locale)), inline=False)
     return embed
 
 
@@ -152,12 +152,16 @@ def _final(
     said = "\n\n".join(text for text in (note, *event.texts) if text)  # text outputs, fitted with the embed
     embed = discord.Embed(title=_say(locale, "result.done"), colour=COLOR_DONE, description=said or None)
     if values.get("prompt") is not None:
-        embed.add_field(name=_say(locale, "result.prompt"), value=shown(values["prompt"], 1000, none), inline=False)
+        embed.add_field(
+            name=_say(locale, "result.prompt"), value=shown(as_typed(values["prompt"]), 1000, none), inline=False
+        )
     if str(values.get("negative") or "").strip():
-        embed.add_field(name=_say(locale, "result.negative"), value=shown(values["negative"], 500), inline=False)
+        embed.add_field(
+            name=_say(locale, "result.negative"), value=shown(as_typed(values["negative"]), 500), inline=False
+        )
     for name in ("seed", "steps", "cfg", "model"):
         if values.get(name) is not None:  # a seed of 0 is a seed: shown as "0"
-            embed.add_field(name=_say(locale, f"result.{name}"), value=shown(values[name], 100, none))
+            embed.add_field(name=_say(locale, f"result.{name}"), value=shown(as_typed(values[name]), 100, none))
     if values.get("width") and values.get("height"):
         embed.add_field(name=_say(locale, "result.size"), value=f"{values['width']}x{values['height']}")
     embed.add_field(name=_say(locale, "result.template"), value=template)
