@@ -208,7 +208,7 @@ async def _assemble_around(
     cogs = [
         ImagineCog(admission, library, engine, messages, pool),
         ConfigCog(policies, access),
-        SettingsCog(store, library, policies),
+        SettingsCog(store, library, policies, admission),
         QueueCog(engine, pool, access),
         BackendCog(pool, access),
         ResultsCog(engine, store, messages, admission, rules),

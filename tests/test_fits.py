@@ -112,7 +112,7 @@ async def test_long_member_values_are_quoted_short(stack: Stack) -> None:
     async with stack.start():
         long_model = await imagine(discord, "a fox", model="m" * 2200)
         aspect = await imagine(discord, "a fox --ar 16:9 " + "very " * 400)
-        negative = await set_option(discord, "settings", "negative", "blurry " * 297)
+        negative = await set_option(discord, "settings", "negative", "blurry " * 214)  # 1,498: within the limit
         await discord.until(final(discord, long_model))
         await discord.until(final(discord, aspect))
     for asked in (long_model, aspect):

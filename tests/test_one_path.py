@@ -114,10 +114,11 @@ async def test_the_negative_prompt_is_held_to_the_length_limit_however_it_is_giv
             await answer(discord, await imagine(discord, f"a fox --no {long}")),
             await answer(discord, await imagine(discord, "a fox", negative=long)),
         ]
-        await set_option(discord, "settings", "negative", long)
-        answers.append(await answer(discord, await imagine(discord, "a fox")))  # the member's default negative
+        answers.append(await answer(discord, await set_option(discord, "settings", "negative", long)))  # when saved
+        nul = await answer(discord, await set_option(discord, "settings", "negative", "blurry\x00"))
         assert not app.engine.active
     assert set(answers) == {"⚠️ Your negative prompt is 76 characters; the limit is 40. Shorten it."}, answers
+    assert nul == "⚠️ That value holds a character the bot cannot keep (a NUL); type it again without it."
 
 
 async def test_banned_words_are_found_however_they_are_written_and_in_the_negative(stack: Stack) -> None:

@@ -7,6 +7,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.i18n import Joined, Text, excerpt, text_of
+from bot.jobs.admission import Admission
 from bot.jobs.flags import FlagError, parse_aspect
 from bot.jobs.policy import Policies
 from bot.jobs.store import JobStore
@@ -25,8 +26,8 @@ OPTIONS = {
 
 
 class SettingsCog(commands.GroupCog, group_name="settings", group_description="Your defaults for /imagine"):
-    def __init__(self, store: JobStore, library: TemplateLibrary, policies: Policies) -> None:
-        self.store, self.library, self.policies = store, library, policies
+    def __init__(self, store: JobStore, library: TemplateLibrary, policies: Policies, admission: Admission) -> None:
+        self.store, self.library, self.policies, self.admission = store, library, policies, admission
         super().__init__()
 
     @app_commands.command(name="show", description="Your defaults for /imagine")
@@ -44,6 +45,10 @@ class SettingsCog(commands.GroupCog, group_name="settings", group_description="Y
     async def set_(self, interaction: discord.Interaction, option: str, value: str) -> None:
         cleared = value.strip().lower() == "none"
         stored = value.strip()
+        problem = None if cleared else self.admission.default_problem(option, stored)
+        if problem is not None:
+            await tell(interaction, problem, warn=True)
+            return
         try:
             if option == "template" and not cleared:
                 self.library.get(stored)

@@ -210,6 +210,15 @@ class Admission:
             asker, self.followups.upscale(job, await self._still(image, what="result_image")), note, private
         )
 
+    def default_problem(self, option: str, value: str) -> Text | None:
+        """A default a member saves (`/settings set`) is held, when saved, to what every later /imagine will hold
+        it to, so a saved default never refuses each of their commands afterwards; None when it may be saved."""
+        if "\x00" in value:  # PostgreSQL's text holds no NUL: said now rather than failing to store it
+            return Text("settings.nul")
+        if option == "negative" and len(value) > self.limits.prompt_max_length:
+            return Text("imagine.negative_too_long", length=len(value), limit=self.limits.prompt_max_length)
+        return None
+
     def attachment_too_big(self, size: int) -> Text | None:
         """Said before an attachment is downloaded: Discord tells its size."""
         limit = self.limits.attachment_max_bytes
