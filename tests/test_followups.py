@@ -284,3 +284,20 @@ async def test_an_edit_form_opened_before_a_restart_is_answered_after_it(stack: 
         await discord.until(final(discord, submitted))
     assert discord.original(submitted).embeds[0]["title"] == "Done"
     assert graph_of(comfy, 1)["6"]["inputs"]["text"] == "a fox in the rain"
+
+
+async def test_many_delete_presses_at_once_delete_once_and_each_member_is_told(stack: Stack) -> None:
+    discord = stack.discord
+    async with stack.start():
+        _, result = await deliver(discord, "a fox")
+        for _ in range(12):
+            await discord.click(result, button(result, "delete"))
+
+        def answers() -> list[str]:  # what the members were told, only to them
+            return [m.content for m in discord.messages.values() if m.flags & 64 and m.content]
+
+        await discord.until(lambda: len(answers()) == 12)
+        told = answers()
+    assert discord.deleted.count(result.id) == 1
+    assert sorted(set(told)) == ["Deleted.", "This result is already deleted."], told
+    assert told.count("Deleted.") == 1

@@ -144,9 +144,20 @@ class ResultsCog(FollowUpCog, name="ResultsCog"):
     async def _delete(interaction: discord.Interaction) -> None:
         """Through the interaction, which reaches the result whether it is public or ephemeral: a deferred
         update makes @original the message whose button was pressed; then the member is told what happened."""
-        await interaction.response.defer()
+        try:
+            await interaction.response.defer()
+        except discord.NotFound as exc:  # 10008: another press (or a moderator) deleted it a moment ago
+            if exc.code != 10008:
+                raise
+            await tell(interaction, "results.gone")
+            return
         try:
             await interaction.delete_original_response()
+        except discord.NotFound as exc:
+            if exc.code != 10008:
+                raise
+            await tell(interaction, "results.gone")  # deleted between this press's answer and its delete
+            return
         except discord.HTTPException as exc:
             log.info("could not delete a result: %s", exc)
             await tell(interaction, "results.not_deleted", warn=True)
