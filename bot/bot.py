@@ -87,7 +87,7 @@ class ComfyBot(commands.AutoShardedBot):
         self.add_dynamic_items(CancelButton, ResultButton, PickSelect)  # every past message's buttons keep working
         await self.tree.set_translator(CatalogueTranslator())
         self.tree.on_error = self._command_failed  # type: ignore[method-assign]
-        self.tree.interaction_check = self._taking_work  # type: ignore[method-assign]
+        self.tree.interaction_check = taking_work  # type: ignore[method-assign]  # (while stopping: answered)
         await self.sync_commands(force=self._force_sync)
 
     async def operators(self) -> set[int]:
@@ -97,10 +97,6 @@ class ComfyBot(commands.AutoShardedBot):
         if info.team is not None:
             return {member.id for member in info.team.members}
         return {info.owner.id}
-
-    async def _taking_work(self, interaction: discord.Interaction) -> bool:
-        """While the bot shuts down, a command is answered (in the member's language) instead of started."""
-        return await taking_work(interaction)
 
     async def leave_gateway(self) -> None:
         """Close every shard's gateway connection (nothing more is received), keeping the REST session for the

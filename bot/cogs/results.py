@@ -70,7 +70,7 @@ def _form_values(data: Any) -> dict[str, str]:
     values: dict[str, str] = {}
     rows = data.get("components") if isinstance(data, dict) else None
     for row in rows if isinstance(rows, list) else []:
-        inner = row.get("components") or [row.get("component")] if isinstance(row, dict) else []
+        inner = (row.get("components") or [row.get("component")]) if isinstance(row, dict) else []
         for item in inner:
             if isinstance(item, dict) and isinstance(item.get("custom_id"), str):
                 values[item["custom_id"]] = str(item.get("value") or "")
@@ -146,17 +146,11 @@ class ResultsCog(FollowUpCog, name="ResultsCog"):
         update makes @original the message whose button was pressed; then the member is told what happened."""
         try:
             await interaction.response.defer()
-        except discord.NotFound as exc:  # 10008: another press (or a moderator) deleted it a moment ago
-            if exc.code != 10008:
-                raise
-            await tell(interaction, "results.gone")
-            return
-        try:
             await interaction.delete_original_response()
         except discord.NotFound as exc:
             if exc.code != 10008:
                 raise
-            await tell(interaction, "results.gone")  # deleted between this press's answer and its delete
+            await tell(interaction, "results.gone")  # another press (or a moderator) deleted it a moment ago
             return
         except discord.HTTPException as exc:
             log.info("could not delete a result: %s", exc)

@@ -26,12 +26,8 @@ ALLOWED = {
     JobState.QUEUED: {JobState.DISPATCHED, JobState.FAILED, JobState.CANCELLED},
     JobState.DISPATCHED: {JobState.RUNNING, JobState.DELIVERING, JobState.QUEUED, JobState.FAILED, JobState.CANCELLED},
     JobState.RUNNING: {JobState.DELIVERING, JobState.QUEUED, JobState.FAILED, JobState.CANCELLED},
-    JobState.DELIVERING: {
-        JobState.DELIVERED,
-        JobState.FAILED,
-        JobState.QUEUED,
-        JobState.CANCELLED,
-    },  # cancelled: while fetched
+    # cancelled: while its results are fetched (a Cancel stops the fetch)
+    JobState.DELIVERING: {JobState.DELIVERED, JobState.FAILED, JobState.QUEUED, JobState.CANCELLED},
     JobState.DELIVERED: set(),
     JobState.FAILED: set(),
     JobState.CANCELLED: set(),

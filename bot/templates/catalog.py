@@ -15,6 +15,7 @@ class NodeCatalog:
     nodes: Mapping[str, NodeInfo]  # each class as the first server that has it describes it
     servers: tuple[str, ...]
     fingerprint: str  # the same for the same node definitions: conversions are cached by it
+    output_nodes: frozenset[str] = frozenset()  # the classes flagged `output_node`: a template's results
 
     def where(self) -> str:
         """The servers, as a refusal names them ("gpu1", "gpu1 or gpu2")."""
@@ -33,4 +34,5 @@ def catalog_of(servers: Sequence[tuple[str, Mapping[str, NodeInfo]]]) -> NodeCat
         digest.update(
             repr((name, info.required, info.optional, info.outputs, info.output_node, info.display_name)).encode()
         )
-    return NodeCatalog(nodes, tuple(name for name, _ in servers), digest.hexdigest())
+    outputs = frozenset(name for name, info in nodes.items() if info.output_node)
+    return NodeCatalog(nodes, tuple(name for name, _ in servers), digest.hexdigest(), outputs)

@@ -76,8 +76,7 @@ def load_template(
     else:
         parameters, warnings = infer(workflow)
         display, description, named_outputs = None, "", ()
-    flagged = None if catalog is None else {name for name, info in catalog.nodes.items() if info.output_node}
-    outputs = output_nodes(workflow, named_outputs, flagged)
+    outputs = output_nodes(workflow, named_outputs, None if catalog is None else catalog.output_nodes)
     if not outputs:
         raise TemplateLoadError(
             file, "no output node: add a Save node (SaveImage, SaveVideo, SaveAudio), a PreviewImage or a PreviewAny"
