@@ -121,24 +121,14 @@ def _answer_errors(method: str, path: str, status: int, body: Any) -> list[Valid
     if key is None:
         return []
     answer = responses[key]
-    if "$ref" in answer:  # a shared response (#/components/responses/...)
-        answer = spec()["components"]["responses"][answer["$ref"].rsplit("/", 1)[1]]
-        if "application/json" not in (answer.get("content") or {}):
-            return []
-        pointer = "/components/responses/" + key_of(responses[key]["$ref"]) + "/content/application~1json/schema"
-    elif "application/json" in (answer.get("content") or {}):
-        pointer = (
-            "/paths/"
-            + _escape(found.template)
-            + f"/{found.method.lower()}/responses/{key}/content/application~1json/schema"
-        )
+    if "$ref" in answer:  # a shared response (#/components/responses/NAME)
+        shared = answer["$ref"].rsplit("/", 1)[1]
+        answer, where = spec()["components"]["responses"][shared], f"/components/responses/{shared}"
     else:
+        where = "/paths/" + _escape(found.template) + f"/{found.method.lower()}/responses/{key}"
+    if "application/json" not in (answer.get("content") or {}):
         return []
-    return list(_validator(pointer).iter_errors(body))
-
-
-def key_of(ref: str) -> str:
-    return ref.rsplit("/", 1)[1]
+    return list(_validator(where + "/content/application~1json/schema").iter_errors(body))
 
 
 def _leaves(error: ValidationError) -> Iterator[ValidationError]:
