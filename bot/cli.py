@@ -28,7 +28,6 @@ from .discord_rest import DiscordRest, DiscordRestError
 from .i18n import Text
 from .jobs.store import JobStore, StoreError, records
 from .jobs.store.copy import copy_database as copy_database_rows
-from .jobs.store.database import shown_url
 from .jobs.store.lease import DispatcherLease
 from .permissions import invite_url
 from .settings import ConfigError, DiscordSettings, Settings, load_settings, templates_folder
@@ -39,6 +38,7 @@ from .templates.library import NO_SERVER_YET, TemplateLibrary
 from .templates.listing import describe_library
 from .templates.params import ImageData
 from .templates.validate import validate_template
+from .urls import shown as shown_url
 
 
 @dataclass(frozen=True)

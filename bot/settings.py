@@ -27,6 +27,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, Settin
 
 from .settings_comfy import ComfySettings
 from .settings_errors import describe
+from .urls import credentials_problem
 
 
 def comma_list(value: Any) -> Any:
@@ -150,6 +151,9 @@ class DatabaseSettings(BaseModel):
             return None  # unset or empty: the SQLite file
         if not value.get_secret_value().startswith(("postgresql://", "postgres://")):
             raise ValueError("must be a postgresql:// URL (leave it unset for the SQLite file)")
+        problem = credentials_problem(value.get_secret_value(), "postgresql://bot:password@127.0.0.1:5432/bot")
+        if problem:
+            raise ValueError(problem)
         return value
 
 

@@ -10,6 +10,8 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, SecretStr, field_validator
 from pydantic_settings import NoDecode
 
+from .urls import credentials_problem, shown
+
 
 class BackendSettings(BaseModel):
     """One ComfyUI server."""
@@ -28,12 +30,9 @@ class BackendSettings(BaseModel):
         parts = urlsplit(value.strip())
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("an http:// or https:// URL such as http://127.0.0.1:8188")
-        try:
-            parts.port  # noqa: B018 - read to check it: out of 0-65535, or not a number, raises
-        except ValueError:  # (the message never repeats the URL: it may carry a password)
-            raise ValueError("a port from 1 to 65535 after the host, as in http://127.0.0.1:8188") from None
-        if any(c in (parts.password or "") for c in "/?#@"):
-            raise ValueError("a password in the URL with / ? # or @ written as %2F %3F %23 %40") from None
+        problem = credentials_problem(value.strip(), "http://127.0.0.1:8188")  # never repeats the URL
+        if problem:
+            raise ValueError(problem)
         return value.strip().rstrip("/")
 
     @property
@@ -45,8 +44,7 @@ class BackendSettings(BaseModel):
     @property
     def shown_url(self) -> str:
         """The URL for the operator (`check`, start-up): scheme, host and port, without any user:password."""
-        parts = urlsplit(self.url)
-        return f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "") + parts.path
+        return shown(self.url)
 
 
 class ComfySettings(BaseModel):

@@ -9,6 +9,8 @@ import json
 import signal
 from pathlib import Path
 
+import pytest
+
 from tests.cli import run_cli
 from tests.discord_helpers import final, imagine
 from tests.fakes.discord_api import FakeDiscord
@@ -66,6 +68,19 @@ async def test_the_bot_starts_serves_and_stops_beside_bad_workflows(tmp_path: Pa
         await stopped([bot], discord, comfy)
     assert discord.original(asked).embeds[0]["title"] == "Done"
     assert code == 0 and not any("Traceback" in line for line in bot.lines), "".join(bot.lines)
+
+
+@pytest.mark.parametrize("command", [(), ("check",)])
+async def test_a_postgresql_password_with_a_slash_is_refused_without_showing_any_of_it(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    """`postgresql://bot:se/cret@host/db` used to be read as host `bot` and path `/cret@host/db`: `check` and the
+    start printed `cret`. It is refused when the settings are read, naming the variable and not the URL."""
+    with_workflows(tmp_path)
+    env = {"DISCORD__TOKEN": "t", "DATABASE__URL": "postgresql://bot:se/cret@127.0.0.1:5432/bot"}
+    code, out, err = await asyncio.wait_for(run_cli(*command, env=env, cwd=tmp_path), 30)
+    assert code == 2 and "DATABASE__URL" in err and "%2F" in err and "Traceback" not in err, err
+    assert "cret" not in err + out and len(err.strip().splitlines()) <= 2, err
 
 
 async def test_a_port_typo_is_refused_in_one_line_and_a_fault_at_start_ends_the_process(tmp_path: Path) -> None:

@@ -15,7 +15,6 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import urlsplit
 
 import aiosqlite
 import asyncpg  # type: ignore[import-untyped]
@@ -107,12 +106,6 @@ class SqliteDatabase:
         await self._writes.drain()
         with suppress(sqlite3.Error, ValueError):
             await self.connection.close()
-
-
-def shown_url(url: str) -> str:
-    """A database URL for messages and logs: scheme, host, port and database, never the user or password."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname or ''}" + (f":{parts.port}" if parts.port else "") + parts.path
 
 
 _PLACEHOLDER = re.compile(r"\?")

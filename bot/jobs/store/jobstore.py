@@ -19,10 +19,11 @@ from typing import Any
 from bot.templates.params import ImageData
 from bot.templates.template import BoundWorkflow
 
+from ...urls import shown as shown_url
 from ..errors import JobError
 from ..model import Job, JobRequest, JobState
 from .batch import Statement
-from .database import Database, PostgresDatabase, SqliteDatabase, shown_url
+from .database import Database, PostgresDatabase, SqliteDatabase
 from .files import FileShelf
 from .migrations import migrate
 
