@@ -80,6 +80,8 @@ class App:
         """Serve `/metrics` (once: a process that relays serves them before it runs jobs)."""
         if self.settings.metrics.enabled and self._metrics_runner is None:
             config = self.settings.metrics
+            if config.exposure():
+                log.warning("%s", config.exposure())
             self._metrics_runner, self.metrics_port = await serve(self.metrics, config.host, config.port)
 
     async def close(self) -> None:

@@ -7,6 +7,7 @@ what it expects, without echoing the values (they may be secrets).
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -214,6 +215,25 @@ class MetricsSettings(BaseModel):
     enabled: bool = Field(default=False, description="serve Prometheus metrics at /metrics")
     host: str = Field(default="127.0.0.1", description="address to bind (127.0.0.1: this machine only)")
     port: int = Field(default=9108, ge=0, le=65535, description="port (0: any free port)")
+
+    def exposure(self) -> str | None:
+        """A warning when `/metrics` is served beyond this machine (they name the servers and count every
+        guild's jobs), or None."""
+        if not self.enabled or _loopback(self.host):
+            return None
+        return (
+            f"METRICS__HOST={self.host} serves /metrics to every machine that can reach this one (server names, "
+            "job counts); use 127.0.0.1 unless a firewall or a proxy guards the port"
+        )
+
+
+def _loopback(host: str) -> bool:
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve to any address
 
 
 class LoggingSettings(BaseModel):

@@ -243,3 +243,16 @@ async def test_run_says_why_a_template_is_refused_and_prints_a_text_result(fake:
     )
     assert code == 0, out
     assert "text: a lighthouse\n" in out
+
+
+@pytest.mark.parametrize(("host", "warned"), [("0.0.0.0", True), ("::", True), ("127.0.0.1", False), ("::1", False)])
+async def test_check_warns_when_metrics_are_served_beyond_this_machine(
+    fake: FakeComfy, discord_fake: FakeDiscord, tmp_path: Path, host: str, warned: bool
+) -> None:
+    """METRICS__HOST=0.0.0.0 used to pass without a word (the metrics name the servers and count every guild's
+    jobs); `check` (and the start, in its log) warns."""
+    checkpoints(fake).append(SHIPPED)
+    env = configured(tmp_path, fake.base_url, discord_fake) | {"METRICS__ENABLED": "true", "METRICS__HOST": host}
+    code, out, _ = await run_cli("check", env=env, cwd=tmp_path)
+    assert code == 0, out
+    assert (f"[warn] METRICS__HOST={host} serves /metrics to every machine" in out) is warned, out
