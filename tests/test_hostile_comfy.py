@@ -243,3 +243,20 @@ async def test_the_websocket_handshake_follows_no_redirect_and_keeps_its_auth_he
         await runner.cleanup()
     assert discord.original(asked).embeds[0]["title"] == "Done"
     assert seen == []  # no request at all reached the other host, so no auth header either
+
+
+async def test_a_nul_in_a_comfyui_error_is_kept_on_postgresql_and_the_member_told(
+    stack: Stack, postgres_url: str
+) -> None:
+    """PostgreSQL refuses NUL in text: a ComfyUI error holding one used to make the job's end unwritable for good
+    (left `dispatched` across restarts, a warning every 5 s). It is written, with the NUL replaced."""
+    comfy, discord = stack.comfys[0], stack.discord
+    comfy.failures["KSampler"] = ("RuntimeError", "bad byte \x00 in the weights")
+    async with stack.start(database_url=postgres_url) as app:
+        asked = await imagine(discord, "a fox")
+        await discord.until(final(discord, asked))
+        job = await app.store.by_message(asked.message_id or 0)
+    told = discord.original(asked).content
+    assert told.startswith("❌ The workflow stopped: ") and "bad byte" in told and "\x00" not in told
+    assert job is not None and job.state.value == "failed" and "\x00" not in (job.error or "")
+    assert "bad byte \ufffd in the weights" in (job.error or "")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
@@ -59,6 +60,9 @@ class RunSucceeded:
         return saved or tuple(files)
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # control characters but tab and newline
+
+
 @dataclass(frozen=True, slots=True)
 class RunFailed:
     prompt_id: str
@@ -71,7 +75,7 @@ class RunFailed:
     def message(self) -> str:
         where = f"{self.node_type or 'a node'} (node {self.node_id})" if self.node_id else "the workflow"
         detail = self.exception_message.strip() or self.exception_type or "unknown error"
-        return f"{where} failed: {detail}"
+        return _CONTROL.sub("\ufffd", f"{where} failed: {detail}")  # a NUL or an escape is shown as such, not sent
 
 
 @dataclass(frozen=True, slots=True)

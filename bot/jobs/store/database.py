@@ -118,6 +118,12 @@ def numbered(sql: str) -> str:
     return _PLACEHOLDER.sub(lambda _: f"${next(counter)}", sql)
 
 
+def storable(params: Sequence[Any]) -> tuple[Any, ...]:
+    """Parameters PostgreSQL accepts: its text cannot hold NUL ("invalid byte sequence for encoding UTF8: 0x00"),
+    so a NUL from outside (a ComfyUI error, a file name) becomes U+FFFD rather than making the write fail for good."""
+    return tuple(p.replace("\x00", "\ufffd") if isinstance(p, str) and "\x00" in p else p for p in params)
+
+
 class PostgresDatabase:
     """asyncpg's pool. Queries are prepared once per connection (asyncpg caches them)."""
 
@@ -134,10 +140,10 @@ class PostgresDatabase:
         return cls(pool, refused)
 
     async def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        return list(await self.pool.fetch(numbered(sql), *params))
+        return list(await self.pool.fetch(numbered(sql), *storable(params)))
 
     async def fetch_one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
-        return await self.pool.fetchrow(numbered(sql), *params)
+        return await self.pool.fetchrow(numbered(sql), *storable(params))
 
     async def write(self, statements: Sequence[Statement]) -> None:
         await self._writes.write(statements)
@@ -147,7 +153,7 @@ class PostgresDatabase:
             async with self.pool.acquire() as connection, connection.transaction():
                 for sql, rows in runs:
                     if rows:
-                        await connection.executemany(numbered(sql), rows)
+                        await connection.executemany(numbered(sql), [storable(row) for row in rows])
         except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as exc:
             raise self._refused(exc) from None
 
