@@ -62,12 +62,12 @@ class GatewayRelay:
     def _received(self, event: str, data: dict[str, Any]) -> None:
         if event == REACTION and (data["emoji"].get("name") not in FOLLOWED or self._by_the_bot(data)):
             return  # a reaction the bot does nothing with (most of them): not worth a write to the database
-        self._spawn(self._send(event, data))
+        self._spawn(self._send(event, data, time.monotonic()))
 
     def _by_the_bot(self, data: dict[str, Any]) -> bool:
         return self.bot.user is not None and int(data["user_id"]) == self.bot.user.id
 
-    async def _send(self, event: str, data: dict[str, Any]) -> None:
+    async def _send(self, event: str, data: dict[str, Any], received: float) -> None:
         guild = self.bot.get_guild(int(data["guild_id"])) if data.get("guild_id") else None
         if guild is not None:  # the member's roles, which the holder does not have when not on this shard
             data = {
@@ -75,7 +75,7 @@ class GatewayRelay:
                 "guild": {"id": str(guild.id), "owner_id": str(guild.owner_id), "roles": _roles(guild, data)},
             }
         try:
-            relay_id = await self.box.send(event, data)
+            relay_id = await self.box.send(event, data, received)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             log.warning("a %s could not be relayed: %s", event.lower(), exc)
             if event == INTERACTION:
@@ -123,10 +123,9 @@ class GatewayRelay:
         claimed = await self.box.claim(relay_id)
         if claimed is None:
             return  # taken already (by this process's sweep, or by its sender at the deadline)
-        event, data, at = claimed
-        age = time.time() - at
+        event, data, age = claimed
         if age > (INTERACTION_AGE if event == INTERACTION else REACTION_AGE):
-            log.info("a relayed %s came %.1f s late: dropped", event.lower(), age)
+            log.warning("a relayed %s came %.1f s late (by the database's clock): dropped", event.lower(), age)
             return
         if event == REACTION:
             self._reaction(data)

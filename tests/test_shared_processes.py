@@ -7,6 +7,7 @@ the holder dies the other takes the lease and delivers the prompt in flight once
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -189,3 +190,33 @@ async def test_an_interaction_no_process_can_take_is_answered_within_discords_de
     finally:
         await hung.close()
         await stopped([relay], discord, comfy)
+
+
+async def test_a_relaying_host_whose_clock_is_behind_the_holders_loses_no_interaction(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """A relaying process whose wall clock is 3 s behind the holder's used to have every interaction dropped as
+    late (0 of 5 answered). Ages are read on the database's clock: all five are answered."""
+    behind = tmp_path / "clock"
+    behind.mkdir()
+    (behind / "sitecustomize.py").write_text(  # this process's host: its wall clock 3 s behind the holder's
+        "import time\n_real = time.time\ntime.time = lambda: _real() - 3.0\n"
+    )
+    comfy, discord, env = await two_shards(tmp_path, postgres_url)
+    processes: list[BotProcess] = []
+    try:
+        holder = await BotProcess.start(env | {"DISCORD__SHARD_IDS": "0"})
+        processes.append(holder)
+        await holder.saw(") holds the dispatcher lease")
+        relay = await BotProcess.start(
+            env | {"DISCORD__SHARD_IDS": "1", "PYTHONPATH": f"{behind}{os.pathsep}{env['PYTHONPATH']}"}
+        )
+        processes.append(relay)
+        await relay.saw("relaying to it")
+        await discord.until(lambda: len(discord.gateways) == 2, within=30)
+        asked = [await imagine_in(discord, SHARD_CHANNEL_ID, f"a fox {n}", user_id=USER_ID + n) for n in range(5)]
+        answers = [await answer(discord, one) for one in asked]
+    finally:
+        await stopped(processes, discord, comfy)
+    assert all(not text.startswith("⚠️") for text in answers), answers
+    assert not any("dropped" in line for line in relay.lines + holder.lines)

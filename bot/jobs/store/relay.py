@@ -7,6 +7,11 @@ delivered to every session that `LISTEN`s, at the sender's commit). The holder c
 an event is taken once even when the holder changes; a sender that finds its row unclaimed when its deadline
 comes takes it back the same way, and answers the member itself. The payload is not in the notification (at most
 8,000 bytes there; an interaction may be larger): the row holds it.
+
+How old an event is, is read on one clock, the database's: the row's `at` is the database's time when the sender
+received it (its time at the insert, less how long the sender held it, by the sender's monotonic clock), and the
+holder reads the age against the database's time too. Two hosts' wall clocks are never compared (a sender 3 s
+behind the holder used to have every interaction dropped as late).
 """
 
 from __future__ import annotations
@@ -24,7 +29,8 @@ TABLE = (
     "CREATE TABLE IF NOT EXISTS relayed (id BIGSERIAL PRIMARY KEY, event TEXT NOT NULL, data TEXT NOT NULL, "
     "at DOUBLE PRECISION NOT NULL, sender TEXT NOT NULL)"
 )
-Relayed = tuple[str, dict[str, Any], float]  # (event, its payload, when the sender received it)
+Relayed = tuple[str, dict[str, Any], float]  # (event, its payload, seconds since the sender received it)
+NOW = "extract(epoch FROM clock_timestamp())"  # the database's time, in seconds
 
 
 class RelayBox:
@@ -39,15 +45,16 @@ class RelayBox:
             await self._pool.execute(TABLE)
         return self
 
-    async def send(self, event: str, data: dict[str, Any]) -> int:
-        """Put one event in the table and wake the holder (one statement: the notification goes at its commit)."""
+    async def send(self, event: str, data: dict[str, Any], received: float) -> int:
+        """Put one event (received at `received`, by `time.monotonic()`) in the table and wake the holder (one
+        statement: the notification goes at its commit)."""
         return int(
             await self._pool.fetchval(
-                "WITH r AS (INSERT INTO relayed (event, data, at, sender) VALUES ($1, $2, $3, $4) RETURNING id) "
-                "SELECT id FROM r, pg_notify($5, r.id::text)",
+                "WITH r AS (INSERT INTO relayed (event, data, at, sender) "
+                f"VALUES ($1, $2, {NOW} - $3, $4) RETURNING id) SELECT id FROM r, pg_notify($5, r.id::text)",
                 event,
                 json.dumps(data),
-                time.time(),
+                max(0.0, time.monotonic() - received),
                 self.sender,
                 CHANNEL,
             )
@@ -55,8 +62,10 @@ class RelayBox:
 
     async def claim(self, relay_id: int) -> Relayed | None:
         """Take one event (None: another process took it already)."""
-        row = await self._pool.fetchrow("DELETE FROM relayed WHERE id = $1 RETURNING event, data, at", relay_id)
-        return None if row is None else (str(row["event"]), json.loads(row["data"]), float(row["at"]))
+        row = await self._pool.fetchrow(
+            f"DELETE FROM relayed WHERE id = $1 RETURNING event, data, {NOW} - at AS age", relay_id
+        )
+        return None if row is None else (str(row["event"]), json.loads(row["data"]), float(row["age"]))
 
     async def waiting(self) -> list[int]:
         """The events nobody has taken yet, oldest first."""
