@@ -147,12 +147,12 @@ async def _assemble_around(
         check_interval=settings.comfy.health_interval,
     )
     library = make_library(settings)
-    report = library.reload()
-    for error in report.errors.values():
+    report = await library.refresh()
+    for error in report.errors.values() if report else ():
         log.warning("template refused: %s", error)
 
-    def nodes_read() -> None:  # UI-format exports are converted once a server's node definitions are known
-        converted = library.use_nodes(catalog_of(pool.node_definitions()))
+    async def nodes_read() -> None:  # UI-format exports are converted once a server's node definitions are known
+        converted = await library.refresh(catalog_of(pool.node_definitions()))
         for error in converted.errors.values() if converted else ():
             log.warning("template refused: %s", error)
 

@@ -6,16 +6,22 @@ from __future__ import annotations
 
 import asyncio
 import json
+import resource
 import signal
+import sys
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.cli import run_cli
-from tests.discord_helpers import final, imagine
-from tests.fakes.discord_api import FakeDiscord
+from bot.templates import library as library_module
+from tests.cli import ROOT, run_cli
+from tests.discord_helpers import answer, final, imagine
+from tests.fakes.discord_api import USER_ID, FakeDiscord
+from tests.hostile_workflows import CASES
 from tests.processes import BotProcess, stopped
-from tests.stack import process_environment, shipped_comfy, with_workflows
+from tests.stack import Stack, process_environment, shipped_comfy, with_workflows
 
 CYCLE = {
     "1": {"class_type": "KSampler", "inputs": {"model": ["2", 0]}},
@@ -92,3 +98,66 @@ async def test_a_port_typo_is_refused_in_one_line_and_a_fault_at_start_ends_the_
         code, out, err = await asyncio.wait_for(run_cli(env=env | {"COMFY__BACKENDS": url}, cwd=tmp_path), 30)
         assert code == 2 and "COMFY__BACKENDS" in err and "Traceback" not in err, err
         assert "cret" not in err + out and len(err.strip().splitlines()) <= 2, err
+
+
+WITHIN_SECONDS = 20  # each case's bound, for a loaded CI machine: each takes under 0.5 s here (bench/hostile_corpus.py)
+MEMORY_CAP = 2 * 2**30  # the address space the loading process may take: a file that needs more is a failure
+
+
+def _capped() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP, MEMORY_CAP))
+
+
+@pytest.mark.parametrize(("name", "expected"), [(name, expected) for name, _, expected in CASES])
+async def test_each_hostile_workflow_is_loaded_or_refused_within_its_bound(name: str, expected: str) -> None:
+    """A few KB that fan out by levels, nest subgraphs two by two, or chain thousands of bypassed nodes used to
+    take minutes or gigabytes (and a chain, a RecursionError). Each is now loaded or refused with its reason, in a
+    process capped at 2 GiB of address space, within the bound."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.hostile_workflows",
+        name,
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        preexec_fn=_capped,
+    )
+    try:
+        out, err = await asyncio.wait_for(process.communicate(), WITHIN_SECONDS)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode == 0, err.decode()[-2000:]
+    found = json.loads(out)
+    assert found["loaded"] is (expected == "loads"), found
+    assert (found["error"] == "") is (expected == "loads") and "Error)" not in found["error"], found
+
+
+async def test_reading_the_workflows_again_leaves_members_answered_meanwhile(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`/workflows reload` (and a server's new node definitions) used to read and convert every file on the event
+    loop: a file that took 20 s left members' commands unanswered for 20 s. Reading now happens in a worker
+    thread; here it is held until a member's /queue has been answered, which it could not be before."""
+    discord = stack.discord
+    reading, member_answered = threading.Event(), threading.Event()
+    load = library_module.load_template
+
+    def slow_load(*args: Any, **kwargs: Any) -> Any:
+        reading.set()
+        member_answered.wait(WITHIN_SECONDS)  # the loop, were it here, could answer nobody meanwhile
+        return load(*args, **kwargs)
+
+    async with stack.start(operator_ids=[USER_ID]):
+        monkeypatch.setattr(library_module, "load_template", slow_load)
+        reloading = await discord.interact("workflows", [{"name": "reload", "type": 5, "value": True}])
+        assert await asyncio.to_thread(reading.wait, WITHIN_SECONDS)
+        queued = await discord.interact("queue", user_id=USER_ID + 1)
+        await discord.until(lambda: queued.message_id in discord.messages)
+        answered_while_reading = not member_answered.is_set()
+        member_answered.set()
+        reloaded = await answer(discord, reloading)
+    assert answered_while_reading
+    assert "txt2img: Text to image (manifest)" in reloaded, reloaded

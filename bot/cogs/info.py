@@ -85,10 +85,16 @@ class InfoCog(commands.Cog, name="InfoCog"):
         asking = actor(interaction)
         if reload and not self.access.operator(asking):  # every server shares the workflows
             raise Refused(Text("workflows.operators"))
-        report = self.library.reload() if reload else self.library.last
+        report = self.library.last
+        if reload:  # reading every file may take longer than Discord's 3 s: the answer follows
+            await interaction.response.defer(ephemeral=True, thinking=True)
+            report = await self.library.refresh() or report
         reasons = self.access.operator(asking) or self.access.admin(asking)  # refusals name files and nodes
-        text = describe_library(self.library, report, locale_of(interaction), reasons=reasons)
-        await interaction.response.send_message(f"```\n{text[:1900]}\n```", ephemeral=True)
+        text = f"```\n{describe_library(self.library, report, locale_of(interaction), reasons=reasons)[:1900]}\n```"
+        if reload:
+            await interaction.followup.send(text, ephemeral=True)
+        else:
+            await interaction.response.send_message(text, ephemeral=True)
 
     @app_commands.command(name="history", description="Your recent results")
     async def history(self, interaction: discord.Interaction) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +45,10 @@ class Capability:
                     shown = value if len(value) <= 80 else value[:79] + "…"  # a member may have typed it
                     found.append(f"node {node_id}: {name} {shown!r} is not available")
         return found
+
+
+async def _nothing() -> None:
+    return None
 
 
 def capability_of(object_info: Mapping[str, NodeInfo]) -> Capability:
@@ -87,7 +91,7 @@ class BackendPool:
         self.failures_to_down = failures_to_down
         self.on_down: Callable[[ComfyBackend], None] = lambda backend: None
         self.on_up: Callable[[ComfyBackend], None] = lambda backend: None
-        self.on_nodes: Callable[[], None] = lambda: None  # a server's node definitions were read and differ
+        self.on_nodes: Callable[[], Awaitable[None]] = _nothing  # a server's node definitions were read and differ
         self._task: asyncio.Task[None] | None = None
         self._interned: dict[object, tuple[Capability, Mapping[str, NodeInfo]]] = {}
         self._checked: OrderedDict[int, tuple[Mapping[str, Any], dict[int, list[str]]]] = OrderedDict()
@@ -124,7 +128,7 @@ class BackendPool:
                 before = state.capability
                 state.capability, state.nodes = self._capability(await client.object_info())
                 if state.capability is not before:
-                    self.on_nodes()
+                    await self.on_nodes()
         except ComfyError as exc:
             state.failures += 1
             state.error = str(exc)

@@ -103,16 +103,24 @@ class Inference:
 
 
 def _walk(workflow: Workflow, start: Node | None, follow: tuple[str, ...], found: Any, depth: int = 8) -> Node | None:
-    """Depth-first back along links named in `follow` until `found(node)`; the first input wins."""
-    if start is None or depth == 0:
+    """Depth-first back along links named in `follow` (all inputs when empty) until `found(node)`, at most
+    `depth` nodes deep; the first input wins. Each node is searched once from the most depth left to it (a graph
+    whose links fan out and meet again is walked in linear time, not once per path)."""
+    searched: dict[str, int] = {}  # node id -> the most depth it was searched with (and nothing found)
+
+    def search(node: Node | None, left: int) -> Node | None:
+        if node is None or left == 0 or searched.get(node.id, 0) >= left:
+            return None
+        if found(node):
+            return node
+        searched[node.id] = left
+        for name in follow or tuple(node.inputs):
+            result = search(workflow.source(node, name), left - 1)
+            if result is not None:
+                return result
         return None
-    if found(start):
-        return start
-    for name in follow or tuple(start.inputs):
-        result = _walk(workflow, workflow.source(start, name), follow, found, depth - 1)
-        if result is not None:
-            return result
-    return None
+
+    return search(start, depth)
 
 
 def _has_text(node: Node) -> bool:
@@ -120,16 +128,19 @@ def _has_text(node: Node) -> bool:
 
 
 def _encoder(workflow: Workflow, start: Node | None) -> Node | None:
-    """Back from a conditioning link to the node holding the text, skipping CLIP/model/image branches."""
-    if start is None:
-        return None
-    if _has_text(start):
-        return start
-    links = [n for n, v in start.inputs.items() if start.link(n) and n not in ("clip", "model", "vae", "image")]
-    for name in links:
-        found = _encoder(workflow, workflow.source(start, name))
-        if found is not None:
-            return found
+    """Back from a conditioning link to the node holding the text, skipping CLIP/model/image branches; depth
+    first, the first input wins, each node searched once (iteratively: a chain may be thousands long)."""
+    seen: set[str] = set()
+    stack = [start]
+    while stack:
+        node = stack.pop()
+        if node is None or node.id in seen:
+            continue
+        seen.add(node.id)
+        if _has_text(node):
+            return node
+        links = [n for n in node.inputs if node.link(n) and n not in ("clip", "model", "vae", "image")]
+        stack.extend(workflow.source(node, name) for name in reversed(links))
     return None
 
 
@@ -238,13 +249,25 @@ def _add_latent(inference: Inference, workflow: Workflow, latent: Node | None) -
 def _chain_heads(workflow: Workflow, samplers: list[Node]) -> tuple[list[Node], dict[str, list[Node]]]:
     """Samplers that start a chain, and for each the samplers that continue from it."""
     ids = {s.id for s in samplers}
+    heads: dict[str, Node] = {}
 
     def head_of(sampler: Node) -> Node:
-        parts = _parts(workflow, sampler)
-        # along latents only: a sampler whose latent comes from another continues it (an SDXL refiner); one that
-        # takes an image another sampler made (a depth map) starts its own chain
-        upstream = _walk(workflow, parts.latent, ("latent_image", "samples", "latent"), lambda n: n.id in ids)
-        return head_of(upstream) if upstream is not None and upstream.id != sampler.id else sampler
+        chain: dict[str, Node] = {}  # followed in a loop, each sampler's head found once
+        node = sampler
+        while node.id not in heads and node.id not in chain:
+            chain[node.id] = node
+            # along latents only: a sampler whose latent comes from another continues it (an SDXL refiner); one
+            # that takes an image another sampler made (a depth map) starts its own chain
+            latent = _parts(workflow, node).latent
+            upstream = _walk(workflow, latent, ("latent_image", "samples", "latent"), lambda n: n.id in ids)
+            if upstream is None or upstream.id == node.id:
+                heads[node.id] = node
+                break
+            node = upstream
+        head = heads.get(node.id, node)
+        for passed in chain:
+            heads[passed] = head
+        return head
 
     chains: dict[str, list[Node]] = {}
     for sampler in samplers:
@@ -252,8 +275,7 @@ def _chain_heads(workflow: Workflow, samplers: list[Node]) -> tuple[list[Node], 
         chains.setdefault(head.id, [])
         if head.id != sampler.id:
             chains[head.id].append(sampler)
-    heads = sorted((workflow.nodes[i] for i in chains), key=lambda n: (len(n.id), n.id))
-    return heads, chains
+    return sorted((workflow.nodes[i] for i in chains), key=lambda n: (len(n.id), n.id)), chains
 
 
 def _follow_chain(inference: Inference, workflow: Workflow, primary: SamplerParts, others: list[Node]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import re
@@ -110,6 +111,7 @@ class TemplateLibrary:
         self.catalog: NodeCatalog | None = None  # the servers' node definitions, once one has answered
         self._conversions: dict[tuple[str, str], dict[str, Any] | ConversionError] = {}
         self.last = LoadReport((), {})  # what the last reading of the folder loaded and refused
+        self._reading = asyncio.Lock()
 
     @property
     def templates(self) -> Mapping[str, Template]:
@@ -127,6 +129,15 @@ class TemplateLibrary:
             raise UnusableTemplate("template.waiting" if waiting else "template.refused", name=name, reason=reason)
         known = ", ".join(sorted(self._templates)) or "none"
         raise UnknownTemplate("template.unknown", name=name, known=known)
+
+    async def refresh(self, catalog: NodeCatalog | None = None) -> LoadReport | None:
+        """`reload()` (or `use_nodes(catalog)`) for a running bot: in a worker thread, so converting and checking
+        a large workflow never holds up the event loop (members' commands are answered meanwhile), one reading at
+        a time. Templates in use are swapped at the end, at once."""
+        async with self._reading:
+            if catalog is None:
+                return await asyncio.to_thread(self.reload)
+            return await asyncio.to_thread(self.use_nodes, catalog)
 
     def use_nodes(self, catalog: NodeCatalog) -> LoadReport | None:
         """The servers' node definitions changed (or arrived): UI-format exports are converted again, with the

@@ -48,6 +48,7 @@ class _Origin:
 
 
 _Resolved = _Widget | _Origin | None
+_Step = tuple[str, Exec, int]  # ("in" or "out", the node, the slot): where a link is being followed
 
 
 def convert(data: Mapping[str, Any], nodes: Mapping[str, NodeInfo], server: str) -> dict[str, Any]:
@@ -62,6 +63,7 @@ class _Converter:
         graph = UiGraph(data)
         self.subgraphs, self.execs = graph.subgraphs, graph.execs
         self.widget_overrides: dict[tuple[str, str], Any] = {}  # (exec id, widget name) -> a PrimitiveNode's value
+        self._resolved: dict[tuple[str, str, int, str], _Resolved] = {}  # (side, exec id, slot, type) -> its end
 
     # ---- the prompt ------------------------------------------------------------------------------------
 
@@ -96,7 +98,7 @@ class _Converter:
             name = entry.get("name")
             if not isinstance(name, str):
                 continue
-            resolved = self._resolve_input(made, slot, set(), None)
+            resolved = self._resolve_input(made, slot)
             if isinstance(resolved, _Widget):
                 inputs[name] = _wrap(resolved.value)
             elif isinstance(resolved, _Origin):
@@ -149,9 +151,7 @@ class _Converter:
         if made.id in seen:
             return
         seen.add(made.id)
-        for link in made.scope.links.values():
-            if str(link.origin_id) != str(made.node.get("id")) or link.origin_slot != slot:
-                continue
+        for link in made.scope.from_output.get((str(made.node.get("id")), slot), ()):
             target = self.execs.get(":".join((*made.path, str(link.target_id))))
             if target is None:
                 continue
@@ -161,12 +161,36 @@ class _Converter:
                 yield target, link.target_slot
 
     # ---- resolving links (ExecutableNodeDTO.resolveInput / resolveOutput) -------------------------------
+    # A link is followed one step at a time, in a loop (a chain of thousands of Reroutes or bypassed nodes
+    # would exhaust Python's recursion), and what each step resolves to is remembered, so consumers that share
+    # a chain walk it once between them: linear in the graph, whatever its shape.
 
-    def _resolve_input(self, made: Exec, slot: int, visited: set[str], wanted: str | None) -> _Resolved:
-        key = f"{made.id}[I]{slot}"
-        if key in visited:
-            raise ConversionError(f"{made.where()}: its input {slot} is part of a loop of links")
-        visited.add(key)
+    def _resolve_input(self, made: Exec, slot: int) -> _Resolved:
+        return self._follow(("in", made, slot), "")
+
+    def _follow(self, step: _Step, wanted: str) -> _Resolved:
+        passed: list[tuple[str, str, int, str]] = []
+        result: _Resolved
+        while True:
+            kind, made, slot = step
+            key = (kind, made.id, slot, wanted)
+            if key in self._resolved:
+                result = self._resolved[key]
+                break
+            if key in passed:
+                side = "input" if kind == "in" else "output"
+                raise ConversionError(f"{made.where()}: its {side} {slot} is part of a loop of links")
+            passed.append(key)
+            found = self._input_step(made, slot, wanted) if kind == "in" else self._output_step(made, slot, wanted)
+            if not isinstance(found, tuple):
+                result = found
+                break
+            step, wanted = found
+        for key in passed:
+            self._resolved[key] = result
+        return result
+
+    def _input_step(self, made: Exec, slot: int, wanted: str) -> _Resolved | tuple[_Step, str]:
         entries = made.inputs()
         if slot >= len(entries):
             return None
@@ -181,16 +205,16 @@ class _Converter:
             )
         wanted = wanted or str(entries[slot].get("type", "*"))
         if made.instance is not None and as_int(link.origin_id) == SUBGRAPH_IN:
-            return self._from_instance(made.instance, link.origin_slot, visited, wanted)
+            return self._instance_step(made.instance, link.origin_slot, wanted)
         origin = self.execs.get(":".join((*made.path, str(link.origin_id))))
         if origin is None:
             raise ConversionError(
                 f"{made.where()}: its input {entries[slot].get('name')!r} comes from node "
                 f"{link.origin_id}, which the file does not have"
             )
-        return self._resolve_output(origin, link.origin_slot, wanted, visited)
+        return ("out", origin, link.origin_slot), wanted
 
-    def _from_instance(self, instance: Exec, index: int, visited: set[str], wanted: str) -> _Resolved:
+    def _instance_step(self, instance: Exec, index: int, wanted: str) -> _Resolved | tuple[_Step, str]:
         """A subgraph's input `index`, as its instance provides it: a link outside, or a promoted widget."""
         definition = self.subgraphs[instance.type].definition
         inputs = [i for i in as_list(definition.get("inputs")) if isinstance(i, Mapping)]
@@ -200,7 +224,7 @@ class _Converter:
         entries = instance.inputs()
         slot = next((n for n, e in enumerate(entries) if e.get("name") == name), None)
         if slot is not None and entries[slot].get("link") is not None:
-            return self._resolve_input(instance, slot, visited, wanted)
+            return ("in", instance, slot), wanted
         promoted = self._promoted_values(instance)
         return _Widget(promoted[index]) if index in promoted else None
 
@@ -231,21 +255,17 @@ class _Converter:
                 return True
         return False
 
-    def _resolve_output(self, made: Exec, slot: int, wanted: str, visited: set[str]) -> _Resolved:
-        key = f"{made.id}[O]{slot}"
-        if key in visited:
-            raise ConversionError(f"{made.where()}: its output {slot} is part of a loop of links")
-        visited.add(key)
+    def _output_step(self, made: Exec, slot: int, wanted: str) -> _Resolved | tuple[_Step, str]:
         if made.mode == BYPASSED:
             index = self._bypass_slot(made, slot, wanted)
-            return None if index < 0 else self._resolve_input(made, index, visited, wanted)
+            return None if index < 0 else (("in", made, index), wanted)
         if made.type in self.subgraphs:
-            return self._from_subgraph_output(made, slot, wanted, visited)
+            return self._subgraph_output_step(made, slot, wanted)
         if made.type in VIRTUAL:
-            return self._resolve_input(made, slot, visited, wanted) if slot < len(made.inputs()) else None
+            return (("in", made, slot), wanted) if slot < len(made.inputs()) else None
         return _Origin(made.id, slot)  # (a muted node's consumers lose the input when it is not sent)
 
-    def _from_subgraph_output(self, instance: Exec, slot: int, wanted: str, visited: set[str]) -> _Resolved:
+    def _subgraph_output_step(self, instance: Exec, slot: int, wanted: str) -> _Resolved | tuple[_Step, str]:
         scope = self.subgraphs[instance.type]
         outputs = [o for o in as_list(scope.definition.get("outputs")) if isinstance(o, Mapping)]
         shown = as_list(instance.node.get("outputs"))
@@ -260,7 +280,7 @@ class _Converter:
             inner = self.execs.get(":".join((*instance.path, str(instance.node.get("id")), str(link.origin_id))))
             if inner is None:
                 return None
-            return self._resolve_output(inner, link.origin_slot, wanted, visited)
+            return ("out", inner, link.origin_slot), wanted
         return None
 
     def _bypass_slot(self, made: Exec, slot: int, wanted: str) -> int:

@@ -5,12 +5,16 @@ instance 5, `a:b:c` nested) and the instance holding it. `ui_format.py` turns it
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .workflow import MAX_NODES
+
 MUTED, BYPASSED = 2, 4  # LGraphEventMode.NEVER, LGraphEventMode.BYPASS
 SUBGRAPH_IN, SUBGRAPH_OUT = -10, -20  # the ids of a subgraph's input and output nodes in its links
+MAX_NESTING = 32  # subgraphs inside subgraphs: the official templates nest at most 2
 
 
 class ConversionError(Exception):
@@ -37,6 +41,14 @@ class Scope:
     nodes: dict[str, dict[str, Any]]
     links: dict[int, Link]
     definition: Mapping[str, Any] = field(default_factory=dict)  # a subgraph's: its `inputs`, `outputs`
+
+    @functools.cached_property
+    def from_output(self) -> dict[tuple[str, int], list[Link]]:
+        """The links leaving each (node id, output slot): what an output feeds, found without a scan."""
+        found: dict[tuple[str, int], list[Link]] = {}
+        for link in self.links.values():
+            found.setdefault((str(link.origin_id), link.origin_slot), []).append(link)
+        return found
 
 
 @dataclass
@@ -85,11 +97,15 @@ class UiGraph:
         for node_id, node in scope.nodes.items():
             made = Exec(":".join((*path, node_id)), node, scope, path, instance)
             self.execs[made.id] = made
+            if len(self.execs) > MAX_NODES:  # subgraphs holding two of another can multiply a few KB past any RAM
+                raise ConversionError(f"it has more than {MAX_NODES:,} nodes once its subgraphs are expanded")
             definition = self.subgraphs.get(made.type)
             if definition is None:
                 continue
             if made.type in open_:
                 raise ConversionError(f"{made.where()}: the subgraph contains itself")
+            if len(path) >= MAX_NESTING:
+                raise ConversionError(f"{made.where()}: subgraphs nest deeper than {MAX_NESTING} levels")
             if made.mode in (MUTED, BYPASSED):
                 continue
             self._flatten(definition, (*path, node_id), made, open_ | {made.type})
