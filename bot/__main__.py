@@ -44,6 +44,7 @@ from .jobs.store import JobStore, StoreError
 from .jobs.store.lease import DispatcherLease
 from .jobs.store.relay import RelayBox
 from .logs import configure_logging
+from .media_pool import MediaPool
 from .metrics import Metrics
 from .relaying import GatewayRelay
 from .settings import ConfigError, DiscordSettings, Settings, load_settings
@@ -173,8 +174,15 @@ async def _assemble_around(
         force_sync=force_sync,
         guild_ready_timeout=guild_ready_timeout,
     )
+    media = MediaPool(settings.limits.media_workers, settings.limits.media_memory)
     messages = JobMessages(
-        presenter, bot, handoff_after=discord_settings.token_handoff, followups=followups, store=store
+        presenter,
+        bot,
+        handoff_after=discord_settings.token_handoff,
+        followups=followups,
+        store=store,
+        media=media,
+        media_seconds=settings.limits.media_seconds,
     )
     metrics = Metrics(messages)
     engine = JobEngine(
@@ -204,7 +212,7 @@ async def _assemble_around(
     await policies.load()
     access = Access(policies, discord_settings.moderator_role_ids, discord_settings.operator_ids)
     rules = FollowUpRules(store, access)
-    admission = Admission(library, engine, store, policies, settings.limits, followups, access)
+    admission = Admission(library, engine, store, policies, settings.limits, followups, access, media)
     cogs = [
         ImagineCog(admission, library, engine, messages, pool),
         ConfigCog(policies, access),
@@ -216,7 +224,7 @@ async def _assemble_around(
         InfoCog(engine, pool, store, library, access),
     ]
     bot.serve(cogs)
-    return App(bot, engine, presenter, pool, library, store, metrics, settings, access)
+    return App(bot, engine, presenter, pool, library, store, metrics, settings, access, media)
 
 
 async def run(settings: Settings, *, sync_only: bool = False) -> None:

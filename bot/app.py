@@ -18,6 +18,7 @@ from .jobs.access import Access
 from .jobs.engine import JobEngine
 from .jobs.store import JobStore, StoreError, records
 from .jobs.store.lease import DispatcherLease
+from .media_pool import MediaPool
 from .metrics import Metrics, serve
 from .relaying import GatewayRelay
 from .settings import Settings
@@ -38,6 +39,7 @@ class App:
     metrics: Metrics
     settings: Settings
     access: Access
+    media: MediaPool
     metrics_port: int | None = None
     _metrics_runner: web.AppRunner | None = None
     _pruner: asyncio.Task[None] | None = None
@@ -93,6 +95,7 @@ class App:
         await self.presenter.close()
         await self.bot.close()
         await self.pool.close()
+        await self.media.close()
         await self.store.close()
         if self._metrics_runner is not None:
             await self._metrics_runner.cleanup()

@@ -12,9 +12,12 @@ from PIL import Image, ImageSequence, UnidentifiedImageError
 
 from bot.i18n import Text
 
-from .media_av import AUDIO_SUFFIXES, VIDEO_SUFFIXES, Unreadable, fit_audio, fit_video
+from .media_av import AUDIO_SUFFIXES, VIDEO_SUFFIXES, LongerThanDeclared, Unreadable, fit_audio, fit_video
 
 QUALITIES = (90, 80, 70, 60, 50, 40)
+# pixels times frames of an animation the bot re-encodes: 2**27 is 512 MiB of RGBA frames, a 4-second 1024x1024
+# animation at 30 fps (what image and video models make is far below); past it the file is named, not decoded
+MAX_FRAME_PIXELS = 2**27
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +66,10 @@ def fit_image(data: bytes, filename: str, limit: int) -> FittedImage:
             encoded = fit_video(data, limit) if video else fit_audio(data, limit)
         except Unreadable:
             return unfitted(data, filename, limit)
+        except LongerThanDeclared as exc:
+            sizes = {"size": _mib(len(data)), "limit": _mib(limit)}
+            note = Text("media.longer_than_declared", name=filename, declared=f"{exc.declared:.1f}", **sizes)
+            return FittedImage(b"", filename, len(data), note, attached=False)
         if encoded is None:
             note = Text("media.cannot_fit", name=filename, size=_mib(len(data)), limit=_mib(limit))
             return FittedImage(b"", filename, len(data), note, attached=False)
@@ -71,7 +78,7 @@ def fit_image(data: bytes, filename: str, limit: int) -> FittedImage:
     try:
         with Image.open(io.BytesIO(data)) as opened:
             if getattr(opened, "is_animated", False):
-                return _fit_animation(opened, stem, len(data), limit)
+                return _fit_animation(opened, filename, stem, len(data), limit)
             image = opened.copy()
     except (UnidentifiedImageError, OSError, ValueError):  # a 3D model, a file an extension wrote
         return unfitted(data, filename, limit)
@@ -91,24 +98,39 @@ def fit_image(data: bytes, filename: str, limit: int) -> FittedImage:
         )
 
 
-def _fit_animation(opened: Image.Image, stem: str, size: int, limit: int) -> FittedImage:
+def _fit_animation(opened: Image.Image, name: str, stem: str, size: int, limit: int) -> FittedImage:
     """An animated WebP, PNG or GIF as an animated WebP that fits: every frame and its timing kept, quality
-    stepped down, then every frame made smaller."""
-    frames = [frame.convert("RGBA") for frame in ImageSequence.Iterator(opened)]
-    durations = [int(frame.info.get("duration", opened.info.get("duration", 100)) or 100) for frame in frames]
+    stepped down, then every frame made smaller. Its pixels times its frames are bounded before anything is
+    decoded (an 11 MiB GIF may hold gigabytes of frames), and the first tries read the file frame by frame."""
+    count = int(getattr(opened, "n_frames", 1))
+    if count * opened.width * opened.height > MAX_FRAME_PIXELS:
+        shape = f"{opened.width}x{opened.height}"
+        note = Text("media.too_many_frames", name=name, size=_mib(size), frames=count, side=shape, limit=_mib(limit))
+        return FittedImage(b"", name, size, note, attached=False)
+    durations = [
+        int(frame.info.get("duration", opened.info.get("duration", 100)) or 100)
+        for frame in ImageSequence.Iterator(opened)
+    ]
     duration: int | list[int] = durations[0] if len(set(durations)) == 1 else durations
+    side = opened.size
+    smaller: list[Image.Image] | None = None  # None: read from the file as it is saved
     while True:
         for quality in QUALITIES:
             buffer = io.BytesIO()
-            frames[0].save(
-                buffer, "WEBP", save_all=True, append_images=frames[1:], duration=duration, loop=0, quality=quality
-            )
+            options = {"save_all": True, "duration": duration, "loop": 0, "quality": quality}
+            if smaller is None:
+                opened.seek(0)
+                opened.save(buffer, "WEBP", **options)
+            else:
+                smaller[0].save(buffer, "WEBP", append_images=smaller[1:], **options)
             if buffer.tell() <= limit:
-                shown = f"{frames[0].width}x{frames[0].height}"
-                note = Text("media.animation", quality=quality, size=shown, frames=len(frames), limit=_mib(limit))
+                shown = f"{side[0]}x{side[1]}"
+                note = Text("media.animation", quality=quality, size=shown, frames=count, limit=_mib(limit))
                 return FittedImage(buffer.getvalue(), f"{stem}.webp", size, note)
-        if frames[0].width <= 16:
+        if side[0] <= 16:
             note = Text("media.cannot_fit", name=f"{stem}.webp", size=_mib(size), limit=_mib(limit))
             return FittedImage(b"", f"{stem}.webp", size, note, attached=False)
-        side = (max(1, int(frames[0].width * 0.75)), max(1, int(frames[0].height * 0.75)))
-        frames = [frame.resize(side, Image.Resampling.LANCZOS) for frame in frames]
+        side = (max(1, int(side[0] * 0.75)), max(1, int(side[1] * 0.75)))
+        smaller = [
+            frame.convert("RGBA").resize(side, Image.Resampling.LANCZOS) for frame in ImageSequence.Iterator(opened)
+        ]

@@ -61,10 +61,14 @@ MAX_AUDIO = 192_000
 MIN_VIDEO = 50_000
 MIN_BITS_PER_PIXEL = 0.04  # below this (per pixel per frame), the picture is halved in area instead
 TRIES = 4
+MAX_SECONDS = 3 * 3600  # a video or sound longer than this (by its container) is not re-encoded
+# what is decoded is held to what the container declares: a file that says 1 s and holds 4 h is stopped here
+DECLARED_SLACK = 1.25  # times the declared duration, plus
+DECLARED_GRACE = 2.0  # seconds
 
 
 def fit_video(data: bytes, limit: int) -> bytes | None:
-    """The video as an MP4 of at most `limit` bytes, or None."""
+    """The video as an MP4 of at most `limit` bytes, or None; `LongerThanDeclared`."""
     try:
         with open_media(data) as source:
             stream = source.streams.video[0]
@@ -74,6 +78,8 @@ def fit_video(data: bytes, limit: int) -> bytes | None:
             has_audio = bool(source.streams.audio)
     except (av.FFmpegError, IndexError, ValueError) as exc:
         raise Unreadable(f"a video that cannot be read: {exc}") from None
+    if duration > MAX_SECONDS:
+        return None
     budget = limit * 8 * HEADROOM / max(duration, 0.1) - (AUDIO_IN_VIDEO if has_audio else 0)
     for _ in range(TRIES):
         if budget < MIN_VIDEO:
@@ -81,7 +87,11 @@ def fit_video(data: bytes, limit: int) -> bytes | None:
         scale = 1.0
         while budget / (width * height * scale * scale * float(rate)) < MIN_BITS_PER_PIXEL and width * scale > 160:
             scale *= 0.7071
-        encoded = _encode_video(data, int(budget), _even(width * scale), _even(height * scale), rate, has_audio)
+        size = (_even(width * scale), _even(height * scale))
+        try:
+            encoded = _encode_video(data, int(budget), *size, rate, has_audio, _allowed(duration))
+        except TooLong:
+            raise LongerThanDeclared(duration) from None
         if len(encoded) <= limit:
             return encoded
         budget *= 0.85 * limit / len(encoded)
@@ -89,18 +99,23 @@ def fit_video(data: bytes, limit: int) -> bytes | None:
 
 
 def fit_audio(data: bytes, limit: int) -> bytes | None:
-    """The sound as an MP3 of at most `limit` bytes, or None."""
+    """The sound as an MP3 of at most `limit` bytes, or None; `LongerThanDeclared`."""
     try:
         with open_media(data) as source:
             stream = source.streams.audio[0]
             duration = _seconds(source, stream)
     except (av.FFmpegError, IndexError, ValueError) as exc:
         raise Unreadable(f"a sound that cannot be read: {exc}") from None
+    if duration > MAX_SECONDS:
+        return None
     bitrate = min(MAX_AUDIO, limit * 8 * HEADROOM / max(duration, 0.1))
     for _ in range(TRIES):
         if bitrate < MIN_AUDIO:
             return None
-        encoded = _encode_audio(data, int(bitrate))
+        try:
+            encoded = _encode_audio(data, int(bitrate), _allowed(duration))
+        except TooLong:
+            raise LongerThanDeclared(duration) from None
         if len(encoded) <= limit:
             return encoded
         bitrate *= 0.85 * limit / len(encoded)
@@ -115,11 +130,18 @@ def _seconds(source: av.container.InputContainer, stream: av.stream.Stream) -> f
     return 1.0
 
 
+def _allowed(declared: float) -> float:
+    """Seconds of a file that may be decoded, by the duration its container declares."""
+    return declared * DECLARED_SLACK + DECLARED_GRACE
+
+
 def _even(value: float) -> int:
     return max(2, int(value) // 2 * 2)
 
 
-def _encode_video(data: bytes, bitrate: int, width: int, height: int, rate: Fraction, has_audio: bool) -> bytes:
+def _encode_video(
+    data: bytes, bitrate: int, width: int, height: int, rate: Fraction, has_audio: bool, seconds: float
+) -> bytes:
     out = io.BytesIO()
     with open_media(data) as source, av.open(out, "w", format="mp4") as target:
         video = target.add_stream("libx264", rate=rate)
@@ -128,27 +150,38 @@ def _encode_video(data: bytes, bitrate: int, width: int, height: int, rate: Frac
         video.options = {"preset": "veryfast", "maxrate": str(bitrate), "bufsize": str(bitrate * 2)}
         sound = sound_stream(source, target, "aac", AUDIO_IN_VIDEO) if has_audio else None  # before any packet
         for index, frame in enumerate(source.decode(video=0)):
+            if index > seconds * rate:
+                raise TooLong(f"more than {seconds:g} s of frames")
             picture = frame.reformat(width=width, height=height, format="yuv420p")
             picture.pts, picture.time_base = index, Fraction(1) / rate
             target.mux(video.encode(picture))
         target.mux(video.encode(None))
         if sound is not None:
             source.seek(0)
-            encode_sound(source, target, *sound)
+            encode_sound(source, target, *sound, max_samples=seconds * sound[0].rate)
     return out.getvalue()
 
 
-def _encode_audio(data: bytes, bitrate: int) -> bytes:
+def _encode_audio(data: bytes, bitrate: int, seconds: float) -> bytes:
     out = io.BytesIO()
     with open_media(data) as source, av.open(out, "w", format="mp3") as target:
         sound = sound_stream(source, target, "libmp3lame", bitrate)
         if sound is not None:
-            encode_sound(source, target, *sound)
+            encode_sound(source, target, *sound, max_samples=seconds * sound[0].rate)
     return out.getvalue()
 
 
 class TooLong(Exception):
     """A sound past the length asked for (`encode_sound`'s `max_samples`)."""
+
+
+class LongerThanDeclared(Exception):
+    """A file holding more than its container declares (a header that says 1 s over hours of frames): it is not
+    decoded past the declared length, and not re-encoded."""
+
+    def __init__(self, declared: float) -> None:
+        super().__init__(f"holds more than the {declared:.1f} s it declares")
+        self.declared = declared
 
 
 def sound_stream(

@@ -180,6 +180,17 @@ class LimitSettings(BaseModel):
         default=30 * 60, description="seconds a job may take from dispatch to its end before it is stopped"
     )
     reroll_cooldown: NonNegativeFloat = Field(default=10.0, description="seconds between two follow-ups of a member")
+    media_workers: PositiveInt = Field(
+        default=2, description="processes that decode attachments and re-encode results (members take turns)"
+    )
+    media_memory: int = Field(
+        default=3 * 2**30,
+        ge=512 * 2**20,
+        description="bytes of address space each media process may use: a file that decodes to more is refused",
+    )
+    media_seconds: PositiveFloat = Field(
+        default=120, description="seconds one attachment or result may take to decode and re-encode"
+    )
 
 
 class TemplateSettings(BaseModel):

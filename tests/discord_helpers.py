@@ -144,6 +144,19 @@ def final(discord_fake: FakeDiscord, interaction: Interaction) -> Callable[[], b
     return done
 
 
+def ended(discord_fake: FakeDiscord, interaction: Interaction) -> Callable[[], bool]:
+    """Final, with or without files: a result that could not be attached is named in a "Done" embed."""
+
+    def shown() -> bool:
+        message = discord_fake.messages.get(interaction.message_id or 0)
+        return message is not None and (
+            (bool(message.embeds) and message.embeds[0]["title"] in ("Done", "完成"))
+            or message.content.startswith(("❌", "⚠️", "🚫"))
+        )
+
+    return shown
+
+
 def done(discord_fake: FakeDiscord, *interactions: Interaction) -> Callable[[], bool]:
     """Every one of these jobs' messages is final."""
     checks = [final(discord_fake, i) for i in interactions]

@@ -16,7 +16,8 @@ from aiohttp import web
 
 from bot.settings import LimitSettings
 from bot.settings_comfy import BackendSettings
-from tests.discord_helpers import answer, assembled, final, imagine, option, settings_between
+from tests import hostile_media
+from tests.discord_helpers import answer, assembled, ended, final, imagine, option, settings_between
 from tests.stack import Stack
 
 MiB = 2**20
@@ -203,14 +204,7 @@ async def test_a_result_the_bot_cannot_re_encode_ends_the_job_saying_so(stack: S
     discord.upload_limit = discord.attachment_size_limit = 60  # smaller than the file: it must be re-encoded
     async with stack.start() as app:
         asked = await imagine(discord, "a fox")
-        await discord.until(
-            lambda: (
-                asked.message_id in discord.messages
-                and bool(discord.original(asked).embeds)
-                and discord.original(asked).embeds[0]["title"] == "Done"
-            ),
-            within=30,
-        )
+        await discord.until(ended(discord, asked), within=30)
         await app.engine.wait_idle()
     shown = json.dumps(discord.original(asked).embeds[0])
     assert "bomb.png" in shown and "stays on the ComfyUI server" in shown
@@ -260,3 +254,17 @@ async def test_a_nul_in_a_comfyui_error_is_kept_on_postgresql_and_the_member_tol
     assert told.startswith("❌ The workflow stopped: ") and "bad byte" in told and "\x00" not in told
     assert job is not None and job.state.value == "failed" and "\x00" not in (job.error or "")
     assert "bad byte \ufffd in the weights" in (job.error or "")
+
+
+async def test_an_animation_of_gigabytes_of_frames_is_named_before_it_is_decoded(stack: Stack) -> None:
+    """A GIF result of 160 KB holding 40 frames of 2048x2048 (640 MiB decoded; an 11 MiB one took the bot to
+    4.7 GiB) is bounded by its pixels times its frames before any frame is decoded: named, not attached."""
+    comfy, discord = stack.comfys[0], stack.discord
+    comfy.output_names.append("long.gif")
+    comfy.output_data["long.gif"] = hostile_media.many_frames_gif(2048, 40)
+    discord.upload_limit = discord.attachment_size_limit = 60  # smaller than the file: it must be re-encoded
+    async with stack.start():
+        asked = await imagine(discord, "a fox")
+        await discord.until(ended(discord, asked), within=30)
+    shown = json.dumps(discord.original(asked).embeds[0])
+    assert "long.gif" in shown and "holds 40 frames of 2048x2048" in shown and "stays on the ComfyUI server" in shown

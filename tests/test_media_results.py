@@ -17,7 +17,8 @@ import av
 import pytest
 
 from bot.app import App
-from tests.discord_helpers import assembled, button, final, imagine, option, settings_between
+from tests import hostile_media
+from tests.discord_helpers import assembled, button, ended, final, imagine, option, settings_between
 from tests.fakes import media
 from tests.fakes.comfy_server import FakeComfy, full_nodes
 from tests.fakes.discord_api import FakeDiscord, Interaction
@@ -222,3 +223,19 @@ async def test_a_sound_that_is_a_demuxer_script_reads_no_other_file_and_opens_no
     refused = "⚠️ Your attachment is not a sound the bot can read. Attach a FLAC, MP3, WAV or Opus file."
     assert discord_fake.original(read).content == discord_fake.original(listened).content == refused
     assert not [path for _, path, _ in comfy.requests if path in ("/upload/image", "/prompt")]
+
+
+async def test_a_sound_that_holds_more_than_it_declares_is_not_decoded_past_it(
+    start_bot: Started, comfy: FakeComfy, discord_fake: FakeDiscord
+) -> None:
+    """A result whose header says 0.4 s over two minutes of sound used to be decoded whole (one that held 4 h held
+    a media slot for 8 minutes). Decoding stops past the declared length, and the member is told why."""
+    comfy.output_data["spoken_00001_.flac"] = hostile_media.lying_mp3(120)
+    discord_fake.upload_limit = 20_000  # smaller than the file: it must be re-encoded
+    async with start_bot():
+        interaction = await imagine(discord_fake, "a fox says hello", template="spoken")
+        await discord_fake.until(ended(discord_fake, interaction))
+    message = discord_fake.original(interaction)
+    shown = json.dumps(message.embeds[0], ensure_ascii=False)
+    assert message.embeds[0]["title"] == "Done" and not message.files
+    assert "spoken_00001_.flac" in shown and "holds more than the 0.4 s its file declares" in shown, shown

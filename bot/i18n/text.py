@@ -97,6 +97,13 @@ class LocalizedError(Exception):
         self.text = Text(key, **params)
         super().__init__(str(self.text))
 
+    def __reduce__(self) -> tuple[Any, ...]:  # rebuilt from its key and values (it crosses to and from a process)
+        return _localized, (type(self), self.text.key, self.text.params)
+
+
+def _localized(kind: type[LocalizedError], key: str, params: dict[str, Any]) -> LocalizedError:
+    return kind(key, **params)
+
 
 def text_of(exc: BaseException) -> Text:
     """What to tell a member about `exc`: its own text, or its message as it is (ComfyUI's words, a file's)."""

@@ -13,15 +13,16 @@ The cogs only turn Discord input into an `Asker` and arguments, and a request or
 
 from __future__ import annotations
 
-import asyncio
+import logging
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from bot.attachments import AttachmentError, safe_sound, still_image
 from bot.i18n import Text, excerpt
+from bot.media_pool import MediaCrashed, MediaPool, MediaTimeout
 from bot.settings import LimitSettings
 from bot.templates.errors import UnusableTemplate
 from bot.templates.library import TemplateLibrary
@@ -39,6 +40,8 @@ from .policy import Policies
 from .store import JobStore
 
 # /imagine's options (and inline flags) -> the template parameter each sets
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 SOUND_MAX_SECONDS = 600  # the longest sound a member may attach (decoded and re-encoded by the bot)
 PARAMETER_OF = {
     "negative": "negative",
@@ -79,11 +82,12 @@ class Admission:
         limits: LimitSettings,
         followups: FollowUps,
         access: Access,
+        media: MediaPool,
         *,
         default_template: str = "txt2img",
     ) -> None:
         self.library, self.engine, self.store, self.policies, self.limits = library, engine, store, policies, limits
-        self.followups, self.access = followups, access
+        self.followups, self.access, self.media = followups, access, media
         self.default_template = default_template
         self._last_follow_up: dict[int, float] = {}
 
@@ -181,12 +185,12 @@ class Admission:
             name = next((p.name for p in chosen.parameters.values() if p.type == "image"), None)
             if name is None:
                 raise RequestError("imagine.no_image", template=chosen.name)
-            values[name] = await self._still(image)
+            values[name] = await self._still(asker, image)
         if audio is not None:
             name = next((p.name for p in chosen.parameters.values() if p.type == "audio"), None)
             if name is None:
                 raise RequestError("imagine.no_audio", template=chosen.name)
-            values[name] = await self._sound(audio)
+            values[name] = await self._sound(asker, audio)
         return self._request(asker, Draft(chosen.name, values, "imagine"), None, private)
 
     def reroll(self, job: Job, asker: Asker, note: str | None, *, private: bool) -> JobRequest:
@@ -201,13 +205,13 @@ class Admission:
         """A result varied: the result goes through the checks a member's attachment does (size, pixels, a still
         image, re-encoded), since ComfyUI may have made it larger than a member may send."""
         return self._request(
-            asker, self.followups.vary(job, await self._still(image, what="result_image")), note, private
+            asker, self.followups.vary(job, await self._still(asker, image, what="result_image")), note, private
         )
 
     async def upscale(self, job: Job, asker: Asker, image: ImageData, note: str | None, *, private: bool) -> JobRequest:
         """A result upscaled, its image checked as a member's attachment is (see `vary`)."""
         return self._request(
-            asker, self.followups.upscale(job, await self._still(image, what="result_image")), note, private
+            asker, self.followups.upscale(job, await self._still(asker, image, what="result_image")), note, private
         )
 
     def default_problem(self, option: str, value: str) -> Text | None:
@@ -226,27 +230,35 @@ class Admission:
             return None
         return Text("attachment.too_big", size=f"{size / 2**20:.1f} MiB", limit=f"{limit / 2**20:.0f} MiB")
 
-    async def _still(self, image: ImageData, *, what: str = "attachment") -> ImageData:
+    async def _media(self, asker: Asker, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Decoding is CPU work: in the media pool, in the member's turn, within its time and memory."""
+        try:
+            return await self.media.run(asker.user_id, self.limits.media_seconds, work, *args, **kwargs)
+        except (MediaTimeout, MediaCrashed, MemoryError) as exc:
+            log.warning("a member's file could not be decoded: %r", exc)
+            raise AttachmentError("attachment.too_costly", limit=f"{self.limits.media_seconds:g}") from None
+
+    async def _still(self, asker: Asker, image: ImageData, *, what: str = "attachment") -> ImageData:
         """The member's attachment (or a result, `what="result_image"`, told as such) as a still PNG the bot
-        encoded (decoding is CPU work: a worker thread)."""
+        encoded."""
         try:
             if (too_big := self.attachment_too_big(len(image.data))) is not None:
                 raise AttachmentError(too_big.key, **too_big.params)
-            still = await asyncio.to_thread(
-                still_image, image.data, image.filename, max_pixels=self.limits.attachment_max_pixels
+            still = await self._media(
+                asker, still_image, image.data, image.filename, max_pixels=self.limits.attachment_max_pixels
             )
         except AttachmentError as exc:
             told = Text(exc.text.key.replace("attachment.", f"{what}.", 1), **exc.text.params)
             raise RequestError("raw", message=told) from None
         return ImageData(still.data, still.filename)
 
-    async def _sound(self, sound: ImageData) -> ImageData:
-        """The member's sound as a FLAC the bot encoded (decoding is CPU work: a worker thread)."""
+    async def _sound(self, asker: Asker, sound: ImageData) -> ImageData:
+        """The member's sound as a FLAC the bot encoded."""
         if (too_big := self.attachment_too_big(len(sound.data))) is not None:
             raise RequestError("raw", message=too_big)
         try:
-            data, filename = await asyncio.to_thread(
-                safe_sound, sound.data, sound.filename, max_seconds=SOUND_MAX_SECONDS
+            data, filename = await self._media(
+                asker, safe_sound, sound.data, sound.filename, max_seconds=SOUND_MAX_SECONDS
             )
         except AttachmentError as exc:
             raise RequestError("raw", message=exc.text) from None

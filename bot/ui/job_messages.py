@@ -23,6 +23,7 @@ from bot.jobs.model import Job
 from bot.jobs.ports import JobListener, QueuePositions
 from bot.jobs.store import JobStore, StoredReply, StoreError, held
 from bot.media import FittedImage, fit_image, unfitted
+from bot.media_pool import MediaPool
 
 from .fit import fit_content
 from .message_target import DEFAULT_UPLOAD_LIMIT, MakeView, MessageTarget, Unreachable
@@ -69,12 +70,14 @@ class JobMessages(JobListener):
         handoff_after: float = 14 * 60,
         followups: FollowUps | None = None,
         store: JobStore | None = None,
-        media_workers: int = 2,
+        media: MediaPool | None = None,
+        media_seconds: float = 120.0,
     ) -> None:
         self.presenter = presenter
         self.followups = followups
         self.store = store
-        self._media_slots = asyncio.Semaphore(media_workers)
+        self.media = media or MediaPool()
+        self.media_seconds = media_seconds
         self.handoff_after = handoff_after
         self.client = client  # for messages with no interaction behind them (restored jobs, reactions' rerolls)
         self._targets: dict[str, MessageTarget] = {}
@@ -175,7 +178,9 @@ class JobMessages(JobListener):
 
         async def images(limit: int) -> list[FittedImage]:
             if isinstance(event, Delivered) and limit not in fitted:
-                fitted[limit] = [await self._fit(image.data, image.filename, limit) for image in event.images]
+                fitted[limit] = [
+                    await self._fit(job.user_id, image.data, image.filename, limit) for image in event.images
+                ]
             return fitted.get(limit, [])
 
         actions = ResultActions(
@@ -229,17 +234,17 @@ class JobMessages(JobListener):
             except StoreError as exc:  # the result is shown; only its reactions will not find the new message
                 log.warning("job %s: where its result went is not recorded: %s", job.id, exc)
 
-    async def _fit(self, data: bytes, filename: str, limit: int) -> FittedImage:
-        """Re-encoding is CPU work (seconds for a large image): it runs in a worker thread, a bounded number at
-        a time, so the event loop keeps answering interactions within Discord's 3 seconds meanwhile."""
+    async def _fit(self, member: int, data: bytes, filename: str, limit: int) -> FittedImage:
+        """Re-encoding is CPU work (seconds for a large image, minutes for a video): it runs in the media pool, in
+        the member's turn, within its time and memory, so the event loop keeps answering interactions within
+        Discord's 3 seconds meanwhile."""
         if len(data) <= limit:
             return fit_image(data, filename, limit)  # fits as it is: nothing to encode
-        async with self._media_slots:
-            try:
-                return await asyncio.to_thread(fit_image, data, filename, limit)
-            except Exception as exc:  # a bomb past Pillow's guard, a size WebP cannot hold, MemoryError, FFmpeg:
-                log.warning("%s (%d bytes) could not be re-encoded: %r", filename, len(data), exc)  # (still told)
-                return unfitted(data, filename, limit)
+        try:
+            return await self.media.run(member, self.media_seconds, fit_image, data, filename, limit)
+        except Exception as exc:  # a bomb past Pillow's guard, a size WebP cannot hold, MemoryError, FFmpeg, the
+            log.warning("%s (%d bytes) could not be re-encoded: %r", filename, len(data), exc)  # time limit: told
+            return unfitted(data, filename, limit)
 
     async def _hold(self, job: Job, target: MessageTarget, images: list[FittedImage], why: Exception) -> None:
         """Nowhere to show the result now: keep it for /history and tell the member so where they can see it."""

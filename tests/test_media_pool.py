@@ -1,0 +1,67 @@
+"""Media work in the bot's own worker processes: a file that decodes for too long is stopped at the time limit
+and the member told; a file that decodes to more memory than a worker may take fails in the worker, not in the
+bot; members take turns, so one member's many files never hold another's back behind all of them."""
+
+from __future__ import annotations
+
+import asyncio
+
+from bot.attachments import AttachmentError, still_image
+from bot.media_pool import MediaPool, MediaTimeout
+from bot.settings import LimitSettings
+from tests import hostile_media
+from tests.fakes.comfy_exec import png
+from tests.stack import Stack
+from tests.test_attachments import img2img
+
+
+async def test_an_attachment_that_decodes_for_too_long_is_refused_at_the_time_limit(stack: Stack) -> None:
+    """A 9.5 MiB GIF whose comment Pillow joins block by block took seconds (a 10 MiB one, 59 s) in asyncio's
+    shared threads, and then went on to ComfyUI. It is stopped at the media time limit, and the member told."""
+    comfy, discord = stack.comfys[0], stack.discord
+    async with stack.start(limits=LimitSettings(media_seconds=0.5)) as app:
+        told = await img2img(discord, "slow.gif", hostile_media.long_comment_gif(9.5))
+        assert not app.engine.active
+    assert told.startswith("⚠️ Your attachment could not be read within 0.5 seconds"), told
+    assert not [r for r in comfy.requests if r[1] in ("/upload/image", "/prompt")]
+
+
+async def test_a_worker_stopped_or_out_of_memory_leaves_the_pool_working() -> None:
+    pool = MediaPool(workers=1, memory=1 * 2**30)
+    try:
+        try:
+            await pool.run(1, 10, bytearray, 2 * 2**30)  # more than the worker's address space
+        except MemoryError:
+            pass
+        else:
+            raise AssertionError("a 2 GiB allocation passed a 1 GiB cap")
+        try:
+            await pool.run(1, 0.3, still_image, hostile_media.long_comment_gif(9.5), "slow.gif", max_pixels=64)
+        except MediaTimeout:
+            pass
+        else:
+            raise AssertionError("no time limit")
+        try:
+            await pool.run(1, 10, still_image, b"words", "notes.txt", max_pixels=64)
+        except AttachmentError as exc:  # a member's mistake comes back as itself, in their language
+            assert exc.text.key == "attachment.not_image"
+        still = await pool.run(1, 10, still_image, png(3, 8), "photo.png", max_pixels=64)
+        assert (still.width, still.height) == (8, 8)
+    finally:
+        await pool.close()
+
+
+async def test_a_member_with_many_files_waits_behind_another_members_next_one() -> None:
+    """One worker; member 1 sends three images, then member 2 one: member 2's is decoded second, not fourth."""
+    pool = MediaPool(workers=1)
+    order: list[str] = []
+
+    async def decode(member: int, name: str) -> None:
+        await pool.run(member, 30, still_image, png(len(name), 8), f"{name}.png", max_pixels=64)
+        order.append(name)
+
+    try:
+        await asyncio.gather(decode(1, "a1"), decode(1, "a2"), decode(1, "a3"), decode(2, "b1"))
+    finally:
+        await pool.close()
+    assert order == ["a1", "b1", "a2", "a3"]
