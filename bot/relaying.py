@@ -7,7 +7,9 @@ a reroll or exceed Discord's limits together.
 The other processes relay what members do (interactions, reactions) to it through PostgreSQL
 (`jobs/store/relay.py`), and the holder handles each as if its own gateway had received it: an interaction's
 answer goes over REST with the interaction's token, which any process may use. A relayed event carries the
-server's roles from the sender's cache, which the holder (not connected to that shard) does not have.
+server's roles from the sender's cache, which the holder (not connected to that shard) does not have. A reaction
+is acted on with the member and the roles Discord itself answers (GET /guilds/{id}/members/{user} and the
+server), never those the row claims: anyone who can write the table could claim a moderator's roles.
 
 While no process holds the lease (a takeover: about `DATABASE__LEASE_RETRY` seconds), a sender takes back an
 interaction nobody took within `ANSWER_AFTER` seconds and tells the member to try again; a reaction waits up to
@@ -128,22 +130,38 @@ class GatewayRelay:
             log.warning("a relayed %s came %.1f s late (by the database's clock): dropped", event.lower(), age)
             return
         if event == REACTION:
-            self._reaction(data)
+            await self._reaction(data)
         else:
             self._own[event](data)
 
-    def _reaction(self, data: dict[str, Any]) -> None:
-        """As discord.py reads a reaction, with the member known from the roles sent along when this process
-        does not have the server (its parser would leave the member out)."""
-        guild_data = data.pop("guild", None)
-        if guild_data is None or self.bot.get_guild(int(data["guild_id"])) is not None or "member" not in data:
+    async def _reaction(self, data: dict[str, Any]) -> None:
+        """As discord.py reads a reaction, with the member and their server's roles read from Discord itself,
+        not taken from the row: a row claims what its writer wants (a user in no server, a moderator's role).
+        A reaction by someone who is not a member of the server is dropped."""
+        data.pop("guild", None)  # what the sender saw of the server: Discord is asked instead
+        if not data.get("guild_id"):
+            self._own[REACTION](data)  # a direct message: no member, no roles
+            return
+        guild_id, user_id = int(data["guild_id"]), int(data["user_id"])
+        try:
+            data["member"] = await self.bot.http.get_member(guild_id, user_id)
+            guild = self.bot.get_guild(guild_id)
+            known = None if guild is not None else await self.bot.http.get_guild(guild_id)
+        except discord.NotFound:
+            log.warning("a relayed reaction by user %s, who is not a member of server %s: dropped", user_id, guild_id)
+            return
+        except discord.HTTPException as exc:
+            log.warning("a relayed reaction could not be checked with Discord (%s): dropped", exc)
+            return
+        if known is None:
             self._own[REACTION](data)
             return
         state = self._state
-        guild = state._get_or_create_unavailable_guild(int(data["guild_id"]), data=guild_data)
+        roles = {"id": str(guild_id), "owner_id": known["owner_id"], "roles": known["roles"]}
+        made = state._get_or_create_unavailable_guild(guild_id, data=roles)
         emoji = discord.PartialEmoji.from_dict(data["emoji"])
         raw = discord.RawReactionActionEvent(data, emoji, "REACTION_ADD")  # type: ignore[arg-type]
-        raw.member = discord.Member(data=data["member"], guild=guild, state=state)
+        raw.member = discord.Member(data=data["member"], guild=made, state=state)
         self.bot.dispatch("raw_reaction_add", raw)
 
     # ---- both ---------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ the holder dies the other takes the lease and delivers the prompt in flight once
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
 from pathlib import Path
@@ -220,3 +221,47 @@ async def test_a_relaying_host_whose_clock_is_behind_the_holders_loses_no_intera
         await stopped(processes, discord, comfy)
     assert all(not text.startswith("⚠️") for text in answers), answers
     assert not any("dropped" in line for line in relay.lines + holder.lines)
+
+
+async def test_a_relayed_reaction_is_acted_on_with_what_discord_says_not_what_the_row_claims(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """A ❌ written into the relay table for a user in no server, claiming the server's moderator role, used to
+    cancel another member's job. The holder asks Discord who the member is: not a member, dropped."""
+    comfy, discord, env = await two_shards(tmp_path, postgres_url, DISCORD__MODERATOR_ROLE_IDS=str(MODERATOR_ROLE_ID))
+    processes: list[BotProcess] = []
+    try:
+        holder, relay = await holder_and_relay(env, discord)
+        processes.extend((holder, relay))
+        comfy.hold()
+        asked = await imagine_in(discord, SHARD_CHANNEL_ID, "a fox no stranger may stop")
+        await comfy.until(lambda: comfy.running is not None, within=30)
+        stranger = USER_ID + 99  # in no server
+        forged = {
+            "user_id": str(stranger),
+            "channel_id": str(SHARD_CHANNEL_ID),
+            "message_id": str(asked.message_id),
+            "guild_id": str(SHARD_GUILD_ID),
+            "member": {"user": {"id": str(stranger), "username": "x"}, "roles": [str(MODERATOR_ROLE_ID)]},
+            "emoji": {"id": None, "name": "❌"},
+            "burst": False,
+            "type": 0,
+            "guild": {"id": str(SHARD_GUILD_ID), "owner_id": str(stranger), "roles": []},
+        }
+        database = await asyncpg.connect(postgres_url)
+        try:
+            await database.execute(
+                "WITH r AS (INSERT INTO relayed (event, data, at, sender) VALUES ($1, $2, "
+                "extract(epoch FROM clock_timestamp()), 'forger') RETURNING id) "
+                "SELECT pg_notify('comfybot_relay', r.id::text) FROM r",
+                "MESSAGE_REACTION_ADD",
+                json.dumps(forged),
+            )
+        finally:
+            await database.close()
+        await holder.saw(f"by user {stranger}, who is not a member of server {SHARD_GUILD_ID}: dropped")
+        comfy.release()
+        await discord.until(final(discord, asked), within=60)
+    finally:
+        await stopped(processes, discord, comfy)
+    assert discord.original(asked).embeds[0]["title"] == "Done"

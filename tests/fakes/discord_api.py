@@ -124,6 +124,7 @@ class FakeDiscord(MemberActions, MessageRoutes):
         self.identified: list[Json] = []
         # the servers the bot is in, each with its one channel (GUILD_ID's channels are CHANNEL_ID and the denied)
         self.guilds: dict[int, tuple[int, ...]] = {GUILD_ID: (CHANNEL_ID,)}
+        self.members: dict[tuple[int, int], Json] = {}  # (guild, user) -> the members tests made act, as stored
         self.recommended_shards = 1  # what GET /gateway/bot answers
         self.gateways: list[web.WebSocketResponse] = []
         self._ids = snowflakes()
@@ -422,6 +423,7 @@ class FakeDiscord(MemberActions, MessageRoutes):
             return self._json(guild[rest[1]])
         if rest[1] == "members" and len(rest) == 3:
             member = next((m for m in guild["members"] if m["user"]["id"] == rest[2]), None)
+            member = member or self.members.get((int(rest[0]), int(rest[2]) if rest[2].isdigit() else 0))
             if member is None:
                 raise Refused(404, 10007, "Unknown Member")
             return self._json(member)

@@ -33,6 +33,7 @@ class MemberActions:
     upload_limit: int
     attachment_size_limit: int | None
     bot_denied: dict[int, int]
+    members: dict[tuple[int, int], Json]
     _ids: Iterator[int]
 
     # FakeDiscord's own (declared, not defined, so they are found on FakeDiscord and MessageRoutes)
@@ -76,6 +77,9 @@ class MemberActions:
         member = member_payload(user_id) | {"roles": [str(r) for r in roles or []]}
         if bot:
             member["user"] = user(BOT_ID, "comfybot", bot=True)
+        else:  # a member of the server from now on, as GET /guilds/{id}/members/{user} answers (no `permissions`)
+            stored = {k: v for k, v in member.items() if k != "permissions"}
+            self.members[(self.guild_of(message.channel_id), user_id)] = stored
         await self.dispatch(
             "MESSAGE_REACTION_ADD",
             {
