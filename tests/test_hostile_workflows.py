@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import resource
 import signal
 import sys
@@ -161,3 +162,32 @@ async def test_reading_the_workflows_again_leaves_members_answered_meanwhile(
         reloaded = await answer(discord, reloading)
     assert answered_while_reading
     assert "txt2img: Text to image (manifest)" in reloaded, reloaded
+
+
+async def test_a_fault_after_the_database_opens_ends_the_process_and_closes_the_database(tmp_path: Path) -> None:
+    """Any exception after the database opened used to leave the process hanging (the database's thread kept
+    it alive, SIGTERM ignored), so a supervisor never restarted it. A fault injected there (reading the
+    workflows raises) ends the process with status 1, and the database is closed: the next start takes it."""
+    comfy = await shipped_comfy()
+    discord = await FakeDiscord(window=1.0).start()
+    faulty = tmp_path / "fault"
+    faulty.mkdir()
+    (faulty / "sitecustomize.py").write_text(
+        "from bot.templates.library import TemplateLibrary\n"
+        "def broken(self):\n"
+        "    raise RuntimeError('an injected fault')\n"
+        "TemplateLibrary.reload = broken\n"
+    )
+    env = process_environment(with_workflows(tmp_path), [comfy], discord)
+    bot = again = None
+    try:
+        bot = await BotProcess.start(env | {"PYTHONPATH": f"{faulty}{os.pathsep}{env['PYTHONPATH']}"})
+        code = await asyncio.wait_for(bot.process.wait(), WITHIN_SECONDS)
+        again = await BotProcess.start(env)  # the same database: its lock was released
+        await discord.until(lambda: bool(discord.gateways), within=30)
+        asked = await imagine(discord, "a fox")
+        await discord.until(final(discord, asked), within=30)
+    finally:
+        await stopped([p for p in (bot, again) if p is not None], discord, comfy)
+    assert code == 1 and any("an injected fault" in line for line in bot.lines), "".join(bot.lines)
+    assert discord.original(asked).embeds[0]["title"] == "Done"
