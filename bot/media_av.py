@@ -193,13 +193,14 @@ def sound_stream(
     any_rate: bool = False,
 ) -> tuple[av.audio.stream.AudioStream, av.AudioResampler] | None:
     """A stream in `target` for the source's first sound, and what converts its samples for the encoder; the
-    sample rate kept when `any_rate` (FLAC), else one MP3 and AAC take."""
+    sample rate kept when `any_rate` (FLAC; at most 48 kHz, what audio models take), else one MP3 and AAC take."""
     if not source.streams.audio:
         return None
     context = source.streams.audio[0].codec_context
     rate = context.sample_rate or 44_100
     if not any_rate and rate not in (32_000, 44_100, 48_000):
         rate = 44_100
+    rate = min(rate, 48_000)  # FLAC takes up to 655 kHz: a "tiny" sound at that rate is 14x the samples to encode
     layout = "stereo" if context.channels > 1 else "mono"
     stream = target.add_stream(codec, rate=rate)
     assert isinstance(stream, av.audio.stream.AudioStream)

@@ -116,6 +116,8 @@ class MediaPool:
         self._waiting: dict[int, deque[asyncio.Future[None]]] = {}  # member -> their turns, in order
         self._served: dict[int, int] = {}  # member -> when their last turn was given (a counter)
         self._turns = 0
+        self._running: dict[int, int] = {}  # member -> turns they hold
+        self.per_member = max(1, workers - 1)  # so one member's files always leave a worker for the others
 
     async def run(self, member: int, seconds: float, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """`work(*args, **kwargs)` in a worker, in `member`'s turn, within `seconds`: what it returns or raised,
@@ -137,21 +139,18 @@ class MediaPool:
             if worker is not None:
                 self._busy.discard(worker)
                 self._idle.append(worker)
-            self._next()
+            self._give_back(member)
         return result
 
     async def _turn(self, member: int) -> None:
-        if self._free > 0 and not self._waiting:
-            self._free -= 1
-            self._given(member)
-            return
         turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiting.setdefault(member, deque()).append(turn)
+        self._hand_out()
         try:
             await turn
         except asyncio.CancelledError:
             if turn.done() and not turn.cancelled():
-                self._next()  # given, and not taken: to the next member
+                self._give_back(member)  # given, and not taken
             else:
                 self._forget(member, turn)
             raise
@@ -163,27 +162,35 @@ class MediaPool:
             if not queue:
                 del self._waiting[member]
 
-    def _given(self, member: int) -> None:
-        self._turns += 1
-        self._served[member] = self._turns
-        if len(self._served) > 10_000:  # members long gone: the oldest half forgotten
-            for gone in sorted(self._served, key=self._served.__getitem__)[:5_000]:
-                del self._served[gone]
-
-    def _next(self) -> None:
-        """A turn came back: to the waiting member served longest ago (or never), so a member with many files
-        waits behind everyone else's next one, never the other way round."""
+    def _give_back(self, member: int) -> None:
         self._free += 1
-        while self._free > 0 and self._waiting:
-            member = min(self._waiting, key=lambda m: self._served.get(m, 0))
+        self._running[member] -= 1
+        if not self._running[member]:
+            del self._running[member]
+        self._hand_out()
+
+    def _hand_out(self) -> None:
+        """Free turns go to the waiting member served longest ago (or never) among those under their share, so
+        a member with many files waits behind everyone else's next one, never the other way round."""
+        while self._free > 0:
+            eligible = [m for m in self._waiting if self._running.get(m, 0) < self.per_member]
+            if not eligible:
+                return
+            member = min(eligible, key=lambda m: self._served.get(m, 0))
             queue = self._waiting[member]
             turn = queue.popleft()
             if not queue:
                 del self._waiting[member]
-            if not turn.done():
-                self._free -= 1
-                self._given(member)
-                turn.set_result(None)
+            if turn.done():
+                continue
+            self._free -= 1
+            self._running[member] = self._running.get(member, 0) + 1
+            self._turns += 1
+            self._served[member] = self._turns
+            if len(self._served) > 10_000:  # members long gone: the oldest half forgotten
+                for gone in sorted(self._served, key=self._served.__getitem__)[:5_000]:
+                    del self._served[gone]
+            turn.set_result(None)
 
     async def close(self) -> None:
         idle, self._idle = self._idle, []

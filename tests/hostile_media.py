@@ -52,3 +52,10 @@ def lying_mp3(seconds: float = 120.0) -> bytes:
     assert struct.unpack(">I", data[tag + 4 : tag + 8])[0] & 1  # the frame count is present
     data[tag + 8 : tag + 12] = struct.pack(">I", 7)
     return bytes(data)
+
+
+def plain_png(side: int = 512) -> bytes:
+    """An ordinary image, as a member attaches one."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (side, side), (200, 120, 40)).save(buffer, "PNG")
+    return buffer.getvalue()

@@ -65,3 +65,21 @@ async def test_a_member_with_many_files_waits_behind_another_members_next_one() 
     finally:
         await pool.close()
     assert order == ["a1", "b1", "a2", "a3"]
+
+
+async def test_one_members_slow_files_always_leave_a_worker_for_another_member() -> None:
+    """Two workers; member 1 sends three files that take a while, then member 2 one quick image: member 1 holds
+    one worker at most, so member 2's is done first, not after member 1's first two."""
+    pool = MediaPool(workers=2)
+    order: list[str] = []
+    slow = hostile_media.long_comment_gif(4)
+
+    async def decode(member: int, name: str, data: bytes) -> None:
+        await pool.run(member, 30, still_image, data, f"{name}.gif", max_pixels=64)
+        order.append(name)
+
+    try:
+        await asyncio.gather(*(decode(1, f"a{n}", slow) for n in range(3)), decode(2, "b1", png(3, 8)))
+    finally:
+        await pool.close()
+    assert order == ["b1", "a0", "a1", "a2"]

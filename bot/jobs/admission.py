@@ -42,6 +42,7 @@ from .store import JobStore
 # /imagine's options (and inline flags) -> the template parameter each sets
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+ATTACHMENT_SECONDS = 15.0  # at most, to decode a member's file: a still image or a 600 s sound takes a few
 SOUND_MAX_SECONDS = 600  # the longest sound a member may attach (decoded and re-encoded by the bot)
 PARAMETER_OF = {
     "negative": "negative",
@@ -233,10 +234,14 @@ class Admission:
     async def _media(self, asker: Asker, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Decoding is CPU work: in the media pool, in the member's turn, within its time and memory."""
         try:
-            return await self.media.run(asker.user_id, self.limits.media_seconds, work, *args, **kwargs)
+            return await self.media.run(asker.user_id, self._media_seconds, work, *args, **kwargs)
         except (MediaTimeout, MediaCrashed, MemoryError) as exc:
             log.warning("a member's file could not be decoded: %r", exc)
-            raise AttachmentError("attachment.too_costly", limit=f"{self.limits.media_seconds:g}") from None
+            raise AttachmentError("attachment.too_costly", limit=f"{self._media_seconds:g}") from None
+
+    @property
+    def _media_seconds(self) -> float:
+        return min(self.limits.media_seconds, ATTACHMENT_SECONDS)
 
     async def _still(self, asker: Asker, image: ImageData, *, what: str = "attachment") -> ImageData:
         """The member's attachment (or a result, `what="result_image"`, told as such) as a still PNG the bot

@@ -1,0 +1,193 @@
+"""What each hostile file costs the bot: the generated corpus of workflows (`tests/hostile_workflows.py`) and of
+media (`tests/hostile_media.py`), each handled in a fresh process of its own, printing how long it took, the
+longest the event loop stalled meanwhile, the bot process's peak RSS (what Python and the bot's modules take at
+rest is ~100 MiB of it), and the outcome. Then how long another member's image waits behind six slow files of two
+members.
+
+Baseline beside each figure, in the same run: the same work done the way the bot did it before this change (a
+workflow read with `TemplateLibrary.reload()` on the event loop; a file decoded with `asyncio.to_thread` in the
+bot's own process), then the way it does it now (`TemplateLibrary.refresh()` in a worker thread; the media pool's
+worker processes, capped at `LIMITS__MEDIA_MEMORY` and `LIMITS__MEDIA_SECONDS`). The algorithms are the current
+ones in both columns: what the old ones cost is in the issue ("32 s", "never finishes", "4.7 GiB").
+
+    .venv/bin/python -m bench.hostile_corpus
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from bot.attachments import AttachmentError, still_image
+from bot.jobs.admission import ATTACHMENT_SECONDS
+from bot.media import fit_image
+from bot.media_pool import MediaCrashed, MediaPool, MediaTimeout
+from bot.settings import LimitSettings
+from tests import hostile_media
+from tests.hostile_workflows import CASES
+
+WITHIN = 60.0  # seconds a case may take before it is reported as not finishing
+LIMITS = LimitSettings()
+MEDIA: dict[str, tuple[Callable[[], bytes], str, str]] = {  # name: (file, as what, its name)
+    "gif-40-frames-2048x2048-as-result": (lambda: hostile_media.many_frames_gif(2048, 40), "result", "long.gif"),
+    "gif-9.5-mib-comment-as-attachment": (lambda: hostile_media.long_comment_gif(9.5), "attachment", "slow.gif"),
+    "mp3-declares-0.4-s-holds-120-s-as-result": (lambda: hostile_media.lying_mp3(120), "result", "spoken.flac"),
+}
+
+
+async def _with_ticker(work: Callable[[], Awaitable[Any]]) -> tuple[Any, float, float]:
+    """What `work` gives, how long it took, and the longest the event loop stalled meanwhile."""
+    stalls = [0.0]
+
+    async def tick() -> None:
+        while True:
+            at = time.perf_counter()
+            await asyncio.sleep(0.005)
+            stalls.append(time.perf_counter() - at - 0.005)
+
+    ticker = asyncio.create_task(tick())
+    await asyncio.sleep(0.02)
+    started = time.perf_counter()
+    try:
+        found = await work()
+    except Exception as exc:  # the outcome is what it raised
+        found = exc
+    took = time.perf_counter() - started
+    await asyncio.sleep(0.02)
+    ticker.cancel()
+    return found, took, max(stalls)
+
+
+def _outcome(found: Any) -> str:
+    if isinstance(found, AttachmentError):
+        return f"refused: {found.text.key}"
+    if isinstance(found, MediaTimeout | MediaCrashed | MemoryError):
+        return f"stopped: {type(found).__name__}"
+    if isinstance(found, Exception):
+        return f"failed: {type(found).__name__}: {str(found)[:60]}"
+    note = getattr(found, "note", None)
+    if note is not None:
+        return f"{'attached' if found.attached else 'named'}: {note.key}"
+    return "attached as it is" if hasattr(found, "attached") else "accepted"
+
+
+def _one_media(name: str, pooled: bool) -> dict[str, Any]:
+    make, kind, filename = MEDIA[name]
+    data = make()
+    if kind == "result":
+        call: tuple[Any, ...] = (fit_image, data, filename, 20_000)
+        kwargs: dict[str, Any] = {}
+    else:
+        call, kwargs = (still_image, data, filename), {"max_pixels": LIMITS.attachment_max_pixels}
+
+    async def run() -> tuple[Any, float, float]:
+        if not pooled:
+            return await _with_ticker(lambda: asyncio.to_thread(*call, **kwargs))
+        pool = MediaPool(1, LIMITS.media_memory)
+        try:
+            await pool.run(0, 30, len, b"")  # the worker started, as in a running bot
+            return await _with_ticker(lambda: pool.run(1, LIMITS.media_seconds, *call, **kwargs))
+        finally:
+            await pool.close()
+
+    found, took, stall = asyncio.run(run())
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"took": took, "stall": stall, "rss_mib": rss, "outcome": _outcome(found)}
+
+
+def _behind_six(pooled: bool) -> dict[str, Any]:
+    """Members 1 and 2 attach three slow files each (a 9.5 MiB GIF comment), then member 3 a plain image: how long
+    member 3's image takes, in asyncio's shared threads as before, or in the media pool."""
+    slow, plain = hostile_media.long_comment_gif(9.5), hostile_media.plain_png()
+    limit = LIMITS.attachment_max_pixels
+
+    async def run() -> tuple[Any, float, float]:
+        pool = MediaPool(LIMITS.media_workers, LIMITS.media_memory)
+
+        async def decode(member: int, data: bytes) -> Any:
+            if pooled:
+                return await pool.run(member, 15, still_image, data, "file.gif", max_pixels=limit)
+            return await asyncio.to_thread(still_image, data, "file.gif", max_pixels=limit)
+
+        try:
+            if pooled:
+                await asyncio.gather(*(pool.run(m, 30, len, b"") for m in (0, 0)))  # workers started
+            others = [asyncio.create_task(decode(member, slow)) for member in (1, 2) for _ in range(3)]
+            await asyncio.sleep(0.1)
+            found = await _with_ticker(lambda: decode(3, plain))
+            await asyncio.gather(*others, return_exceptions=True)
+            return found
+        finally:
+            await pool.close()
+
+    found, took, stall = asyncio.run(run())
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"took": took, "stall": stall, "rss_mib": rss, "outcome": _outcome(found)}
+
+
+def _measure(argv: list[str]) -> dict[str, Any]:
+    kind, name, mode = argv
+    if kind == "media":
+        return _one_media(name, mode == "now")
+    if kind == "fairness":
+        return _behind_six(mode == "now")
+    out = subprocess.run(
+        [sys.executable, "-m", "tests.hostile_workflows", name, *(["--on-loop"] if mode == "before" else [])],
+        capture_output=True,
+        text=True,
+        timeout=WITHIN,
+        check=True,
+    )
+    found: dict[str, Any] = json.loads(out.stdout)
+    found["outcome"] = "loaded" if found["loaded"] else f"refused: {found['error'].split(': ', 1)[-1][:60]}"
+    return found
+
+
+def _case(kind: str, name: str, mode: str) -> dict[str, Any] | None:
+    try:
+        out = subprocess.run(
+            [sys.executable, "-m", "bench.hostile_corpus", "--one", kind, name, mode],
+            capture_output=True,
+            text=True,
+            timeout=WITHIN + 10,
+            check=True,
+        )
+    except (subprocess.TimeoutExpired, subprocess.CalledProcessError):
+        return None
+    found: dict[str, Any] = json.loads(out.stdout.splitlines()[-1])
+    return found
+
+
+def main() -> None:
+    if sys.argv[1:2] == ["--one"]:
+        print(json.dumps(_measure(sys.argv[2:])))
+        return
+    print("case                                        took (s)   loop stall (s)   peak RSS MiB    outcome")
+    print("                                          before   now   before   now    before   now")
+    rows = [("workflow", name) for name, _, _ in CASES] + [("media", name) for name in MEDIA]
+    rows.append(("fairness", "another member's image behind 6 slow files"))
+    for kind, name in rows:
+        before, now = _case(kind, name, "before"), _case(kind, name, "now")
+        if before is None or now is None:
+            print(f"{name:40} did not finish within {WITHIN:g} s")
+            continue
+        print(
+            f"{name:40} {before['took']:6.2f} {now['took']:6.2f}   {before['stall']:6.3f} {now['stall']:6.3f}"
+            f"   {before['rss_mib']:6.0f} {now['rss_mib']:6.0f}   {now['outcome']}"
+        )
+    print(
+        f"bounds: workflow files 8 MiB, 5,000 nodes (subgraphs expanded), 64 levels of JSON, 32 of subgraphs; media "
+        f"workers {LIMITS.media_workers} x {LIMITS.media_memory // 2**20} MiB, {LIMITS.media_seconds:g} s a result, "
+        f"{ATTACHMENT_SECONDS:g} s an attachment, a member holding at most {max(1, LIMITS.media_workers - 1)}; "
+        f"animations 2**27 pixels x frames; sound and video decoded to 1.25 x their declared length + 2 s"
+    )
+
+
+if __name__ == "__main__":
+    main()
