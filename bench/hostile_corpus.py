@@ -20,8 +20,7 @@ import json
 import resource
 import subprocess
 import sys
-import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 from bot.attachments import AttachmentError, still_image
@@ -30,7 +29,7 @@ from bot.media import fit_image
 from bot.media_pool import MediaCrashed, MediaPool, MediaTimeout
 from bot.settings import LimitSettings
 from tests import hostile_media
-from tests.hostile_workflows import CASES
+from tests.hostile_workflows import CASES, timed
 
 WITHIN = 60.0  # seconds a case may take before it is reported as not finishing
 LIMITS = LimitSettings()
@@ -39,29 +38,6 @@ MEDIA: dict[str, tuple[Callable[[], bytes], str, str]] = {  # name: (file, as wh
     "gif-9.5-mib-comment-as-attachment": (lambda: hostile_media.long_comment_gif(9.5), "attachment", "slow.gif"),
     "mp3-declares-0.4-s-holds-120-s-as-result": (lambda: hostile_media.lying_mp3(120), "result", "spoken.flac"),
 }
-
-
-async def _with_ticker(work: Callable[[], Awaitable[Any]]) -> tuple[Any, float, float]:
-    """What `work` gives, how long it took, and the longest the event loop stalled meanwhile."""
-    stalls = [0.0]
-
-    async def tick() -> None:
-        while True:
-            at = time.perf_counter()
-            await asyncio.sleep(0.005)
-            stalls.append(time.perf_counter() - at - 0.005)
-
-    ticker = asyncio.create_task(tick())
-    await asyncio.sleep(0.02)
-    started = time.perf_counter()
-    try:
-        found = await work()
-    except Exception as exc:  # the outcome is what it raised
-        found = exc
-    took = time.perf_counter() - started
-    await asyncio.sleep(0.02)
-    ticker.cancel()
-    return found, took, max(stalls)
 
 
 def _outcome(found: Any) -> str:
@@ -88,11 +64,11 @@ def _one_media(name: str, pooled: bool) -> dict[str, Any]:
 
     async def run() -> tuple[Any, float, float]:
         if not pooled:
-            return await _with_ticker(lambda: asyncio.to_thread(*call, **kwargs))
+            return await timed(lambda: asyncio.to_thread(*call, **kwargs))
         pool = MediaPool(1, LIMITS.media_memory)
         try:
             await pool.run(0, 30, len, b"")  # the worker started, as in a running bot
-            return await _with_ticker(lambda: pool.run(1, LIMITS.media_seconds, *call, **kwargs))
+            return await timed(lambda: pool.run(1, LIMITS.media_seconds, *call, **kwargs))
         finally:
             await pool.close()
 
@@ -120,7 +96,7 @@ def _behind_six(pooled: bool) -> dict[str, Any]:
                 await asyncio.gather(*(pool.run(m, 30, len, b"") for m in (0, 0)))  # workers started
             others = [asyncio.create_task(decode(member, slow)) for member in (1, 2) for _ in range(3)]
             await asyncio.sleep(0.1)
-            found = await _with_ticker(lambda: decode(3, plain))
+            found = await timed(lambda: decode(3, plain))
             await asyncio.gather(*others, return_exceptions=True)
             return found
         finally:

@@ -133,11 +133,18 @@ def busiest_bucket(discord_fake: FakeDiscord, window: float) -> int:
     )
 
 
-def final(discord_fake: FakeDiscord, interaction: Interaction) -> Callable[[], bool]:
+def final(discord_fake: FakeDiscord, interaction: Interaction, *, files: bool = True) -> Callable[[], bool]:
+    """The job's message is final: "Done" with its files (or, `files=False`, with or without them: a result that
+    could not be attached is named in the embed), or a failure or refusal."""
+
     def done() -> bool:
         message = discord_fake.messages.get(interaction.message_id or 0)
         return message is not None and (
-            (bool(message.files) and message.embeds[0]["title"] in ("Done", "完成"))
+            (
+                bool(message.files or not files)
+                and bool(message.embeds)
+                and message.embeds[0]["title"] in ("Done", "完成")
+            )
             or message.content.startswith(("❌", "⚠️", "🚫"))
         )
 
@@ -145,16 +152,8 @@ def final(discord_fake: FakeDiscord, interaction: Interaction) -> Callable[[], b
 
 
 def ended(discord_fake: FakeDiscord, interaction: Interaction) -> Callable[[], bool]:
-    """Final, with or without files: a result that could not be attached is named in a "Done" embed."""
-
-    def shown() -> bool:
-        message = discord_fake.messages.get(interaction.message_id or 0)
-        return message is not None and (
-            (bool(message.embeds) and message.embeds[0]["title"] in ("Done", "完成"))
-            or message.content.startswith(("❌", "⚠️", "🚫"))
-        )
-
-    return shown
+    """Final, with or without files."""
+    return final(discord_fake, interaction, files=False)
 
 
 def done(discord_fake: FakeDiscord, *interactions: Interaction) -> Callable[[], bool]:

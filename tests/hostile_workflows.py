@@ -13,7 +13,7 @@ import resource
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -169,6 +169,30 @@ def cases() -> Iterator[Case]:
     yield from CASES
 
 
+async def timed(work: Callable[[], Awaitable[Any]]) -> tuple[Any, float, float]:
+    """What `work` gives (or raised), how long it took, and the longest the event loop stalled meanwhile (a
+    ticker every 5 ms)."""
+    stalls = [0.0]
+
+    async def tick() -> None:
+        while True:
+            at = time.perf_counter()
+            await asyncio.sleep(0.005)
+            stalls.append(time.perf_counter() - at - 0.005)
+
+    ticker = asyncio.create_task(tick())
+    await asyncio.sleep(0.02)
+    started = time.perf_counter()
+    try:
+        found = await work()
+    except Exception as exc:  # the outcome is what it raised
+        found = exc
+    took = time.perf_counter() - started
+    await asyncio.sleep(0.02)
+    ticker.cancel()
+    return found, took, max(stalls)
+
+
 def _measure(name: str, on_loop: bool) -> dict[str, Any]:
     """Load one case as the running bot does (`TemplateLibrary.refresh`, or `reload()` on the event loop with
     `on_loop`, as before), with a ticker on the loop: how long it took, the longest the loop stalled, what the
@@ -179,31 +203,16 @@ def _measure(name: str, on_loop: bool) -> dict[str, Any]:
     library = TemplateLibrary(folder)
     library.catalog = catalog_of([("gpu1", NODES)])
 
-    async def run() -> dict[str, Any]:
-        stalls = [0.0]
+    async def load() -> Any:
+        return library.reload() if on_loop else await library.refresh()
 
-        async def tick() -> None:
-            while True:
-                at = time.perf_counter()
-                await asyncio.sleep(0.005)
-                stalls.append(time.perf_counter() - at - 0.005)
-
-        ticker = asyncio.create_task(tick())
-        await asyncio.sleep(0.02)
-        started = time.perf_counter()
-        report = library.reload() if on_loop else await library.refresh()
-        took = time.perf_counter() - started
-        await asyncio.sleep(0.02)
-        ticker.cancel()
-        assert report is not None
-        return {
-            "took": took,
-            "stall": max(stalls),
-            "loaded": bool(report.loaded),
-            "error": next(iter(report.errors.values()), ""),
-        }
-
-    found = asyncio.run(run())
+    report, took, stall = asyncio.run(timed(load))
+    found = {
+        "took": took,
+        "stall": stall,
+        "loaded": bool(report.loaded),
+        "error": next(iter(report.errors.values()), ""),
+    }
     found["rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return found
 
