@@ -62,14 +62,17 @@ class _Worker:
 
     @classmethod
     async def start(cls, memory: int) -> _Worker:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot.media_worker",
-            str(memory),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-        )
+        try:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "bot.media_worker",
+                str(memory),
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+            )
+        except OSError as exc:  # no process to be had (the system's limits): as a worker that died
+            raise MediaCrashed(f"a media worker cannot be started: {exc}") from None
         return cls(process)
 
     async def call(

@@ -206,6 +206,21 @@ async def test_an_attached_sound_goes_to_load_audio_as_the_bots_own_flac(
     )
 
 
+async def test_a_sound_at_a_very_high_sample_rate_goes_on_at_48_khz(
+    start_bot: Started, comfy: FakeComfy, discord_fake: FakeDiscord
+) -> None:
+    """A FLAC may hold 655 kHz: a "tiny" sound at such a rate was re-encoded sample for sample (six of them held
+    asyncio's threads for 20 s). The bot's FLAC is at most 48 kHz, what audio models take."""
+    async with start_bot():
+        asked = await with_sound(discord_fake, "bat.flac", media.sound("flac", seconds=1, rate=192_000))
+        await discord_fake.until(final(discord_fake, asked))
+    [graph] = [json.loads(body)["prompt"] for _, path, body in comfy.requests if path == "/prompt"]
+    uploaded = comfy.files[("input", "discord-bot", graph["3"]["inputs"]["audio"].split("/")[1])]
+    with av.open(io.BytesIO(uploaded), "r") as sound:
+        assert sound.streams.audio[0].codec_context.sample_rate == 48_000
+        assert 0.9 < (sound.duration or 0) / av.time_base < 1.1
+
+
 async def test_a_sound_that_is_a_demuxer_script_reads_no_other_file_and_opens_no_socket(
     start_bot: Started, comfy: FakeComfy, discord_fake: FakeDiscord, tmp_path: Path
 ) -> None:

@@ -37,14 +37,14 @@ def mp4(*, seconds: float = 1.0, side: int = 64, fps: int = 8, noise: bool = Fal
     return out.getvalue()
 
 
-def sound(fmt: str = "flac", *, seconds: float = 1.0, noise: bool = False) -> bytes:
+def sound(fmt: str = "flac", *, seconds: float = 1.0, noise: bool = False, rate: int = 44_100) -> bytes:
     """A FLAC (`flac`) or an MP3 (`mp3`) of a tone, or of noise."""
     out = io.BytesIO()
     with av.open(out, "w", format=fmt) as container:
-        stream = container.add_stream("flac" if fmt == "flac" else "libmp3lame", rate=44_100)
+        stream = container.add_stream("flac" if fmt == "flac" else "libmp3lame", rate=rate)
         stream.layout = "mono"
-        resampler = av.AudioResampler(format=stream.format.name, layout="mono", rate=44_100)
-        for frame in _tone(seconds, 44_100, noise=noise):
+        resampler = av.AudioResampler(format=stream.format.name, layout="mono", rate=rate)
+        for frame in _tone(seconds, rate, noise=noise):
             for piece in resampler.resample(frame):
                 container.mux(stream.encode(piece))
         container.mux(stream.encode(None))
