@@ -20,47 +20,22 @@ import json
 import resource
 import subprocess
 import sys
-from collections.abc import Callable
 from typing import Any
 
-from bot.attachments import AttachmentError, still_image
+from bot.attachments import still_image
 from bot.jobs.admission import ATTACHMENT_SECONDS
-from bot.media import fit_image
-from bot.media_pool import MediaCrashed, MediaPool, MediaTimeout
+from bot.media_pool import MediaPool
 from bot.settings import LimitSettings
 from tests import hostile_media
 from tests.hostile_workflows import CASES, timed
 
 WITHIN = 60.0  # seconds a case may take before it is reported as not finishing
 LIMITS = LimitSettings()
-MEDIA: dict[str, tuple[Callable[[], bytes], str, str]] = {  # name: (file, as what, its name)
-    "gif-40-frames-2048x2048-as-result": (lambda: hostile_media.many_frames_gif(2048, 40), "result", "long.gif"),
-    "gif-9.5-mib-comment-as-attachment": (lambda: hostile_media.long_comment_gif(9.5), "attachment", "slow.gif"),
-    "mp3-declares-0.4-s-holds-120-s-as-result": (lambda: hostile_media.lying_mp3(120), "result", "spoken.flac"),
-}
-
-
-def _outcome(found: Any) -> str:
-    if isinstance(found, AttachmentError):
-        return f"refused: {found.text.key}"
-    if isinstance(found, MediaTimeout | MediaCrashed | MemoryError):
-        return f"stopped: {type(found).__name__}"
-    if isinstance(found, Exception):
-        return f"failed: {type(found).__name__}: {str(found)[:60]}"
-    note = getattr(found, "note", None)
-    if note is not None:
-        return f"{'attached' if found.attached else 'named'}: {note.key}"
-    return "attached as it is" if hasattr(found, "attached") else "accepted"
 
 
 def _one_media(name: str, pooled: bool) -> dict[str, Any]:
-    make, kind, filename = MEDIA[name]
-    data = make()
-    if kind == "result":
-        call: tuple[Any, ...] = (fit_image, data, filename, 20_000)
-        kwargs: dict[str, Any] = {}
-    else:
-        call, kwargs = (still_image, data, filename), {"max_pixels": LIMITS.attachment_max_pixels}
+    make, kind, filename, _ = hostile_media.CASES[name]
+    call, kwargs = hostile_media.call(kind, make(), filename)
 
     async def run() -> tuple[Any, float, float]:
         if not pooled:
@@ -74,7 +49,7 @@ def _one_media(name: str, pooled: bool) -> dict[str, Any]:
 
     found, took, stall = asyncio.run(run())
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"took": took, "stall": stall, "rss_mib": rss, "outcome": _outcome(found)}
+    return {"took": took, "stall": stall, "rss_mib": rss, "outcome": hostile_media.outcome(found)}
 
 
 def _behind_six(pooled: bool) -> dict[str, Any]:
@@ -104,7 +79,7 @@ def _behind_six(pooled: bool) -> dict[str, Any]:
 
     found, took, stall = asyncio.run(run())
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"took": took, "stall": stall, "rss_mib": rss, "outcome": _outcome(found)}
+    return {"took": took, "stall": stall, "rss_mib": rss, "outcome": hostile_media.outcome(found)}
 
 
 def _measure(argv: list[str]) -> dict[str, Any]:
@@ -146,7 +121,7 @@ def main() -> None:
         return
     print("case                                        took (s)   loop stall (s)   peak RSS MiB    outcome")
     print("                                          before   now   before   now    before   now")
-    rows = [("workflow", name) for name, _, _ in CASES] + [("media", name) for name in MEDIA]
+    rows = [("workflow", name) for name, _, _ in CASES] + [("media", name) for name in hostile_media.CASES]
     rows.append(("fairness", "another member's image behind 6 slow files"))
     for kind, name in rows:
         before, now = _case(kind, name, "before"), _case(kind, name, "now")

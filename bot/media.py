@@ -80,7 +80,7 @@ def fit_image(data: bytes, filename: str, limit: int) -> FittedImage:
             if getattr(opened, "is_animated", False):
                 return _fit_animation(opened, filename, stem, len(data), limit)
             image = opened.copy()
-    except (UnidentifiedImageError, OSError, ValueError):  # a 3D model, a file an extension wrote
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError):  # a 3D model, a bomb
         return unfitted(data, filename, limit)
     scale = 1.0
     while True:

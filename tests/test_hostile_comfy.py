@@ -6,9 +6,7 @@ and the job ends with a message that names what happened."""
 from __future__ import annotations
 
 import json
-import struct
 import tracemalloc
-import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -180,27 +178,12 @@ async def test_a_job_whose_results_together_pass_the_cap_fails_saying_so(stack: 
     assert peak[0] < 16 * MiB, f"{peak[0] / MiB:.1f} MiB"
 
 
-def bomb_png(side: int) -> bytes:
-    """A PNG that declares `side` x `side` pixels (past Pillow's bomb guard) and holds almost nothing."""
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-    header = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(b"\0" * 4096))
-        + chunk(b"IEND", b"")
-    )
-
-
 async def test_a_result_the_bot_cannot_re_encode_ends_the_job_saying_so(stack: Stack) -> None:
     """Over the upload limit, a result Pillow refuses to open (a decompression bomb) is named, not attached: the
     member is not left on "Starting"."""
     comfy, discord = stack.comfys[0], stack.discord
     comfy.output_names.append("bomb.png")
-    comfy.output_data["bomb.png"] = bomb_png(100_000)
+    comfy.output_data["bomb.png"] = hostile_media.bomb_png(100_000)
     discord.upload_limit = discord.attachment_size_limit = 60  # smaller than the file: it must be re-encoded
     async with stack.start() as app:
         asked = await imagine(discord, "a fox")

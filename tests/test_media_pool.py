@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from bot.attachments import AttachmentError, still_image
 from bot.media_pool import MediaPool, MediaTimeout
 from bot.settings import LimitSettings
@@ -83,3 +85,24 @@ async def test_one_members_slow_files_always_leave_a_worker_for_another_member()
     finally:
         await pool.close()
     assert order == ["b1", "a0", "a1", "a2"]
+
+
+CORPUS_SECONDS = 15.0  # each file's bound: a member's attachment gets this much at most (ATTACHMENT_SECONDS)
+CORPUS_MEMORY = 1536 * 2**20  # each worker's address space in this test: half the default
+
+
+@pytest.mark.parametrize("name", list(hostile_media.CASES))
+async def test_each_hostile_file_is_handled_in_a_bounded_worker(name: str) -> None:
+    """Each generated hostile file (results and attachments) is accepted, refused or named as stated, in a worker
+    capped at 1.5 GiB, within 15 s; `bench/hostile_corpus.py` prints what each costs."""
+    make, kind, filename, expected = hostile_media.CASES[name]
+    (work, *args), kwargs = hostile_media.call(kind, make(), filename)
+    pool = MediaPool(workers=1, memory=CORPUS_MEMORY)
+    try:
+        try:
+            found = await pool.run(1, CORPUS_SECONDS, work, *args, **kwargs)
+        except Exception as exc:  # what it raised is the outcome
+            found = exc
+    finally:
+        await pool.close()
+    assert hostile_media.outcome(found) == expected
