@@ -21,7 +21,7 @@ import discord
 
 from . import cli, collector, event_loop
 from .app import App, bounded
-from .bot import ComfyBot
+from .bot import ComfyBot, cannot_connect
 from .cogs.config import ConfigCog
 from .cogs.followup_rules import FollowUpRules
 from .cogs.imagine import ImagineCog
@@ -340,11 +340,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a person stops the bot
             event_loop.run(run(settings, sync_only=command == "sync"))
-    except StoreError as exc:
-        print(exc, file=sys.stderr)
+    except StoreError as exc:  # one line, in the log's own format (JSON lines when so configured)
+        log.error("%s", exc)
         return 1
-    except Exception:  # a fault nobody foresaw: said once, and the process ends (a supervisor restarts it)
-        log.exception("the bot stopped")
+    except Exception as exc:  # Discord refusing the token or out of reach: said in one line, the process ends
+        line = cannot_connect(exc, settings.discord.api_base)
+        if line is None:  # a fault nobody foresaw: said once, and the process ends (a supervisor restarts it)
+            log.exception("the bot stopped")
+        else:
+            log.error("%s", line)
         return 1
     return 0
 

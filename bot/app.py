@@ -69,6 +69,14 @@ class App:
         """Recover unfinished jobs and run them; the caller has logged in, and connects after (or before: a
         process that shares the bot starts when it takes the dispatcher lease)."""
         await self.pool.start()
+        for state in self.pool.states.values():
+            if not state.healthy:
+                log.warning(
+                    "ComfyUI server %s does not answer at %s (%s): is ComfyUI running there? Jobs wait until it does",
+                    state.backend.name,
+                    self._shown_url(state.backend.name),
+                    state.error,
+                )
         await self.engine.start()
         self._pruner = asyncio.create_task(self._prune_forever(), name="retention")
         await self.serve_metrics()
@@ -118,26 +126,52 @@ class App:
         self.metrics.describe_process(lease.name, "postgresql", "held")
         await lease.keep_or_stop(terminated)
 
+    def _shown_url(self, name: str) -> str:
+        return next((b.shown_url for b in self.settings.comfy.backends if b.display_name == name), "?")
+
+    def ready_line(self) -> str:
+        """Who the bot is, where, on what: one line once it is connected."""
+        servers = []
+        for name, state in self.pool.states.items():
+            if state.healthy and state.stats is not None:
+                devices = ", ".join(d.name for d in state.stats.devices) or "no device"
+                servers.append(f"{name} (ComfyUI {state.stats.comfyui_version}, {devices})")
+            else:
+                servers.append(f"{name} not answering at {self._shown_url(name)}")
+        names = ", ".join(sorted(self.library.templates)) or "none"
+        return (
+            f"ready: {self.bot.user} in {len(self.bot.guilds)} server(s); ComfyUI: {'; '.join(servers)}; "
+            f"{len(self.library.templates)} template(s): {names}"
+        )
+
+    async def _say_ready(self) -> None:
+        await self.bot.wait_until_ready()
+        log.info("%s", self.ready_line())
+
     async def until_terminated(self, terminated: asyncio.Event) -> None:
         """Run the bot until it stops, or until SIGTERM: then take no new work (members are told the bot is
         restarting) and flush the final messages being sent, within half the shutdown bound (closing has the
         rest). Jobs running in ComfyUI are left running: they are followed again after the restart."""
         connected = asyncio.create_task(self.bot.connect(), name="discord")
         signalled = asyncio.create_task(terminated.wait(), name="sigterm")
-        done, _ = await asyncio.wait({connected, signalled}, return_when=asyncio.FIRST_COMPLETED)
-        if connected in done:
-            signalled.cancel()
-            connected.result()  # raises what stopped it
-            return
-        log.warning("SIGTERM: taking no new work; answering what was asked, flushing final messages, then closing")
-        self.bot.stopping = True
-        began, half = time.monotonic(), self.settings.discord.shutdown_timeout / 2
-        await bounded(self._answered(), half)  # what members asked before the signal is answered, then
-        await bounded(self.presenter.drain(), half - (time.monotonic() - began))  # the final messages shown
-        await self.bot.leave_gateway()  # no interaction comes in any more
-        connected.cancel()
-        await asyncio.gather(connected, return_exceptions=True)
-        await bounded(self._answered(), half - (time.monotonic() - began))  # those that came meanwhile
+        ready = asyncio.create_task(self._say_ready(), name="ready")
+        try:
+            done, _ = await asyncio.wait({connected, signalled}, return_when=asyncio.FIRST_COMPLETED)
+            if connected in done:
+                signalled.cancel()
+                connected.result()  # raises what stopped it
+                return
+            log.warning("SIGTERM: taking no new work; answering what was asked, flushing final messages, then closing")
+            self.bot.stopping = True
+            began, half = time.monotonic(), self.settings.discord.shutdown_timeout / 2
+            await bounded(self._answered(), half)  # what members asked before the signal is answered, then
+            await bounded(self.presenter.drain(), half - (time.monotonic() - began))  # the final messages shown
+            await self.bot.leave_gateway()  # no interaction comes in any more
+            connected.cancel()
+            await asyncio.gather(connected, return_exceptions=True)
+            await bounded(self._answered(), half - (time.monotonic() - began))  # those that came meanwhile
+        finally:
+            ready.cancel()
 
     async def _answered(self) -> None:
         """Until every interaction received so far has been handled (the bot takes no new one meanwhile)."""

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import discord
 import yarl
 from discord.ext import commands
@@ -38,6 +39,51 @@ def intents() -> discord.Intents:
     return wanted
 
 
+TOKEN_REFUSED = (
+    "Discord refused the token (DISCORD__TOKEN): copy it again from "
+    "https://discord.com/developers/applications -> your application -> Bot -> Reset Token"
+)
+
+
+def cannot_connect(exc: BaseException, api_base: str) -> str | None:
+    """Why the bot could not log in to Discord or reach it, in one line an operator can act on; None when `exc`
+    (or what caused it) is not about that."""
+    host = yarl.URL(api_base).host or api_base
+    seen: set[int] = set()
+    found: BaseException | None = exc
+    while found is not None and id(found) not in seen:
+        seen.add(id(found))
+        reason = _reason(found)
+        if reason == "token":
+            return TOKEN_REFUSED
+        if reason is not None:
+            return (
+                f"Discord cannot be reached at {host}: {reason}; check this machine's network, DNS, firewall or proxy"
+            )
+        found = found.__cause__ or found.__context__
+    return None
+
+
+def _reason(exc: BaseException) -> str | None:
+    if isinstance(exc, discord.LoginFailure) or (isinstance(exc, discord.HTTPException) and exc.status == 401):
+        return "token"
+    if isinstance(exc, discord.PrivilegedIntentsRequired):
+        return "it refused the gateway intents the bot asks for"
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return f"its TLS certificate is not trusted here ({exc.certificate_error})"
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return "its name does not resolve (DNS)"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return f"the connection failed ({exc.os_error.strerror or exc.os_error})"
+    if isinstance(exc, aiohttp.ClientConnectionError):
+        return f"the connection broke ({exc})"
+    if isinstance(exc, TimeoutError):
+        return "no answer in time"
+    if isinstance(exc, discord.DiscordServerError | discord.GatewayNotFound):
+        return "it answers with errors (an outage: https://discordstatus.com); the bot can be started again later"
+    return None
+
+
 class ComfyBot(commands.AutoShardedBot):
     def __init__(
         self,
@@ -47,6 +93,9 @@ class ComfyBot(commands.AutoShardedBot):
         force_sync: bool = False,
         guild_ready_timeout: float = 2.0,
     ) -> None:
+        # the bot has no voice: discord.py's warnings that voice's libraries are missing say nothing useful
+        discord.VoiceClient.warn_nacl = False
+        discord.VoiceClient.warn_dave = False
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents(),

@@ -21,8 +21,15 @@ class InstanceLock:
         self._file: IO[str] | None = None
 
     def acquire(self) -> InstanceLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(self.path, "a+")  # noqa: SIM115  (held open for the life of the process)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            handle = open(self.path, "a+")  # noqa: SIM115  (held open for the life of the process)
+        except OSError as exc:  # the folder cannot be made (a file in the way, no permission, a full disk)
+            where = self.path.with_name(self.path.name.removesuffix(".lock"))
+            raise StoreError(
+                f"the database {where} cannot be created: {exc.strerror or exc} ({exc.filename or where}); "
+                "set DATABASE__PATH to a file in a folder this user may write"
+            ) from None
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
