@@ -47,7 +47,7 @@ from .logs import configure_logging
 from .media_pool import MediaPool
 from .metrics import Metrics
 from .relaying import GatewayRelay
-from .settings import ConfigError, DiscordSettings, Settings, load_settings
+from .settings import ConfigError, DiscordSettings, Settings, load_settings, load_settings_without_discord
 from .settings_comfy import BackendSettings
 from .templates.catalog import catalog_of
 from .templates.library import TemplateLibrary
@@ -307,6 +307,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"cannot read an image: {exc}", file=sys.stderr)
                 return 1
             settings = load_settings(discord=DiscordSettings(token="unused"))
+        elif command == "check":  # checks the rest without a token
+            settings, no_discord = load_settings_without_discord()
         else:
             settings = load_settings()
     except ConfigError as exc:
@@ -314,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     configure_logging(settings.logging.level, settings.logging.format)
     if command == "check":
-        return 1 if event_loop.run(cli.check(settings, cli_parts(settings))) else 0
+        return 1 if event_loop.run(cli.check(settings, cli_parts(settings), without_discord=no_discord)) else 0
     if command == "invite":
         return event_loop.run(cli.invite(settings))
     if command == "run":

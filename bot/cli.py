@@ -51,8 +51,11 @@ class Parts:
     backend: Callable[[aiohttp.ClientSession, BackendSettings, str], ComfyBackend]  # session, server, client id
 
 
-async def check(settings: Settings, parts: Parts, out: TextIO = sys.stdout) -> int:
-    """One report: the database, each backend, every template against each backend. The count of problems."""
+async def check(
+    settings: Settings, parts: Parts, out: TextIO = sys.stdout, *, without_discord: str | None = None
+) -> int:
+    """One report: the database, each backend, every template against each backend, then Discord (skipped, and
+    said why, `without_discord`, when there is no usable token). The count of problems."""
     problems: list[str] = []
 
     def say(ok: bool, line: str) -> None:
@@ -114,14 +117,24 @@ async def check(settings: Settings, parts: Parts, out: TextIO = sys.stdout) -> i
                     f"  {name} on {backend.display_name}: "
                     + ("runnable" if validated.runnable else "; ".join(validated.problems)),
                 )
-        await check_discord(settings, session, say)
+        await check_discord(settings, session, say, skipped=without_discord, out=out)
     out.write(f"{len(problems)} problem(s).\n" if problems else "Everything is ready.\n")
     return len(problems)
 
 
-async def check_discord(settings: Settings, session: aiohttp.ClientSession, say: Callable[[bool, str], None]) -> None:
+async def check_discord(
+    settings: Settings,
+    session: aiohttp.ClientSession,
+    say: Callable[[bool, str], None],
+    *,
+    skipped: str | None = None,
+    out: TextIO = sys.stdout,
+) -> None:
     """The token works (and whose it is), the slash commands are synced, and the bot may do what it needs in
-    every text channel of its servers (bot/permissions.py's list)."""
+    every text channel of its servers (bot/permissions.py's list); or, `skipped`, why Discord is not checked."""
+    if skipped is not None:
+        out.write(f"[skip] discord: {skipped}; set it to check the token, the commands and the permissions\n")
+        return
     rest = DiscordRest(session, settings.discord.api_base, settings.discord.token.get_secret_value())
     try:
         application = await rest.application()

@@ -314,6 +314,19 @@ def templates_folder() -> Path:
         raise ConfigError(describe(exc, Settings)) from None
 
 
+def load_settings_without_discord() -> tuple[Settings, str | None]:
+    """The settings for `check`, which checks everything else before a Discord application exists: and, when the
+    token is missing or unusable, why (then Discord is not checked); the other settings are held as usual."""
+    try:
+        return load_settings(), None
+    except ConfigError as exc:
+        try:
+            settings = load_settings(discord={"token": "unused"})  # merged with every other setting
+        except ConfigError:
+            raise exc from None
+        return settings, str(exc).splitlines()[-1].strip()
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Read the environment and `.env`; raise `ConfigError` with a readable message on any problem."""
     try:

@@ -256,3 +256,18 @@ async def test_check_warns_when_metrics_are_served_beyond_this_machine(
     code, out, _ = await run_cli("check", env=env, cwd=tmp_path)
     assert code == 0, out
     assert (f"[warn] METRICS__HOST={host} serves /metrics to every machine" in out) is warned, out
+
+
+async def test_check_without_a_token_checks_everything_else_and_skips_discord(fake: FakeComfy, tmp_path: Path) -> None:
+    """Before a Discord application exists, `check` used to refuse to run: ComfyUI and the workflows could not be
+    checked. It checks them, and says Discord is skipped and why; a wrong setting elsewhere still stops it."""
+    checkpoints(fake).append(SHIPPED)
+    env = configured(tmp_path, fake.base_url)
+    del env["DISCORD__TOKEN"]
+    code, out, err = await run_cli("check", env=env, cwd=tmp_path)
+    assert code == 0, out + err
+    assert "[ok]   templates: 4 loaded (img2img, quick, txt2img, upscale)" in out
+    assert f"[ok]   backend comfy1 ({fake.base_url}): ComfyUI 0.3.64" in out
+    assert "[skip] discord: DISCORD__TOKEN is required; set it to check the token" in out
+    code, out, err = await run_cli("check", env=env | {"LIMITS__STEPS_MAX": "many"}, cwd=tmp_path)
+    assert code == 2 and "LIMITS__STEPS_MAX" in err and "Traceback" not in err
