@@ -90,6 +90,9 @@ def make_client(session: aiohttp.ClientSession, backend: BackendSettings, settin
         max_reply_bytes=settings.comfy.max_reply_bytes,
         min_transfer_rate=settings.comfy.min_transfer_rate,
         transfer_grace=settings.comfy.transfer_grace,
+        extra_data={"api_key_comfy_org": backend.api_key_comfy_org.get_secret_value()}
+        if backend.api_key_comfy_org is not None
+        else None,
     )
 
 

@@ -37,6 +37,7 @@ from .templates.errors import TemplateError, UnusableTemplate
 from .templates.library import NO_SERVER_YET, TemplateLibrary
 from .templates.listing import describe_library
 from .templates.params import ImageData
+from .templates.template import Template
 from .templates.validate import validate_template
 from .urls import shown as shown_url
 
@@ -110,16 +111,35 @@ async def check(
                 f"backend {backend.display_name} ({backend.shown_url}): ComfyUI {stats.comfyui_version}, "
                 f"{len(nodes)} node types, {devices}",
             )
-            for name in sorted(library.templates):
-                validated = validate_template(library.templates[name], nodes, backend.display_name)
-                say(
-                    validated.runnable,
-                    f"  {name} on {backend.display_name}: "
-                    + ("runnable" if validated.runnable else "; ".join(validated.problems)),
-                )
+            for ok, line in templates_on(library, nodes, backend):
+                say(ok, line)
         await check_discord(settings, session, say, skipped=without_discord, out=out)
     out.write(f"{len(problems)} problem(s).\n" if problems else "Everything is ready.\n")
     return len(problems)
+
+
+def templates_on(
+    library: TemplateLibrary, nodes: Mapping[str, NodeInfo], backend: BackendSettings
+) -> list[tuple[bool, str]]:
+    """Whether each template runs on this server: its nodes and values, and a Comfy.org key when it has partner
+    nodes (the server's own key is never shown)."""
+    lines = []
+    for name in sorted(library.templates):
+        validated = validate_template(library.templates[name], nodes, backend.display_name)
+        problems = list(validated.problems)
+        partners = partner_nodes(library.templates[name], nodes)
+        if partners and backend.api_key_comfy_org is None:
+            problems.append(
+                f"its partner nodes ({', '.join(partners)}) need a Comfy.org API key: add api_key_comfy_org to "
+                "this server in COMFY__BACKENDS"
+            )
+        lines.append((not problems, f"  {name} on {backend.display_name}: " + ("; ".join(problems) or "runnable")))
+    return lines
+
+
+def partner_nodes(template: Template, nodes: Mapping[str, NodeInfo]) -> list[str]:
+    """The template's node classes that call Comfy.org's API (`api_node` in `/object_info`), sorted."""
+    return sorted({n.class_type for n in template.workflow if (info := nodes.get(n.class_type)) and info.api_node})
 
 
 async def check_discord(

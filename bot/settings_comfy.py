@@ -23,6 +23,10 @@ class BackendSettings(BaseModel):
     auth_header: str = Field(default="Authorization", description="header name for a reverse proxy's auth")
     auth_value: SecretStr | None = Field(default=None, description="header value, e.g. 'Bearer ...'")
     weight: PositiveFloat = Field(default=1.0, description="relative share of the work")
+    api_key_comfy_org: SecretStr | None = Field(
+        default=None,
+        description="a Comfy.org API key for ComfyUI's partner (API) nodes, sent with each prompt (never shown)",
+    )
 
     @field_validator("url")
     @classmethod
@@ -53,7 +57,8 @@ class ComfySettings(BaseModel):
     backends: Annotated[list[BackendSettings], NoDecode] = Field(
         default_factory=lambda: [BackendSettings(url="http://127.0.0.1:8188")],
         min_length=1,
-        description="comma-separated URLs, or a JSON list of {url, name, auth_header, auth_value, weight}",
+        description="comma-separated URLs, or a JSON list of {url, name, auth_header, auth_value, weight, "
+        "api_key_comfy_org}",
     )
     request_timeout: PositiveFloat = Field(default=30.0, description="seconds for one REST call")
     retries: Annotated[int, Field(ge=0, le=10)] = Field(default=3, description="retries of idempotent calls")

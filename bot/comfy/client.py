@@ -71,8 +71,12 @@ class ComfyClient:
         max_reply_bytes: int = 64 * 2**20,
         min_transfer_rate: float = 32 * 1024,
         transfer_grace: float = 10.0,
+        extra_data: Mapping[str, Any] | None = None,
     ) -> None:
         self._session = session
+        # sent with every prompt: ComfyUI's partner nodes read the Comfy.org key from `extra_data.api_key_comfy_org`
+        # (ComfyUI execution.py, get_input_data: the hidden input API_KEY_COMFY_ORG); a secret, never logged
+        self._extra_data = dict(extra_data or {})
         self.base_url = base_url.rstrip("/")
         self.where = name or redacted(self.base_url)  # in every message: the server's name, not its address
         self._headers = dict(headers or {})
@@ -150,8 +154,8 @@ class ComfyClient:
         body: dict[str, Any] = {"prompt": graph, "client_id": client_id, "prompt_id": prompt_id}
         if front:
             body["front"] = True
-        if extra_data:
-            body["extra_data"] = dict(extra_data)
+        if extra_data or self._extra_data:
+            body["extra_data"] = {**self._extra_data, **(extra_data or {})}
         payload = json.dumps(body).encode()
         for attempt in range(self._retries + 1):
             try:

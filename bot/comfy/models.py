@@ -102,6 +102,7 @@ class NodeInfo:
     outputs: tuple[str, ...]
     output_node: bool
     display_name: str = ""  # the frontend's default title for the node
+    api_node: bool = False  # a partner node (calls Comfy.org's API): it needs a Comfy.org key with the prompt
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,6 +309,7 @@ def parse_object_info(raw: Any) -> dict[str, NodeInfo]:
             outputs=tuple(str(x) for x in info.get("output") or ()),
             output_node=bool(info.get("output_node", False)),
             display_name=str(info.get("display_name") or name),
+            api_node=info.get("api_node") is True,
         )
     return nodes
 

@@ -338,7 +338,7 @@ class JobEngine(JobEndings):
             if isinstance(item, RunSucceeded):
                 return item
             elif isinstance(item, RunFailed):
-                await self._finish(job, JobState.FAILED, Failed(Text("failed.stopped", error=item.message)))
+                await self._finish(job, JobState.FAILED, Failed(Text("failed.stopped", error=item.message.rstrip("."))))
             elif isinstance(item, RunInterrupted):
                 by = self._cancelled_by.pop(job.id, Text("by.server"))
                 await self._finish(job, JobState.CANCELLED, Cancelled(by))

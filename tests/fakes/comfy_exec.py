@@ -45,6 +45,7 @@ class QueueItem:
     prompt: Json
     extra_data: Json
     outputs: list[str]
+    sensitive: Json = field(default_factory=dict)  # the Comfy.org key and token: never in /queue nor /history
 
     def wire(self) -> list[Any]:
         return [self.number, self.prompt_id, self.prompt, self.extra_data, self.outputs]
@@ -226,6 +227,10 @@ class Executor:
         failure = fake.failures.get(node_id) or fake.failures.get(class_type)
         if failure is not None:
             raise NodeFailure(*failure)
+        if (fake.object_info.get(class_type) or {}).get("api_node") and not (
+            item.sensitive.get("api_key_comfy_org") or item.sensitive.get("auth_token_comfy_org")
+        ):  # a partner node with neither a Comfy.org key nor a signed-in token (comfy_api_nodes' client refuses)
+            raise NodeFailure("Exception", "Unauthorized: Please login first to use this node.")
         if class_type in SAMPLERS:
             steps = inputs["steps"] if isinstance(inputs.get("steps"), int) else 20
             for step in range(1, steps + 1):

@@ -108,6 +108,7 @@ class FakeComfy:
         # Hostile: the file names the next saved outputs declare ("../../x.png", "/etc/x"), served as named
         self.output_names: list[str] = []
         self.served_hostile: set[str] = set()
+        self.sensitive_seen: list[Json] = []  # each prompt's Comfy.org key or token, as the nodes would get them
         self.output_data: dict[str, bytes] = {}  # what a named output holds instead of a PNG (a .txt, an .mp4)
         self.ws_connects = 0
         self.finished_at: dict[str, float] = {}  # prompt id -> when its last event was sent
@@ -405,9 +406,14 @@ class FakeComfy:
         extra = dict(body.get("extra_data") or {})
         if body.get("client_id"):
             extra["client_id"] = body["client_id"]
+        # ComfyUI's post_prompt takes these out of extra_data before queuing (execution.SENSITIVE_EXTRA_DATA_KEYS):
+        # they reach the nodes, never /queue nor /history
+        sensitive = {k: extra.pop(k) for k in ("auth_token_comfy_org", "api_key_comfy_org") if k in extra}
+        self.sensitive_seen.append(sensitive)
         if body.get("front"):
             number = -number
-        heapq.heappush(self.pending, QueueItem(number, prompt_id, body["prompt"], extra, result.outputs))
+        item = QueueItem(number, prompt_id, body["prompt"], extra, result.outputs, sensitive)
+        heapq.heappush(self.pending, item)
         await self.broadcast_status()
         self.notify()
         return self._json({"prompt_id": prompt_id, "number": number, "node_errors": result.node_errors})
