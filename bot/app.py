@@ -92,7 +92,9 @@ class App:
             config = self.settings.metrics
             if config.exposure():
                 log.warning("%s", config.exposure())
-            self._metrics_runner, self.metrics_port = await serve(self.metrics, config.host, config.port)
+            self._metrics_runner, self.metrics_port = await serve(
+                self.metrics, config.host, config.port, self.readiness
+            )
 
     async def close(self) -> None:
         """Stop taking and showing work first, then leave Discord, then ComfyUI, then the database."""
@@ -125,6 +127,20 @@ class App:
         relay.handle_here()
         self.metrics.describe_process(lease.name, "postgresql", "held")
         await lease.keep_or_stop(terminated)
+
+    async def readiness(self) -> list[str]:
+        """What keeps this process from serving members, for /readyz: [] when it is connected to Discord, its
+        database answers, and at least one ComfyUI server answers."""
+        problems = []
+        if not self.bot.is_ready() or self.bot.is_closed():
+            problems.append("not connected to Discord")
+        try:
+            await asyncio.wait_for(self.store.job_count(), 5)
+        except (StoreError, TimeoutError) as exc:
+            problems.append(f"the database does not answer: {exc or 'no answer in 5 s'}")
+        if not any(state.healthy for state in self.pool.states.values()):
+            problems.append("no ComfyUI server answers: " + ", ".join(self.pool.states) + " (see /status or check)")
+        return problems
 
     def _shown_url(self, name: str) -> str:
         return next((b.shown_url for b in self.settings.comfy.backends if b.display_name == name), "?")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -123,14 +123,29 @@ class Metrics(JobListener):
         return generate_latest(self.registry)
 
 
-async def serve(metrics: Metrics, host: str, port: int) -> tuple[web.AppRunner, int]:
-    """GET /metrics on host:port (0: any free port); the runner (to clean up) and the port bound."""
+async def serve(
+    metrics: Metrics, host: str, port: int, readiness: Callable[[], Awaitable[list[str]]] | None = None
+) -> tuple[web.AppRunner, int]:
+    """GET /metrics, /healthz and /readyz on host:port (0: any free port); the runner (to clean up) and the port
+    bound. /healthz: the process lives and its event loop answers. /readyz: `readiness()` finds nothing wrong
+    (200), or 503 with what is wrong, one line each, for an orchestrator's probes and for the person reading."""
 
     async def handler(request: web.Request) -> web.Response:
         return web.Response(body=metrics.text(), content_type="text/plain", charset="utf-8")
 
+    async def healthz(request: web.Request) -> web.Response:
+        return web.Response(text="ok\n")
+
+    async def readyz(request: web.Request) -> web.Response:
+        problems = await readiness() if readiness is not None else []
+        if problems:
+            return web.Response(status=503, text="".join(f"{line}\n" for line in problems))
+        return web.Response(text="ready\n")
+
     app = web.Application()
     app.router.add_get("/metrics", handler)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
     runner = web.AppRunner(app, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, host, port)

@@ -60,3 +60,28 @@ async def test_log_lines_carry_the_job_and_its_member(stack: Stack) -> None:
     delivered = next(e for e in entries if e["message"].endswith("is delivered"))
     assert delivered["user_id"] == USER_ID and delivered["guild_id"] == 2000 and delivered["backend"] == "gpu1"
     assert delivered["prompt_id"].startswith(delivered["job_id"])
+
+
+async def test_healthz_and_readyz_answer_an_orchestrator_with_why_not_ready(stack: Stack) -> None:
+    """/healthz: the process lives. /readyz: 200 when connected to Discord with its database and a ComfyUI that
+    answers; 503 with the reason, one line each, when no ComfyUI server answers; off unless metrics are on."""
+    comfy, discord = stack.comfys[0], stack.discord
+
+    async def get(port: int, path: str) -> tuple[int, str]:
+        async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{port}{path}") as response:
+            return response.status, await response.text()
+
+    async with stack.start(metrics=True) as app:
+        assert app.metrics_port is not None
+        await discord.until(app.bot.is_ready)
+        health, ready = await get(app.metrics_port, "/healthz"), await get(app.metrics_port, "/readyz")
+        await comfy.stop()  # the only ComfyUI server goes away
+        await app.pool.check_all()
+        await app.pool.check_all()
+        unready = await get(app.metrics_port, "/readyz")
+        still = await get(app.metrics_port, "/healthz")
+    assert health == (200, "ok\n") and ready == (200, "ready\n")
+    assert unready == (503, "no ComfyUI server answers: gpu1 (see /status or check)\n")
+    assert still == (200, "ok\n")
+    async with stack.start() as app:  # metrics off: nothing listens
+        assert app.metrics_port is None
