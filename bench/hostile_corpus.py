@@ -53,9 +53,10 @@ def _one_media(name: str, pooled: bool) -> dict[str, Any]:
 
 
 def _behind_six(pooled: bool) -> dict[str, Any]:
-    """Members 1 and 2 attach three slow files each (a 9.5 MiB GIF comment), then member 3 a plain image: how long
-    member 3's image takes, in asyncio's shared threads as before, or in the media pool."""
-    slow, plain = hostile_media.long_comment_gif(9.5), hostile_media.plain_png()
+    """Members 1 and 2 attach three slow files each (4000x4000 images: about a second each to re-encode), then
+    member 3 a plain image: how long member 3's image takes, in asyncio's shared threads as before, or in the
+    media pool."""
+    slow, plain = hostile_media.plain_png(4000), hostile_media.plain_png()
     limit = LIMITS.attachment_max_pixels
 
     async def run() -> tuple[Any, float, float]:
@@ -63,8 +64,8 @@ def _behind_six(pooled: bool) -> dict[str, Any]:
 
         async def decode(member: int, data: bytes) -> Any:
             if pooled:
-                return await pool.run(member, 15, still_image, data, "file.gif", max_pixels=limit)
-            return await asyncio.to_thread(still_image, data, "file.gif", max_pixels=limit)
+                return await pool.run(member, 15, still_image, data, "file.png", max_pixels=limit)
+            return await asyncio.to_thread(still_image, data, "file.png", max_pixels=limit)
 
         try:
             if pooled:

@@ -15,6 +15,7 @@ import signal
 import socket
 import sys
 import uuid
+from pathlib import Path
 
 import aiohttp
 import discord
@@ -297,7 +298,8 @@ def main(argv: list[str] | None = None) -> int:
     command = args[0] if args else "bot"
     known = ("bot", "check", "invite", "templates", "run", "sync", "export", "copy-database")
     if command in ("-h", "--help") or command not in known:
-        print(USAGE)
+        program = Path(sys.argv[0]).name  # `comfy-discord-bot` once installed with pip or pipx
+        print(USAGE if program in ("__main__.py", "-m", "") else USAGE.replace("python -m bot", program, 1))
         return 0 if command in ("-h", "--help") else 2
     try:
         if command == "templates":

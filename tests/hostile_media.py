@@ -33,7 +33,8 @@ def many_frames_gif(side: int = 2048, frames: int = 40) -> bytes:
 
 
 def long_comment_gif(mib: float = 9.5) -> bytes:
-    """An 8x8 still GIF with a comment of `mib` MiB in 255-byte blocks (Pillow joins them one by one)."""
+    """An 8x8 still GIF with a comment of `mib` MiB in 255-byte blocks (Pillow up to 12 joined them one by one:
+    seconds for a few MiB; Pillow 13 reads it at once)."""
     buffer = io.BytesIO()
     Image.new("P", (8, 8), 1).save(buffer, "GIF")
     data = buffer.getvalue()

@@ -5,6 +5,7 @@ bot; members take turns, so one member's many files never hold another's back be
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -18,13 +19,14 @@ from tests.test_attachments import img2img
 
 
 async def test_an_attachment_that_decodes_for_too_long_is_refused_at_the_time_limit(stack: Stack) -> None:
-    """A 9.5 MiB GIF whose comment Pillow joins block by block took seconds (a 10 MiB one, 59 s) in asyncio's
-    shared threads, and then went on to ComfyUI. It is stopped at the media time limit, and the member told."""
+    """A file that takes long to decode (a 10 MiB GIF whose comment Pillow 12 joined block by block took 59 s)
+    used to hold asyncio's shared threads as long as it took, then went on to ComfyUI. Decoding is stopped at the
+    media time limit and the member told: here a limit of 0.05 s and a 4000x4000 image (~1 s to re-encode)."""
     comfy, discord = stack.comfys[0], stack.discord
-    async with stack.start(limits=LimitSettings(media_seconds=0.5)) as app:
-        told = await img2img(discord, "slow.gif", hostile_media.long_comment_gif(9.5))
+    async with stack.start(limits=LimitSettings(media_seconds=0.05)) as app:
+        told = await img2img(discord, "large.png", hostile_media.plain_png(4000))
         assert not app.engine.active
-    assert told.startswith("⚠️ Your attachment could not be read within 0.5 seconds"), told
+    assert told.startswith("⚠️ Your attachment could not be read within 0.05 seconds"), told
     assert not [r for r in comfy.requests if r[1] in ("/upload/image", "/prompt")]
 
 
@@ -38,7 +40,7 @@ async def test_a_worker_stopped_or_out_of_memory_leaves_the_pool_working() -> No
         else:
             raise AssertionError("a 2 GiB allocation passed a 1 GiB cap")
         try:
-            await pool.run(1, 0.3, still_image, hostile_media.long_comment_gif(9.5), "slow.gif", max_pixels=64)
+            await pool.run(1, 0.3, time.sleep, 30)  # work that takes longer than its limit
         except MediaTimeout:
             pass
         else:
@@ -74,10 +76,10 @@ async def test_one_members_slow_files_always_leave_a_worker_for_another_member()
     one worker at most, so member 2's is done first, not after member 1's first two."""
     pool = MediaPool(workers=2)
     order: list[str] = []
-    slow = hostile_media.long_comment_gif(4)
+    slow = hostile_media.plain_png(3000)  # ~0.5 s to re-encode
 
     async def decode(member: int, name: str, data: bytes) -> None:
-        await pool.run(member, 30, still_image, data, f"{name}.gif", max_pixels=64)
+        await pool.run(member, 30, still_image, data, f"{name}.png", max_pixels=16_000_000)
         order.append(name)
 
     try:
