@@ -18,12 +18,13 @@ from prometheus_client.registry import Collector
 from .comfy.pool import BackendPool
 from .jobs.engine import JobEngine
 from .jobs.events import Cancelled, Delivered, Failed, JobEvent
-from .jobs.model import Job
+from .jobs.model import Job, JobState
 from .jobs.ports import JobListener, QueuePositions
 from .jobs.store import StoredReply
 from .ui.presenter import ProgressPresenter
 
 RATE_LIMIT_LOGGERS = ("discord.http", "discord.webhook.async_")
+DELIVERY_BUCKETS = (0.25, 0.5, 1, 2, 5, 10, 30, 60, 120)
 WAIT_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600)
 RUN_BUCKETS = (1, 2, 5, 10, 20, 30, 60, 120, 300, 600)
 
@@ -82,6 +83,13 @@ class Metrics(JobListener):
         self.run = Histogram(
             "comfybot_job_run_seconds", "Started to finished", buckets=RUN_BUCKETS, registry=self.registry
         )
+        self.delivery = Histogram(
+            "comfybot_delivery_seconds",
+            "ComfyUI done to the result shown on Discord (fetched, fitted, uploaded)",
+            buckets=DELIVERY_BUCKETS,
+            registry=self.registry,
+        )
+        self._delivering: dict[str, float] = {}  # job id -> when ComfyUI was done with it (monotonic)
         self.rate_limits = RateLimitCounter()
 
     def watch(self, engine: JobEngine, pool: BackendPool, presenter: ProgressPresenter) -> None:
@@ -100,6 +108,8 @@ class Metrics(JobListener):
             logging.getLogger(name).removeHandler(self.rate_limits)
 
     def job_changed(self, job: Job, event: JobEvent) -> None:
+        if job.state is JobState.DELIVERING:
+            self._delivering.setdefault(job.id, time.monotonic())
         self.inner.job_changed(job, event)
 
     def restore(self, job: Job, reply: StoredReply) -> None:
@@ -114,6 +124,9 @@ class Metrics(JobListener):
         finally:
             outcome = {Delivered: "delivered", Failed: "failed", Cancelled: "cancelled"}.get(type(event), "other")
             self.jobs.labels(outcome).inc()
+            delivering = self._delivering.pop(job.id, None)
+            if delivering is not None and isinstance(event, Delivered):
+                self.delivery.observe(time.monotonic() - delivering)
             now = time.time()
             if job.started is not None:
                 self.wait.observe(max(0.0, job.started - job.created))

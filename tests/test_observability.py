@@ -5,8 +5,11 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
+from pathlib import Path
 
 import aiohttp
+import yaml
 
 from bot.logs import JsonFormatter
 from tests.discord_helpers import final, imagine
@@ -85,3 +88,30 @@ async def test_healthz_and_readyz_answer_an_orchestrator_with_why_not_ready(stac
     assert still == (200, "ok\n")
     async with stack.start() as app:  # metrics off: nothing listens
         assert app.metrics_port is None
+
+
+DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
+
+
+async def test_every_dashboard_and_alert_query_names_a_metric_the_bot_exports(stack: Stack) -> None:
+    """deploy/grafana's dashboard and deploy/prometheus's alert rules name only series a running bot exports
+    (after a job, so that the histograms have their samples)."""
+    discord = stack.discord
+    async with stack.start(metrics=True) as app:
+        asked = await imagine(discord, "a fox")
+        await discord.until(final(discord, asked))
+        await app.engine.wait_idle()
+        app.metrics.describe_process("host-a:1", "sqlite", "none")
+        url = f"http://127.0.0.1:{app.metrics_port}/metrics"
+        async with aiohttp.ClientSession() as session, session.get(url) as response:
+            text = await response.text()
+    exported = {line.split("{")[0].split(" ")[0] for line in text.splitlines() if line.startswith("comfybot_")}
+    dashboard = json.loads((DEPLOY / "grafana" / "comfy-discord-bot.json").read_text())
+    queries = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    rules = yaml.safe_load((DEPLOY / "prometheus" / "alerts.yml").read_text())
+    queries += [rule["expr"] for group in rules["groups"] for rule in group["rules"]]
+    named = {name for query in queries for name in re.findall(r"comfybot_[a-z_]+", query)}
+    assert len(queries) >= 14 and named, queries
+    assert named <= exported, sorted(named - exported)
+    assert {"comfybot_job_wait_seconds_bucket", "comfybot_backend_up", "comfybot_discord_rate_limited_total"} <= named
+    assert {"comfybot_jobs_total", "comfybot_delivery_seconds_bucket"} <= named
