@@ -97,3 +97,43 @@ async def test_pip_install_gives_the_comfy_discord_bot_command() -> None:
     out, _ = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode == 0
     assert out.decode().startswith("comfy-discord-bot [command]\n  (none)            run the bot")
+
+
+async def test_the_bot_can_be_tried_without_a_gpu_on_the_fake_comfyui(tmp_path: Path) -> None:
+    """README, "Try it without a GPU": `python -m tests.fakes.comfy_server PORT` is a ComfyUI the shipped
+    workflows run on; `python -m bot run txt2img` saves its image."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    keep = {k: v for k, v in os.environ.items() if "__" not in k}
+    server = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tests.fakes.comfy_server", str(port), cwd=ROOT, stdout=asyncio.subprocess.PIPE
+    )
+    try:
+        assert server.stdout is not None
+        said = (await asyncio.wait_for(server.stdout.readline(), 30)).decode()
+        assert said.startswith(f"A fake ComfyUI (no GPU, no models) listens on http://127.0.0.1:{port}")
+        env = keep | {"COMFY__BACKENDS": f"http://127.0.0.1:{port}", "PYTHONPATH": str(ROOT)}
+        shutil.copytree(ROOT / "workflows", tmp_path / "workflows")
+        run = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            "run",
+            "txt2img",
+            "--prompt",
+            "a fox",
+            "--out",
+            str(tmp_path / "out"),
+            cwd=tmp_path,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(run.communicate(), 60)
+    finally:
+        server.terminate()
+        await server.wait()
+    assert run.returncode == 0, out.decode() + err.decode()
+    saved = list((tmp_path / "out").glob("*.png"))
+    assert len(saved) == 1 and saved[0].read_bytes().startswith(b"\x89PNG")

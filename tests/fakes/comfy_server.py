@@ -565,3 +565,24 @@ class FakeComfy:
             self.conns.remove(conn)
             self.notify()
         return ws
+
+
+async def _serve_demo(port: int) -> None:
+    """A fake ComfyUI for trying the bot without a GPU: the shipped workflows run on it (it paints a pattern
+    instead of a picture, a step every 0.2 s, so the progress bar moves), until Ctrl-C."""
+    demo = await FakeComfy(step_delay=0.2, port=port).start()
+    names: list[str] = demo.object_info["CheckpointLoaderSimple"]["input"]["required"]["ckpt_name"][0]
+    names.append("v1-5-pruned-emaonly.safetensors")  # the checkpoint the shipped workflows name
+    print(f"A fake ComfyUI (no GPU, no models) listens on {demo.base_url}; Ctrl-C stops it.", flush=True)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await demo.stop()
+
+
+if __name__ == "__main__":  # python -m tests.fakes.comfy_server [PORT]: see _serve_demo
+    import contextlib
+    import sys
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve_demo(int(sys.argv[1]) if len(sys.argv) > 1 else 8188))
