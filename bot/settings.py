@@ -38,6 +38,24 @@ def comma_list(value: Any) -> Any:
     return value
 
 
+def home() -> Path:
+    """The folder the bot's own files are read from and kept in (`.env`, `workflows/`, `data/`, and any relative
+    path a setting names): the current folder when it holds a `.env` or a `workflows/` (the bot started in its
+    folder, as `scripts/run` does); else the source checkout the bot runs from, when started from elsewhere;
+    else the current folder (an installed `comfy-discord-bot`, started in the folder holding its files)."""
+    here = Path.cwd()
+    if (here / ".env").exists() or (here / "workflows").is_dir():
+        return here
+    checkout = Path(__file__).resolve().parent.parent
+    if (checkout / "pyproject.toml").is_file() and (checkout / "workflows").is_dir():
+        return checkout
+    return here
+
+
+def _from_home(value: Path) -> Path:
+    return value if value.is_absolute() else home() / value
+
+
 class ConfigError(Exception):
     """The configuration cannot be used; the message is meant for the person running the bot."""
 
@@ -128,7 +146,13 @@ class DiscordSettings(BaseModel):
 class DatabaseSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    path: Path = Field(default=Path("data/bot.sqlite3"), description="the SQLite file")
+    path: Path = Field(default=Path("data/bot.sqlite3"), validate_default=True, description="the SQLite file")
+
+    @field_validator("path")
+    @classmethod
+    def _home(cls, value: Path) -> Path:
+        return _from_home(value)
+
     url: SecretStr | None = Field(
         default=None,
         description="postgresql://user:password@host:5432/db: PostgreSQL instead of the SQLite file (it may hold a "
@@ -196,7 +220,12 @@ class LimitSettings(BaseModel):
 class TemplateSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    dir: Path = Field(default=Path("workflows"), description="the folder of workflow templates")
+    dir: Path = Field(default=Path("workflows"), validate_default=True, description="the folder of workflow templates")
+
+    @field_validator("dir")
+    @classmethod
+    def _home(cls, value: Path) -> Path:
+        return _from_home(value)
 
 
 class PolicySettings(BaseModel):
@@ -309,7 +338,7 @@ class _TemplatesOnly(BaseSettings):
 def templates_folder() -> Path:
     """`TEMPLATES__DIR` alone, for commands that need no Discord token (`python -m bot templates`)."""
     try:
-        return _TemplatesOnly().templates.dir
+        return _TemplatesOnly(_env_file=home() / ".env").templates.dir
     except ValidationError as exc:
         raise ConfigError(describe(exc, Settings)) from None
 
@@ -330,7 +359,7 @@ def load_settings_without_discord() -> tuple[Settings, str | None]:
 def load_settings(**overrides: Any) -> Settings:
     """Read the environment and `.env`; raise `ConfigError` with a readable message on any problem."""
     try:
-        return Settings(**overrides)
+        return Settings(**({"_env_file": home() / ".env"} | overrides))
     except ValidationError as exc:
         raise ConfigError(describe(exc, Settings)) from None
     except SettingsError as exc:  # a value pydantic-settings could not even decode

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from bot.settings import ConfigError, Settings, load_settings
+from bot.settings import ConfigError, Settings, home, load_settings
 from tests.cli import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,7 +46,7 @@ def test_env_example_values_are_valid_once_the_token_is_filled_in(monkeypatch: p
     monkeypatch.setenv("DISCORD__TOKEN", "token")
     settings = load_settings(_env_file=None)
     assert settings.comfy.backends[0].url == "http://127.0.0.1:8188"
-    assert str(settings.database.path) == "data/bot.sqlite3"
+    assert settings.database.path == home() / "data" / "bot.sqlite3" and settings.database.path.is_absolute()
 
 
 @pytest.fixture
@@ -148,3 +148,11 @@ async def test_start_up_with_a_bad_setting_prints_one_message_and_no_traceback()
         "Configuration error (see .env.example):\n"
         "  COMFY__BACKENDS (item 1: url) must be an http:// or https:// URL such as http://127.0.0.1:8188\n"
     )
+
+
+async def test_started_from_another_folder_it_reads_its_own_files(tmp_path: Path) -> None:
+    """Started from a folder that holds none of its files, the bot used to read `.env`, `workflows/` and `data/`
+    there (`templates` listed nothing and exited 0). It reads them in its own folder (the checkout it runs from)."""
+    code, out, err = await run_cli("templates", env={"COMFY__BACKENDS": "http://127.0.0.1:9"}, cwd=tmp_path)
+    assert code == 0 and "txt2img: Text to image (manifest)" in out, out + err
+    assert not any(tmp_path.iterdir())  # noqa: ASYNC240 - nothing made in the folder it was started from
