@@ -107,6 +107,8 @@ def make_backend(
         client_id,
         silence_timeout=settings.comfy.silence_timeout,
         max_frame_bytes=settings.comfy.max_frame_bytes,
+        reconnect_delay=settings.comfy.reconnect_delay,
+        reconnect_max_delay=settings.comfy.reconnect_max_delay,
     )
     return ComfyBackend(backend.display_name, client, stream)
 

@@ -66,6 +66,12 @@ class ComfySettings(BaseModel):
     silence_timeout: PositiveFloat = Field(
         default=120.0, description="seconds without a frame before a running prompt is checked in /history"
     )
+    reconnect_delay: PositiveFloat = Field(
+        default=0.5, description="seconds before a dropped WebSocket is opened again, doubled at each failure"
+    )
+    reconnect_max_delay: PositiveFloat = Field(
+        default=30.0, description="the most seconds between two tries (a server that answers again is tried at once)"
+    )
     max_reply_bytes: PositiveInt = Field(
         default=64 * 2**20, description="bytes of one REST reply (object_info included)"
     )

@@ -5,6 +5,7 @@ acknowledged first)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
 from tests.discord_helpers import button, final, imagine
@@ -90,15 +91,29 @@ async def test_results_finished_while_the_bot_was_down_are_delivered_once_with_d
 
 
 async def test_after_an_outage_the_job_runs_as_soon_as_comfyui_answers_not_after_the_backoff(stack: Stack) -> None:
+    """The outage lasts until the socket's backoff has grown past 4 s (it starts at 0.05 s here: the same doubling
+    as in production, quicker); ComfyUI then answers again, and the job must not wait out that backoff."""
     comfy, discord = stack.comfys[0], stack.discord
-    async with stack.start(health_interval=0.5) as app:
-        await comfy.stop()
-        await asyncio.sleep(20)  # the outage itself (not synchronisation): the socket's backoff grows to 8-16 s
-        await comfy.start()  # the same address again
-        back = time.monotonic()
-        asked = await imagine(discord, "after the outage")
-        await discord.until(final(discord, asked), within=40)
-        took = time.monotonic() - back
-        await app.engine.wait_idle()
+    long_backoff = asyncio.Event()
+
+    class Backoffs(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "WebSocket connect failed" in record.msg and record.args and float(record.args[-1]) >= 4.0:  # type: ignore[arg-type, index]
+                long_backoff.set()
+
+    watcher = Backoffs()
+    logging.getLogger("bot.comfy.stream").addHandler(watcher)
+    try:
+        async with stack.start(health_interval=0.5, comfy_settings={"reconnect_delay": 0.05}) as app:
+            await comfy.stop()
+            await asyncio.wait_for(long_backoff.wait(), 30)  # the outage: until the next try is 4 s or more away
+            await comfy.start()  # the same address again
+            back = time.monotonic()
+            asked = await imagine(discord, "after the outage")
+            await discord.until(final(discord, asked), within=40)
+            took = time.monotonic() - back
+            await app.engine.wait_idle()
+    finally:
+        logging.getLogger("bot.comfy.stream").removeHandler(watcher)
     assert discord.original(asked).embeds[0]["title"] == "Done"
     assert took < 3.0, f"delivered {took:.1f} s after ComfyUI answered again"  # the health interval bounds it
