@@ -4,10 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then let go): never a well-known one something may serve."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def nowhere() -> str:
+    """A URL nothing answers at (a ComfyUI or Discord that is down)."""
+    return f"http://127.0.0.1:{closed_port()}"
 
 
 async def run_cli(*args: str, env: dict[str, str], cwd: Path) -> tuple[int, str, str]:

@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from bot.permissions import NEEDED, needed_value
-from tests.cli import run_cli
+from tests.cli import nowhere, run_cli
 from tests.fakes.comfy_server import FakeComfy, full_nodes
 from tests.fakes.discord_api import CHANNEL_ID, FakeDiscord
 from tests.fakes.discord_payloads import ATTACH_FILES, EMBED_LINKS
@@ -87,7 +87,7 @@ async def test_check_lists_what_the_bot_lacks_in_each_channel(
 async def test_invite_prints_a_url_with_exactly_the_permissions_the_bot_checks(
     discord_fake: FakeDiscord, tmp_path: Path
 ) -> None:
-    code, out, _ = await run_cli("invite", env=configured(tmp_path, "http://127.0.0.1:9", discord_fake), cwd=tmp_path)
+    code, out, _ = await run_cli("invite", env=configured(tmp_path, nowhere(), discord_fake), cwd=tmp_path)
     assert code == 0, out
     [url] = [line for line in out.splitlines() if line.startswith("https://")]
     query = parse_qs(urlparse(url).query)
@@ -108,13 +108,14 @@ async def test_invite_prints_a_url_with_exactly_the_permissions_the_bot_checks(
 
 
 async def test_check_names_each_problem(fake: FakeComfy, discord_fake: FakeDiscord, tmp_path: Path) -> None:
-    env = configured(tmp_path, f"{fake.base_url}, http://127.0.0.1:9", discord_fake)
+    down = nowhere()
+    env = configured(tmp_path, f"{fake.base_url}, {down}", discord_fake)
     (tmp_path / "workflows" / "ui.json").write_text(json.dumps({"nodes": [], "links": []}))
     code, out, _ = await run_cli("check", env=env, cwd=tmp_path)
     assert code == 1
     assert "[fail] template refused: ui.json: a UI-format export that cannot be converted: it has no node" in out
     assert "[fail]   txt2img on comfy1:" in out and f"ckpt_name '{SHIPPED}' is not present" in out
-    assert "[fail] backend comfy2 (http://127.0.0.1:9): comfy2 unavailable (cannot connect: " in out
+    assert f"[fail] backend comfy2 ({down}): comfy2 unavailable (cannot connect: " in out
     assert out.splitlines()[-1].endswith("problem(s).")
 
 
@@ -147,7 +148,7 @@ async def test_run_saves_the_images_comfyui_made(fake: FakeComfy, tmp_path: Path
 
 
 async def test_run_explains_a_bad_parameter(tmp_path: Path) -> None:
-    env = configured(tmp_path, "http://127.0.0.1:9")
+    env = configured(tmp_path, nowhere())
     code, out, _ = await run_cli("run", "quick", "--set", "steps=lots", env=env, cwd=tmp_path)
     assert code == 1 and out.strip() == "steps must be a whole number (got 'lots')"
 

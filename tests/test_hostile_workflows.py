@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from bot.templates import library as library_module
-from tests.cli import ROOT, run_cli
+from tests.cli import ROOT, nowhere, run_cli
 from tests.discord_helpers import answer, final, imagine
 from tests.fakes.discord_api import USER_ID, FakeDiscord
 from tests.hostile_workflows import CASES
@@ -51,7 +51,7 @@ def hostile(folder: Path) -> Path:
 
 async def test_each_bad_workflow_is_refused_with_its_reason_and_the_others_load(tmp_path: Path) -> None:
     workflows = hostile(tmp_path)
-    env = {"TEMPLATES__DIR": str(workflows), "COMFY__BACKENDS": "http://127.0.0.1:9", "DISCORD__TOKEN": "t"}
+    env = {"TEMPLATES__DIR": str(workflows), "COMFY__BACKENDS": nowhere(), "DISCORD__TOKEN": "t"}
     code, out, err = await run_cli("templates", env=env, cwd=tmp_path)
     assert code == 1 and "Traceback" not in err, err  # refusals make it exit non-zero
     for reason in REFUSED.values():

@@ -12,7 +12,7 @@ import pytest
 from bot.jobs.instance import InstanceLock
 from bot.jobs.store import JobStore, StoreError
 from bot.jobs.store.batch import Statement
-from tests.cli import run_cli
+from tests.cli import nowhere, run_cli
 from tests.discord_helpers import final, imagine
 from tests.stack import Stack
 from tests.test_cli import configured
@@ -20,7 +20,7 @@ from tests.test_cli import configured
 
 @pytest.mark.parametrize("command", ["check", "bot"])
 async def test_a_corrupt_database_stops_with_a_message_within_seconds(tmp_path: Path, command: str) -> None:
-    env = configured(tmp_path, "http://127.0.0.1:9") | {"DISCORD__API_BASE": "http://127.0.0.1:9/api/v10"}
+    env = configured(tmp_path, nowhere()) | {"DISCORD__API_BASE": f"{nowhere()}/api/v10"}
     database = tmp_path / "data" / "bot.sqlite3"
     database.parent.mkdir(parents=True)
     database.write_bytes(b"this is not a database" * 500)
@@ -30,7 +30,7 @@ async def test_a_corrupt_database_stops_with_a_message_within_seconds(tmp_path: 
 
 
 async def test_a_second_bot_process_on_the_same_database_refuses_to_start(tmp_path: Path) -> None:
-    env = configured(tmp_path, "http://127.0.0.1:9") | {"DISCORD__API_BASE": "http://127.0.0.1:9/api/v10"}
+    env = configured(tmp_path, nowhere()) | {"DISCORD__API_BASE": f"{nowhere()}/api/v10"}
     first = InstanceLock(tmp_path / "data" / "bot.sqlite3").acquire()  # as a running bot holds it
     try:
         code, _, err = await asyncio.wait_for(run_cli("bot", env=env, cwd=tmp_path), 30)
@@ -42,7 +42,7 @@ async def test_a_second_bot_process_on_the_same_database_refuses_to_start(tmp_pa
 
 
 async def test_the_same_database_through_a_symlink_is_the_same_database(tmp_path: Path) -> None:
-    env = configured(tmp_path, "http://127.0.0.1:9") | {"DISCORD__API_BASE": "http://127.0.0.1:9/api/v10"}
+    env = configured(tmp_path, nowhere()) | {"DISCORD__API_BASE": f"{nowhere()}/api/v10"}
     real = tmp_path / "data" / "bot.sqlite3"
     real.parent.mkdir(parents=True)
     (tmp_path / "elsewhere.sqlite3").symlink_to(real)

@@ -9,7 +9,7 @@ import pytest
 from pydantic import BaseModel
 
 from bot.settings import ConfigError, Settings, home, load_settings
-from tests.cli import run_cli
+from tests.cli import nowhere, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -153,6 +153,6 @@ async def test_start_up_with_a_bad_setting_prints_one_message_and_no_traceback()
 async def test_started_from_another_folder_it_reads_its_own_files(tmp_path: Path) -> None:
     """Started from a folder that holds none of its files, the bot used to read `.env`, `workflows/` and `data/`
     there (`templates` listed nothing and exited 0). It reads them in its own folder (the checkout it runs from)."""
-    code, out, err = await run_cli("templates", env={"COMFY__BACKENDS": "http://127.0.0.1:9"}, cwd=tmp_path)
+    code, out, err = await run_cli("templates", env={"COMFY__BACKENDS": nowhere()}, cwd=tmp_path)
     assert code == 0 and "txt2img: Text to image (manifest)" in out, out + err
     assert not any(tmp_path.iterdir())  # noqa: ASYNC240 - nothing made in the folder it was started from

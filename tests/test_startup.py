@@ -7,26 +7,18 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from tests.cli import run_cli
+from tests.cli import closed_port, run_cli
 from tests.fakes.comfy_server import FakeComfy
 from tests.fakes.discord_api import FakeDiscord
 from tests.processes import BotProcess, stopped
 from tests.stack import process_environment, shipped_comfy, with_workflows
 
 TOKEN_REFUSED = "Discord refused the token (DISCORD__TOKEN): copy it again from https://discord.com/developers"
-
-
-def closed_port() -> int:
-    """A loopback port nothing listens on (bound, then let go)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture
