@@ -17,9 +17,10 @@ from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from bot.comfy.models import parse_object_info
 from bot.templates.catalog import catalog_of
 from bot.templates.library import TemplateLibrary
-from tests.templates.test_ui_format import NODES
+from tests.fakes.comfy_server import load_object_info
 from tests.templates.ui_graphs import TXT2IMG_API, UiGraph, subgraph, txt2img
 
 Json = dict[str, Any]
@@ -201,7 +202,7 @@ def _measure(name: str, on_loop: bool) -> dict[str, Any]:
     folder = Path(tempfile.mkdtemp())
     (folder / "hostile.json").write_text(make())
     library = TemplateLibrary(folder)
-    library.catalog = catalog_of([("gpu1", NODES)])
+    library.catalog = catalog_of([("gpu1", parse_object_info(load_object_info()))])  # the recorded server's
 
     async def load() -> Any:
         return library.reload() if on_loop else await library.refresh()

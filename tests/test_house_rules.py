@@ -71,3 +71,32 @@ def test_only_the_composition_root_builds_the_engine_store_pool_clients_and_bot(
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in BUILT_ONLY_IN_MAIN
     )
     assert not offenders
+
+
+ROOT = BOT.parent
+
+
+def imports_of(path: Path) -> set[str]:
+    """The absolute modules a file outside `bot/` imports."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module)
+    return found
+
+
+def test_tests_import_no_bench_and_benches_import_no_test_module() -> None:
+    """The fakes and the harnesses (tests/fakes, tests/stack.py, tests/soak.py, ...) are what both import: a test
+    never imports a bench, and a bench never a test module (`test_*.py`), nor does anything a bench imports."""
+    test_module = re.compile(r"(^|\.)test_\w+$")
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        benches = {m for m in imports_of(path) if m == "bench" or m.startswith("bench.")}
+        assert not benches, f"{path.relative_to(ROOT)} imports {sorted(benches)}"
+        if not path.name.startswith("test_"):  # a helper a bench may import imports no test module either
+            tests = {m for m in imports_of(path) if m.startswith("tests.") and test_module.search(m)}
+            assert not tests, f"{path.relative_to(ROOT)} (a helper) imports the test module(s) {sorted(tests)}"
+    for path in sorted((ROOT / "bench").rglob("*.py")):
+        tests = {m for m in imports_of(path) if m.startswith("tests.") and test_module.search(m)}
+        assert not tests, f"{path.relative_to(ROOT)} imports the test module(s) {sorted(tests)}"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.soak import Plan, soak
+from tests.soak import Plan, soak
 
 
 @pytest.mark.timeout(120)
