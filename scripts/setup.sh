@@ -17,11 +17,13 @@ if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null
     fail "$PYTHON is Python $("$PYTHON" -c 'import sys; print(".".join(map(str, sys.version_info[:3])))' 2>/dev/null || echo '(unknown)'); the bot needs 3.11 or newer: install it (Debian, Ubuntu: apt install python3.11 python3.11-venv) and run PYTHON=python3.11 bash $0"
 fi
 
-wanted="$(sha256sum pyproject.toml | cut -c1-64)"
+LOCK="requirements-${EXTRAS:-run}.lock"  # exact versions, when the project has them for what is installed
+wanted="$(cat pyproject.toml "$LOCK" 2>/dev/null | sha256sum | cut -c1-64)"
 stamp=".venv/.installed${EXTRAS:+-$EXTRAS}"
 installed() {  # the bot, with what was asked, installed from this very pyproject.toml
     [ -x .venv/bin/python ] && { [ "$(cat "$stamp" 2>/dev/null)" = "$wanted" ] ||
-        { [ -z "$EXTRAS" ] && [ "$(cat .venv/.installed-dev 2>/dev/null)" = "$wanted" ]; }; }
+        { [ -z "$EXTRAS" ] && [ "$(cat .venv/.installed-dev 2>/dev/null)" = "$(cat pyproject.toml \
+            requirements-dev.lock 2>/dev/null | sha256sum | cut -c1-64)" ]; }; }
 }
 if ! installed; then
     echo "Installing the bot and its dependencies into .venv with $("$PYTHON" -V 2>&1) (the first time: about a minute; only again when pyproject.toml changes)..."
@@ -30,7 +32,11 @@ if ! installed; then
     fi
     [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv || fail "could not make .venv with $PYTHON"
     .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip || true  # (old pips: PEP 660)
-    if ! .venv/bin/python -m pip install --quiet --disable-pip-version-check --progress-bar off -e ".${EXTRAS:+[$EXTRAS]}"; then
+    if [ -f "$LOCK" ]; then  # the locked versions, then the bot itself
+        .venv/bin/python -m pip install --quiet --disable-pip-version-check --progress-bar off -r "$LOCK" &&
+            .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -e . ||
+            fail "the install failed (above: pip's reason; is the package index reachable?); nothing was started"
+    elif ! .venv/bin/python -m pip install --quiet --disable-pip-version-check --progress-bar off -e ".${EXTRAS:+[$EXTRAS]}"; then
         fail "the install failed (above: pip's reason; is the package index reachable?); the bot was not started"
     fi
     echo "$wanted" >"$stamp"
