@@ -18,12 +18,14 @@ if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null
 fi
 
 LOCK="requirements-${EXTRAS:-run}.lock"  # exact versions, when the project has them for what is installed
-wanted="$(cat pyproject.toml "$LOCK" 2>/dev/null | sha256sum | cut -c1-64)"
+stamp_of() {  # what was installed from: pyproject.toml, and the lock when there is one
+    { cat pyproject.toml; cat "$1" 2>/dev/null || true; } | sha256sum | cut -c1-64
+}
+wanted="$(stamp_of "$LOCK")"
 stamp=".venv/.installed${EXTRAS:+-$EXTRAS}"
 installed() {  # the bot, with what was asked, installed from this very pyproject.toml
     [ -x .venv/bin/python ] && { [ "$(cat "$stamp" 2>/dev/null)" = "$wanted" ] ||
-        { [ -z "$EXTRAS" ] && [ "$(cat .venv/.installed-dev 2>/dev/null)" = "$(cat pyproject.toml \
-            requirements-dev.lock 2>/dev/null | sha256sum | cut -c1-64)" ]; }; }
+        { [ -z "$EXTRAS" ] && [ "$(cat .venv/.installed-dev 2>/dev/null)" = "$(stamp_of requirements-dev.lock)" ]; }; }
 }
 if ! installed; then
     echo "Installing the bot and its dependencies into .venv with $("$PYTHON" -V 2>&1) (the first time: about a minute; only again when pyproject.toml changes)..."
