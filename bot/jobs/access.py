@@ -4,7 +4,8 @@
 - In a server, its moderators (`DISCORD__MODERATOR_ROLE_IDS`) and its admins (Manage Server or Administrator, as
   Discord computed them for the interaction, or one of the server's admin roles from `/config`) act on that
   server's jobs and results: never another server's, whatever they hold there.
-- Where a server lets everyone reroll (`/config`), anyone there may follow up on its results (not delete them).
+- Where a server lets everyone reroll (`/rerolls everyone`), anyone there may follow up on its results (not
+  delete them).
 - What every server shares belongs to the bot's operators: the application's owner or team members, and
   `DISCORD__OPERATOR_IDS`. They pause and resume ComfyUI servers and may clear every queue at once.
 
