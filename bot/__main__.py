@@ -18,9 +18,8 @@ import uuid
 from pathlib import Path
 
 import aiohttp
-import discord
 
-from . import cli, collector, event_loop
+from . import cli, collector, discord_internals, event_loop
 from .app import App, bounded
 from .bot import ComfyBot, cannot_connect
 from .cogs.config import ConfigCog
@@ -59,10 +58,9 @@ log = logging.getLogger("bot")
 
 
 def use_discord_api(api_base: str) -> None:
-    """Where Discord's REST API is (real Discord, a proxy, or the tests' fake). discord.py keeps it in one class
-    attribute, `Route.BASE`, shared by REST and webhooks: a process talks to one Discord. Set here, once, before
-    the bot is built."""
-    discord.http.Route.BASE = api_base
+    """Where Discord's REST API is (real Discord, a proxy, or the tests' fake): a process talks to one Discord.
+    Set here, once, before the bot is built."""
+    discord_internals.use_api(api_base)
 
 
 async def open_store(settings: Settings, url: str | None = None) -> JobStore:

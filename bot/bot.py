@@ -15,6 +15,7 @@ import discord
 import yarl
 from discord.ext import commands
 
+from . import discord_internals as internals
 from .cogs.failures import tell_failure
 from .settings import DiscordSettings
 from .ui.buttons import CancelButton, PickSelect, ResultButton, taking_work
@@ -93,9 +94,7 @@ class ComfyBot(commands.AutoShardedBot):
         force_sync: bool = False,
         guild_ready_timeout: float = 2.0,
     ) -> None:
-        # the bot has no voice: discord.py's warnings that voice's libraries are missing say nothing useful
-        discord.VoiceClient.warn_nacl = False
-        discord.VoiceClient.warn_dave = False
+        internals.quiet_voice()  # the bot has no voice: warnings that its libraries are missing say nothing useful
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents(),
@@ -111,20 +110,7 @@ class ComfyBot(commands.AutoShardedBot):
         self._force_sync = force_sync
         self.stopping = False  # set on SIGTERM: commands are answered "restarting", nothing new is taken
         if settings.gateway_url:
-            self._use_gateway(settings.gateway_url)
-
-    def _use_gateway(self, url: str) -> None:
-        """The gateway Discord's REST names is replaced by `url`; so is the one discord.py connects to without
-        asking (a shard count given, or a session Discord invalidated): one class attribute, as one process
-        talks to one Discord."""
-        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(url)
-        original = self.http.get_bot_gateway
-
-        async def get_bot_gateway() -> Any:
-            shards, _, limits = await original()
-            return shards, url, limits
-
-        self.http.get_bot_gateway = get_bot_gateway  # type: ignore[method-assign]
+            internals.use_gateway(self, settings.gateway_url)  # one process talks to one Discord
 
     def serve(self, cogs: Sequence[commands.Cog]) -> None:
         """The cogs to add when the bot logs in (they are built with the bot, which some of them need)."""

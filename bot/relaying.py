@@ -27,6 +27,7 @@ from typing import Any
 import asyncpg  # type: ignore[import-untyped]
 import discord
 
+from . import discord_internals as internals
 from .bot import ComfyBot
 from .cogs.reactions import CROSS, REROLL
 from .cogs.replies import tell
@@ -45,8 +46,8 @@ FOLLOWED = (REROLL, CROSS)  # the reactions the bot acts on (cogs/reactions.py)
 class GatewayRelay:
     def __init__(self, bot: ComfyBot, box: RelayBox, *, sweep_every: float = 2.0) -> None:
         self.bot, self.box, self.sweep_every = bot, box, sweep_every
-        self._state = bot._connection
-        self._own = {event: self._state.parsers[event] for event in (INTERACTION, REACTION)}
+        self._state = internals.connection(bot)
+        self._own = {event: internals.parsers(self._state)[event] for event in (INTERACTION, REACTION)}
         self._tasks: set[asyncio.Task[None]] = set()
         self._sweeper: asyncio.Task[None] | None = None
 
@@ -55,11 +56,11 @@ class GatewayRelay:
     def relay(self) -> None:
         """From now on, every interaction and reaction this process receives goes to the lease's holder."""
         for event in self._own:
-            self._state.parsers[event] = functools.partial(self._received, event)
+            internals.parsers(self._state)[event] = functools.partial(self._received, event)
 
     def handle_here(self) -> None:
         """From now on (this process holds the lease), what this process receives is handled here."""
-        self._state.parsers.update(self._own)
+        internals.parsers(self._state).update(self._own)
 
     def _received(self, event: str, data: dict[str, Any]) -> None:
         if event == REACTION and (data["emoji"].get("name") not in FOLLOWED or self._by_the_bot(data)):
@@ -96,7 +97,7 @@ class GatewayRelay:
 
     async def _answer_here(self, data: dict[str, Any]) -> None:
         """The member is told the bot is restarting (an autocomplete gets no choices), in their language."""
-        interaction = discord.Interaction(data=data, state=self._state)  # type: ignore[arg-type]
+        interaction = internals.interaction(self._state, data)
         try:
             if data.get("type") == AUTOCOMPLETE:
                 await interaction.response.autocomplete([])
@@ -156,13 +157,8 @@ class GatewayRelay:
         if known is None:
             self._own[REACTION](data)
             return
-        state = self._state
         roles = {"id": str(guild_id), "owner_id": known["owner_id"], "roles": known["roles"]}
-        made = state._get_or_create_unavailable_guild(guild_id, data=roles)
-        emoji = discord.PartialEmoji.from_dict(data["emoji"])
-        raw = discord.RawReactionActionEvent(data, emoji, "REACTION_ADD")  # type: ignore[arg-type]
-        raw.member = discord.Member(data=data["member"], guild=made, state=state)
-        self.bot.dispatch("raw_reaction_add", raw)
+        self.bot.dispatch("raw_reaction_add", internals.reaction_with_member(self._state, data, roles))
 
     # ---- both ---------------------------------------------------------------------------------------
 

@@ -9,7 +9,12 @@ import re
 from pathlib import Path
 
 BOT = Path(__file__).resolve().parent.parent / "bot"
-DISCORD_ALLOWED = ("cogs/", "ui/", "bot.py", "relaying.py", "__main__.py")
+DISCORD_ALLOWED = ("cogs/", "ui/", "bot.py", "relaying.py", "discord_internals.py", "__main__.py")
+# discord.py's private API, reached only through bot/discord_internals.py (tests/test_discord_internals.py)
+DISCORD_PRIVATE = re.compile(
+    r"\._connection\b|(?<!internals)\.parsers\b|_get_or_create_unavailable_guild|Route\.BASE|DEFAULT_GATEWAY|get_bot_gateway"
+    r"|warn_nacl|warn_dave|RawReactionActionEvent\(|discord\.Interaction\(|discord\.Member\("
+)
 SQL = re.compile(r"\b(SELECT\s.+\sFROM|INSERT\s+(OR\s+\w+\s+)?INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM|CREATE\s+TABLE)\b")
 BUILT_ONLY_IN_MAIN = {"JobEngine", "JobStore", "BackendPool", "ComfyClient", "ComfyBackend", "ComfyBot"}
 
@@ -100,3 +105,14 @@ def test_tests_import_no_bench_and_benches_import_no_test_module() -> None:
     for path in sorted((ROOT / "bench").rglob("*.py")):
         tests = {m for m in imports_of(path) if m.startswith("tests.") and test_module.search(m)}
         assert not tests, f"{path.relative_to(ROOT)} imports the test module(s) {sorted(tests)}"
+
+
+def test_discord_private_api_is_reached_only_through_its_adapter() -> None:
+    """In the modules that use discord.py, none of its private parts but through `bot/discord_internals.py`."""
+    offenders = [
+        f"{name}: {found.group(0)}"
+        for name, tree in sources().items()
+        if name != "discord_internals.py" and any(m.split(".")[0] == "discord" for m in imported(name, tree))
+        for found in DISCORD_PRIVATE.finditer((BOT / name).read_text())
+    ]
+    assert not offenders
