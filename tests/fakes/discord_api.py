@@ -319,6 +319,8 @@ class FakeDiscord(MemberActions, MessageRoutes):
                 body = json.loads(raw) if raw else None
         except ValueError:  # reference#error-messages: 50109, "The request body contains invalid JSON."
             malformed = True
+        except ConnectionResetError:  # the client closed its connection mid-body (a process stopping): no one to
+            return web.Response(status=400)  # answer, and nothing Discord would record either
         recorded = Request(request.method, request.path[len(API) :], dict(request.query), body, files)
         self.requests.append(recorded)
         request[RECORDED] = recorded
