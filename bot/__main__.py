@@ -48,7 +48,7 @@ from .media_pool import MediaPool
 from .metrics import Metrics
 from .relaying import GatewayRelay
 from .settings import ConfigError, DiscordSettings, Settings, load_settings, load_settings_without_discord
-from .settings_comfy import BackendSettings
+from .settings.comfy import BackendSettings
 from .templates.catalog import catalog_of
 from .templates.library import TemplateLibrary
 from .ui.job_messages import JobMessages

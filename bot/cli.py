@@ -31,7 +31,8 @@ from .jobs.store.copy import copy_database as copy_database_rows
 from .jobs.store.lease import DispatcherLease
 from .permissions import invite_url
 from .settings import ConfigError, DiscordSettings, Settings, load_settings, templates_folder
-from .settings_comfy import BackendSettings
+from .settings.comfy import BackendSettings
+from .settings.urls import shown as shown_url
 from .templates.catalog import catalog_of
 from .templates.errors import TemplateError, UnusableTemplate
 from .templates.library import NO_SERVER_YET, TemplateLibrary
@@ -39,7 +40,6 @@ from .templates.listing import describe_library
 from .templates.params import ImageData
 from .templates.template import Template
 from .templates.validate import validate_template
-from .urls import shown as shown_url
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from bot.settings import (
     Settings,
     TemplateSettings,
 )
-from bot.settings_comfy import BackendSettings, ComfySettings
+from bot.settings.comfy import BackendSettings, ComfySettings
 from tests.fakes.discord_api import USER_ID, FakeDiscord, Interaction, Message, Request
 from tests.fakes.discord_payloads import DM_CHANNEL_ID, LOADING
 

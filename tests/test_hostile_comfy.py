@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from aiohttp import web
 
 from bot.settings import LimitSettings
-from bot.settings_comfy import BackendSettings
+from bot.settings.comfy import BackendSettings
 from tests import hostile_media
 from tests.discord_helpers import answer, assembled, ended, final, imagine, option, settings_between
 from tests.stack import Stack

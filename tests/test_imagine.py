@@ -23,7 +23,7 @@ from bot.settings import (
     Settings,
     TemplateSettings,
 )
-from bot.settings_comfy import BackendSettings, ComfySettings
+from bot.settings.comfy import BackendSettings, ComfySettings
 from tests.discord_helpers import (
     assembled,
     busiest_bucket,

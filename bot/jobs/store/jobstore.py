@@ -19,7 +19,7 @@ from typing import Any
 from bot.templates.params import ImageData
 from bot.templates.template import BoundWorkflow
 
-from ...urls import shown as shown_url
+from ...settings.urls import shown as shown_url
 from ..errors import JobError
 from ..model import Job, JobRequest, JobState
 from .batch import Statement

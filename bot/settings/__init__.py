@@ -3,6 +3,9 @@
 Variables are grouped with a double underscore: `DISCORD__TOKEN`, `COMFY__BACKENDS`, `LIMITS__PROMPT_MAX_LENGTH`.
 `load_settings()` turns any validation problem into one `ConfigError` whose message names each variable and
 what it expects, without echoing the values (they may be secrets).
+
+This package: `Settings` and its groups (here), the ComfyUI servers' (`comfy.py`), the words for what is wrong
+(`errors.py`), and URLs that may carry a password, checked and shown without it (`urls.py`).
 """
 
 from __future__ import annotations
@@ -26,8 +29,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
-from .settings_comfy import ComfySettings
-from .settings_errors import describe
+from .comfy import ComfySettings
+from .errors import describe
 from .urls import credentials_problem
 
 
@@ -46,7 +49,7 @@ def home() -> Path:
     here = Path.cwd()
     if (here / ".env").exists() or (here / "workflows").is_dir():
         return here
-    checkout = Path(__file__).resolve().parent.parent
+    checkout = Path(__file__).resolve().parents[2]  # bot/settings/__init__.py -> the checkout
     if (checkout / "pyproject.toml").is_file() and (checkout / "workflows").is_dir():
         return checkout
     return here

@@ -1,5 +1,5 @@
 """The ComfyUI servers' settings (`COMFY__...`): each server, and how the bot talks to them. Read as part of
-`Settings` (`settings.py`), which re-exports them."""
+`Settings` (this package's `__init__`), which re-exports them."""
 
 from __future__ import annotations
 
