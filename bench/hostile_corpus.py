@@ -22,9 +22,9 @@ import subprocess
 import sys
 from typing import Any
 
-from bot.attachments import still_image
 from bot.jobs.admission import ATTACHMENT_SECONDS
-from bot.media_pool import MediaPool
+from bot.media.attachments import still_image
+from bot.media.pool import MediaPool
 from bot.settings import LimitSettings
 from tests import hostile_media
 from tests.hostile_workflows import CASES, timed

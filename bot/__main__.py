@@ -44,7 +44,7 @@ from .jobs.store import JobStore, StoreError
 from .jobs.store.lease import DispatcherLease
 from .jobs.store.relay import RelayBox
 from .logs import configure_logging
-from .media_pool import MediaPool
+from .media.pool import MediaPool
 from .metrics import Metrics
 from .relaying import GatewayRelay
 from .settings import ConfigError, DiscordSettings, Settings, load_settings, load_settings_without_discord

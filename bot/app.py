@@ -18,7 +18,7 @@ from .jobs.access import Access
 from .jobs.engine import JobEngine
 from .jobs.store import JobStore, StoreError, records
 from .jobs.store.lease import DispatcherLease
-from .media_pool import MediaPool
+from .media.pool import MediaPool
 from .metrics import Metrics, serve
 from .relaying import GatewayRelay
 from .settings import Settings

@@ -13,10 +13,10 @@ from typing import Any
 import av
 from PIL import Image
 
-from bot.attachments import AttachmentError, safe_sound, still_image
 from bot.jobs.admission import SOUND_MAX_SECONDS
-from bot.media import fit_image
-from bot.media_pool import MediaCrashed, MediaTimeout
+from bot.media.attachments import AttachmentError, safe_sound, still_image
+from bot.media.fit import fit_image
+from bot.media.pool import MediaCrashed, MediaTimeout
 from bot.settings import LimitSettings
 from tests.fakes import media
 

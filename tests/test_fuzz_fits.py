@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from bot.i18n import Text
 from bot.jobs.events import Delivered, Failed, Queued, ResultImage, Running
-from bot.media import FittedImage
+from bot.media.fit import FittedImage
 from bot.settings import LimitSettings
 from bot.ui.render import Rendered, ResultActions, render_final, render_progress
 from tests.discord_helpers import button, final, imagine, option

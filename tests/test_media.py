@@ -9,7 +9,7 @@ import random
 import av
 from PIL import Image
 
-from bot.media import fit_image
+from bot.media.fit import fit_image
 from tests.fakes import media
 
 

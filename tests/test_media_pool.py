@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from bot.attachments import AttachmentError, still_image
-from bot.media_pool import MediaPool, MediaTimeout
+from bot.media.attachments import AttachmentError, still_image
+from bot.media.pool import MediaPool, MediaTimeout
 from bot.settings import LimitSettings
 from tests import hostile_media
 from tests.fakes.comfy_exec import png

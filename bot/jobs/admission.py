@@ -20,9 +20,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from bot.attachments import AttachmentError, safe_sound, still_image
 from bot.i18n import Text, excerpt
-from bot.media_pool import MediaCrashed, MediaPool, MediaTimeout
+from bot.media.attachments import AttachmentError, safe_sound, still_image
+from bot.media.pool import MediaCrashed, MediaPool, MediaTimeout
 from bot.settings import LimitSettings
 from bot.templates.errors import UnusableTemplate
 from bot.templates.library import TemplateLibrary

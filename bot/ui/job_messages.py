@@ -22,8 +22,8 @@ from bot.jobs.followups import FollowUps
 from bot.jobs.model import Job
 from bot.jobs.ports import JobListener, QueuePositions
 from bot.jobs.store import JobStore, StoredReply, StoreError, held
-from bot.media import FittedImage, fit_image, unfitted
-from bot.media_pool import MediaPool
+from bot.media.fit import FittedImage, fit_image, unfitted
+from bot.media.pool import MediaPool
 
 from .fit import fit_content
 from .message_target import DEFAULT_UPLOAD_LIMIT, MakeView, MessageTarget, Unreachable

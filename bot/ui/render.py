@@ -12,7 +12,7 @@ import discord
 
 from bot.i18n import Text
 from bot.jobs.events import Cancelled, Delivered, Failed, JobEvent, Queued, Running, Starting, WaitingForBackend
-from bot.media import FittedImage
+from bot.media.fit import FittedImage
 
 from .buttons import progress_view, result_view
 from .fit import as_typed, fit_content, fit_embed, shown

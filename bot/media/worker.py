@@ -1,8 +1,8 @@
-"""`python -m bot.media_worker MEMORY`: one media process of the bot's pool (`media_pool.py`). It caps its own
+"""`python -m bot.media.worker MEMORY`: one media process of the bot's pool (`pool.py`). It caps its own
 address space at MEMORY bytes, then runs one call at a time from its standard input and answers on its standard
 output: each message is 8 bytes of length and a pickle (a call: the function, its arguments; an answer: "ok" and
 the result, or "raised" and the exception). What a call raises goes back as an exception of the bot's own or of
-Python's; any other kind is named in a RuntimeError (the bot unpickles nothing else, media_pool.py)."""
+Python's; any other kind is named in a RuntimeError (the bot unpickles nothing else, pool.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import resource
 import sys
 from typing import Any, BinaryIO
 
-PRELOADED = ("bot.media", "bot.attachments")  # what every call needs, imported once at start
+PRELOADED = ("bot.media.fit", "bot.media.attachments")  # what every call needs, imported once at start
 
 
 def _sendable(exc: BaseException) -> BaseException:

@@ -1,6 +1,6 @@
 """Results within Discord's upload limit, never dropped: an image re-encoded (WebP, then JPEG, stepping quality
 down, then smaller), an animation as an animated WebP (every frame kept), a video or a sound re-encoded with
-PyAV (`media_av.py`); what cannot be made to fit is named with its size and the limit instead."""
+PyAV (`video_sound.py`); what cannot be made to fit is named with its size and the limit instead."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from PIL import Image, ImageSequence, UnidentifiedImageError
 
 from bot.i18n import Text
 
-from .media_av import AUDIO_SUFFIXES, VIDEO_SUFFIXES, LongerThanDeclared, Unreadable, fit_audio, fit_video
+from .video_sound import AUDIO_SUFFIXES, VIDEO_SUFFIXES, LongerThanDeclared, Unreadable, fit_audio, fit_video
 
 QUALITIES = (90, 80, 70, 60, 50, 40)
 # pixels times frames of an animation the bot re-encodes: 2**27 is 512 MiB of RGBA frames, a 4-second 1024x1024

@@ -15,7 +15,7 @@ import av
 from PIL import Image, UnidentifiedImageError
 
 from bot.i18n import LocalizedError
-from bot.media_av import TooLong, Unreadable, encode_sound, open_media, sound_stream
+from bot.media.video_sound import TooLong, Unreadable, encode_sound, open_media, sound_stream
 
 
 class AttachmentError(LocalizedError, ValueError):

@@ -1,7 +1,7 @@
 """Media work (a member's attachment decoded and re-encoded, a result re-encoded to fit Discord's limit) in worker
 processes of the bot's own, never on the event loop nor in asyncio's shared thread pool:
 
-- a few workers (`LIMITS__MEDIA_WORKERS`), each a process (`python -m bot.media_worker`) capped in memory
+- a few workers (`LIMITS__MEDIA_WORKERS`), each a process (`python -m bot.media.worker`) capped in memory
   (`LIMITS__MEDIA_MEMORY`, its address space): a file that decodes to more fails in its worker with a
   MemoryError, and the bot is untouched;
 - each call has a time limit (`LIMITS__MEDIA_SECONDS`): a worker still busy past it is killed and replaced, and
@@ -66,7 +66,7 @@ class _Worker:
             process = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
-                "bot.media_worker",
+                "bot.media.worker",
                 str(memory),
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
