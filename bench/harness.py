@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from bot.app import App
+from bot.process.app import App
 from tests.discord_helpers import assembled, settings_between
 from tests.fakes.comfy_server import FakeComfy
 from tests.fakes.discord_api import FakeDiscord

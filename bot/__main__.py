@@ -19,8 +19,7 @@ from pathlib import Path
 
 import aiohttp
 
-from . import cli, collector, discord_internals, event_loop
-from .app import App, bounded
+from .admin import cli
 from .bot import ComfyBot, cannot_connect
 from .cogs.config import ConfigCog
 from .cogs.followup_rules import FollowUpRules
@@ -38,15 +37,17 @@ from .jobs.access import Access
 from .jobs.admission import Admission
 from .jobs.engine import JobEngine
 from .jobs.followups import FollowUps
-from .jobs.instance import InstanceLock
 from .jobs.policy import Policies, Policy
 from .jobs.store import JobStore, StoreError
 from .jobs.store.lease import DispatcherLease
 from .jobs.store.relay import RelayBox
-from .logs import configure_logging
 from .media.pool import MediaPool
-from .metrics import Metrics
-from .relaying import GatewayRelay
+from .process import collector, discord_internals, event_loop
+from .process.app import App, bounded
+from .process.instance import InstanceLock
+from .process.logs import configure_logging
+from .process.metrics import Metrics
+from .process.relaying import GatewayRelay
 from .settings import ConfigError, DiscordSettings, Settings, load_settings, load_settings_without_discord
 from .settings.comfy import BackendSettings
 from .templates.catalog import catalog_of

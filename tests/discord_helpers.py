@@ -13,8 +13,8 @@ import aiohttp
 from pydantic import SecretStr
 
 from bot.__main__ import assemble
-from bot.app import App
 from bot.bot import ComfyBot
+from bot.process.app import App
 from bot.settings import (
     DatabaseSettings,
     DiscordSettings,

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from bot.app import App
+from bot.process.app import App
 from tests.discord_helpers import assembled, settings_between
 from tests.fakes.comfy_server import FakeComfy
 from tests.fakes.discord_api import FakeDiscord

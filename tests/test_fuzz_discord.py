@@ -18,7 +18,7 @@ from typing import Any
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from bot.app import App
+from bot.process.app import App
 from bot.templates.template import SEED_MAX
 from tests.discord_helpers import final, option
 from tests.fakes.discord_api import FakeDiscord, Interaction

@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from bot.__main__ import run
-from bot.app import App
+from bot.process.app import App
 from bot.settings import (
     DatabaseSettings,
     DiscordSettings,

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.jobs.instance import InstanceLock
 from bot.jobs.store import JobStore, StoreError
 from bot.jobs.store.batch import Statement
+from bot.process.instance import InstanceLock
 from tests.cli import nowhere, run_cli
 from tests.discord_helpers import final, imagine
 from tests.stack import Stack

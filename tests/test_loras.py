@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from bot.app import App
+from bot.process.app import App
 from tests.discord_helpers import assembled, button, final, imagine, option, settings_between
 from tests.fakes.comfy_server import FakeComfy, full_nodes
 from tests.fakes.discord_api import FakeDiscord

@@ -16,7 +16,7 @@ from typing import Any
 import av
 import pytest
 
-from bot.app import App
+from bot.process.app import App
 from tests import hostile_media
 from tests.discord_helpers import assembled, button, ended, final, imagine, option, settings_between
 from tests.fakes import media

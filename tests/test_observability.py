@@ -11,7 +11,7 @@ from pathlib import Path
 import aiohttp
 import yaml
 
-from bot.logs import JsonFormatter
+from bot.process.logs import JsonFormatter
 from tests.discord_helpers import final, imagine
 from tests.fakes.discord_api import USER_ID
 from tests.stack import Stack

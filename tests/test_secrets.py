@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import aiohttp
 import pytest
 
-from bot.logs import configure_logging
+from bot.process.logs import configure_logging
 from tests.cli import run_cli
 from tests.discord_helpers import ask, assembled, final, imagine, settings_between
 from tests.stack import Stack

@@ -1,1 +1,3 @@
-"""Workflow templates: ComfyUI API-format exports in `workflows/`, with optional manifests, bound by value."""
+"""Workflow templates: the files of `workflows/` (API format, or UI exports converted as ComfyUI's frontend
+converts them), with optional manifests or inferred parameters, checked against the servers' node definitions and
+bound by value."""

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import IO
 
-from .store import StoreError
+from ..jobs.store import StoreError
 
 
 class InstanceLock:

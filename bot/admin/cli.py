@@ -17,29 +17,29 @@ from typing import Any, TextIO
 
 import aiohttp
 
-from . import event_loop
-from .comfy.backend import ComfyBackend
-from .comfy.client import ComfyClient
-from .comfy.errors import ComfyError, PromptRejected
-from .comfy.events import Executing, Progress
-from .comfy.models import NodeInfo, SystemStats
-from .comfy.run import PromptRun, RunFailed, RunInterrupted, RunLost, RunSucceeded
+from ..comfy.backend import ComfyBackend
+from ..comfy.client import ComfyClient
+from ..comfy.errors import ComfyError, PromptRejected
+from ..comfy.events import Executing, Progress
+from ..comfy.models import NodeInfo, SystemStats
+from ..comfy.run import PromptRun, RunFailed, RunInterrupted, RunLost, RunSucceeded
+from ..i18n import Text
+from ..jobs.store import JobStore, StoreError, records
+from ..jobs.store.copy import copy_database as copy_database_rows
+from ..jobs.store.lease import DispatcherLease
+from ..permissions import invite_url
+from ..process import event_loop
+from ..settings import ConfigError, DiscordSettings, Settings, load_settings, templates_folder
+from ..settings.comfy import BackendSettings
+from ..settings.urls import shown as shown_url
+from ..templates.catalog import catalog_of
+from ..templates.errors import TemplateError, UnusableTemplate
+from ..templates.library import NO_SERVER_YET, TemplateLibrary
+from ..templates.listing import describe_library
+from ..templates.params import ImageData
+from ..templates.template import Template
+from ..templates.validate import validate_template
 from .discord_rest import DiscordRest, DiscordRestError
-from .i18n import Text
-from .jobs.store import JobStore, StoreError, records
-from .jobs.store.copy import copy_database as copy_database_rows
-from .jobs.store.lease import DispatcherLease
-from .permissions import invite_url
-from .settings import ConfigError, DiscordSettings, Settings, load_settings, templates_folder
-from .settings.comfy import BackendSettings
-from .settings.urls import shown as shown_url
-from .templates.catalog import catalog_of
-from .templates.errors import TemplateError, UnusableTemplate
-from .templates.library import NO_SERVER_YET, TemplateLibrary
-from .templates.listing import describe_library
-from .templates.params import ImageData
-from .templates.template import Template
-from .templates.validate import validate_template
 
 
 @dataclass(frozen=True)

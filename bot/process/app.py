@@ -12,18 +12,18 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from .bot import ComfyBot
-from .comfy.pool import BackendPool
-from .jobs.access import Access
-from .jobs.engine import JobEngine
-from .jobs.store import JobStore, StoreError, records
-from .jobs.store.lease import DispatcherLease
-from .media.pool import MediaPool
+from ..bot import ComfyBot
+from ..comfy.pool import BackendPool
+from ..jobs.access import Access
+from ..jobs.engine import JobEngine
+from ..jobs.store import JobStore, StoreError, records
+from ..jobs.store.lease import DispatcherLease
+from ..media.pool import MediaPool
+from ..settings import Settings
+from ..templates.library import TemplateLibrary
+from ..ui.presenter import ProgressPresenter
 from .metrics import Metrics, serve
 from .relaying import GatewayRelay
-from .settings import Settings
-from .templates.library import TemplateLibrary
-from .ui.presenter import ProgressPresenter
 
 log = logging.getLogger("bot")
 

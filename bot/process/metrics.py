@@ -15,13 +15,13 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from .comfy.pool import BackendPool
-from .jobs.engine import JobEngine
-from .jobs.events import Cancelled, Delivered, Failed, JobEvent
-from .jobs.model import Job, JobState
-from .jobs.ports import JobListener, QueuePositions
-from .jobs.store import StoredReply
-from .ui.presenter import ProgressPresenter
+from ..comfy.pool import BackendPool
+from ..jobs.engine import JobEngine
+from ..jobs.events import Cancelled, Delivered, Failed, JobEvent
+from ..jobs.model import Job, JobState
+from ..jobs.ports import JobListener, QueuePositions
+from ..jobs.store import StoredReply
+from ..ui.presenter import ProgressPresenter
 
 RATE_LIMIT_LOGGERS = ("discord.http", "discord.webhook.async_")
 DELIVERY_BUCKETS = (0.25, 0.5, 1, 2, 5, 10, 30, 60, 120)

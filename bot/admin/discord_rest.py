@@ -11,7 +11,7 @@ from typing import Any
 
 import aiohttp
 
-from . import permissions
+from .. import permissions
 
 TEXT_CHANNELS = (0, 5)  # text and announcement channels: where members ask for images
 TIMEOUT = aiohttp.ClientTimeout(total=15)
