@@ -19,6 +19,7 @@ from pathlib import Path
 
 import aiohttp
 
+from . import discord_internals
 from .admin import cli
 from .bot import ComfyBot, cannot_connect
 from .cogs.config import ConfigCog
@@ -42,7 +43,7 @@ from .jobs.store import JobStore, StoreError
 from .jobs.store.lease import DispatcherLease
 from .jobs.store.relay import RelayBox
 from .media.pool import MediaPool
-from .process import collector, discord_internals, event_loop
+from .process import collector, event_loop
 from .process.app import App, bounded
 from .process.instance import InstanceLock
 from .process.logs import configure_logging

@@ -15,8 +15,8 @@ import discord
 import yarl
 from discord.ext import commands
 
+from . import discord_internals as internals
 from .cogs.failures import tell_failure
-from .process import discord_internals as internals
 from .settings import DiscordSettings
 from .ui.buttons import CancelButton, PickSelect, ResultButton, taking_work
 from .ui.mentions import NOBODY

@@ -1,4 +1,4 @@
-"""The parts of discord.py's private API the bot uses (`bot/process/discord_internals.py`) still exist, in the shape the
+"""The parts of discord.py's private API the bot uses (`bot/discord_internals.py`) still exist, in the shape the
 adapter uses them, in the installed discord.py: an upgrade that changes one fails here, by name."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import discord.http
 import discord.state
 import pytest
 
-from bot.process import discord_internals
+from bot import discord_internals
 
 
 def parameters(function: object) -> list[str]:

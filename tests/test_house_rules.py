@@ -9,8 +9,8 @@ import re
 from pathlib import Path
 
 BOT = Path(__file__).resolve().parent.parent / "bot"
-DISCORD_ALLOWED = ("cogs/", "ui/", "bot.py", "process/relaying.py", "process/discord_internals.py", "__main__.py")
-# discord.py's private API, reached only through bot/process/discord_internals.py (tests/test_discord_internals.py)
+DISCORD_ALLOWED = ("cogs/", "ui/", "bot.py", "process/relaying.py", "discord_internals.py", "__main__.py")
+# discord.py's private API, reached only through bot/discord_internals.py (tests/test_discord_internals.py)
 DISCORD_PRIVATE = re.compile(
     r"\._connection\b|(?<!internals)\.parsers\b|_get_or_create_unavailable_guild|Route\.BASE|DEFAULT_GATEWAY|get_bot_gateway"
     r"|warn_nacl|warn_dave|RawReactionActionEvent\(|discord\.Interaction\(|discord\.Member\("
@@ -108,11 +108,11 @@ def test_tests_import_no_bench_and_benches_import_no_test_module() -> None:
 
 
 def test_discord_private_api_is_reached_only_through_its_adapter() -> None:
-    """In the modules that use discord.py, none of its private parts but through `bot/process/discord_internals.py`."""
+    """In the modules that use discord.py, none of its private parts but through `bot/discord_internals.py`."""
     offenders = [
         f"{name}: {found.group(0)}"
         for name, tree in sources().items()
-        if name != "process/discord_internals.py" and any(m.split(".")[0] == "discord" for m in imported(name, tree))
+        if name != "discord_internals.py" and any(m.split(".")[0] == "discord" for m in imported(name, tree))
         for found in DISCORD_PRIVATE.finditer((BOT / name).read_text())
     ]
     assert not offenders

@@ -27,11 +27,11 @@ from typing import Any
 import asyncpg  # type: ignore[import-untyped]
 import discord
 
+from .. import discord_internals as internals
 from ..bot import ComfyBot
 from ..cogs.reactions import CROSS, REROLL
 from ..cogs.replies import tell
 from ..jobs.store.relay import RelayBox
-from . import discord_internals as internals
 
 log = logging.getLogger(__name__)
 
