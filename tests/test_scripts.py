@@ -9,10 +9,11 @@ import asyncio
 import hashlib
 import os
 import shutil
-import socket
 import sys
 import time
 from pathlib import Path
+
+from tests.cli import closed_port
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV = Path(sys.prefix)  # the environment the tests run in, with the bot installed
@@ -20,9 +21,7 @@ VENV = Path(sys.prefix)  # the environment the tests run in, with the bot instal
 
 def offline() -> dict[str, str]:
     """The environment with the package index out of reach (a loopback port nothing listens on)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = closed_port()
     keep = {k: v for k, v in os.environ.items() if "__" not in k and not k.startswith(("PIP_", "VIRTUAL_ENV"))}
     return keep | {
         "PIP_INDEX_URL": f"http://127.0.0.1:{port}/simple",
@@ -102,9 +101,7 @@ async def test_pip_install_gives_the_comfy_discord_bot_command() -> None:
 async def test_the_bot_can_be_tried_without_a_gpu_on_the_fake_comfyui(tmp_path: Path) -> None:
     """README, "Try it without a GPU": `python -m tests.fakes.comfy_server PORT` is a ComfyUI the shipped
     workflows run on; `python -m bot run txt2img` saves its image."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = closed_port()
     keep = {k: v for k, v in os.environ.items() if "__" not in k}
     server = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "tests.fakes.comfy_server", str(port), cwd=ROOT, stdout=asyncio.subprocess.PIPE

@@ -65,8 +65,8 @@ async def check(
             problems.append(line)
 
     say(True, f"settings: {len(settings.comfy.backends)} backend(s), templates in {settings.templates.dir}/")
-    if settings.metrics.exposure():
-        out.write(f"[warn] {settings.metrics.exposure()}\n")
+    if exposed := settings.metrics.exposure():
+        out.write(f"[warn] {exposed}\n")
     url = settings.database.url.get_secret_value() if settings.database.url else None
     where = shown_url(url) if url else str(settings.database.path)  # never the password
     try:

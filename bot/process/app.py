@@ -90,8 +90,8 @@ class App:
         """Serve `/metrics` (once: a process that relays serves them before it runs jobs)."""
         if self.settings.metrics.enabled and self._metrics_runner is None:
             config = self.settings.metrics
-            if config.exposure():
-                log.warning("%s", config.exposure())
+            if exposed := config.exposure():
+                log.warning("%s", exposed)
             self._metrics_runner, self.metrics_port = await serve(
                 self.metrics, config.host, config.port, self.readiness
             )

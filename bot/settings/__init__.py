@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -57,6 +58,9 @@ def home() -> Path:
 
 def _from_home(value: Path) -> Path:
     return value if value.is_absolute() else home() / value
+
+
+HomePath = Annotated[Path, AfterValidator(_from_home)]  # a path a setting names, relative to the bot's folder
 
 
 class ConfigError(Exception):
@@ -149,12 +153,7 @@ class DiscordSettings(BaseModel):
 class DatabaseSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    path: Path = Field(default=Path("data/bot.sqlite3"), validate_default=True, description="the SQLite file")
-
-    @field_validator("path")
-    @classmethod
-    def _home(cls, value: Path) -> Path:
-        return _from_home(value)
+    path: HomePath = Field(default=Path("data/bot.sqlite3"), validate_default=True, description="the SQLite file")
 
     url: SecretStr | None = Field(
         default=None,
@@ -223,12 +222,9 @@ class LimitSettings(BaseModel):
 class TemplateSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    dir: Path = Field(default=Path("workflows"), validate_default=True, description="the folder of workflow templates")
-
-    @field_validator("dir")
-    @classmethod
-    def _home(cls, value: Path) -> Path:
-        return _from_home(value)
+    dir: HomePath = Field(
+        default=Path("workflows"), validate_default=True, description="the folder of workflow templates"
+    )
 
 
 class PolicySettings(BaseModel):
