@@ -4,8 +4,8 @@ its deadline, or one the database cannot keep, is taken off its server first. Th
 
 from __future__ import annotations
 
-import asyncio
 import logging
+from collections.abc import Callable
 
 from bot.comfy.errors import ComfyError
 from bot.i18n import Text
@@ -28,18 +28,30 @@ def on_a_backend(job: Job) -> bool:
 
 
 class JobEndings:
-    """The engine's endings (JobEngine inherits them and sets these)."""
+    """The engine's endings: the engine owns one and calls it; `left` tells the engine a job is no longer
+    active (its dispatcher wakes, `wait_idle` returns once none is)."""
 
-    listener: JobListener
-    store: JobStore
-    late_writes: LateWrites
-    deadline: float
-    active: ActiveJobs
-    _idle: asyncio.Event
-    _wake: asyncio.Event
-    places: QueuePlaces
+    def __init__(
+        self,
+        listener: JobListener,
+        store: JobStore,
+        late_writes: LateWrites,
+        active: ActiveJobs,
+        places: QueuePlaces,
+        *,
+        deadline: float,
+        left: Callable[[], None],
+    ) -> None:
+        self.listener, self.store, self.late_writes, self.active, self.places = (
+            listener,
+            store,
+            late_writes,
+            active,
+            places,
+        )
+        self.deadline, self._left = deadline, left
 
-    async def _past_deadline(self, job: Job, backend: Backend) -> None:
+    async def past_deadline(self, job: Job, backend: Backend) -> None:
         log.warning("job %s: past its deadline of %.0f s; stopped", job.id, self.deadline, extra=job.log_context())
         if job.prompt_id and on_a_backend(job):
             try:
@@ -48,9 +60,9 @@ class JobEndings:
                 log.warning("job %s: its prompt could not be stopped on %s: %s", job.id, backend.name, error)
         if job.finished is None:
             limit = f"{self.deadline / 60:.0f} min" if self.deadline >= 120 else f"{self.deadline:.0f} s"
-            await self._finish(job, JobState.FAILED, Failed(Text("failed.deadline", limit=limit)))
+            await self.finish(job, JobState.FAILED, Failed(Text("failed.deadline", limit=limit)))
 
-    async def _unsaveable(self, job: Job, exc: StoreError, backend: Backend | None = None) -> None:
+    async def unsaveable(self, job: Job, exc: StoreError, backend: Backend | None = None) -> None:
         """The database refused a step of a job that has not ended: a job the bot cannot keep is not run on
         (a restart could not take it up); its prompt is taken off the backend and the member told."""
         log.error("job %s: %s; it is stopped", job.id, exc, extra=job.log_context())
@@ -60,7 +72,7 @@ class JobEndings:
             except ComfyError as error:
                 log.warning("job %s: its prompt could not be stopped on %s: %s", job.id, backend.name, error)
         if job.finished is None:
-            await self._finish(job, JobState.FAILED, Failed(Text("failed.store")))
+            await self.finish(job, JobState.FAILED, Failed(Text("failed.store")))
 
     async def _record(self, job: Job, state: JobState, *, stored: bool = True) -> None:
         """An end is final: the member is told even when the database refuses it, and it is written later."""
@@ -74,7 +86,7 @@ class JobEndings:
             log.error("job %s: its end is written later: %s", job.id, exc)
             self.late_writes.add(job)
 
-    async def _finish(self, job: Job, state: JobState, event: JobEvent, *, stored: bool = True) -> None:
+    async def finish(self, job: Job, state: JobState, event: JobEvent, *, stored: bool = True) -> None:
         """Failed and cancelled are written first, then told; delivered is written once the result is shown
         (delivering was written before it started, so a restart shows it again rather than never)."""
         if isinstance(event, Failed):
@@ -91,7 +103,5 @@ class JobEndings:
         if state in (JobState.DELIVERED, JobState.FAILED) and job.state is JobState.DELIVERING:
             await self._record(job, state)
         self.active.pop(job.id, None)
-        if not self.active:
-            self._idle.set()
         self.places.left(job.id)
-        self._wake.set()
+        self._left()

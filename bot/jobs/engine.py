@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 2
 
 
-class JobEngine(JobEndings):
+class JobEngine:
     def __init__(
         self,
         pool: Fleet,
@@ -83,10 +83,18 @@ class JobEngine(JobEndings):
         self._user_in_flight: dict[int, int] = {}  # counted when dispatched, not when the task gets to run
         self._holding: set[str] = set()  # jobs holding a place on a backend: from dispatch to ComfyUI's outcome
         self._idle = asyncio.Event()
+        self.endings = JobEndings(
+            listener, store, self.late_writes, self.active, self.places, deadline=deadline, left=self._job_left
+        )
         pool.on_down = self._backend_down
         pool.on_up = lambda backend: self._wake.set()
 
     # ---- lifecycle -------------------------------------------------------------------------------------
+
+    def _job_left(self) -> None:
+        if not self.active:
+            self._idle.set()
+        self._wake.set()
 
     async def start(self) -> None:
         await self._recover()
@@ -127,7 +135,7 @@ class JobEngine(JobEndings):
             await self.store.add(job, reply)
         except StoreError as exc:
             log.error("job %s could not be stored: %s", job.id, exc, extra=job.log_context())
-            await self._finish(job, JobState.FAILED, Failed(Text("failed.store")), stored=False)
+            await self.endings.finish(job, JobState.FAILED, Failed(Text("failed.store")), stored=False)
             return
         if self.late_writes:  # the database takes writes again: what it refused before goes in now
             await self.late_writes.flush()
@@ -148,7 +156,7 @@ class JobEngine(JobEndings):
             return Text("cancel.ended")
         if job.state is JobState.QUEUED:
             self._unqueue(job)
-            await self._finish(job, JobState.CANCELLED, Cancelled(by))
+            await self.endings.finish(job, JobState.CANCELLED, Cancelled(by))
             return Text("cancel.not_started")
         if job.id in self._fetching:  # its results are being fetched: stop that, the member asked
             self._cancelled_by[job.id] = by
@@ -167,7 +175,7 @@ class JobEngine(JobEndings):
             if not on_a_backend(job):  # it finished while ComfyUI was asked (the awaits above let it)
                 return Text("cancel.too_late") if job.finished is None else Text("cancel.ended")
             self._stop_following(job)  # deleted from ComfyUI's queue: no event will ever come for it
-            await self._finish(job, JobState.CANCELLED, Cancelled(by))
+            await self.endings.finish(job, JobState.CANCELLED, Cancelled(by))
             return Text("cancel.not_started")
         return Text("cancel.too_late")
 
@@ -177,7 +185,7 @@ class JobEngine(JobEndings):
         queued = [j for j in self.scheduler.ordered() if guild_id is None or j.request.guild_id == guild_id]
         for job in queued:
             self._unqueue(job)
-            await self._finish(job, JobState.CANCELLED, Cancelled(by))
+            await self.endings.finish(job, JobState.CANCELLED, Cancelled(by))
         return len(queued)
 
     # ---- dispatch --------------------------------------------------------------------------------------
@@ -259,7 +267,7 @@ class JobEngine(JobEndings):
 
     async def _requeue(self, job: Job, reason: Text) -> None:
         if job.attempts >= MAX_ATTEMPTS:
-            await self._finish(job, JobState.FAILED, Failed(Text("failed.lost_twice", reason=reason)))
+            await self.endings.finish(job, JobState.FAILED, Failed(Text("failed.lost_twice", reason=reason)))
             return
         job.prompt_id = None
         try:
@@ -268,7 +276,7 @@ class JobEngine(JobEndings):
             else:
                 await self.store.save(job)
         except StoreError as exc:
-            await self._unsaveable(job, exc)
+            await self.endings.unsaveable(job, exc)
             return
         self._queue(job, front=True)
         self.listener.job_changed(job, WaitingForBackend(reason))
@@ -292,14 +300,16 @@ class JobEngine(JobEndings):
         except asyncio.CancelledError:
             raise
         except StoreError as exc:
-            await self._unsaveable(job, exc, backend)
+            await self.endings.unsaveable(job, exc, backend)
         except Exception as exc:  # the deadline; or a bug, which must not lose the job either: tell the member
             if isinstance(exc, TimeoutError) and deadline.expired():
-                await self._past_deadline(job, backend)
+                await self.endings.past_deadline(job, backend)
             else:
                 log.exception("job %s failed unexpectedly", job.id)
                 if job.finished is None:
-                    await self._finish(job, JobState.FAILED, Failed(Text("failed.bug", error=type(exc).__name__)))
+                    await self.endings.finish(
+                        job, JobState.FAILED, Failed(Text("failed.bug", error=type(exc).__name__))
+                    )
         finally:
             self._free(job, backend)
             self._runs.pop(job.id, None)
@@ -317,13 +327,13 @@ class JobEngine(JobEndings):
             graph = await bound.upload_images(backend, job.id) if bound.images else bound.graph
             return await backend.submit(graph, prompt_id=job.prompt_id)
         except PromptRejected as exc:
-            await self._finish(job, JobState.FAILED, Failed(rejection_message(exc)))
+            await self.endings.finish(job, JobState.FAILED, Failed(rejection_message(exc)))
         except ComfyUnavailable as exc:
             log.warning("job %s: %s unavailable: %s", job.id, backend.name, exc)
             job.attempts -= 1  # it never reached the server
             await self._requeue(job, Text("requeue.unavailable", backend=backend.name))
         except ComfyError as exc:
-            await self._finish(job, JobState.FAILED, Failed(Text("failed.not_taken", error=str(exc))))
+            await self.endings.finish(job, JobState.FAILED, Failed(Text("failed.not_taken", error=str(exc))))
         return None
 
     async def _follow(self, job: Job, backend: Backend, run: PromptRun) -> RunSucceeded | None:
@@ -338,10 +348,12 @@ class JobEngine(JobEndings):
             if isinstance(item, RunSucceeded):
                 return item
             elif isinstance(item, RunFailed):
-                await self._finish(job, JobState.FAILED, Failed(Text("failed.stopped", error=item.message.rstrip("."))))
+                await self.endings.finish(
+                    job, JobState.FAILED, Failed(Text("failed.stopped", error=item.message.rstrip(".")))
+                )
             elif isinstance(item, RunInterrupted):
                 by = self._cancelled_by.pop(job.id, Text("by.server"))
-                await self._finish(job, JobState.CANCELLED, Cancelled(by))
+                await self.endings.finish(job, JobState.CANCELLED, Cancelled(by))
             elif isinstance(item, RunLost):
                 await self._requeue(job, Text("requeue.lost"))
             else:
@@ -369,18 +381,18 @@ class JobEngine(JobEndings):
                 self.delivery_timeout,
             )
         except Stopped:
-            await self._finish(job, JobState.CANCELLED, Cancelled(self._cancelled_by.pop(job.id)))
+            await self.endings.finish(job, JobState.CANCELLED, Cancelled(self._cancelled_by.pop(job.id)))
             return
         except TimeoutError:
             slow = Text("failed.delivery_slow", seconds=self.delivery_timeout)
-            await self._finish(job, JobState.FAILED, Failed(slow))
+            await self.endings.finish(job, JobState.FAILED, Failed(slow))
             return
         finally:
             del self._fetching[job.id]
         if isinstance(images, Text):
-            await self._finish(job, JobState.FAILED, Failed(images))
+            await self.endings.finish(job, JobState.FAILED, Failed(images))
             return
         seconds = time.time() - (job.started or job.created)
         self.pool.finished(backend.name, seconds)
         job.outputs = [image.filename for image in images]
-        await self._finish(job, JobState.DELIVERED, Delivered(images, seconds, backend.name, texts))
+        await self.endings.finish(job, JobState.DELIVERED, Delivered(images, seconds, backend.name, texts))
