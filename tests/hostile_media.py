@@ -15,7 +15,7 @@ from PIL import Image
 
 from bot.jobs.admission import SOUND_MAX_SECONDS
 from bot.media.attachments import AttachmentError, safe_sound, still_image
-from bot.media.fit import fit_image
+from bot.media.fit import fit_result
 from bot.media.pool import MediaCrashed, MediaTimeout
 from bot.settings import LimitSettings
 from tests.fakes import media
@@ -128,7 +128,7 @@ RESULT_LIMIT = 20_000  # bytes a result must be made to fit (a hostile file is l
 def call(kind: str, data: bytes, filename: str) -> tuple[tuple[Any, ...], dict[str, Any]]:
     """The bot's own work on a file, as (function, *arguments) and keywords, with the default limits."""
     if kind.endswith("result"):
-        return (fit_image, data, filename, 20 if kind == "small result" else RESULT_LIMIT), {}
+        return (fit_result, data, filename, 20 if kind == "small result" else RESULT_LIMIT), {}
     if kind == "sound":
         return (safe_sound, data, filename), {"max_seconds": SOUND_MAX_SECONDS}
     return (still_image, data, filename), {"max_pixels": LimitSettings().attachment_max_pixels}

@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from bot.i18n import Text
-from bot.jobs.events import Delivered, Failed, Queued, ResultImage, Running
-from bot.media.fit import FittedImage
+from bot.jobs.events import Delivered, Failed, Queued, ResultFile, Running
+from bot.media.fit import FittedResult
 from bot.settings import LimitSettings
 from bot.ui.render import Rendered, ResultActions, render_final, render_progress
 from tests.discord_helpers import button, final, imagine, option
@@ -63,8 +63,8 @@ def test_every_progress_and_final_message_fits(
         accepted(render_progress(event, values, job_id, locale))
     actions = ResultActions(job_id, can_vary=vary, can_upscale=True, kind="edit", note=error[:200], locale=locale)
     note = Text("media.reencoded", format="WebP", quality=80, limit="10 MiB")
-    fitted = [FittedImage(b"png", f"{n}.png", 3, note) for n in range(images)]
-    delivered = Delivered(tuple(ResultImage(f"{n}.png", b"png") for n in range(images)), 1.0, error[:120] or "gpu")
+    fitted = [FittedResult(b"png", f"{n}.png", 3, note) for n in range(images)]
+    delivered = Delivered(tuple(ResultFile(f"{n}.png", b"png") for n in range(images)), 1.0, error[:120] or "gpu")
     accepted(render_final(delivered, values, error[:100] or "txt2img", fitted, actions))
     failed = Failed(Text("failed.stopped", error=error))
     accepted(render_final(failed, values, "txt2img", [], actions, notes=[Text("delivery.held")]))

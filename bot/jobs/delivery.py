@@ -13,7 +13,7 @@ from bot.comfy.errors import ComfyError
 from bot.comfy.events import FileRef
 from bot.i18n import Text
 
-from .events import ResultImage
+from .events import ResultFile
 from .ports import Backend
 
 
@@ -25,10 +25,10 @@ async def fetch_results(
     max_file_bytes: int,
     max_job_bytes: int,
     texts: bool = False,
-) -> tuple[ResultImage, ...] | Text:
+) -> tuple[ResultFile, ...] | Text:
     """The files, or why they cannot be shown (a Text for the member). No file is a result too when the
     workflow's results are `texts` only."""
-    fetched: list[ResultImage] = []
+    fetched: list[ResultFile] = []
     total = 0
     try:
         for index, ref in enumerate(refs, start=1):
@@ -37,7 +37,7 @@ async def fetch_results(
             if total > max_job_bytes:
                 limit = f"{max_job_bytes / 2**20:.0f} MiB" if max_job_bytes >= 2**20 else f"{max_job_bytes:,} bytes"
                 return Text("failed.too_much", limit=limit)
-            fetched.append(ResultImage(ref.safe_name(f"{stem}-{index}"), data))
+            fetched.append(ResultFile(ref.safe_name(f"{stem}-{index}"), data))
     except ComfyError as exc:
         return Text("failed.fetch", error=str(exc))
     return tuple(fetched) if fetched or texts else Text("failed.no_image")

@@ -34,14 +34,14 @@ class Running:
 
 
 @dataclass(frozen=True, slots=True)
-class ResultImage:
+class ResultFile:
     filename: str
     data: bytes
 
 
 @dataclass(frozen=True, slots=True)
 class Delivered:
-    images: tuple[ResultImage, ...]  # the result files: images, animations, videos, audio
+    files: tuple[ResultFile, ...]  # the results: images, animations, videos, sounds
     seconds: float
     backend: str
     texts: tuple[str, ...] = ()  # what text outputs showed (PreviewAny, SaveText)

@@ -21,7 +21,7 @@ MAX_FRAME_PIXELS = 2**27
 
 
 @dataclass(frozen=True, slots=True)
-class FittedImage:
+class FittedResult:
     data: bytes
     filename: str
     original_size: int
@@ -48,16 +48,16 @@ def _encode(image: Image.Image, fmt: str, quality: int) -> bytes:
     return buffer.getvalue()
 
 
-def unfitted(data: bytes, filename: str, limit: int) -> FittedImage:
+def unfitted(data: bytes, filename: str, limit: int) -> FittedResult:
     """A result the bot cannot make fit: named, with its size and the limit, and left on the ComfyUI server."""
     note = Text("media.not_attached", name=filename, size=_mib(len(data)), limit=_mib(limit))
-    return FittedImage(b"", filename, len(data), note, attached=False)
+    return FittedResult(b"", filename, len(data), note, attached=False)
 
 
-def fit_image(data: bytes, filename: str, limit: int) -> FittedImage:
+def fit_result(data: bytes, filename: str, limit: int) -> FittedResult:
     """The file as it is when it fits `limit` bytes; otherwise the best re-encoding that fits (by its kind)."""
     if len(data) <= limit:
-        return FittedImage(data, filename, len(data))
+        return FittedResult(data, filename, len(data))
     path = PurePath(filename)
     stem, suffix = path.stem or "result", path.suffix.lower()
     if suffix in VIDEO_SUFFIXES or suffix in AUDIO_SUFFIXES:
@@ -69,12 +69,12 @@ def fit_image(data: bytes, filename: str, limit: int) -> FittedImage:
         except LongerThanDeclared as exc:
             sizes = {"size": _mib(len(data)), "limit": _mib(limit)}
             note = Text("media.longer_than_declared", name=filename, declared=f"{exc.declared:.1f}", **sizes)
-            return FittedImage(b"", filename, len(data), note, attached=False)
+            return FittedResult(b"", filename, len(data), note, attached=False)
         if encoded is None:
             note = Text("media.cannot_fit", name=filename, size=_mib(len(data)), limit=_mib(limit))
-            return FittedImage(b"", filename, len(data), note, attached=False)
+            return FittedResult(b"", filename, len(data), note, attached=False)
         note = Text("media.video" if video else "media.audio", limit=_mib(limit))
-        return FittedImage(encoded, f"{stem}.{'mp4' if video else 'mp3'}", len(data), note)
+        return FittedResult(encoded, f"{stem}.{'mp4' if video else 'mp3'}", len(data), note)
     try:
         with Image.open(io.BytesIO(data)) as opened:
             if getattr(opened, "is_animated", False):
@@ -91,14 +91,14 @@ def fit_image(data: bytes, filename: str, limit: int) -> FittedImage:
                     size = f"{image.width}x{image.height}"
                     key = "media.scaled" if scale < 1 else "media.reencoded"
                     note = Text(key, format=fmt.title(), quality=quality, size=size, limit=_mib(limit))
-                    return FittedImage(encoded, f"{stem}.{extension}", len(data), note)
+                    return FittedResult(encoded, f"{stem}.{extension}", len(data), note)
         scale *= 0.75
         image = image.resize(
             (max(1, int(image.width * 0.75)), max(1, int(image.height * 0.75))), Image.Resampling.LANCZOS
         )
 
 
-def _fit_animation(opened: Image.Image, name: str, stem: str, size: int, limit: int) -> FittedImage:
+def _fit_animation(opened: Image.Image, name: str, stem: str, size: int, limit: int) -> FittedResult:
     """An animated WebP, PNG or GIF as an animated WebP that fits: every frame and its timing kept, quality
     stepped down, then every frame made smaller. Its pixels times its frames are bounded before anything is
     decoded (an 11 MiB GIF may hold gigabytes of frames), and the first tries read the file frame by frame."""
@@ -106,7 +106,7 @@ def _fit_animation(opened: Image.Image, name: str, stem: str, size: int, limit: 
     if count * opened.width * opened.height > MAX_FRAME_PIXELS:
         shape = f"{opened.width}x{opened.height}"
         note = Text("media.too_many_frames", name=name, size=_mib(size), frames=count, side=shape, limit=_mib(limit))
-        return FittedImage(b"", name, size, note, attached=False)
+        return FittedResult(b"", name, size, note, attached=False)
     durations = [
         int(frame.info.get("duration", opened.info.get("duration", 100)) or 100)
         for frame in ImageSequence.Iterator(opened)
@@ -126,10 +126,10 @@ def _fit_animation(opened: Image.Image, name: str, stem: str, size: int, limit: 
             if buffer.tell() <= limit:
                 shown = f"{side[0]}x{side[1]}"
                 note = Text("media.animation", quality=quality, size=shown, frames=count, limit=_mib(limit))
-                return FittedImage(buffer.getvalue(), f"{stem}.webp", size, note)
+                return FittedResult(buffer.getvalue(), f"{stem}.webp", size, note)
         if side[0] <= 16:
             note = Text("media.cannot_fit", name=f"{stem}.webp", size=_mib(size), limit=_mib(limit))
-            return FittedImage(b"", f"{stem}.webp", size, note, attached=False)
+            return FittedResult(b"", f"{stem}.webp", size, note, attached=False)
         side = (max(1, int(side[0] * 0.75)), max(1, int(side[1] * 0.75)))
         smaller = [
             frame.convert("RGBA").resize(side, Image.Resampling.LANCZOS) for frame in ImageSequence.Iterator(opened)

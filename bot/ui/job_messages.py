@@ -22,7 +22,7 @@ from bot.jobs.followups import FollowUps
 from bot.jobs.model import Job
 from bot.jobs.ports import JobListener, QueuePositions
 from bot.jobs.store import JobStore, StoredReply, StoreError, held
-from bot.media.fit import FittedImage, fit_image, unfitted
+from bot.media.fit import FittedResult, fit_result, unfitted
 from bot.media.pool import MediaPool
 
 from .fit import fit_content
@@ -174,13 +174,11 @@ class JobMessages(JobListener):
         if target is None:
             return
         bound = job.request.bound
-        fitted: dict[int, list[FittedImage]] = {}  # upload limit -> the images fitted to it
+        fitted: dict[int, list[FittedResult]] = {}  # upload limit -> the results fitted to it
 
-        async def images(limit: int) -> list[FittedImage]:
+        async def results(limit: int) -> list[FittedResult]:
             if isinstance(event, Delivered) and limit not in fitted:
-                fitted[limit] = [
-                    await self._fit(job.user_id, image.data, image.filename, limit) for image in event.images
-                ]
+                fitted[limit] = [await self._fit(job.user_id, file.data, file.filename, limit) for file in event.files]
             return fitted.get(limit, [])
 
         actions = ResultActions(
@@ -194,10 +192,9 @@ class JobMessages(JobListener):
         )
 
         async def view(limit: int) -> Rendered:  # afresh for each try: a sent file's stream has been read
-            fitted_images = await images(limit)
-            return render_final(event, bound.values, bound.template, fitted_images, actions, notes=target.notes)
+            return render_final(event, bound.values, bound.template, await results(limit), actions, notes=target.notes)
 
-        shown = len(event.images) if isinstance(event, Delivered) else 0
+        shown = len(event.files) if isinstance(event, Delivered) else 0
         batches = max(0, -(-shown // 10) - 1)  # more than 10 images continue in follow-up messages
 
         async def send(_: JobEvent) -> None:
@@ -218,7 +215,7 @@ class JobMessages(JobListener):
                 for index in range(batches):
                     await _patiently(functools.partial(follow_up, index))
             except Unreachable as exc:
-                await self._hold(job, target, await images(DEFAULT_UPLOAD_LIMIT), exc)
+                await self._hold(job, target, await results(DEFAULT_UPLOAD_LIMIT), exc)
 
         async def follow_up(index: int) -> None:
             await target.follow_up((await view(target.limit_now())).followups[index])
@@ -234,19 +231,19 @@ class JobMessages(JobListener):
             except StoreError as exc:  # the result is shown; only its reactions will not find the new message
                 log.warning("job %s: where its result went is not recorded: %s", job.id, exc)
 
-    async def _fit(self, member: int, data: bytes, filename: str, limit: int) -> FittedImage:
+    async def _fit(self, member: int, data: bytes, filename: str, limit: int) -> FittedResult:
         """Re-encoding is CPU work (seconds for a large image, minutes for a video): it runs in the media pool, in
         the member's turn, within its time and memory, so the event loop keeps answering interactions within
         Discord's 3 seconds meanwhile."""
         if len(data) <= limit:
-            return fit_image(data, filename, limit)  # fits as it is: nothing to encode
+            return fit_result(data, filename, limit)  # fits as it is: nothing to encode
         try:
-            return await self.media.run(member, self.media_seconds, fit_image, data, filename, limit)
+            return await self.media.run(member, self.media_seconds, fit_result, data, filename, limit)
         except Exception as exc:  # a bomb past Pillow's guard, a size WebP cannot hold, MemoryError, FFmpeg, the
             log.warning("%s (%d bytes) could not be re-encoded: %r", filename, len(data), exc)  # time limit: told
             return unfitted(data, filename, limit)
 
-    async def _hold(self, job: Job, target: MessageTarget, images: list[FittedImage], why: Exception) -> None:
+    async def _hold(self, job: Job, target: MessageTarget, images: list[FittedResult], why: Exception) -> None:
         """Nowhere to show the result now: keep it for /history and tell the member so where they can see it."""
         log.info("job %s: the member cannot be reached (%s); the result is held for /history", job.id, why)
         if self.store is None or not images:

@@ -12,7 +12,7 @@ import discord
 
 from bot.i18n import Text
 from bot.jobs.events import Cancelled, Delivered, Failed, JobEvent, Queued, Running, Starting, WaitingForBackend
-from bot.media.fit import FittedImage
+from bot.media.fit import FittedResult
 
 from .buttons import progress_view, result_view
 from .fit import as_typed, fit_content, fit_embed, shown
@@ -113,7 +113,7 @@ def render_final(
     event: JobEvent,
     values: Mapping[str, Any],
     template: str,
-    images: list[FittedImage],
+    images: list[FittedResult],
     actions: ResultActions,
     *,
     notes: Sequence[Text] = (),
@@ -136,7 +136,7 @@ def render_plain(rendered: Rendered, locale: str) -> Rendered:
 
 
 def _final(
-    event: JobEvent, values: Mapping[str, Any], template: str, images: list[FittedImage], actions: ResultActions
+    event: JobEvent, values: Mapping[str, Any], template: str, images: list[FittedResult], actions: ResultActions
 ) -> Rendered:
     locale = actions.locale
     none = _none(locale)

@@ -69,7 +69,7 @@ async def test_each_backend_holds_its_running_prompt_and_one_waiting_and_the_res
     first = next(j for j in jobs if prompt(j) == finished)
     await pulse.until(lambda: first.id in recorder.finished)
     delivered = recorder.finished[first.id]
-    assert isinstance(delivered, Delivered) and delivered.images[0].data == a.files[f"{finished}.png"]
+    assert isinstance(delivered, Delivered) and delivered.files[0].data == a.files[f"{finished}.png"]
     assert jobs[4].backend == "a"
     async with asyncio.timeout(5):  # written once shown, by the store's next group commit
         while (await world.store.get(first.id)).state is not JobState.DELIVERED:  # type: ignore[union-attr]
