@@ -22,8 +22,8 @@ import aiohttp
 from . import discord_internals
 from .admin import cli
 from .bot import ComfyBot, cannot_connect
+from .cogs.buttons import ButtonRoutes
 from .cogs.config import ConfigCog
-from .cogs.followup_rules import FollowUpRules
 from .cogs.imagine import ImagineCog
 from .cogs.info import InfoCog
 from .cogs.member_settings import SettingsCog
@@ -36,12 +36,14 @@ from .comfy.pool import BackendPool
 from .comfy.stream import ComfyStream
 from .jobs.access import Access
 from .jobs.admission import Admission
+from .jobs.controls import Controls
 from .jobs.engine import JobEngine
 from .jobs.followups import FollowUps
 from .jobs.policy import Policies, Policy
 from .jobs.store import JobStore, StoreError
 from .jobs.store.lease import DispatcherLease
 from .jobs.store.relay import RelayBox
+from .jobs.views import Views
 from .media.pool import MediaPool
 from .process import collector, event_loop
 from .process.app import App, bounded
@@ -217,20 +219,21 @@ async def _assemble_around(
     )
     await policies.load()
     access = Access(policies, discord_settings.moderator_role_ids, discord_settings.operator_ids)
-    rules = FollowUpRules(store, access)
     admission = Admission(library, engine, store, policies, settings.limits, followups, access, media)
+    views, controls = Views(engine, pool, store), Controls(engine, pool, store, access)
+    results, queue = ResultsCog(admission, controls, messages, policies), QueueCog(views, controls)
     cogs = [
-        ImagineCog(admission, library, engine, messages, pool),
+        ImagineCog(admission, library, messages, views),
         ConfigCog(policies, access),
-        SettingsCog(store, library, policies, admission),
-        QueueCog(engine, pool, access),
-        BackendCog(pool, access),
-        ResultsCog(engine, store, messages, admission, rules),
-        ReactionsCog(engine, store, messages, admission, rules),
-        InfoCog(engine, pool, store, library, access),
+        SettingsCog(controls, library, policies, admission),
+        queue,
+        BackendCog(views, controls),
+        results,
+        ReactionsCog(admission, controls, messages),
+        InfoCog(views, controls, library, access),
     ]
-    bot.serve(cogs)
-    return App(bot, engine, presenter, pool, library, store, metrics, settings, access, media)
+    bot.serve(cogs, ButtonRoutes(results, queue))
+    return App(bot, engine, presenter, pool, library, store, metrics, settings, access, media, admission)
 
 
 async def run(settings: Settings, *, sync_only: bool = False) -> None:

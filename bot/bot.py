@@ -18,7 +18,7 @@ from discord.ext import commands
 from . import discord_internals as internals
 from .cogs.failures import tell_failure
 from .settings import DiscordSettings
-from .ui.buttons import CancelButton, PickSelect, ResultButton, taking_work
+from .ui.buttons import ButtonHandlers, CancelButton, PickSelect, ResultButton, taking_work
 from .ui.mentions import NOBODY
 from .ui.translator import CatalogueTranslator
 
@@ -106,15 +106,18 @@ class ComfyBot(commands.AutoShardedBot):
         )
         self._settings = settings
         self._cogs_to_add: list[commands.Cog] = []
+        self.buttons: ButtonHandlers | None = None  # what every past message's buttons call (`serve`)
         self._sync_state = sync_state
         self._force_sync = force_sync
         self.stopping = False  # set on SIGTERM: commands are answered "restarting", nothing new is taken
         if settings.gateway_url:
             internals.use_gateway(self, settings.gateway_url)  # one process talks to one Discord
 
-    def serve(self, cogs: Sequence[commands.Cog]) -> None:
-        """The cogs to add when the bot logs in (they are built with the bot, which some of them need)."""
+    def serve(self, cogs: Sequence[commands.Cog], buttons: ButtonHandlers | None = None) -> None:
+        """The cogs to add when the bot logs in (they are built with the bot, which some of them need), and what
+        the buttons call."""
         self._cogs_to_add.extend(cogs)
+        self.buttons = buttons
 
     async def setup_hook(self) -> None:
         for cog in self._cogs_to_add:

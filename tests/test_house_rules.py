@@ -1,6 +1,7 @@
 """DESIGN.md's rules of the house, checked on the source: `discord` is imported only in the cogs, the UI, the bot
 class and the composition root; `comfy/` imports nothing else of the bot; `jobs/` knows nothing of Discord; all
-SQL is in the store; the cogs and the UI build no job engine, store, pool or client (only `__main__.py` does)."""
+SQL is in the store; the cogs and the UI build no job engine, store, pool or client (only `__main__.py` does), and
+the cogs hold none: they ask the door, the read models and the controls of `jobs/`."""
 
 from __future__ import annotations
 
@@ -76,6 +77,23 @@ def test_only_the_composition_root_builds_the_engine_store_pool_clients_and_bot(
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in BUILT_ONLY_IN_MAIN
     )
     assert not offenders
+
+
+# what the cogs never reach: they ask the door (jobs/admission.py), the read models (jobs/views.py) and the
+# controls (jobs/controls.py), which hold these
+BEHIND_THE_DOMAIN = ("bot.jobs.store", "bot.comfy.pool", "bot.jobs.engine")
+
+
+def test_cogs_import_no_store_pool_or_engine() -> None:
+    offenders = sorted(
+        f"{name}: {module}"
+        for name, tree in sources().items()
+        if name.startswith("cogs/")
+        for module in imported(name, tree)
+        if any(module == banned or module.startswith(banned + ".") for banned in BEHIND_THE_DOMAIN)
+    )
+    assert not offenders
+    assert "cogs/imagine.py" in sources()  # the rule reads the cogs where they are
 
 
 ROOT = BOT.parent

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from bot.jobs.admission import CHECKS, Knock
 from bot.settings import LimitSettings
 from tests.discord_helpers import answer, button, deliver, direct_messages, imagine, set_option
 from tests.fakes.discord_api import FakeDiscord, Message
@@ -163,3 +164,45 @@ async def test_edit_forms_opened_earlier_are_held_to_the_cap_when_submitted(stac
         await app.engine.wait_idle()
     assert running == 2
     assert sum(a.startswith("⚠️ You already have 2 jobs") for a in answers) == 3, answers
+
+
+async def ask_and_start(discord: FakeDiscord, path: str, result: Message, prompt: str) -> None:
+    """The same request again, one way, as a member whom every rule lets through."""
+    if path == "imagine":
+        await imagine(discord, prompt)
+    elif path == "button":
+        await discord.click(result, button(result, "reroll"))
+    elif path == "edit form":
+        pressed = await discord.click(result, button(result, "edit"))
+        await discord.until(lambda: pressed.callback_type == 9)
+        modal = pressed.callback_data
+        inputs = [c["custom_id"] for row in modal["components"] for c in row.get("components", [row])]
+        await discord.submit_modal(modal["custom_id"], {inputs[0]: prompt, inputs[1]: ""}, message=result)
+    else:
+        await discord.react(result, "🔄")
+
+
+@pytest.mark.parametrize("path", PATHS)
+async def test_every_path_passes_the_same_checks_in_the_same_order(stack: Stack, path: str) -> None:
+    """The door (`Admission.open`) runs every check, in `CHECKS`' order, whichever way the member asks; the Edit
+    form is checked when its button is pressed (the form opens only if the door would) and again when sent."""
+    discord = stack.discord
+    async with stack.start(limits=LimitSettings(reroll_cooldown=0)) as app:
+        _, result = await deliver(discord, "a red fox")
+        recorded: list[str] = []
+
+        def recording(name: str, check: Callable[[Knock], object]) -> Callable[[Knock], object]:
+            def checked(knock: Knock) -> object:
+                recorded.append(name)
+                return check(knock)
+
+            return checked
+
+        app.admission.checks = tuple((name, recording(name, check)) for name, check in app.admission.checks)  # type: ignore[misc]
+        await ask_and_start(discord, path, result, "a red fox")
+        passes = 2 if path == "edit form" else 1
+        await discord.until(lambda: recorded.count(CHECKS[-1]) == passes and len(stack.ran(stack.comfys[0])) == 2)
+        await app.engine.wait_idle()
+    assert recorded == list(CHECKS) * passes
+    assert stack.ran(stack.comfys[0]) == ["a red fox"] * 2  # and the request ran
+    assert CHECKS == ("access", "policy", "permissions", "cooldown", "caps")

@@ -119,7 +119,11 @@ async def test_a_burst_across_two_processes_admits_exactly_the_cap_and_buttons_w
         form = edit.callback_data
         inputs = [c["custom_id"] for row in form["components"] for c in row.get("components", [row])]
         submitted = await discord.submit_modal(
-            form["custom_id"], {inputs[0]: "an owl, edited", inputs[1]: ""}, user_id=USER_ID + 8, message=result
+            form["custom_id"],
+            {inputs[0]: "an owl, edited", inputs[1]: ""},
+            user_id=USER_ID + 8,
+            message=result,
+            member=moderator,  # Discord sends the member's roles with the submission: the door checks them again
         )
         await discord.until(final(discord, submitted), within=60)
         assert discord.original(submitted).embeds[0]["title"] == "Done"

@@ -11,10 +11,10 @@ from discord.ext import commands
 
 from bot.i18n import Listed, LocalizedError, Text, text_of
 from bot.jobs.access import Access
+from bot.jobs.errors import RefusedRequest
 from bot.jobs.policy import Policies, Policy
 
-from .actors import actor
-from .failures import Refused
+from .actors import asker
 from .replies import tell
 
 OPTIONS = {
@@ -92,8 +92,8 @@ class ConfigCog(commands.GroupCog, group_name="config", group_description="This 
     @app_commands.describe(option="The rule to change", value="Its new value")
     @app_commands.choices(option=[app_commands.Choice(name=f"{k}: {v}"[:100], value=k) for k, v in OPTIONS.items()])
     async def set_(self, interaction: discord.Interaction, option: str, value: str) -> None:
-        if interaction.guild_id is None or not self.access.admin(actor(interaction)):
-            raise Refused(Text("config.admins"))
+        if interaction.guild_id is None or not self.access.admin(asker(interaction)):
+            raise RefusedRequest("config.admins")
         policy = self.policies.of(interaction.guild_id)
         try:
             policy = changed(policy, option, value)

@@ -1,6 +1,7 @@
 """The one error path: what a command, button, form or menu raised becomes the member's message, in their
-language. A refusal (`Refused`, raised by a check or anywhere in a handler) says why; anything else is logged
-with its cause and the member told it went wrong on our side, never left with "This interaction failed"."""
+language. A refusal (the jobs package's `RefusedRequest`, raised by the door, a check or anywhere in a handler)
+says why, in place of the loading message when there is one; anything else is logged with its cause and the
+member told it went wrong on our side, never left with "This interaction failed"."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Concatenate, ParamSpec, TypeVar
 import discord
 from discord import app_commands
 
-from bot.i18n import Text
+from bot.jobs.errors import RefusedRequest
 
 from .replies import tell
 
@@ -21,18 +22,10 @@ P = ParamSpec("P")
 S = TypeVar("S")
 
 
-class Refused(app_commands.CheckFailure):
-    """A command, button, form or reaction refused, with what to tell the member."""
-
-    def __init__(self, text: Text) -> None:
-        super().__init__(text.key)
-        self.text = text
-
-
 async def tell_failure(interaction: discord.Interaction, error: BaseException) -> None:
     cause = error.original if isinstance(error, app_commands.CommandInvokeError) else error
     try:
-        if isinstance(cause, Refused):
+        if isinstance(cause, RefusedRequest):
             await tell(interaction, cause.text, warn=True)
             return
         data: dict[str, object] = dict(interaction.data or {})

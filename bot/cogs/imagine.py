@@ -4,47 +4,28 @@ admission path (`bot/jobs/admission.py`); this cog reads Discord's input and ans
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.comfy.pool import BackendPool
-from bot.i18n import Text, text_of
-from bot.jobs.admission import Admission, Asker, RequestError
-from bot.jobs.engine import JobEngine
-from bot.jobs.errors import RefusedRequest
-from bot.jobs.model import Job
-from bot.jobs.store import StoredReply
-from bot.templates.errors import TemplateError
+from bot.jobs.admission import Admission, Knock, RequestError
+from bot.jobs.views import Views
 from bot.templates.library import TemplateLibrary
 from bot.templates.params import ImageData
 from bot.templates.template import SEED_MAX
 from bot.ui.job_messages import JobMessages
 
-from .actors import asker_of
-from .bot_permissions import missing_permissions
-from .replies import loading, say, tell
+from .actors import asker, bot_permissions
+from .replies import loading
 
 log = logging.getLogger(__name__)
 ASPECTS = ["1:1", "3:2", "2:3", "4:3", "3:4", "16:9", "9:16"]
 
 
 class ImagineCog(commands.Cog):
-    def __init__(
-        self,
-        admission: Admission,
-        library: TemplateLibrary,
-        engine: JobEngine,
-        messages: JobMessages,
-        pool: BackendPool,
-    ) -> None:
-        self.admission = admission
-        self.library = library
-        self.engine = engine
-        self.messages = messages
-        self.pool = pool
+    def __init__(self, admission: Admission, library: TemplateLibrary, messages: JobMessages, views: Views) -> None:
+        self.admission, self.library, self.messages, self.views = admission, library, messages, views
 
     @app_commands.command(name="imagine", description="Make an image from a prompt")
     @app_commands.describe(
@@ -78,16 +59,7 @@ class ImagineCog(commands.Cog):
         lora: str | None = None,
         audio: discord.Attachment | None = None,
     ) -> None:
-        asker = asker_of(interaction)
-        refusal = self.admission.refusal(asker, prompt, negative or "")
-        if refusal is not None:  # from memory, before anything slow: the answer can still be ephemeral
-            await tell(interaction, refusal, warn=True)
-            return
-        private = self.admission.private(asker)
-        lacking = missing_permissions(interaction, private=private)
-        if lacking is not None:  # told now, ephemerally, rather than failing when the result is posted
-            await tell(interaction, lacking, warn=True)
-            return
+        knock = Knock(asker(interaction), texts=(prompt, negative or ""), bot_permissions=bot_permissions(interaction))
         given = {
             "negative": negative,
             "aspect": aspect,
@@ -99,36 +71,17 @@ class ImagineCog(commands.Cog):
             "template": template,
             "lora": lora,
         }
-        with self.admission.reserved(interaction.user.id) as problem:  # checked and reserved at once
-            await self._make(interaction, asker, prompt, (image, audio), private, problem, given)
-
-    async def _make(
-        self,
-        interaction: discord.Interaction,
-        asker: Asker,
-        prompt: str,
-        files: tuple[discord.Attachment | None, discord.Attachment | None],  # the image and the sound attached
-        private: bool,
-        problem: Text | None,
-        given: dict[str, Any],
-    ) -> None:
-        """Acknowledge, then make the job (or say why not) while the member's place is reserved."""
-        message_id = await loading(interaction, ephemeral=private)
-        try:
-            if problem is not None:
-                raise RequestError("raw", message=problem)
+        with self.admission.open(knock) as ticket:  # refused from memory, before anything slow: ephemerally
+            message_id = await loading(interaction, ephemeral=ticket.private)
+            files = (image, audio)  # the image and the sound attached
             for file in files:
                 if file is not None and (too_big := self.admission.attachment_too_big(file.size)) is not None:
-                    raise RequestError("raw", message=too_big)  # not downloaded at all
-            image, sound = [ImageData(await f.read(), f.filename) if f is not None else None for f in files]
+                    raise RequestError.saying(too_big)  # not downloaded at all
+            image_data, sound = [ImageData(await f.read(), f.filename) if f is not None else None for f in files]
             options = {k: v for k, v in given.items() if v is not None}
-            request = await self.admission.imagine(asker, prompt, options, image, private=private, audio=sound)
-        except (RefusedRequest, TemplateError) as exc:
-            await self.messages.refuse(interaction, message_id, "⚠️ " + say(interaction, text_of(exc)))
-            return
-        job = Job(request)
-        self.messages.attach(job, interaction, message_id)
-        await self.engine.accept(job, StoredReply(request.channel_id, message_id, interaction.token))
+            job = await ticket.imagine(prompt, options, image_data, sound)
+            self.messages.attach(job, interaction, message_id)
+            await ticket.accept(job, message_id, interaction.token)
 
     @imagine.autocomplete("template")
     async def _templates(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
@@ -137,12 +90,12 @@ class ImagineCog(commands.Cog):
 
     @imagine.autocomplete("lora")
     async def _loras(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
-        loras = self.pool.choices("LoraLoader", "lora_name")  # what the servers' loras folders hold now
+        loras = self.views.choices("LoraLoader", "lora_name")  # what the servers' loras folders hold now
         names = [n for n in loras if current.lower() in n.lower()]
         return [app_commands.Choice(name=n[:100], value=n[:100]) for n in names[:25]]
 
     @imagine.autocomplete("model")
     async def _models(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
-        models = self.pool.choices("CheckpointLoaderSimple", "ckpt_name")  # what the servers have now
+        models = self.views.choices("CheckpointLoaderSimple", "ckpt_name")  # what the servers have now
         names = [n for n in models if current.lower() in n.lower()]
         return [app_commands.Choice(name=n[:100], value=n[:100]) for n in names[:25]]

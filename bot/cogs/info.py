@@ -4,49 +4,42 @@ from __future__ import annotations
 
 import io
 import statistics
-import time
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.comfy.pool import BackendPool
 from bot.i18n import Text
 from bot.jobs.access import Access
-from bot.jobs.engine import JobEngine
-from bot.jobs.store import JobStore, held, records
+from bot.jobs.controls import Controls
+from bot.jobs.errors import RefusedRequest
+from bot.jobs.views import Views
 from bot.templates.library import TemplateLibrary
 from bot.templates.listing import describe_library
 from bot.ui.fit import as_typed
 from bot.ui.panels import Field, panel
 
-from .actors import actor
-from .failures import Refused
+from .actors import asker
 from .replies import locale_of, say, show
 
 PAGE = 20
-DAY = 24 * 3600
 
 
-def _seconds(values: list[float]) -> Text:
+def _seconds(values: tuple[float, ...]) -> Text:
     return Text("status.seconds", seconds=f"{statistics.median(values):.1f}") if values else Text("status.na")
 
 
 class InfoCog(commands.Cog, name="InfoCog"):
-    def __init__(
-        self, engine: JobEngine, pool: BackendPool, store: JobStore, library: TemplateLibrary, access: Access
-    ) -> None:
-        self.engine, self.pool, self.store, self.library, self.access = engine, pool, store, library, access
+    def __init__(self, views: Views, controls: Controls, library: TemplateLibrary, access: Access) -> None:
+        self.views, self.controls, self.library, self.access = views, controls, library, access
 
     @app_commands.command(name="status", description="The ComfyUI servers, the queue, and today's jobs")
     async def status(self, interaction: discord.Interaction) -> None:
-        today = await records.since(self.store, time.time() - DAY)
-        waits = [s - c for _, c, s, _ in today if s is not None]
-        runs = [f - s for state, _, s, f in today if state == "delivered" and s is not None and f is not None]
-        queue = say(interaction, "status.queue", waiting=len(self.engine.scheduler), open=len(self.engine.active))
-        day = say(interaction, "status.day", count=len(today), wait=_seconds(waits), run=_seconds(runs))
+        view = await self.views.status()
+        queue = say(interaction, "status.queue", waiting=view.waiting, open=view.open)
+        day = say(interaction, "status.day", count=view.today, wait=_seconds(view.waits), run=_seconds(view.runs))
         fields = [Field(say(interaction, "queue.title"), queue), Field(say(interaction, "status.day_title"), day)]
-        for name, state in self.pool.states.items():
+        for state in view.backends:
             if state.paused or state.healthy:
                 health = say(interaction, "health.paused" if state.paused else "health.up")
             else:
@@ -61,17 +54,17 @@ class InfoCog(commands.Cog, name="InfoCog"):
                     free=f"{d.vram_free / 2**30:.1f}",
                     total=f"{d.vram_total / 2**30:.1f}",
                 )
-                for d in (state.stats.devices if state.stats else ())
+                for d in state.devices
             )
             load = say(interaction, "status.load", prompts=state.in_flight, seconds=f"{state.seconds_per_job:.0f}")
             no_device = say(interaction, "health.no_device")
-            fields.append(Field(f"{name}: {health}", f"{load}\n{devices or no_device}", inline=False))
+            fields.append(Field(f"{state.name}: {health}", f"{load}\n{devices or no_device}", inline=False))
         await show(interaction, panel(say(interaction, "status.title"), fields=fields))
 
     @app_commands.command(name="models", description="The checkpoints the servers have")
     @app_commands.describe(page="Page number")
     async def models(self, interaction: discord.Interaction, page: app_commands.Range[int, 1, 1000] = 1) -> None:
-        names = self.pool.choices("CheckpointLoaderSimple", "ckpt_name")
+        names = self.views.choices("CheckpointLoaderSimple", "ckpt_name")
         pages = max(1, -(-len(names) // PAGE))
         shown = names[(page - 1) * PAGE : page * PAGE]
         text = "\n".join(f"`{name}`" for name in shown) or say(interaction, "models.none")
@@ -82,9 +75,9 @@ class InfoCog(commands.Cog, name="InfoCog"):
     @app_commands.command(name="workflows", description="The workflow templates and their options (operators: reload)")
     @app_commands.describe(reload="Read workflows/ again (the bot's operators)")
     async def workflows(self, interaction: discord.Interaction, reload: bool = False) -> None:
-        asking = actor(interaction)
+        asking = asker(interaction)
         if reload and not self.access.operator(asking):  # every server shares the workflows
-            raise Refused(Text("workflows.operators"))
+            raise RefusedRequest("workflows.operators")
         report = self.library.last
         if reload:  # reading every file may take longer than Discord's 3 s: the answer follows
             await interaction.response.defer(ephemeral=True, thinking=True)
@@ -98,14 +91,14 @@ class InfoCog(commands.Cog, name="InfoCog"):
 
     @app_commands.command(name="history", description="Your recent results")
     async def history(self, interaction: discord.Interaction) -> None:
-        results = await records.recent_results(self.store, interaction.user.id)
+        view = await self.views.history(interaction.user.id)
         lines = [
-            f"[{as_typed(prompt[:60]) or job_id[:8]}]"
-            f"(https://discord.com/channels/{guild or '@me'}/{channel}/{message})"
-            for job_id, guild, channel, message, prompt in results
-            if message is not None
+            f"[{as_typed(r.prompt[:60]) or r.job_id[:8]}]"
+            f"(https://discord.com/channels/{r.guild_id or '@me'}/{r.channel_id}/{r.message_id})"
+            for r in view.results
+            if r.message_id is not None
         ]
-        kept = await held.held(self.store, interaction.user.id)
+        kept = view.held
         listed = "\n".join(lines) or ("" if kept else say(interaction, "history.none"))
         if kept:
             listed = f"{say(interaction, 'history.held', count=len(kept))}\n{listed}".strip()
@@ -114,4 +107,4 @@ class InfoCog(commands.Cog, name="InfoCog"):
             for start in range(0, len(files), 10):
                 attached = [discord.File(io.BytesIO(f.data), filename=f.filename) for f in files[start : start + 10]]
                 await interaction.followup.send(files=attached, ephemeral=True)
-            await held.release(self.store, job_id)
+            await self.controls.release(job_id)

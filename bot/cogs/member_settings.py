@@ -8,9 +8,9 @@ from discord.ext import commands
 
 from bot.i18n import Joined, Text, excerpt, text_of
 from bot.jobs.admission import Admission
+from bot.jobs.controls import Controls
 from bot.jobs.flags import FlagError, parse_aspect
 from bot.jobs.policy import Policies
-from bot.jobs.store import JobStore
 from bot.templates.errors import TemplateError
 from bot.templates.library import TemplateLibrary
 
@@ -26,13 +26,13 @@ OPTIONS = {
 
 
 class SettingsCog(commands.GroupCog, group_name="settings", group_description="Your defaults for /imagine"):
-    def __init__(self, store: JobStore, library: TemplateLibrary, policies: Policies, admission: Admission) -> None:
-        self.store, self.library, self.policies, self.admission = store, library, policies, admission
+    def __init__(self, controls: Controls, library: TemplateLibrary, policies: Policies, admission: Admission) -> None:
+        self.controls, self.library, self.policies, self.admission = controls, library, policies, admission
         super().__init__()
 
     @app_commands.command(name="show", description="Your defaults for /imagine")
     async def show(self, interaction: discord.Interaction) -> None:
-        mine = await self.store.member_settings(interaction.user.id)
+        mine = await self.controls.defaults(interaction.user.id)
         lines = [
             Text("settings.line", option=key, value=excerpt(mine.get(key) or "") or Text("settings.unset"))
             for key in OPTIONS
@@ -59,7 +59,7 @@ class SettingsCog(commands.GroupCog, group_name="settings", group_description="Y
         except (FlagError, TemplateError, ConfigValueError) as exc:
             await tell(interaction, text_of(exc), warn=True)
             return
-        await self.store.set_member_setting(interaction.user.id, option, None if cleared else stored)
+        await self.controls.set_default(interaction.user.id, option, None if cleared else stored)
         if cleared:
             await tell(interaction, "settings.cleared", option=option)
             return

@@ -8,16 +8,16 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.comfy.pool import BackendPool
 from bot.i18n import Listed, Text
-from bot.jobs.access import Access
-from bot.jobs.engine import JobEngine
-from bot.jobs.model import Job, JobState
+from bot.jobs.controls import Controls
+from bot.jobs.errors import RefusedRequest
+from bot.jobs.model import JobState
+from bot.jobs.views import Backend, QueuedJob, Views
 from bot.ui.fit import as_typed
 from bot.ui.panels import Field, panel
 
-from .actors import actor
-from .failures import Refused, answering
+from .actors import asker
+from .failures import answering
 from .replies import say, show, tell
 
 
@@ -32,19 +32,17 @@ def _estimate(seconds: float) -> Text:
 
 
 class QueueCog(commands.Cog, name="QueueCog"):
-    def __init__(self, engine: JobEngine, pool: BackendPool, access: Access) -> None:
-        self.engine = engine
-        self.pool = pool
-        self.access = access
+    def __init__(self, views: Views, controls: Controls) -> None:
+        self.views, self.controls = views, controls
 
-    def _line(self, job: Job, now: float) -> Text:
-        prompt = as_typed(str(job.request.bound.values.get("prompt") or job.request.bound.template)[:60])
+    @staticmethod
+    def _line(job: QueuedJob, now: float) -> Text:
+        prompt = as_typed(job.prompt[:60])
         if job.state is JobState.QUEUED:
-            position = self.engine.position(job)
-            per_job = min((s.seconds_per_job for s in self.pool.states.values() if s.healthy), default=10.0)
-            slots = max(1, sum(1 for s in self.pool.states.values() if s.healthy and not s.paused))
-            wait = ((position or 1) - 1) / slots * per_job
-            where = Text("queue.starts", position=position, when=_estimate(wait)) if position else Text("queue.waiting")
+            position = job.position
+            where = (
+                Text("queue.starts", position=position, when=_estimate(job.wait)) if position else Text("queue.waiting")
+            )
         else:
             state = Text(f"state.{job.state.value}")
             seconds = f"{now - job.started:.0f}" if job.started else "0"
@@ -53,31 +51,20 @@ class QueueCog(commands.Cog, name="QueueCog"):
 
     @app_commands.command(name="queue", description="Your jobs, the queue, and the servers")
     async def queue(self, interaction: discord.Interaction) -> None:
-        now = time.time()
-        mine = self.engine.jobs_of(interaction.user.id)
-        lines = say(interaction, Listed([say(interaction, self._line(job, now)) for job in mine], 1000, "\n"))
-        waiting = say(interaction, "queue.in_queue", count=len(self.engine.scheduler))
+        now, view = time.time(), self.views.queue(interaction.user.id)
+        lines = say(interaction, Listed([say(interaction, self._line(job, now)) for job in view.mine], 1000, "\n"))
+        waiting = say(interaction, "queue.in_queue", count=view.waiting)
         fields = [
             Field(say(interaction, "queue.yours"), lines or say(interaction, "queue.none"), inline=False),
             Field(say(interaction, "queue.waiting_title"), waiting, inline=False),
         ]
-        for name, state in self.pool.states.items():
-            status = say(
-                interaction, "health.paused" if state.paused else "health.up" if state.healthy else "health.down"
-            )
-            devices = ", ".join(
-                say(interaction, "queue.device", name=d.name, free=f"{d.vram_free / 2**30:.1f}")
-                for d in (state.stats.devices if state.stats else ())
-            )
-            running = min(state.in_flight, 1)
-            counts = say(interaction, "queue.counts", running=running, waiting=max(0, state.in_flight - 1))
-            fields.append(Field(f"{name} ({status})", f"{counts}\n{devices or say(interaction, 'health.no_device')}"))
+        fields += [_backend(interaction, backend) for backend in view.backends]
         await show(interaction, panel(say(interaction, "queue.title"), fields=fields))
 
     @app_commands.command(name="cancel", description="Cancel one of your jobs (moderators: anyone's)")
     @app_commands.describe(job="The job, from /queue (your most recent one if empty)")
     async def cancel(self, interaction: discord.Interaction, job: str | None = None) -> None:
-        mine = self.engine.jobs_of(interaction.user.id)
+        mine = self.views.jobs_of(interaction.user.id)
         if job is None:
             if not mine:
                 await tell(interaction, "cancel.none")
@@ -87,7 +74,7 @@ class QueueCog(commands.Cog, name="QueueCog"):
 
     @cancel.autocomplete("job")
     async def _own_jobs(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
-        jobs = self.engine.jobs_of(interaction.user.id)
+        jobs = self.views.jobs_of(interaction.user.id)
         return [
             app_commands.Choice(name=f"{j.id[:8]} {str(j.request.bound.values.get('prompt', ''))[:80]}", value=j.id)
             for j in jobs
@@ -99,20 +86,14 @@ class QueueCog(commands.Cog, name="QueueCog"):
         """Cancel, if the caller owns the job or moderates its server; the answer is only for them. A typed id
         gets the same answer whether the job does not exist or is not theirs; a Cancel button, on a message they
         see, is told whose job it is."""
-        asking = actor(interaction)
-        if typed:
-            match = self.access.find(asking, self.engine.active.values(), job_id)
-        else:
-            match = self.engine.active.get(job_id)
-            if match is not None and not self.access.may_act_on(asking, match, "cancel"):
-                raise Refused(Text("cancel.not_yours"))
+        match = self.controls.cancellable(asker(interaction), job_id, typed=typed)
         if match is None:
             await tell(interaction, "cancel.unknown")
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
         mine = match.user_id == interaction.user.id
         by = Text("by.you") if mine else Text("by.moderator", name=interaction.user.display_name)
-        await tell(interaction, await self.engine.cancel(match.id, by))
+        await tell(interaction, await self.controls.cancel(match.id, by))
 
     @app_commands.command(
         name="clearqueue", description="Cancel every job of this server that has not started (admins)"
@@ -120,14 +101,11 @@ class QueueCog(commands.Cog, name="QueueCog"):
     @app_commands.describe(everywhere="Every server's queue (the bot's operators only)")
     @app_commands.default_permissions(manage_guild=True)
     async def clear_queue(self, interaction: discord.Interaction, everywhere: bool = False) -> None:
-        asking = actor(interaction)
-        if everywhere and not self.access.operator(asking):
-            raise Refused(Text("clearqueue.operators"))
-        if not everywhere and not self.access.admin(asking):
-            raise Refused(Text("clearqueue.admins"))
-        await interaction.response.defer(ephemeral=True, thinking=True)
         by = Text("by.admin", name=interaction.user.display_name)
-        count = await self.engine.clear_queue(by, None if everywhere else interaction.guild_id)
+        asking = asker(interaction)
+        self.controls.may_clear(asking, everywhere=everywhere)  # refused before the acknowledgement
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        count = await self.controls.clear_queue(asking, by, everywhere=everywhere)
         await tell(interaction, "clearqueue.done", count=count)
 
 
@@ -137,27 +115,20 @@ class BackendCog(
     """Pause a server (it finishes what it runs and takes nothing new) or resume it. The servers are shared by
     every Discord server the bot is in: only the bot's operators may."""
 
-    def __init__(self, pool: BackendPool, access: Access) -> None:
-        self.pool = pool
-        self.access = access
+    def __init__(self, views: Views, controls: Controls) -> None:
+        self.views, self.controls = views, controls
         super().__init__()
 
-    async def interaction_check(self, interaction: discord.Interaction) -> bool:  # every command of the group
-        if not self.access.operator(actor(interaction)):
-            raise Refused(Text("backend.operators"))
-        return True
-
     async def _names(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
-        return [app_commands.Choice(name=n, value=n) for n in self.pool.states if current.lower() in n.lower()][:25]
+        names = self.views.backend_names()
+        return [app_commands.Choice(name=n, value=n) for n in names if current.lower() in n.lower()][:25]
 
     async def _set(self, interaction: discord.Interaction, name: str, *, paused: bool) -> None:
-        if name not in self.pool.states:
-            await tell(interaction, "backend.unknown", name=name, known=", ".join(self.pool.states))
+        if not self.controls.access.operator(asker(interaction)):
+            raise RefusedRequest("backend.operators")
+        if not self.controls.set_paused(name, paused=paused):
+            await tell(interaction, "backend.unknown", name=name, known=", ".join(self.views.backend_names()))
             return
-        if paused:
-            self.pool.pause(name)
-        else:
-            self.pool.resume(name)
         await tell(interaction, "backend.paused" if paused else "backend.resumed", name=name)
 
     @app_commands.command(name="pause", description="Let a server finish what it runs and take nothing new")
@@ -173,3 +144,13 @@ class BackendCog(
     @app_commands.autocomplete(name=_names)
     async def resume(self, interaction: discord.Interaction, name: str) -> None:
         await self._set(interaction, name, paused=False)
+
+
+def _backend(interaction: discord.Interaction, backend: Backend) -> Field:
+    status = say(interaction, "health.paused" if backend.paused else "health.up" if backend.healthy else "health.down")
+    devices = ", ".join(
+        say(interaction, "queue.device", name=d.name, free=f"{d.vram_free / 2**30:.1f}") for d in backend.devices
+    )
+    running = min(backend.in_flight, 1)
+    counts = say(interaction, "queue.counts", running=running, waiting=max(0, backend.in_flight - 1))
+    return Field(f"{backend.name} ({status})", f"{counts}\n{devices or say(interaction, 'health.no_device')}")

@@ -13,18 +13,17 @@ from typing import Any
 import discord
 from discord.ext import commands
 
-from bot.i18n import Text, text_of
-from bot.jobs.admission import Asker
+from bot.i18n import Text
+from bot.jobs.admission import Admission, Knock
+from bot.jobs.controls import Controls
 from bot.jobs.errors import RefusedRequest
 from bot.jobs.model import FINISHED, Job, JobState
-from bot.jobs.store import StoredReply
-from bot.templates.errors import TemplateError
 from bot.ui.fit import fit_content
+from bot.ui.job_messages import JobMessages
 from bot.ui.mentions import only_them
 
 from .actors import reacting
-from .failures import Refused
-from .followup_rules import FollowUpCog, note_of
+from .results import note_of
 
 log = logging.getLogger(__name__)
 REROLL, CROSS, CHECK = "🔄", "❌", "✅"
@@ -32,9 +31,9 @@ DEDUP_SECONDS = 60.0
 REFUSAL_SECONDS = 15.0
 
 
-class ReactionsCog(FollowUpCog, name="ReactionsCog"):
-    def __init__(self, *parts: Any) -> None:
-        super().__init__(*parts)
+class ReactionsCog(commands.Cog, name="ReactionsCog"):
+    def __init__(self, admission: Admission, controls: Controls, messages: JobMessages) -> None:
+        self.admission, self.controls, self.messages = admission, controls, messages
         self._seen: dict[tuple[int, int, str], float] = {}  # (message, member, emoji) -> when: one job per add
         self._told: dict[tuple[int, str], float] = {}  # (member, refusal) -> when it was said
 
@@ -49,76 +48,49 @@ class ReactionsCog(FollowUpCog, name="ReactionsCog"):
             return  # the same reaction again (removed and added, or delivered twice): one job per reaction
         self._seen = {k: t for k, t in self._seen.items() if now - t < DEDUP_SECONDS}
         self._seen[key] = now
-        job = await self.store.by_message(payload.message_id)
+        job = await self.controls.result_on(payload.message_id)
         if job is None:
             return
         channel = bot.get_partial_messageable(payload.channel_id, guild_id=payload.guild_id)
         try:
             await self._react(job, channel, payload, emoji)
-        except Refused as refused:  # no interaction to answer: that member is told, in the result's language
+        except RefusedRequest as refused:  # no interaction to answer: that member is told, in the result's language
             await self._say_to(channel, payload, emoji, refused.text.render(job.request.locale))
         except Exception:  # the one error path, as for commands and buttons: logged, the member told
             log.exception("a %s reaction on job %s failed", emoji, job.id)
             await self._say_to(channel, payload, emoji, Text("errors.command").render(job.request.locale))
 
     async def _react(self, job: Job, channel: discord.PartialMessageable, payload: Any, emoji: str) -> None:
-        asking = reacting(payload)
-        action = "reroll" if emoji == REROLL else "delete"
-        refusal = await self.rules.not_yours(job, asking, action)
-        if refusal is not None:
-            raise Refused(refusal)
-        if action == "delete":
+        # a reaction carries no language: the result's is used
+        asking = reacting(payload, job.request.locale, nsfw=self._nsfw(payload))
+        if emoji == CROSS:
+            if not self.controls.access.may_act_on(asking, job, "delete"):
+                raise RefusedRequest("results.not_yours", action=Text("verb.delete"))
             await self._cross(job, channel, payload)
             await self._acknowledge(payload, emoji)
             return
         if job.state is not JobState.DELIVERED:
             return
-        locale = job.request.locale  # a reaction carries no language: the result's is used
-        asker = Asker(
-            payload.user_id,
-            payload.guild_id,
-            payload.channel_id,
-            locale,
-            asking.roles,
-            self._nsfw(payload),
-            asking.manages_guild,
-        )
-        prompt = str(job.request.bound.values.get("prompt") or "")
-        refusal = self.admission.refusal(asker, prompt) or self.admission.cooldown(payload.user_id)
-        if refusal is not None:
-            raise Refused(refusal)
-        with self.admission.reserved(payload.user_id) as problem:  # checked and reserved at once
-            if problem is not None:
-                raise Refused(problem)
-            await self._reroll_from_reaction(job, channel, payload, asker)
+        knock = Knock(asking, "reroll", job, bot_permissions=self._bot_permissions(payload))
+        with self.admission.open(knock) as ticket:
+            new = await ticket.reroll(note_of(payload.guild_id, payload.channel_id, payload.message_id))
+            if ticket.private:  # no interaction to answer privately: nothing in the channel, the result by DM
+                self.messages.attach_direct(new, payload.channel_id)
+                await ticket.accept(new, None, None)
+            else:
+                rerolling = Text("results.rerolling").render(asking.locale)
+                message = await channel.send(
+                    f"<@{payload.user_id}> 🔄 {rerolling}", allowed_mentions=only_them(payload.user_id)
+                )
+                self.messages.attach_channel(new, payload.channel_id, message.id)
+                await ticket.accept(new, message.id, None)
         await self._acknowledge(payload, emoji)
 
     async def _cross(self, job: Job, channel: discord.PartialMessageable, payload: Any) -> None:
-        if job.id in self.engine.active:
-            await self.engine.cancel(job.id, Text("by.reaction"))
+        if self.controls.running(job):
+            await self.controls.cancel(job.id, Text("by.reaction"))
         elif job.state in FINISHED:
             await channel.get_partial_message(payload.message_id).delete()
-
-    async def _reroll_from_reaction(
-        self, job: Job, channel: discord.PartialMessageable, payload: Any, asker: Asker
-    ) -> None:
-        private = self.admission.private(asker)
-        note = note_of(payload.guild_id, payload.channel_id, payload.message_id)
-        try:
-            request = self.admission.reroll(job, asker, note, private=private)
-        except (RefusedRequest, TemplateError) as exc:
-            raise Refused(text_of(exc)) from None
-        new = Job(request)
-        if private:  # no interaction to answer privately: nothing in the channel, the result by direct message
-            self.messages.attach_direct(new, payload.channel_id)
-            await self.engine.accept(new, StoredReply(payload.channel_id, None, None))
-            return
-        rerolling = Text("results.rerolling").render(asker.locale)
-        message = await channel.send(
-            f"<@{payload.user_id}> 🔄 {rerolling}", allowed_mentions=only_them(payload.user_id)
-        )
-        self.messages.attach_channel(new, payload.channel_id, message.id)
-        await self.engine.accept(new, StoredReply(payload.channel_id, message.id, None))
 
     async def _say_to(self, channel: discord.PartialMessageable, payload: Any, emoji: str, text: str) -> None:
         """A refusal for the member who reacted: by direct message, else briefly in the channel; once per
@@ -139,6 +111,15 @@ class ReactionsCog(FollowUpCog, name="ReactionsCog"):
             log.info("could not tell member %s by direct message: %s", user_id, exc)
         content = fit_content(f"<@{user_id}> ⚠️ {text}")
         await channel.send(content, delete_after=REFUSAL_SECONDS, allowed_mentions=only_them(user_id))
+
+    def _bot_permissions(self, payload: Any) -> int | None:
+        """The bot's permissions in the channel, from the cache (None when not known)."""
+        client = self.messages.client
+        guild = client.get_guild(payload.guild_id) if client is not None and payload.guild_id else None
+        channel = guild.get_channel(payload.channel_id) if guild is not None else None
+        if guild is None or not isinstance(channel, discord.abc.GuildChannel):
+            return None
+        return channel.permissions_for(guild.me).value
 
     def _nsfw(self, payload: Any) -> bool:
         client = self.messages.client

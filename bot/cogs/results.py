@@ -1,34 +1,34 @@
 """Follow-ups on delivered results by button (Reroll, Vary, Upscale, Edit, Info, Delete; U1..Un, V1..Vn), on
 any result ever made: jobs are looked up in the database by id, so everything works after a restart. Follow-ups
 go through the same queue, caps and fairness as /imagine, and their result links to its parent. Reactions are
-in reactions.py; who may, in followup_rules.py."""
+in reactions.py; who may, in `jobs/access.py`, asked by the door (`jobs/admission.py`)."""
 
 from __future__ import annotations
 
 import logging
 import re
+from dataclasses import replace
 from typing import Any
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.i18n import Text, text_of
-from bot.jobs.admission import Asker
+from bot.i18n import Text
+from bot.jobs.admission import Admission, Knock, RequestError, Ticket
+from bot.jobs.controls import Controls
 from bot.jobs.errors import RefusedRequest
 from bot.jobs.followups import FollowUpError
-from bot.jobs.model import Job, JobRequest
-from bot.jobs.store import StoredReply
-from bot.templates.errors import TemplateError
+from bot.jobs.model import Job
+from bot.jobs.policy import Policies
 from bot.templates.params import ImageData
 from bot.ui.buttons import taking_work
 from bot.ui.fit import as_typed
+from bot.ui.job_messages import JobMessages
 from bot.ui.panels import Field, panel
 
-from .actors import actor, asker_of
-from .bot_permissions import missing_permissions
-from .failures import Refused, answering
-from .followup_rules import FollowUpCog, note_of
+from .actors import asker, bot_permissions
+from .failures import answering
 from .replies import loading, locale_of, show, tell
 
 log = logging.getLogger(__name__)
@@ -77,68 +77,56 @@ def _form_values(data: Any) -> dict[str, str]:
     return values
 
 
-class ResultsCog(FollowUpCog, name="ResultsCog"):
+def jump_link(guild_id: int | None, channel_id: int, message_id: int) -> str:
+    return f"https://discord.com/channels/{guild_id or '@me'}/{channel_id}/{message_id}"
+
+
+def note_of(guild_id: int | None, channel_id: int, message_id: int | None) -> str | None:
+    """What a follow-up's result links back to."""
+    return jump_link(guild_id, channel_id, message_id) if message_id is not None else None
+
+
+class ResultsCog(commands.Cog, name="ResultsCog"):
+    def __init__(self, admission: Admission, controls: Controls, messages: JobMessages, policies: Policies) -> None:
+        self.admission, self.controls, self.messages, self.policies = admission, controls, messages, policies
+
+    async def job(self, job_id: str) -> Job | None:
+        """The job a button names (any ever made: the database has them)."""
+        return await self.controls.result(job_id)
+
     @answering
-    async def on_button(self, interaction: discord.Interaction, action: str, job_id: str, index: int | None) -> None:
-        job = await self.store.get(job_id)
+    async def on_button(
+        self, interaction: discord.Interaction, action: str, job: Job | None, index: int | None
+    ) -> None:
+        """A result's button or menu: its custom id loaded `job`; the door checks the member (`Admission.open`)."""
         if job is None:
             await tell(interaction, "results.unknown")
             return
         if action == "info":
             await show(interaction, self._info(job, locale_of(interaction)))
             return
-        asking = actor(interaction)
-        refusal = await self.rules.not_yours(job, asking, action)
-        if refusal is not None:
-            raise Refused(refusal)
         if action == "delete":
+            if not self.controls.access.may_act_on(asker(interaction), job, "delete"):
+                raise RefusedRequest("results.not_yours", action=Text("verb.delete"))
             await self._delete(interaction)
             return
-        asker = asker_of(interaction)
-        private = self.admission.private(asker)
-        prompt = str(job.request.bound.values.get("prompt") or "")
-        refusal = (
-            self.admission.refusal(asker, prompt)
-            or missing_permissions(interaction, private=private)
-            or self.admission.cooldown(interaction.user.id)
-        )
-        if refusal is not None:
-            raise Refused(refusal)
-        with self.admission.reserved(interaction.user.id) as problem:  # checked and reserved at once
-            if problem is not None:
-                raise Refused(problem)
-            await self._follow_up(interaction, job, action, index, asker, private)
-
-    async def _follow_up(
-        self, interaction: discord.Interaction, job: Job, action: str, index: int | None, asker: Asker, private: bool
-    ) -> None:
-        if action == "edit":
+        knock = Knock(asker(interaction), action, job, bot_permissions=bot_permissions(interaction))
+        if action == "edit":  # the door is at the form's submission; the form opens only if it would open now
+            reason = self.admission.refusal(knock)
+            if reason is not None:
+                raise RefusedRequest.saying(reason)
             await interaction.response.send_modal(EditModal(job, locale_of(interaction)))
             return
         note = note_of(interaction.guild_id, interaction.channel_id or 0, _id(interaction.message))
-        message_id = None
-        try:
+        with self.admission.open(knock) as ticket:
             if action == "reroll":
-                request = self.admission.reroll(job, asker, note, private=private)
-            else:  # the result image is downloaded: acknowledge first (Discord allows 3 s; a download may not)
-                message_id = await loading(interaction, ephemeral=private)
-                image = await self._result_image(interaction.message, index or 1)
-                make = self.admission.vary if action == "vary" else self.admission.upscale
-                request = await make(job, asker, image, note, private=private)
-        except (RefusedRequest, TemplateError) as exc:
-            await self._refuse(interaction, message_id, text_of(exc))
-            return
-        except discord.HTTPException as exc:
-            await self._refuse(interaction, message_id, Text("results.unreadable", error=str(exc)))
-            return
-        await self._start_from_interaction(interaction, request, message_id)
-
-    async def _refuse(self, interaction: discord.Interaction, message_id: int | None, text: Text) -> None:
-        """Before the acknowledgement: an answer only the member sees; after it: in place of the loading reply."""
-        if not interaction.response.is_done():
-            await tell(interaction, text, warn=True)
-            return
-        await self.messages.refuse(interaction, message_id, "⚠️ " + text.render(locale_of(interaction)))
+                await self._start(interaction, ticket, await ticket.reroll(note))
+                return
+            # the result is downloaded: acknowledge first (Discord allows 3 s; a download may not)
+            message_id = await loading(interaction, ephemeral=ticket.private)
+            result = await self._result(interaction.message, index or 1)
+            new = await (ticket.vary if action == "vary" else ticket.upscale)(result, note)
+            await self._start(interaction, ticket, new, message_id)
 
     @staticmethod
     async def _delete(interaction: discord.Interaction) -> None:
@@ -167,7 +155,7 @@ class ResultsCog(FollowUpCog, name="ResultsCog"):
         match = EDIT_FORM.fullmatch(str(data.get("custom_id", "")))
         if match is None or not await taking_work(interaction):
             return
-        job = await self.store.get(match["job"])
+        job = await self.controls.result(match["job"])
         if job is None:
             await tell(interaction, "results.unknown")
             return
@@ -178,37 +166,30 @@ class ResultsCog(FollowUpCog, name="ResultsCog"):
     async def run_edit(
         self, interaction: discord.Interaction, job: Job, message: discord.Message | None, prompt: str, negative: str
     ) -> None:
-        asker = asker_of(interaction)
-        refusal = self.admission.refusal(asker, prompt, negative)
-        if refusal is not None:
-            raise Refused(refusal)
-        with self.admission.reserved(interaction.user.id) as problem:  # the form may have been open a while
-            if problem is not None:
-                raise Refused(problem)
+        knock = Knock(asker(interaction), "edit", job, (prompt, negative), bot_permissions(interaction))
+        with self.admission.open(knock) as ticket:  # the form may have been open a while: checked again
             note = note_of(interaction.guild_id, interaction.channel_id or 0, _id(message))
-            private = self.admission.private(asker)
-            try:
-                request = self.admission.edit(job, asker, prompt, negative, note, private=private)
-            except (RefusedRequest, TemplateError) as exc:
-                raise Refused(text_of(exc)) from None
-            await self._start_from_interaction(interaction, request)
+            await self._start(interaction, ticket, await ticket.edit(prompt, negative, note))
 
-    async def _start_from_interaction(
-        self, interaction: discord.Interaction, request: JobRequest, message_id: int | None = None
+    async def _start(
+        self, interaction: discord.Interaction, ticket: Ticket, job: Job, message_id: int | None = None
     ) -> None:
-        if not interaction.response.is_done():  # the job's own message
-            message_id = await loading(interaction, ephemeral=request.private)
-        job = Job(request)
+        """The job's own message: the loading reply (made now, if not made before the result was downloaded)."""
+        if not interaction.response.is_done():
+            message_id = await loading(interaction, ephemeral=ticket.private)
         self.messages.attach(job, interaction, message_id)
-        await self.engine.accept(job, StoredReply(request.channel_id, message_id, interaction.token))
+        await ticket.accept(job, message_id, interaction.token)
 
     @staticmethod
-    async def _result_image(message: discord.Message | None, index: int) -> ImageData:
+    async def _result(message: discord.Message | None, index: int) -> ImageData:
         attachments = message.attachments if message is not None else []
         if not 1 <= index <= len(attachments):
             raise FollowUpError("results.no_image", index=index)
         attachment = attachments[index - 1]
-        return ImageData(await attachment.read(), attachment.filename)
+        try:
+            return ImageData(await attachment.read(), attachment.filename)
+        except discord.HTTPException as exc:
+            raise RequestError("results.unreadable", error=str(exc)) from None
 
     @staticmethod
     def _info(job: Job, locale: str) -> discord.Embed:
@@ -235,7 +216,8 @@ class ResultsCog(FollowUpCog, name="ResultsCog"):
     )
     @app_commands.default_permissions(manage_guild=True)
     async def rerolls(self, interaction: discord.Interaction, who: str) -> None:
-        if interaction.guild_id is None or not self.rules.access.admin(actor(interaction)):
-            raise Refused(Text("rerolls.admins"))
-        await self.store.set_guild_setting(interaction.guild_id, "rerolls", who)
+        if interaction.guild_id is None or not self.controls.access.admin(asker(interaction)):
+            raise RefusedRequest("rerolls.admins")
+        policy = self.policies.of(interaction.guild_id)
+        await self.policies.set(interaction.guild_id, replace(policy, everyone_follows_up=who == "everyone"))
         await tell(interaction, "rerolls.everyone" if who == "everyone" else "rerolls.owners")

@@ -4,8 +4,8 @@
 - In a server, its moderators (`DISCORD__MODERATOR_ROLE_IDS`) and its admins (Manage Server or Administrator, as
   Discord computed them for the interaction, or one of the server's admin roles from `/config`) act on that
   server's jobs and results: never another server's, whatever they hold there.
-- Where a server lets everyone reroll (`/rerolls everyone`), anyone there may follow up on its results (not
-  delete them).
+- Where a server lets everyone reroll (`/rerolls everyone`, its policy's `everyone_follows_up`), anyone there
+  may follow up on its results (not delete them).
 - What every server shares belongs to the bot's operators: the application's owner or team members, and
   `DISCORD__OPERATOR_IDS`. They pause and resume ComfyUI servers and may clear every queue at once.
 
@@ -25,13 +25,17 @@ FOLLOW_UPS = frozenset({"reroll", "vary", "upscale", "edit"})
 
 
 @dataclass(frozen=True, slots=True)
-class Actor:
-    """Someone asking, as Discord described them for this interaction or reaction."""
+class Asker:
+    """Who asks, and where: the one value every rule reads, as the cogs read it from Discord (an interaction, or
+    a reaction's member)."""
 
     user_id: int
     guild_id: int | None  # where they are asking; None in direct messages
+    channel_id: int = 0
+    locale: str = "en-US"  # theirs for an interaction; a reaction carries none (the result's is used)
     roles: frozenset[int] = frozenset()
-    manages_guild: bool = False  # Manage Server or Administrator in `guild_id`
+    channel_nsfw: bool = False  # the channel is age-restricted
+    manages_guild: bool = False  # Manage Server or Administrator in `guild_id`, as Discord computed it
 
 
 class Access:
@@ -44,19 +48,19 @@ class Access:
         """The application's owner or team, learnt once the bot has logged in."""
         self.operators.update(user_ids)
 
-    def operator(self, actor: Actor) -> bool:
+    def operator(self, actor: Asker) -> bool:
         return actor.user_id in self.operators
 
-    def admin(self, actor: Actor) -> bool:
+    def admin(self, actor: Asker) -> bool:
         """Administers the server they are in (never true in direct messages)."""
         if actor.guild_id is None:
             return False
         return actor.manages_guild or bool(actor.roles & self.policies.of(actor.guild_id).admin_roles)
 
-    def moderator(self, actor: Actor) -> bool:
+    def moderator(self, actor: Asker) -> bool:
         return self.admin(actor) or (actor.guild_id is not None and bool(actor.roles & self.moderator_roles))
 
-    def may_act_on(self, actor: Actor, job: Job, action: str, *, everyone_follows_up: bool = False) -> bool:
+    def may_act_on(self, actor: Asker, job: Job, action: str) -> bool:
         """Whether `actor` may `action` (cancel, delete, or a follow-up) `job`."""
         if actor.user_id == job.user_id:
             return True
@@ -64,9 +68,9 @@ class Access:
             return False  # another server's, or someone's direct messages
         if self.moderator(actor):
             return True
-        return everyone_follows_up and action in FOLLOW_UPS
+        return action in FOLLOW_UPS and self.policies.of(job.request.guild_id).everyone_follows_up
 
-    def find(self, actor: Actor, jobs: Iterable[Job], named: str, action: str = "cancel") -> Job | None:
+    def find(self, actor: Asker, jobs: Iterable[Job], named: str, action: str = "cancel") -> Job | None:
         """The job `named` that `actor` may `action`: an exact id, or a prefix of one of their own; None alike
         for an id that does not exist and one they may not touch."""
         named = named.strip().lower()

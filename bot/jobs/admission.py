@@ -1,35 +1,38 @@
-"""The one admission path: whatever a member asks for (`/imagine`, a button, the Edit form, a reaction) becomes a
-job request or a refusal here, and nowhere else, so every rule holds on every path:
+"""The one door: whatever a member asks for (`/imagine`, a button, the Edit form, a reaction) becomes a job or a
+refusal here, and nowhere else, so every rule holds on every path. Two stages, because of Discord's 3 seconds:
 
-- the server's policy (direct messages, channels, roles, banned words in the prompt and the negative, on
-  normalized text), checked from memory before Discord's 3 seconds run out, and again on what is bound;
-- the member's caps and the queue's (checked and reserved in one step), and the follow-up cooldown;
-- the inline flags of `/imagine` and the member's defaults;
-- every limit, on the values that will run whichever way they came: prompt and negative length, steps, size,
-  batch; and whether any configured server can run the workflow at all.
+1. `open(knock)`, from memory, before the acknowledgement: the checks in `CHECKS`' one order (who may follow up
+   on the result, the server's policy on the prompt, what the bot lacks in the channel, the follow-up cooldown,
+   the member's caps and the queue's), reserving the member's place only when all pass. It gives a `Ticket`, or
+   raises `RefusedRequest` with the first reason.
+2. The ticket's `imagine`, `reroll`, `edit`, `vary` or `upscale` binds what was asked (the inline flags of
+   `/imagine` and the member's defaults; a member's files and a result through the attachment checks), holds it
+   to every limit whichever way it came (prompt and negative length, steps, size, batch; the server's words
+   again, on what is bound; whether any configured server can run the workflow), and `accept` queues it.
 
-The cogs only turn Discord input into an `Asker` and arguments, and a request or a `RequestError` into a reply.
+The cogs only turn Discord input into an `Asker` and a `Knock`, and a job or a `RefusedRequest` into a reply.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from bot.i18n import Text, excerpt
+from bot import permissions
+from bot.i18n import Joined, Text, excerpt, text_of
 from bot.media.attachments import AttachmentError, safe_sound, still_image
 from bot.media.pool import MediaCrashed, MediaPool, MediaTimeout
 from bot.settings import LimitSettings
-from bot.templates.errors import UnusableTemplate
+from bot.templates.errors import TemplateError, UnusableTemplate
 from bot.templates.library import TemplateLibrary
 from bot.templates.params import ImageData
 from bot.templates.template import LORAS, Template
 
-from .access import Access, Actor
+from .access import Access, Asker
 from .engine import JobEngine
 from .errors import RefusedRequest
 from .flags import parse_aspect, parse_flags, size_for
@@ -37,7 +40,7 @@ from .followups import Draft, FollowUps
 from .lora_tags import resolve, take_loras
 from .model import Job, JobRequest
 from .policy import Policies
-from .store import JobStore
+from .store import JobStore, StoredReply
 
 # /imagine's options (and inline flags) -> the template parameter each sets
 log = logging.getLogger(__name__)
@@ -60,17 +63,73 @@ class RequestError(RefusedRequest, ValueError):
     """What the member asked for cannot be run; the message says why and what to change."""
 
 
-@dataclass(frozen=True, slots=True)
-class Asker:
-    """Who asks, and where, as the cog read it from Discord."""
+CHECKS = ("access", "policy", "permissions", "cooldown", "caps")  # the door's checks, always in this order
 
-    user_id: int
-    guild_id: int | None  # None in direct messages
-    channel_id: int
-    locale: str = "en-US"
-    roles: frozenset[int] = frozenset()
-    channel_nsfw: bool = False  # the channel is age-restricted
-    manages_guild: bool = False  # Manage Server or Administrator where they ask (for `Access.admin`)
+
+@dataclass(frozen=True, slots=True)
+class Knock:
+    """A member at the door: who asks, for what, on which result, and what the cog read from Discord."""
+
+    asker: Asker
+    action: str = "imagine"  # or a follow-up of `job`: reroll, vary, upscale, edit
+    job: Job | None = None
+    texts: tuple[str, ...] | None = None  # the prompt (and negative) asked for; None: the result's prompt
+    bot_permissions: int | None = None  # the bot's permission bits where the result is shown; None: unknown
+
+
+class Ticket:
+    """An open door: the member passed every check and holds a reserved place in the queue until the `with`
+    block of `Admission.open` ends, by which time the job is accepted (or refused). What the member asked for
+    is bound here (`imagine`, `reroll`, `edit`, `vary`, `upscale`: a job, or a `RefusedRequest`) and ends in
+    `accept`."""
+
+    def __init__(self, admission: Admission, knock: Knock, private: bool) -> None:
+        self._admission, self.asker, self.parent, self.private = admission, knock.asker, knock.job, private
+
+    async def imagine(
+        self, prompt: str, given: dict[str, Any], image: ImageData | None = None, audio: ImageData | None = None
+    ) -> Job:
+        admission = self._admission
+        return await self._job(admission.imagine(self.asker, prompt, given, image, private=self.private, audio=audio))
+
+    async def reroll(self, note: str | None) -> Job:
+        return await self._job(self._draft(self._admission.followups.reroll, note))
+
+    async def edit(self, prompt: str, negative: str | None, note: str | None) -> Job:
+        return await self._job(self._draft(lambda job: self._admission.followups.edit(job, prompt, negative), note))
+
+    async def vary(self, result: ImageData, note: str | None) -> Job:
+        return await self._job(self._from_result(self._admission.followups.vary, result, note))
+
+    async def upscale(self, result: ImageData, note: str | None) -> Job:
+        return await self._job(self._from_result(self._admission.followups.upscale, result, note))
+
+    async def accept(self, job: Job, message_id: int | None, token: str | None) -> None:
+        """The job queued; its reply is `message_id` (the loading message), edited through `token` while valid."""
+        await self._admission.engine.accept(job, StoredReply(job.request.channel_id, message_id, token))
+
+    async def _draft(self, make: Callable[[Job], Draft], note: str | None) -> JobRequest:
+        if self.parent is None:
+            raise ValueError("a follow-up is opened on a result")
+        return self._admission.request(self.asker, make(self.parent), note, self.private)
+
+    async def _from_result(
+        self, make: Callable[[Job, ImageData], Draft], result: ImageData, note: str | None
+    ) -> JobRequest:
+        """A result followed up goes through the checks a member's attachment does (size, pixels, a still image,
+        re-encoded), since ComfyUI may have made it larger than a member may send."""
+        still = await self._admission.still(self.asker, result, what="result_image")
+        return await self._draft(lambda job: make(job, still), note)
+
+    @staticmethod
+    async def _job(making: Awaitable[JobRequest]) -> Job:
+        """Whatever refuses it, as the one refusal (said in the member's language)."""
+        try:
+            return Job(await making)
+        except RefusedRequest:
+            raise
+        except (TemplateError, AttachmentError) as exc:
+            raise RefusedRequest.saying(text_of(exc)) from None
 
 
 class Admission:
@@ -91,30 +150,86 @@ class Admission:
         self.followups, self.access, self.media = followups, access, media
         self.default_template = default_template
         self._last_follow_up: dict[int, float] = {}
+        # the door's checks, in `CHECKS`' order; each says why not, or None
+        self.checks: tuple[tuple[str, Callable[[Knock], Text | None]], ...] = (
+            ("access", self._access),
+            ("policy", self._policy),
+            ("permissions", self._permissions),
+            ("cooldown", self._cooldown),
+            ("caps", lambda knock: self.over_caps(knock.asker.user_id)),
+        )
 
-    # ---- from memory, before the acknowledgement ------------------------------------------------------
+    # ---- the door: from memory, within Discord's 3 seconds ----------------------------------------------
 
-    def refusal(self, asker: Asker, *texts: str) -> Text | None:
-        """The server's rules for this member here, on these texts; None when they may."""
-        policy = self.policies.of(asker.guild_id)
-        text = "\n".join(texts)
-        return policy.refusal(in_dm=asker.guild_id is None, channel_id=asker.channel_id, roles=asker.roles, text=text)
+    def refusal(self, knock: Knock) -> Text | None:
+        """Why the door stays shut (the first check, in `CHECKS`' order, that says no), or None. Nothing is
+        reserved or recorded: the Edit button asks this before its form opens, the form's submission opens."""
+        for _, check in self.checks:
+            if (reason := check(knock)) is not None:
+                return reason
+        return None
+
+    @contextmanager
+    def open(self, knock: Knock) -> Iterator[Ticket]:
+        """Every check, in one order; when all pass, the follow-up cooldown starts and the member's place is
+        reserved (no await in between), held until the block ends. Raises `RefusedRequest` with the first
+        reason."""
+        reason = self.refusal(knock)
+        if reason is not None:
+            raise RefusedRequest.saying(reason)
+        user_id = knock.asker.user_id
+        if knock.job is not None:
+            self._last_follow_up[user_id] = time.monotonic()
+        self.engine.reservations.add(user_id)
+        try:
+            yield Ticket(self, knock, self.private(knock.asker))
+        finally:
+            self.engine.reservations.remove(user_id)
 
     def private(self, asker: Asker) -> bool:
         """Whether the member's new job is private: their setting now, where the server allows it."""
         return self.policies.of(asker.guild_id).allow_private and self.store.wants_private(asker.user_id)
 
-    def cooldown(self, user_id: int) -> Text | None:
+    def _access(self, knock: Knock) -> Text | None:
+        """A follow-up is the result's maker's, its server's moderators', or anyone's there where it allows it."""
+        if knock.job is None or self.access.may_act_on(knock.asker, knock.job, knock.action):
+            return None
+        return Text("results.not_yours", action=Text(f"verb.{knock.action}"))
+
+    def _policy(self, knock: Knock) -> Text | None:
+        """The server's rules for this member here, on what they asked for (again on what is bound: `request`)."""
+        texts = knock.texts
+        if texts is None:
+            texts = (str(knock.job.request.bound.values.get("prompt") or ""),) if knock.job is not None else ()
+        return self._policy_on(knock.asker, *texts)
+
+    def _policy_on(self, asker: Asker, *texts: str) -> Text | None:
+        policy = self.policies.of(asker.guild_id)
+        text = "\n".join(texts)
+        return policy.refusal(in_dm=asker.guild_id is None, channel_id=asker.channel_id, roles=asker.roles, text=text)
+
+    def _permissions(self, knock: Knock) -> Text | None:
+        """What the bot lacks where the result will be shown, said before any job runs (a private result needs
+        nothing of the channel)."""
+        asker = knock.asker
+        if knock.bot_permissions is None or asker.guild_id is None or self.private(asker):
+            return None
+        lacking = permissions.missing(knock.bot_permissions)
+        if not lacking:
+            return None
+        return Text("permission.missing", permissions=Joined([Text(f"permission.{name}") for name in lacking], ", "))
+
+    def _cooldown(self, knock: Knock) -> Text | None:
         """Between two follow-ups of one member (rerolls by reaction or button come quickly)."""
-        left = self._last_follow_up.get(user_id, 0.0) + self.limits.reroll_cooldown - time.monotonic()
-        if left > 0:
-            return Text("results.cooldown", seconds=f"{left:.0f}")
-        self._last_follow_up[user_id] = time.monotonic()
-        return None
+        if knock.job is None:
+            return None
+        last = self._last_follow_up.get(knock.asker.user_id)
+        left = 0.0 if last is None else last + self.limits.reroll_cooldown - time.monotonic()
+        return Text("results.cooldown", seconds=f"{left:.0f}") if left > 0 else None
 
     def over_caps(self, user_id: int) -> Text | None:
         """Why a member's new job cannot be queued (over their cap, or the queue is full), or None. Jobs being
-        made (reserved by `reserved`) count as queued."""
+        made (reserved by `open`) count as queued."""
         engine, limits = self.engine, self.limits
         mine = engine.jobs_of(user_id)
         count = len(mine) + engine.reservations.of(user_id)
@@ -125,21 +240,6 @@ class Admission:
         if len(engine.scheduler) + engine.reservations.total() >= limits.queue_max:
             return Text("admission.queue_full", limit=limits.queue_max)
         return None
-
-    @contextmanager
-    def reserved(self, user_id: int) -> Iterator[Text | None]:
-        """Check the caps and, when they allow it, reserve the member's place in the same step (no await in
-        between), held until the block ends, by which time the job is accepted (or refused). Yields the reason
-        when the caps do not allow it."""
-        problem = self.over_caps(user_id)
-        if problem is not None:
-            yield problem
-            return
-        self.engine.reservations.add(user_id)
-        try:
-            yield None
-        finally:
-            self.engine.reservations.remove(user_id)
 
     # ---- requests -------------------------------------------------------------------------------------
 
@@ -186,34 +286,13 @@ class Admission:
             name = next((p.name for p in chosen.parameters.values() if p.type == "image"), None)
             if name is None:
                 raise RequestError("imagine.no_image", template=chosen.name)
-            values[name] = await self._still(asker, image)
+            values[name] = await self.still(asker, image)
         if audio is not None:
             name = next((p.name for p in chosen.parameters.values() if p.type == "audio"), None)
             if name is None:
                 raise RequestError("imagine.no_audio", template=chosen.name)
             values[name] = await self._sound(asker, audio)
-        return self._request(asker, Draft(chosen.name, values, "imagine"), None, private)
-
-    def reroll(self, job: Job, asker: Asker, note: str | None, *, private: bool) -> JobRequest:
-        return self._request(asker, self.followups.reroll(job), note, private)
-
-    def edit(
-        self, job: Job, asker: Asker, prompt: str, negative: str | None, note: str | None, *, private: bool
-    ) -> JobRequest:
-        return self._request(asker, self.followups.edit(job, prompt, negative), note, private)
-
-    async def vary(self, job: Job, asker: Asker, image: ImageData, note: str | None, *, private: bool) -> JobRequest:
-        """A result varied: the result goes through the checks a member's attachment does (size, pixels, a still
-        image, re-encoded), since ComfyUI may have made it larger than a member may send."""
-        return self._request(
-            asker, self.followups.vary(job, await self._still(asker, image, what="result_image")), note, private
-        )
-
-    async def upscale(self, job: Job, asker: Asker, image: ImageData, note: str | None, *, private: bool) -> JobRequest:
-        """A result upscaled, its image checked as a member's attachment is (see `vary`)."""
-        return self._request(
-            asker, self.followups.upscale(job, await self._still(asker, image, what="result_image")), note, private
-        )
+        return self.request(asker, Draft(chosen.name, values, "imagine"), None, private)
 
     def default_problem(self, option: str, value: str) -> Text | None:
         """A default a member saves (`/settings set`) is held, when saved, to what every later /imagine will hold
@@ -243,7 +322,7 @@ class Admission:
     def _media_seconds(self) -> float:
         return min(self.limits.media_seconds, ATTACHMENT_SECONDS)
 
-    async def _still(self, asker: Asker, image: ImageData, *, what: str = "attachment") -> ImageData:
+    async def still(self, asker: Asker, image: ImageData, *, what: str = "attachment") -> ImageData:
         """The member's attachment (or a result, `what="result_image"`, told as such) as a still PNG the bot
         encoded."""
         try:
@@ -254,30 +333,30 @@ class Admission:
             )
         except AttachmentError as exc:
             told = Text(exc.text.key.replace("attachment.", f"{what}.", 1), **exc.text.params)
-            raise RequestError("raw", message=told) from None
+            raise RequestError.saying(told) from None
         return ImageData(still.data, still.filename)
 
     async def _sound(self, asker: Asker, sound: ImageData) -> ImageData:
         """The member's sound as a FLAC the bot encoded."""
         if (too_big := self.attachment_too_big(len(sound.data))) is not None:
-            raise RequestError("raw", message=too_big)
+            raise RequestError.saying(too_big)
         try:
             data, filename = await self._media(
                 asker, safe_sound, sound.data, sound.filename, max_seconds=SOUND_MAX_SECONDS
             )
         except AttachmentError as exc:
-            raise RequestError("raw", message=exc.text) from None
+            raise RequestError.saying(exc.text) from None
         return ImageData(data, filename)
 
-    def _request(self, asker: Asker, draft: Draft, note: str | None, private: bool) -> JobRequest:
+    def request(self, asker: Asker, draft: Draft, note: str | None, private: bool) -> JobRequest:
         """Every path ends here: bound, held to every limit and the server's words, and runnable somewhere."""
         template = self._template(asker, draft.template)
         self._within_limits(draft.values, {})  # the server's limits first: a template's own bounds may be wider
         bound = template.bind(draft.values)
         self._within_limits(bound.values, bound.graph)  # and on what runs: defaults, the workflow's own batch
-        refusal = self.refusal(asker, *(str(bound.values.get(k) or "") for k in ("prompt", "negative")))
+        refusal = self._policy_on(asker, *(str(bound.values.get(k) or "") for k in ("prompt", "negative")))
         if refusal is not None:
-            raise RequestError("raw", message=refusal)
+            raise RequestError.saying(refusal)
         unrunnable = self.engine.pool.never_runnable(bound.graph)
         if unrunnable is not None:
             raise RequestError("imagine.unrunnable", detail=unrunnable)
@@ -346,8 +425,7 @@ class Admission:
         try:
             return self.library.get(name)
         except UnusableTemplate as exc:
-            actor = Actor(asker.user_id, asker.guild_id, asker.roles, asker.manages_guild)
-            if exc.text.key == "template.refused" and self.access.admin(actor):
+            if exc.text.key == "template.refused" and self.access.admin(asker):
                 raise RequestError("template.refused_why", name=name, reason=exc.reason) from None
             raise
 

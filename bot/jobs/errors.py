@@ -3,7 +3,9 @@ the cogs' one error path); the rest are for the operator's log, and end the job 
 
 from __future__ import annotations
 
-from bot.i18n import LocalizedError
+from typing import Self
+
+from bot.i18n import LocalizedError, Text
 
 
 class JobError(Exception):
@@ -13,6 +15,11 @@ class JobError(Exception):
 class RefusedRequest(JobError, LocalizedError):
     """What a member asked for cannot be made: a wrong flag, a limit, a follow-up that cannot be; the message
     says why and what to change."""
+
+    @classmethod
+    def saying(cls, text: Text) -> Self:
+        """The refusal that says `text` (a reason found by a check, or another error's words)."""
+        return cls(text.key, **text.params)
 
 
 class IllegalTransition(JobError):

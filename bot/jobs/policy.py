@@ -1,7 +1,8 @@
 """Per-server rules: where and by whom images may be made, banned words, DMs, spoilers outside NSFW channels.
 
-Defaults come from settings (`POLICY__*`); `/config` stores a server's own rules in SQLite. Policies are kept in
-memory (loaded at start, updated by `/config`) so checking one never waits on the database.
+Defaults come from settings (`POLICY__*`); `/config` and `/rerolls` store a server's own rules in the database.
+Policies are kept in memory (loaded at start, updated by those commands) so checking one never waits on the
+database: the door (`admission.py`) reads them within Discord's 3 seconds.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from bot.i18n import Listed, Text
 from .store import JobStore
 
 KEY = "policy"
+REROLLS = "rerolls"  # `/rerolls` as it was stored before it was part of the policy: read at start, never written
 
 
 def readable(text: str) -> str:
@@ -36,6 +38,7 @@ class Policy:
     banned_words: tuple[str, ...] = ()
     spoiler_outside_nsfw: bool = False
     allow_private: bool = True
+    everyone_follows_up: bool = False  # `/rerolls everyone`: any member here may reroll, vary, edit its results
     _pattern: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
 
     def banned(self, text: str) -> bool:
@@ -80,7 +83,11 @@ class Policy:
                 changes[key] = frozenset(int(x) for x in data[key])
         if "banned_words" in data:
             changes["banned_words"] = tuple(str(w) for w in data["banned_words"])
-        for key in ("spoiler_outside_nsfw", "allow_private"):  # a stored "dms" is ignored: DMs are no server's
+        for key in (
+            "spoiler_outside_nsfw",
+            "allow_private",
+            "everyone_follows_up",
+        ):  # a stored "dms" is ignored: DMs are no server's
             if key in data:
                 changes[key] = bool(data[key])
         return replace(base, **changes)
@@ -95,8 +102,10 @@ class Policies:
         self._by_guild: dict[int, Policy] = {}
 
     async def load(self) -> None:
+        for guild_id, who in (await self.store.every_guilds_setting(REROLLS)).items():
+            self._by_guild[guild_id] = replace(self.default, everyone_follows_up=who == "everyone")
         for guild_id, value in (await self.store.every_guilds_setting(KEY)).items():
-            self._by_guild[guild_id] = Policy.from_json(value, self.default)
+            self._by_guild[guild_id] = Policy.from_json(value, self._by_guild.get(guild_id, self.default))
 
     def of(self, guild_id: int | None) -> Policy:
         return self._by_guild.get(guild_id, self.default) if guild_id is not None else self.default

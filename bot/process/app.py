@@ -15,6 +15,7 @@ from aiohttp import web
 from ..bot import ComfyBot
 from ..comfy.pool import BackendPool
 from ..jobs.access import Access
+from ..jobs.admission import Admission
 from ..jobs.engine import JobEngine
 from ..jobs.store import JobStore, StoreError, records
 from ..jobs.store.lease import DispatcherLease
@@ -40,6 +41,7 @@ class App:
     settings: Settings
     access: Access
     media: MediaPool
+    admission: Admission
     metrics_port: int | None = None
     _metrics_runner: web.AppRunner | None = None
     _pruner: asyncio.Task[None] | None = None

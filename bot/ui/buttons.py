@@ -1,13 +1,15 @@
-"""Persistent buttons: custom ids carry the job id, so they work on any message, across restarts."""
+"""Persistent buttons: custom ids carry the job id, so they work on any message, across restarts. A pressed
+button's custom id loads its job, and its callback calls the bot's typed `ButtonHandlers`; who may press it is
+the door's to say (`jobs/admission.py`)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import discord
-from discord.ext import commands
 
 from bot.i18n import Text
+from bot.jobs.model import Job
 
 CANCEL_PREFIX = "job:cancel:"
 
@@ -22,14 +24,33 @@ async def taking_work(interaction: discord.Interaction) -> bool:
     return False
 
 
-async def _cog(interaction: discord.Interaction, name: str) -> Any:
-    """The cog that handles a button, or None after telling the member it is not available."""
-    client = interaction.client
-    cog = client.get_cog(name) if isinstance(client, commands.bot.BotBase) else None
-    if cog is None:
-        text = Text("buttons.unavailable").render(str(interaction.locale))
-        await interaction.response.send_message(text, ephemeral=True)
-    return cog
+@runtime_checkable
+class ButtonHandlers(Protocol):
+    """What the buttons call, typed: the bot's `buttons` (the cogs' `ButtonRoutes`)."""
+
+    async def job(self, job_id: str) -> Job | None:
+        """The job a custom id names (any ever made), or None."""
+
+    async def result_button(
+        self, interaction: discord.Interaction, action: str, job: Job | None, index: int | None
+    ) -> None: ...
+
+    async def cancel_button(self, interaction: discord.Interaction, job_id: str) -> None: ...
+
+
+def _handlers(interaction: discord.Interaction) -> ButtonHandlers | None:
+    handlers = getattr(interaction.client, "buttons", None)
+    return handlers if isinstance(handlers, ButtonHandlers) else None
+
+
+async def _unavailable(interaction: discord.Interaction) -> None:
+    text = Text("buttons.unavailable").render(str(interaction.locale))
+    await interaction.response.send_message(text, ephemeral=True)
+
+
+async def _job(interaction: discord.Interaction, job_id: str) -> Job | None:
+    handlers = _handlers(interaction)
+    return await handlers.job(job_id) if handlers is not None else None
 
 
 class CancelButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"job:cancel:(?P<job>[0-9a-f-]{36})"):
@@ -52,9 +73,11 @@ class CancelButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"jo
         return await taking_work(interaction)
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        cog = await _cog(interaction, "QueueCog")
-        if cog is not None:
-            await cog.cancel_for(interaction, self.job_id, typed=False)
+        handlers = _handlers(interaction)
+        if handlers is None:
+            await _unavailable(interaction)
+            return
+        await handlers.cancel_button(interaction, self.job_id)
 
 
 def progress_view(job_id: str, locale: str | None = None) -> discord.ui.View:
@@ -88,21 +111,26 @@ class ResultButton(
         custom_id = f"job:{action}:{job_id}" + (f":{index}" if index is not None else "")
         super().__init__(discord.ui.Button(label=label, emoji=emoji, style=style, custom_id=custom_id))
         self.action, self.job_id, self.index = action, job_id, index
+        self.job: Job | None = None  # loaded from the custom id when pressed
 
     @classmethod
     async def from_custom_id(
         cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: Any
     ) -> ResultButton:
         index = int(match["index"]) if match["index"] else None
-        return cls(match["action"], match["job"], index)
+        pressed = cls(match["action"], match["job"], index)
+        pressed.job = await _job(interaction, match["job"])
+        return pressed
 
     async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
         return await taking_work(interaction)
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        cog = await _cog(interaction, "ResultsCog")
-        if cog is not None:
-            await cog.on_button(interaction, self.action, self.job_id, self.index)
+        handlers = _handlers(interaction)
+        if handlers is None:
+            await _unavailable(interaction)
+            return
+        await handlers.result_button(interaction, self.action, self.job, self.index)
 
 
 class PickSelect(
@@ -123,12 +151,15 @@ class PickSelect(
             )
         )
         self.action, self.job_id = action, job_id
+        self.job: Job | None = None  # loaded from the custom id when picked
 
     @classmethod
     async def from_custom_id(
         cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: Any
     ) -> PickSelect:
-        return cls(match["action"], match["job"])
+        picked = cls(match["action"], match["job"])
+        picked.job = await _job(interaction, match["job"])
+        return picked
 
     async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
         return await taking_work(interaction)
@@ -136,9 +167,11 @@ class PickSelect(
     async def callback(self, interaction: discord.Interaction) -> None:
         values = self.item.values or ["1"]  # what the member picked
         index = int(values[0]) if values[0].isdigit() else 1
-        cog = await _cog(interaction, "ResultsCog")
-        if cog is not None:
-            await cog.on_button(interaction, self.action, self.job_id, index)
+        handlers = _handlers(interaction)
+        if handlers is None:
+            await _unavailable(interaction)
+            return
+        await handlers.result_button(interaction, self.action, self.job, index)
 
 
 PER_IMAGE_BUTTONS = 5  # up to this many images: a row of U buttons and a row of V buttons; more: a menu each

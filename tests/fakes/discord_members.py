@@ -97,17 +97,24 @@ class MemberActions:
         )
 
     async def submit_modal(
-        self, custom_id: str, values: dict[str, str], *, user_id: int = USER_ID, message: Message | None = None
+        self,
+        custom_id: str,
+        values: dict[str, str],
+        *,
+        user_id: int = USER_ID,
+        message: Message | None = None,
+        member: Json | None = None,
     ) -> Interaction:
         """A member submits a modal the bot opened (`custom_id` from the type-9 callback): one text input each.
-        `message`: the message whose button opened it."""
+        `message`: the message whose button opened it; `member` overrides member fields (their roles), as for
+        `click`."""
         channel = message.channel_id if message is not None else CHANNEL_ID
         interaction = self._new_interaction(channel, user_id, MODAL_SUBMIT, message.id if message else None)
         rows = [
             {"type": 1, "components": [{"type": 4, "custom_id": key, "value": value}]} for key, value in values.items()
         ]
         data = {"custom_id": custom_id, "components": rows}
-        payload = self._interaction(interaction, data, member_payload(user_id))
+        payload = self._interaction(interaction, data, member_payload(user_id, member))
         if message is not None:
             payload["message"] = message.payload(self._base())
         await self.dispatch("INTERACTION_CREATE", payload)
