@@ -10,9 +10,7 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import signal
-import socket
 import sys
 import uuid
 from pathlib import Path
@@ -41,16 +39,13 @@ from .jobs.engine import JobEngine
 from .jobs.followups import FollowUps
 from .jobs.policy import Policies, Policy
 from .jobs.store import JobStore, StoreError
-from .jobs.store.lease import DispatcherLease
-from .jobs.store.relay import RelayBox
 from .jobs.views import Views
 from .media.pool import MediaPool
 from .process import collector, event_loop
 from .process.app import App, bounded
-from .process.instance import InstanceLock
 from .process.logs import configure_logging
 from .process.metrics import Metrics
-from .process.relaying import GatewayRelay
+from .process.roles import role_for
 from .settings import ConfigError, DiscordSettings, Settings, load_settings, load_settings_without_discord
 from .settings.comfy import BackendSettings
 from .templates.catalog import catalog_of
@@ -240,51 +235,23 @@ async def run(settings: Settings, *, sync_only: bool = False) -> None:
     terminated = asyncio.Event()
     with contextlib.suppress(NotImplementedError):  # SIGTERM: docker stop, systemd, every orchestrator
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, terminated.set)
-    url = settings.database.url.get_secret_value() if settings.database.url else None
-    shared = settings.shares_work and not sync_only and url is not None  # other processes run the other shards
-    # One process runs the jobs of a database: on SQLite the file's lock, on PostgreSQL the dispatcher lease. A
-    # process with all the shards waits for it as a standby before anything touches Discord or ComfyUI; one that
-    # shares the bot connects its shards at once and relays to the holder meanwhile (relaying.py).
-    lease = DispatcherLease(url, retry=settings.database.lease_retry) if url and not sync_only else None
-    lock = InstanceLock(settings.database.path).acquire() if url is None else None
-    if lease is not None and not shared and not await lease.acquire(terminated):
+    role = role_for(settings, sync_only=sync_only)  # chosen once (process/roles.py)
+    if not await role.claim(terminated):  # before anything touches Discord or ComfyUI
         return  # SIGTERM while waiting
-    keeper = asyncio.create_task(lease.keep_or_stop(terminated)) if lease is not None and not shared else None
-    relay: GatewayRelay | None = None
-    bound = settings.discord.shutdown_timeout
     try:
         async with aiohttp.ClientSession() as session:
             app = await assemble(settings, session, force_sync=sync_only)
-            role = "relaying" if shared else "held" if lease else "none"
-            name = lease.name if lease else f"{socket.gethostname()}:{os.getpid()}"
-            app.metrics.describe_process(name, "postgresql" if url else "sqlite", role)
-            token = settings.discord.token.get_secret_value()
+            app.metrics.describe_process(role.process, role.database, role.name)
             try:
-                await app.login(token)  # runs setup_hook, which syncs
+                await app.login(settings.discord.token.get_secret_value())  # runs setup_hook, which syncs
                 if not sync_only:
-                    if shared and lease is not None and url is not None:
-                        await app.serve_metrics()
-                        relay = GatewayRelay(app.bot, await RelayBox(url, lease.name).open())
-                        relay.relay()  # before the shards connect: nothing they receive is handled here yet
-                        keeper = asyncio.create_task(app.lead(lease, relay, terminated), name="lead")
-                    else:
-                        if lease is not None:
-                            app.engine.fence = lease
-                        await app.start()  # recovered jobs are shown now that the bot knows who it is
+                    await role.start(app, terminated)
                     collector.settle()
                     await app.until_terminated(terminated)
             finally:
-                await bounded(app.close(), bound)
+                await bounded(app.close(), settings.discord.shutdown_timeout)
     finally:
-        if keeper is not None:
-            keeper.cancel()
-            await asyncio.gather(keeper, return_exceptions=True)
-        if relay is not None:
-            await relay.close()
-        if lease is not None:
-            await lease.release()
-        if lock is not None:
-            lock.release()
+        await role.stop()
 
 
 USAGE = """python -m bot [command]
