@@ -56,7 +56,7 @@ from .discord_payloads import (
     user,
 )
 from .discord_ratelimit import Limited, RateLimits
-from .discord_routes import MessageRoutes
+from .discord_routes import MessageRoutes, error_answer, json_answer
 from .discord_rules import Refused, check_commands
 
 __all__ = [
@@ -80,7 +80,7 @@ LATENCY = 0.04  # 20-60 ms with the default jitter of ±50 %
 RECORDED = web.RequestKey("recorded", Request)
 
 
-class FakeDiscord(MemberActions, MessageRoutes):
+class FakeDiscord:
     def __init__(
         self,
         *,
@@ -132,6 +132,11 @@ class FakeDiscord(MemberActions, MessageRoutes):
         self._pulse = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self.port = 0
+        self.routes = MessageRoutes(self)  # the message routes, answered as Discord answers them
+        self.people = MemberActions(self)  # what members do, sent to the bot through the gateway
+        people = self.people
+        self.click, self.react, self.submit_modal = people.click, people.react, people.submit_modal
+        self.interact, self.autocomplete, self.attachment = people.interact, people.autocomplete, people.attachment
 
     # ---- lifecycle and waiting -----------------------------------------------------------------------
 
@@ -161,8 +166,8 @@ class FakeDiscord(MemberActions, MessageRoutes):
         app = web.Application(middlewares=[self._record], client_max_size=256 * 2**20)
         app.router.add_get("/gateway", self._gateway)
         app.router.add_route("*", API + "/{path:.*}", self._rest)
-        app.router.add_get("/attachments/{mid}/{n}/{name}", self._attachment)
-        app.router.add_get("/uploads/{aid}/{name}", self._upload)
+        app.router.add_get("/attachments/{mid}/{n}/{name}", self.routes.attachment)
+        app.router.add_get("/uploads/{aid}/{name}", self.routes.upload)
         self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.1)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -330,18 +335,18 @@ class FakeDiscord(MemberActions, MessageRoutes):
                 raise Refused(400, 50109, "The request body contains invalid JSON.")
             if invalid:  # what Discord's own description of its API refuses, refused as Discord does
                 recorded.code = 50035
-                response = self._json(discord_openapi.error_body(invalid), 400)
+                response = json_answer(discord_openapi.error_body(invalid), 400)
             else:
                 response = await handler(request)
         except Refused as exc:
             recorded.code = exc.code
-            response = self._error(exc.status, exc.code, exc.message)
+            response = error_answer(exc.status, exc.code, exc.message)
         except Limited as exc:
             recorded.code = 429
-            response = self._json(exc.body, 429, exc.headers)
+            response = json_answer(exc.body, 429, exc.headers)
         except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:  # never a 500 for a body:
             recorded.code = 50035  # a value the fake could not use is a form body Discord would refuse
-            response = self._error(400, 50035, f"Invalid Form Body ({type(exc).__name__}: {exc})")
+            response = error_answer(400, 50035, f"Invalid Form Body ({type(exc).__name__}: {exc})")
         recorded.status = response.status
         if self.check_answers and isinstance(response, web.Response) and response.content_type == "application/json":
             answered = json.loads(response.body) if isinstance(response.body, bytes) and response.body else None
@@ -356,9 +361,9 @@ class FakeDiscord(MemberActions, MessageRoutes):
         parts = path.split("/")
         method = request.method
         if request.headers.get("Authorization") != f"Bot {self.token}" and parts[0] not in ("interactions", "webhooks"):
-            return self._error(401, 0, "401: Unauthorized")  # topics/oauth2#bot-users: a bot's token, or nothing
+            return error_answer(401, 0, "401: Unauthorized")  # topics/oauth2#bot-users: a bot's token, or nothing
         if path == "gateway/bot":
-            return self._json(
+            return json_answer(
                 {
                     "url": self.gateway_url,
                     "shards": self.recommended_shards,
@@ -366,19 +371,19 @@ class FakeDiscord(MemberActions, MessageRoutes):
                 }
             )
         if path == "users/@me":  # the spec's UserPIIResponse: the user, and what only they see of themselves
-            return self._json(user(BOT_ID, "comfybot", bot=True) | {"mfa_enabled": False, "locale": "en-US"})
+            return json_answer(user(BOT_ID, "comfybot", bot=True) | {"mfa_enabled": False, "locale": "en-US"})
         if path == "users/@me/channels" and method == "POST":  # open a DM with a member
             recipient = int((recorded.json or {})["recipient_id"])
             dm = {"id": str(DM_CHANNEL_ID + recipient), "type": 1, "last_message_id": None}
-            return self._json({**dm, "recipients": [user(recipient, f"member{recipient}")]})
+            return json_answer({**dm, "recipients": [user(recipient, f"member{recipient}")]})
         if path == "users/@me/guilds":
-            return self._json([{"id": str(g), "name": "Community", "icon": None, "owner": False} for g in self.guilds])
+            return json_answer([{"id": str(g), "name": "Community", "icon": None, "owner": False} for g in self.guilds])
         if parts[0] == "guilds" and method == "GET":
             return self._guild_route(parts[1:])
         if parts[0] == "users" and len(parts) == 2 and method == "GET":
-            return self._json(user(int(parts[1]), f"member{parts[1]}"))
+            return json_answer(user(int(parts[1]), f"member{parts[1]}"))
         if path in ("oauth2/applications/@me", "applications/@me"):
-            return self._json(
+            return json_answer(
                 {
                     "id": str(BOT_ID),
                     "name": "comfybot",
@@ -407,12 +412,12 @@ class FakeDiscord(MemberActions, MessageRoutes):
         if self.faults and parts[0] in ("interactions", "webhooks", "channels"):
             return self._fault(self.faults.popleft())
         if parts[0] == "interactions":
-            return self._callback(parts[1], parts[2], recorded)
+            return self.routes.callback(parts[1], parts[2], recorded)
         if parts[0] == "webhooks":
-            return self._webhook(method, parts[2], parts[3:], recorded)
+            return self.routes.webhook(method, parts[2], parts[3:], recorded)
         if parts[0] == "channels" and len(parts) >= 3 and parts[2] == "messages":
-            return self._channel_message(method, int(parts[1]), parts[3:], recorded)
-        return self._error(404, 0, f"no such route in the fake: {method} {path}")
+            return self.routes.channel_message(method, int(parts[1]), parts[3:], recorded)
+        return error_answer(404, 0, f"no such route in the fake: {method} {path}")
 
     def _guild_route(self, rest: list[str]) -> web.Response:
         """GET /guilds/{id}[/roles|/channels|/members/{user}] (resources/guild), as the bot token sees them."""
@@ -420,16 +425,16 @@ class FakeDiscord(MemberActions, MessageRoutes):
             raise Refused(404, 10004, "Unknown Guild")
         guild = self.guild_payload(int(rest[0]))
         if len(rest) == 1:
-            return self._json({k: v for k, v in guild.items() if k not in ("channels", "members")})
+            return json_answer({k: v for k, v in guild.items() if k not in ("channels", "members")})
         if rest[1] in ("roles", "channels"):
-            return self._json(guild[rest[1]])
+            return json_answer(guild[rest[1]])
         if rest[1] == "members" and len(rest) == 3:
             member = next((m for m in guild["members"] if m["user"]["id"] == rest[2]), None)
             member = member or self.members.get((int(rest[0]), int(rest[2]) if rest[2].isdigit() else 0))
             if member is None:
                 raise Refused(404, 10007, "Unknown Member")
-            return self._json(member)
-        return self._error(404, 0, "no such guild route in the fake")
+            return json_answer(member)
+        return error_answer(404, 0, "no such guild route in the fake")
 
     def _fault(self, status: int) -> web.Response:
         """An outage answer, as Discord gives them: 429 with when to retry, or a bare 5xx."""
@@ -437,7 +442,7 @@ class FakeDiscord(MemberActions, MessageRoutes):
         if status == 429:
             headers = {"Retry-After": "0.2", "X-RateLimit-Scope": "shared", "Via": "1.1 google"}
             body = {"code": 0, "message": "You are being rate limited.", "retry_after": 0.2, "global": False}
-            return self._json(body, 429, headers)
+            return json_answer(body, 429, headers)
         return web.Response(status=status, text="upstream unavailable")
 
     def _commands(self, method: str, scope: str, body: Any) -> web.Response:
@@ -457,7 +462,7 @@ class FakeDiscord(MemberActions, MessageRoutes):
                 }
                 for cmd in body or []
             ]
-        return self._json(self.commands.get(scope, []))
+        return json_answer(self.commands.get(scope, []))
 
     # ---- what tests look at ----------------------------------------------------------------------------
 

@@ -3,8 +3,7 @@ modal submissions, reactions, attachments (each an INTERACTION_CREATE or MESSAGE
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .discord_payloads import (
     AUTOCOMPLETE,
@@ -24,39 +23,31 @@ from .discord_payloads import (
     user,
 )
 
+if TYPE_CHECKING:
+    from .discord_api import FakeDiscord
+
 
 class MemberActions:
-    """Mixed into FakeDiscord, whose gateway sends these."""
+    """What members do on one FakeDiscord, sent through its gateway."""
 
-    interactions: dict[str, Interaction]
-    uploads: dict[str, File]
-    upload_limit: int
-    attachment_size_limit: int | None
-    bot_denied: dict[int, int]
-    members: dict[tuple[int, int], Json]
-    _ids: Iterator[int]
-
-    # FakeDiscord's own (declared, not defined, so they are found on FakeDiscord and MessageRoutes)
-    dispatch: Callable[..., Awaitable[None]]
-    guild_of: Callable[[int], int]
-    bot_permissions: Callable[[int], int]
-    _base: Callable[[], str]
+    def __init__(self, discord: FakeDiscord) -> None:
+        self.discord = discord
 
     def _new_interaction(
         self, channel_id: int, user_id: int, kind: int, source_message_id: int | None = None
     ) -> Interaction:
-        limit = max(self.upload_limit, self.attachment_size_limit or 0)
+        limit = max(self.discord.upload_limit, self.discord.attachment_size_limit or 0)
         interaction = Interaction(
-            next(self._ids),
-            f"token-{next(self._ids)}",
+            next(self.discord._ids),
+            f"token-{next(self.discord._ids)}",
             channel_id,
             user_id,
             kind=kind,
             attachment_size_limit=limit,
             source_message_id=source_message_id,
-            guild_id=self.guild_of(channel_id),
+            guild_id=self.discord.guild_of(channel_id),
         )
-        self.interactions[interaction.token] = interaction
+        self.discord.interactions[interaction.token] = interaction
         return interaction
 
     async def click(
@@ -66,8 +57,10 @@ class MemberActions:
         overrides member fields, as for `interact`."""
         interaction = self._new_interaction(message.channel_id, user_id, COMPONENT, message.id)
         body = {"custom_id": custom_id, "component_type": 3 if "values" in data else 2, **data}
-        payload = self._interaction(interaction, body, member_payload(user_id, member))
-        await self.dispatch("INTERACTION_CREATE", {**payload, "message": message.payload(self._base())})
+        payload = self.payload_of(interaction, body, member_payload(user_id, member))
+        await self.discord.dispatch(
+            "INTERACTION_CREATE", {**payload, "message": message.payload(self.discord.routes.base())}
+        )
         return interaction
 
     async def react(
@@ -79,14 +72,14 @@ class MemberActions:
             member["user"] = user(BOT_ID, "comfybot", bot=True)
         else:  # a member of the server from now on, as GET /guilds/{id}/members/{user} answers (no `permissions`)
             stored = {k: v for k, v in member.items() if k != "permissions"}
-            self.members[(self.guild_of(message.channel_id), user_id)] = stored
-        await self.dispatch(
+            self.discord.members[(self.discord.guild_of(message.channel_id), user_id)] = stored
+        await self.discord.dispatch(
             "MESSAGE_REACTION_ADD",
             {
                 "user_id": str(BOT_ID if bot else user_id),
                 "channel_id": str(message.channel_id),
                 "message_id": str(message.id),
-                "guild_id": str(self.guild_of(message.channel_id)),
+                "guild_id": str(self.discord.guild_of(message.channel_id)),
                 "member": member,
                 "emoji": {"id": None, "name": emoji},
                 "burst": False,
@@ -114,17 +107,17 @@ class MemberActions:
             {"type": 1, "components": [{"type": 4, "custom_id": key, "value": value}]} for key, value in values.items()
         ]
         data = {"custom_id": custom_id, "components": rows}
-        payload = self._interaction(interaction, data, member_payload(user_id, member))
+        payload = self.payload_of(interaction, data, member_payload(user_id, member))
         if message is not None:
-            payload["message"] = message.payload(self._base())
-        await self.dispatch("INTERACTION_CREATE", payload)
+            payload["message"] = message.payload(self.discord.routes.base())
+        await self.discord.dispatch("INTERACTION_CREATE", payload)
         return interaction
 
     def attachment(self, filename: str, data: bytes, content_type: str = "image/png") -> tuple[str, Json]:
         """A file a member attached to a command: its id, and the `resolved` payload that carries it."""
-        attachment_id = str(next(self._ids))
-        self.uploads[attachment_id] = File(filename, data, content_type)
-        url = f"{self._base()}/uploads/{attachment_id}/{filename}"
+        attachment_id = str(next(self.discord._ids))
+        self.discord.uploads[attachment_id] = File(filename, data, content_type)
+        url = f"{self.discord.routes.base()}/uploads/{attachment_id}/{filename}"
         body = {
             "id": attachment_id,
             "filename": filename,
@@ -153,11 +146,11 @@ class MemberActions:
         interaction = self._new_interaction(channel_id, user_id, COMMAND)
         if guild_id is not None:
             interaction.guild_id = guild_id
-        data: Json = {"id": str(next(self._ids)), "name": name, "type": 1, "options": options or []}
+        data: Json = {"id": str(next(self.discord._ids)), "name": name, "type": 1, "options": options or []}
         if resolved:
             data["resolved"] = resolved
-        payload = self._interaction(interaction, data, member_payload(user_id, member), locale=locale)
-        await self.dispatch("INTERACTION_CREATE", payload)
+        payload = self.payload_of(interaction, data, member_payload(user_id, member), locale=locale)
+        await self.discord.dispatch("INTERACTION_CREATE", payload)
         return interaction
 
     async def autocomplete(
@@ -168,11 +161,11 @@ class MemberActions:
         interactions/receiving-and-responding#interaction-object-application-command-data-structure)."""
         interaction = self._new_interaction(CHANNEL_ID, user_id, AUTOCOMPLETE)
         typed = [{**o, "focused": True} if o["name"] == focused else o for o in options]
-        data: Json = {"id": str(next(self._ids)), "name": name, "type": 1, "options": typed}
-        await self.dispatch("INTERACTION_CREATE", self._interaction(interaction, data, member_payload(user_id)))
+        data: Json = {"id": str(next(self.discord._ids)), "name": name, "type": 1, "options": typed}
+        await self.discord.dispatch("INTERACTION_CREATE", self.payload_of(interaction, data, member_payload(user_id)))
         return interaction
 
-    def _interaction(self, interaction: Interaction, data: Json, member: Json, *, locale: str = "en-US") -> Json:
+    def payload_of(self, interaction: Interaction, data: Json, member: Json, *, locale: str = "en-US") -> Json:
         return {
             "id": str(interaction.id),
             "application_id": str(BOT_ID),
@@ -184,11 +177,11 @@ class MemberActions:
             "channel_id": str(interaction.channel_id),
             "channel": channel_payload(
                 interaction.channel_id,
-                bot_denied=self.bot_denied.get(interaction.channel_id, 0),
+                bot_denied=self.discord.bot_denied.get(interaction.channel_id, 0),
                 guild_id=interaction.guild_id,
             ),
             "member": member,
-            "app_permissions": str(self.bot_permissions(interaction.channel_id)),
+            "app_permissions": str(self.discord.bot_permissions(interaction.channel_id)),
             "locale": locale,
             "guild_locale": "en-US",
             "entitlements": [],

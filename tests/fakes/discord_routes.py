@@ -7,8 +7,7 @@ import asyncio
 import json
 import re
 import time
-from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -33,8 +32,10 @@ from .discord_payloads import (
     Message,
     Request,
 )
-from .discord_ratelimit import RateLimits
 from .discord_rules import Refused, check_message, check_modal, check_not_empty, invalid
+
+if TYPE_CHECKING:
+    from .discord_api import FakeDiscord
 
 MENTION = re.compile(r"<@!?(\d+)>")
 # interactions/receiving-and-responding#interaction-response-object-interaction-callback-type
@@ -48,50 +49,27 @@ ALLOWED_CALLBACKS = {
 
 
 class MessageRoutes:
-    """Mixed into FakeDiscord, whose state these routes read and change."""
+    """The routes of one FakeDiscord, whose state (its messages, interactions, limits, members' settings) they
+    read and change."""
 
-    messages: dict[int, Message]
-    interactions: dict[str, Interaction]
-    limits: RateLimits
-    ack_deadline: float
-    token_lifetime: float
-    upload_limit: int
-    sparse_callbacks: bool
-    dms_closed: set[int]
-    reactions: list[tuple[str, int, str, str]]
-    deleted: list[int]
-    uploads: dict[str, File]
-    attachment_delay: float
-    port: int
-    _ids: Iterator[int]
-    guild_of: Callable[[int], int]
-
-    bot_permissions: Callable[[int], int]  # FakeDiscord's
-
-    def _json(self, data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-        # discord.py reads JSON only with exactly this content type: no "; charset=utf-8", so bytes, not text.
-        return web.Response(
-            body=json.dumps(data).encode(), status=status, content_type="application/json", headers=headers
-        )
-
-    def _error(self, status: int, code: int, message: str) -> web.Response:
-        return self._json({"code": code, "message": message}, status)
+    def __init__(self, discord: FakeDiscord) -> None:
+        self.discord = discord
 
     def _need(self, channel_id: int, permissions: int) -> None:
-        if channel_id >= DM_CHANNEL_ID and channel_id - DM_CHANNEL_ID in self.dms_closed:
+        if channel_id >= DM_CHANNEL_ID and channel_id - DM_CHANNEL_ID in self.discord.dms_closed:
             raise Refused(403, 50007, "Cannot send messages to this user")
         if channel_id >= DM_CHANNEL_ID:
             return
-        if self.bot_permissions(channel_id) & permissions != permissions:
+        if self.discord.bot_permissions(channel_id) & permissions != permissions:
             raise Refused(403, 50013, "Missing Permissions")
 
     # ---- interactions ----------------------------------------------------------------------------------
 
-    def _callback(self, interaction_id: str, token: str, recorded: Request) -> web.Response:
-        interaction = self.interactions.get(token)
+    def callback(self, interaction_id: str, token: str, recorded: Request) -> web.Response:
+        interaction = self.discord.interactions.get(token)
         if interaction is None or str(interaction.id) != interaction_id:
             raise Refused(404, 10062, "Unknown interaction")
-        if time.monotonic() - interaction.created > self.ack_deadline:
+        if time.monotonic() - interaction.created > self.discord.ack_deadline:
             raise Refused(404, 10062, "Unknown interaction")
         if interaction.callback_type is not None:
             raise Refused(400, 40060, "Interaction has already been acknowledged.")
@@ -107,15 +85,15 @@ class MessageRoutes:
         answered: Json = {"id": interaction_id, "type": interaction.kind}
         if message is not None:
             interaction.message_id = message.id
-        if self.sparse_callbacks:
-            return self._json({"interaction": answered})
+        if self.discord.sparse_callbacks:
+            return json_answer({"interaction": answered})
         if message is not None:
             answered["response_message_id"] = str(message.id)  # a snowflake, never null: absent when none
         if message is not None and kind in (MESSAGE, UPDATE):  # the spec's resources: a message made or changed
-            resource["message"] = message.payload(self._base())
+            resource["message"] = message.payload(self.base())
         answered["response_message_loading"] = kind == DEFERRED_MESSAGE
         answered["response_message_ephemeral"] = interaction.ephemeral
-        return self._json({"interaction": answered, **({"resource": resource} if "message" in resource else {})})
+        return json_answer({"interaction": answered, **({"resource": resource} if "message" in resource else {})})
 
     def _respond(self, interaction: Interaction, kind: Any, data: Json, files: list[File]) -> Message | None:
         """The message an accepted callback makes or changes (None: a modal, an autocomplete, a deferred
@@ -141,23 +119,23 @@ class MessageRoutes:
         if kind == DEFERRED_MESSAGE:
             interaction.ephemeral = ephemeral
             message = Message(
-                next(self._ids),
+                next(self.discord._ids),
                 interaction.channel_id,
                 flags=LOADING | (EPHEMERAL if ephemeral else 0),
                 guild_id=interaction.guild_id,
             )
-            self.messages[message.id] = message
+            self.discord.messages[message.id] = message
             return message
         if kind == MESSAGE:
             message = Message(
-                next(self._ids),
+                next(self.discord._ids),
                 interaction.channel_id,
                 flags=EPHEMERAL if ephemeral else 0,
                 guild_id=interaction.guild_id,
             )
             interaction.ephemeral = ephemeral
             return self._store(message, data, files, edit=False, limit=interaction.attachment_size_limit)
-        source = self.messages.get(interaction.source_message_id or 0)
+        source = self.discord.messages.get(interaction.source_message_id or 0)
         if source is None:
             raise Refused(404, 10008, "Unknown Message")
         interaction.ephemeral = source.ephemeral
@@ -165,93 +143,95 @@ class MessageRoutes:
             self._store(source, data, files, edit=True, limit=interaction.attachment_size_limit)
         return source  # DEFERRED_UPDATE: @original is the component's message; nothing is created
 
-    def _base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.discord.port}"
 
-    def _webhook(self, method: str, token: str, rest: list[str], recorded: Request) -> web.StreamResponse:
-        interaction = self.interactions.get(token)
+    def webhook(self, method: str, token: str, rest: list[str], recorded: Request) -> web.StreamResponse:
+        interaction = self.discord.interactions.get(token)
         if interaction is None:
             raise Refused(404, 10015, "Unknown Webhook")
-        if time.monotonic() - interaction.created > self.token_lifetime:
+        if time.monotonic() - interaction.created > self.discord.token_lifetime:
             raise Refused(401, 50027, "Invalid Webhook Token")
-        headers = self.limits.take("interaction-webhook", token, global_bound=False)
+        headers = self.discord.limits.take("interaction-webhook", token, global_bound=False)
         if interaction.callback_type is None:
             raise Refused(404, 10015, "Unknown Webhook")  # nothing to follow up before the acknowledgement
         limit = interaction.attachment_size_limit
         data = recorded.json or {}
         if not rest:  # POST /webhooks/{app}/{token}: a follow-up message
-            self.limits.take("channel-webhook-create", str(interaction.channel_id), global_bound=False)
-            original = self.messages.get(interaction.message_id or 0)
+            self.discord.limits.take("channel-webhook-create", str(interaction.channel_id), global_bound=False)
+            original = self.discord.messages.get(interaction.message_id or 0)
             if interaction.callback_type == DEFERRED_MESSAGE and original is not None and original.flags & LOADING:
                 # the first follow-up after a deferred reply is that reply: it keeps the defer's ephemerality
                 self._store(original, data, recorded.files, edit=True, limit=limit)
                 original.flags &= ~LOADING
                 original.edits -= 1
-                return self._json(original.payload(self._base()), headers=headers)
+                return json_answer(original.payload(self.base()), headers=headers)
             ephemeral = EPHEMERAL if (data.get("flags") or 0) & EPHEMERAL else 0
-            message = Message(next(self._ids), interaction.channel_id, flags=ephemeral, guild_id=interaction.guild_id)
+            message = Message(
+                next(self.discord._ids), interaction.channel_id, flags=ephemeral, guild_id=interaction.guild_id
+            )
             created = self._store(message, data, recorded.files, edit=False, limit=limit)
-            return self._json(created.payload(self._base()), headers=headers)
+            return json_answer(created.payload(self.base()), headers=headers)
         target = interaction.message_id if rest[1] == "@original" else int(rest[1])
-        found = self.messages.get(target or 0)
+        found = self.discord.messages.get(target or 0)
         if found is None:
             raise Refused(404, 10008, "Unknown Message")
         message = found
         if method == "GET":
-            return self._json(message.payload(self._base()), headers=headers)
+            return json_answer(message.payload(self.base()), headers=headers)
         if method == "DELETE":
-            del self.messages[message.id]
-            self.deleted.append(message.id)
+            del self.discord.messages[message.id]
+            self.discord.deleted.append(message.id)
             return web.Response(status=204, headers=headers)
         self._store(message, data, recorded.files, edit=True, limit=limit)
         message.flags &= ~LOADING
-        return self._json(message.payload(self._base()), headers=headers)
+        return json_answer(message.payload(self.base()), headers=headers)
 
     # ---- channel routes --------------------------------------------------------------------------------
 
-    def _channel_message(self, method: str, channel_id: int, rest: list[str], recorded: Request) -> web.StreamResponse:
+    def channel_message(self, method: str, channel_id: int, rest: list[str], recorded: Request) -> web.StreamResponse:
         data = recorded.json or {}
         resource = str(channel_id)
         if method == "POST" and not rest:
-            headers = self.limits.take("message-create", resource)
+            headers = self.discord.limits.take("message-create", resource)
             needed = VIEW_CHANNEL | SEND_MESSAGES | (EMBED_LINKS if data.get("embeds") else 0)
             self._need(channel_id, needed | (ATTACH_FILES if recorded.files else 0))
-            message = Message(next(self._ids), channel_id, guild_id=self.guild_of(channel_id))
-            created = self._store(message, data, recorded.files, edit=False, limit=self.upload_limit)
-            return self._json(created.payload(self._base()), headers=headers)
+            message = Message(next(self.discord._ids), channel_id, guild_id=self.discord.guild_of(channel_id))
+            created = self._store(message, data, recorded.files, edit=False, limit=self.discord.upload_limit)
+            return json_answer(created.payload(self.base()), headers=headers)
         if len(rest) >= 3 and rest[1] == "reactions":  # PUT .../reactions/{emoji}/@me, DELETE .../{emoji}/{user}
-            headers = self.limits.take("reaction", resource)
+            headers = self.discord.limits.take("reaction", resource)
             self._message(channel_id, rest[0])
             who = rest[3] if len(rest) > 3 else ""
             if method == "PUT":
                 self._need(channel_id, VIEW_CHANNEL | READ_MESSAGE_HISTORY | ADD_REACTIONS)
             elif who != "@me":
                 self._need(channel_id, VIEW_CHANNEL | MANAGE_MESSAGES)  # another user's reaction
-            self.reactions.append((method, int(rest[0]), rest[2], who))
+            self.discord.reactions.append((method, int(rest[0]), rest[2], who))
             return web.Response(status=204, headers=headers)
         if not rest:
-            return self._error(405, 0, "method not allowed in the fake")
+            return error_answer(405, 0, "method not allowed in the fake")
         if method == "GET":
             self._need(channel_id, VIEW_CHANNEL | READ_MESSAGE_HISTORY)
-            return self._json(self._message(channel_id, rest[0]).payload(self._base()))
+            return json_answer(self._message(channel_id, rest[0]).payload(self.base()))
         if method == "PATCH":
-            headers = self.limits.take("message-edit", resource)
+            headers = self.discord.limits.take("message-edit", resource)
             message = self._message(channel_id, rest[0])
             self._need(channel_id, VIEW_CHANNEL | (EMBED_LINKS if data.get("embeds") else 0))
             self._need(channel_id, ATTACH_FILES if recorded.files else 0)
-            self._store(message, data, recorded.files, edit=True, limit=self.upload_limit)
-            return self._json(message.payload(self._base()), headers=headers)
+            self._store(message, data, recorded.files, edit=True, limit=self.discord.upload_limit)
+            return json_answer(message.payload(self.base()), headers=headers)
         if method == "DELETE":
-            headers = self.limits.take("message-delete", resource)
+            headers = self.discord.limits.take("message-delete", resource)
             message = self._message(channel_id, rest[0])
             self._need(channel_id, VIEW_CHANNEL)  # the bot's own message: no Manage Messages needed
-            del self.messages[message.id]
-            self.deleted.append(message.id)
+            del self.discord.messages[message.id]
+            self.discord.deleted.append(message.id)
             return web.Response(status=204, headers=headers)
-        return self._error(405, 0, "method not allowed in the fake")
+        return error_answer(405, 0, "method not allowed in the fake")
 
     def _message(self, channel_id: int, message_id: str) -> Message:
-        message = self.messages.get(int(message_id)) if message_id.isdigit() else None
+        message = self.discord.messages.get(int(message_id)) if message_id.isdigit() else None
         if message is None or message.channel_id != channel_id or message.ephemeral:
             raise Refused(404, 10008, "Unknown Message")  # ephemeral replies are not channel messages
         return message
@@ -285,23 +265,32 @@ class MessageRoutes:
             message.edits += 1
         else:
             message.pinged = _pinged(content, data.get("allowed_mentions"))
-        self.messages[message.id] = message
+        self.discord.messages[message.id] = message
         return message
 
-    async def _attachment(self, request: web.Request) -> web.Response:
-        if self.attachment_delay:
-            await asyncio.sleep(self.attachment_delay)  # a slow CDN, as a test asks (not synchronisation)
-        message = self.messages.get(int(request.match_info["mid"]))
+    async def attachment(self, request: web.Request) -> web.Response:
+        if self.discord.attachment_delay:
+            await asyncio.sleep(self.discord.attachment_delay)  # a slow CDN, as a test asks (not synchronisation)
+        message = self.discord.messages.get(int(request.match_info["mid"]))
         if message is None:
             return web.Response(status=404)
         file = message.files[int(request.match_info["n"])]
         return web.Response(body=file.data, content_type=file.content_type or "application/octet-stream")
 
-    async def _upload(self, request: web.Request) -> web.Response:
-        file = self.uploads.get(request.match_info["aid"])
+    async def upload(self, request: web.Request) -> web.Response:
+        file = self.discord.uploads.get(request.match_info["aid"])
         if file is None:
             return web.Response(status=404)
         return web.Response(body=file.data, content_type=file.content_type)
+
+
+def json_answer(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    # discord.py reads JSON only with exactly this content type: no "; charset=utf-8", so bytes, not text.
+    return web.Response(body=json.dumps(data).encode(), status=status, content_type="application/json", headers=headers)
+
+
+def error_answer(status: int, code: int, message: str) -> web.Response:
+    return json_answer({"code": code, "message": message}, status)
 
 
 def _pinged(content: str, allowed: Json | None) -> list[int]:

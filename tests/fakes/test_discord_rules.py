@@ -330,7 +330,7 @@ async def test_what_a_channel_denies_the_bot_is_refused_with_50013(
     refused = await wire.call("POST", CHANNEL, body, files=files)
     assert (refused.status, refused.code) == (403, 50013)
     interaction = await wire.command()
-    assert not int(wire.fake._interaction(interaction, {}, {})["app_permissions"]) & denied
+    assert not int(wire.fake.people.payload_of(interaction, {}, {})["app_permissions"]) & denied
 
 
 async def test_reactions_need_add_reactions_and_removing_anothers_needs_manage_messages(wire: Wire) -> None:
