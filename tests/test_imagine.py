@@ -37,7 +37,7 @@ from tests.discord_helpers import (
     wait_until_older_than,
 )
 from tests.fakes.comfy_exec import png
-from tests.fakes.comfy_server import FakeComfy
+from tests.fakes.comfy_server import FakeComfy, full_nodes
 from tests.fakes.discord_api import CHANNEL_ID, USER_ID, FakeDiscord
 from tests.stack import checkpoints
 
@@ -180,6 +180,43 @@ async def test_an_attached_image_runs_img2img(start_bot: Started, comfy: FakeCom
     sent = Image.open(io.BytesIO(comfy.files[uploaded[0]]))
     assert sent.format == "PNG" and sent.tobytes() == Image.open(io.BytesIO(photo)).convert(sent.mode).tobytes()
     assert uploaded[0][1] == "discord-bot"
+
+
+async def test_an_aspect_ratio_on_a_template_that_takes_an_image_and_a_size_is_bound_once(
+    start_bot: Started, comfy: FakeComfy, discord_fake: FakeDiscord, tmp_path: Path
+) -> None:
+    """The size for `--ar` comes from the template's own width and height, read without binding it: binding a
+    template that takes an image, with nothing, would refuse it for lacking the image the member attached."""
+    folder = tmp_path / "workflows"
+    graph = json.loads((folder / "img2img.json").read_text())
+    graph["12"] = {
+        "class_type": "ImageScale",
+        "_meta": {"title": "Scale"},
+        "inputs": {"image": ["10", 0], "upscale_method": "bilinear", "width": 512, "height": 512, "crop": "disabled"},
+    }
+    graph["11"]["inputs"]["pixels"] = ["12", 0]
+    (folder / "rescale.json").write_text(json.dumps(graph))
+    manifest = (folder / "img2img.toml").read_text() + "".join(
+        f'\n[[parameters]]\nname = "{side}"\ntype = "int"\ntargets = [{{ title = "Scale", input = "{side}" }}]\n'
+        for side in ("width", "height")
+    )
+    (folder / "rescale.toml").write_text(manifest)
+    comfy.object_info.update(full_nodes("ImageScale"))  # as the real server defines it
+    attachment_id, resolved = discord_fake.attachment("photo.png", png(7, 48))
+    choices = [
+        option("prompt", "as a watercolor --ar 16:9"),
+        option("template", "rescale"),
+        {"name": "image", "type": 11, "value": attachment_id},
+    ]
+    async with start_bot():
+        interaction = await discord_fake.interact("imagine", choices, resolved=resolved)
+        await discord_fake.until(final(discord_fake, interaction))
+    message = discord_fake.original(interaction)
+    assert message.embeds and message.embeds[0]["title"] == "Done", message.content
+    [ran] = comfy.history.values()
+    scale = ran["prompt"][2]["12"]["inputs"]
+    assert scale["width"] / scale["height"] == pytest.approx(16 / 9, rel=0.05)
+    assert scale["width"] * scale["height"] == pytest.approx(512 * 512, rel=0.1)  # the template's own area
 
 
 async def test_the_fake_enforces_the_three_second_acknowledgement(discord_fake: FakeDiscord) -> None:

@@ -274,7 +274,7 @@ class Admission:
             raise RequestError("imagine.no_prompt", template=chosen.name)
         aspect = given.pop("aspect", None)
         if aspect is not None:
-            values.update(self._size(chosen.name, str(aspect)))
+            values.update(self._size(chosen, str(aspect)))
         for option, value in given.items():
             parameter = PARAMETER_OF[option]
             if parameter not in chosen.parameters:
@@ -429,12 +429,12 @@ class Admission:
                 raise RequestError("template.refused_why", name=name, reason=exc.reason) from None
             raise
 
-    def _size(self, template_name: str, aspect: str) -> dict[str, int]:
-        template = self.library.get(template_name)
+    def _size(self, template: Template, aspect: str) -> dict[str, int]:
+        """An aspect ratio as a size of the template's own area (its default width and height; the workflow is
+        bound once, later, with the size)."""
         if "width" not in template.parameters or "height" not in template.parameters:
             raise RequestError("imagine.no_size", template=template.name)
-        defaults = template.bind({}).values
-        area = int(defaults["width"]) * int(defaults["height"])
+        area = int(template.default_of("width")) * int(template.default_of("height"))
         width, height = size_for(parse_aspect(aspect), area, self.limits.image_max_side)
         return {"width": width, "height": height}
 

@@ -105,6 +105,15 @@ class Template:
     converted: bool = False  # the file is a UI-format export, converted with the servers' node definitions
     max_loras: int = 0  # LoRAs a member may add (the manifest's `loras`), inserted after the model loader
 
+    def default_of(self, name: str) -> Any:
+        """What a parameter is when a member does not give it (its manifest's default, else the workflow's own
+        value), read without binding."""
+        param = self.parameters[name]
+        if param.default is not None:
+            return param.default
+        target = param.targets[0]
+        return self.workflow.nodes[target.node_id].inputs.get(target.input)
+
     def bind(self, values: Mapping[str, Any], *, rng: random.Random | None = None) -> BoundWorkflow:
         """A deep copy of the graph with every given value set by value (never by text). Unknown parameters,
         wrong types and values out of bounds raise `BindError` naming the parameter and what it accepts."""
