@@ -38,7 +38,7 @@ from tests.discord_helpers import (
 )
 from tests.fakes.comfy_exec import png
 from tests.fakes.comfy_server import FakeComfy, full_nodes
-from tests.fakes.discord_api import CHANNEL_ID, USER_ID, FakeDiscord
+from tests.fakes.discord_api import CHANNEL_ID, USER_ID, FakeDiscord, Message
 from tests.stack import checkpoints
 
 WORKFLOWS = Path(__file__).resolve().parent.parent / "workflows"
@@ -163,18 +163,24 @@ async def test_more_than_ten_images_continue_in_a_follow_up(start_bot: Started, 
     assert len(follow_up.files) == 2
 
 
-async def test_an_attached_image_runs_img2img(start_bot: Started, comfy: FakeComfy, discord_fake: FakeDiscord) -> None:
-    photo = png(7, 48)  # a real image: what reaches ComfyUI is the bot's own PNG of it
-    attachment_id, resolved = discord_fake.attachment("photo.png", photo)
+async def imagine_on_a_photo(start_bot: Started, discord_fake: FakeDiscord, prompt: str, template: str) -> Message:
+    """/imagine with a photo attached as its image, once the job has ended: the member's message."""
+    attachment_id, resolved = discord_fake.attachment("photo.png", png(7, 48))
     choices = [
-        option("prompt", "as a watercolor"),
-        option("template", "img2img"),
+        option("prompt", prompt),
+        option("template", template),
         {"name": "image", "type": 11, "value": attachment_id},
     ]
     async with start_bot():
         interaction = await discord_fake.interact("imagine", choices, resolved=resolved)
         await discord_fake.until(final(discord_fake, interaction))
-    assert discord_fake.original(interaction).embeds[0]["title"] == "Done"
+    return discord_fake.original(interaction)
+
+
+async def test_an_attached_image_runs_img2img(start_bot: Started, comfy: FakeComfy, discord_fake: FakeDiscord) -> None:
+    photo = png(7, 48)  # a real image: what reaches ComfyUI is the bot's own PNG of it
+    message = await imagine_on_a_photo(start_bot, discord_fake, "as a watercolor", "img2img")
+    assert message.embeds[0]["title"] == "Done"
     uploaded = [key for key in comfy.files if key[0] == "input"]
     assert len(uploaded) == 1
     sent = Image.open(io.BytesIO(comfy.files[uploaded[0]]))
@@ -202,16 +208,7 @@ async def test_an_aspect_ratio_on_a_template_that_takes_an_image_and_a_size_is_b
     )
     (folder / "rescale.toml").write_text(manifest)
     comfy.object_info.update(full_nodes("ImageScale"))  # as the real server defines it
-    attachment_id, resolved = discord_fake.attachment("photo.png", png(7, 48))
-    choices = [
-        option("prompt", "as a watercolor --ar 16:9"),
-        option("template", "rescale"),
-        {"name": "image", "type": 11, "value": attachment_id},
-    ]
-    async with start_bot():
-        interaction = await discord_fake.interact("imagine", choices, resolved=resolved)
-        await discord_fake.until(final(discord_fake, interaction))
-    message = discord_fake.original(interaction)
+    message = await imagine_on_a_photo(start_bot, discord_fake, "as a watercolor --ar 16:9", "rescale")
     assert message.embeds and message.embeds[0]["title"] == "Done", message.content
     [ran] = comfy.history.values()
     scale = ran["prompt"][2]["12"]["inputs"]
