@@ -103,7 +103,7 @@ class InfoCog(commands.Cog, name="InfoCog"):
         if kept:
             listed = f"{say(interaction, 'history.held', count=len(kept))}\n{listed}".strip()
         await show(interaction, panel(say(interaction, "history.title"), description=listed))
-        for job_id, files in kept.items():  # ephemeral follow-ups: the only private place left
+        for job_id, files in kept:  # ephemeral follow-ups: the only private place left
             for start in range(0, len(files), 10):
                 attached = [discord.File(io.BytesIO(f.data), filename=f.filename) for f in files[start : start + 10]]
                 await interaction.followup.send(files=attached, ephemeral=True)

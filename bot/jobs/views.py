@@ -84,7 +84,7 @@ class PastResult:
 @dataclass(frozen=True, slots=True)
 class HistoryView:
     results: tuple[PastResult, ...]
-    held: dict[str, list[HeldFile]]  # results that could not be posted, kept for their maker: job id -> files
+    held: tuple[tuple[str, tuple[HeldFile, ...]], ...]  # results that could not be posted: (job id, files)
 
 
 class Views:
@@ -126,4 +126,5 @@ class Views:
 
     async def history(self, user_id: int) -> HistoryView:
         results = tuple(PastResult(*row) for row in await records.recent_results(self._store, user_id))
-        return HistoryView(results, await held.held(self._store, user_id))
+        kept = await held.held(self._store, user_id)
+        return HistoryView(results, tuple((job_id, tuple(files)) for job_id, files in kept.items()))
