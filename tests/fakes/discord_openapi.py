@@ -6,7 +6,9 @@ answers can be validated against the response schemas (the fake's own tests do).
 Where the spec and the developer documentation disagree, the stricter documented rule is kept by `discord_rules`
 beside this (the spec allows 4000 characters of message content where the documentation says 2000 for a bot, and
 40 top-level components where the documentation allows 5 action rows outside components V2): a request passes
-both. A JSON Schema validator (jsonschema, Draft 2020-12, which OpenAPI 3.1 schemas are) does the checking.
+both. Two JSON Schema validators (Draft 2020-12, which OpenAPI 3.1 schemas are) do the checking: jsonschema-rs
+decides whether a body fits (compiled, about 700 times faster: every request of every test is checked), and
+jsonschema words what does not fit, as Discord's error body; the fake's own tests hold the two to one verdict.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
+import jsonschema_rs
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
@@ -37,19 +41,37 @@ def spec() -> dict[str, Any]:
 
 
 @functools.cache
-def registry(*, requests: bool = False) -> Registry[Any]:
-    """The spec as a schema registry. For requests, a snowflake may also be a JSON integer: the spec types it as a
-    numeric string, but Discord takes integers where it takes ids (discord.py sends a new attachment's id as the
-    integer 0, 1, ..., and has since attachments became objects in v10). A non-numeric id is refused either way."""
+def _contents(*, requests: bool = False) -> dict[str, Any]:
+    """The spec as schemas. For requests, a snowflake may also be a JSON integer: the spec types it as a numeric
+    string, but Discord takes integers where it takes ids (discord.py sends a new attachment's id as the integer 0,
+    1, ..., and has since attachments became objects in v10). A non-numeric id is refused either way."""
     contents = spec()
     if requests:
         contents = json.loads(json.dumps(contents))
         snowflake = contents["components"]["schemas"]["SnowflakeType"]
         contents["components"]["schemas"]["SnowflakeType"] = {"anyOf": [snowflake, {"type": "integer", "minimum": 0}]}
+    return contents
+
+
+@functools.cache
+def registry(*, requests: bool = False) -> Registry[Any]:
+    """The spec as jsonschema's registry."""
     made: Registry[Any] = Registry().with_resource(
-        ROOT, Resource.from_contents(contents, default_specification=DRAFT202012)
+        ROOT, Resource.from_contents(_contents(requests=requests), default_specification=DRAFT202012)
     )
     return made
+
+
+@functools.cache
+def _fast_registry() -> jsonschema_rs.Registry:
+    return jsonschema_rs.Registry([(ROOT, _contents(requests=True))])
+
+
+@functools.cache
+def fast_validator(pointer: str) -> jsonschema_rs.Draft202012Validator:
+    """jsonschema-rs's validator of one request schema: whether a body fits."""
+    reference = f"{ROOT}#{quote(pointer, safe='/~')}"  # a URI: the path's braces percent-encoded
+    return jsonschema_rs.Draft202012Validator({"$ref": reference}, registry=_fast_registry())
 
 
 @dataclass(frozen=True)
@@ -87,19 +109,33 @@ def _escape(part: str) -> str:
     return part.replace("~", "~0").replace("/", "~1")
 
 
+def _request_schema(method: str, path: str) -> str | None:
+    """Where the spec's schema of a request's JSON body is (a JSON pointer); None when the route takes none."""
+    found = operation(method, path)
+    if found is None:
+        return None
+    content = (spec()["paths"][found.template][found.method.lower()].get("requestBody") or {}).get("content") or {}
+    if "application/json" not in content:
+        return None
+    return "/paths/" + _escape(found.template) + f"/{found.method.lower()}/requestBody/content/application~1json/schema"
+
+
 def request_errors(method: str, path: str, body: Any) -> list[ValidationError]:
     """Why the spec refuses this JSON body (the `payload_json` of a multipart one); [] when it does not, or when
     the route takes no body."""
-    found = operation(method, path)
-    if found is None:
+    pointer = _request_schema(method, path)
+    if pointer is None or body is None or fast_validator(pointer).is_valid(body):
         return []
-    content = (spec()["paths"][found.template][found.method.lower()].get("requestBody") or {}).get("content") or {}
-    if "application/json" not in content or body is None:
-        return []
-    pointer = (
-        "/paths/" + _escape(found.template) + f"/{found.method.lower()}/requestBody/content/application~1json/schema"
-    )
     return list(_validator(pointer, requests=True).iter_errors(body))
+
+
+def verdicts(method: str, path: str, body: Any) -> tuple[bool, bool] | None:
+    """Whether each validator takes this body (jsonschema-rs's, jsonschema's): the fake's tests hold them to one
+    verdict. None when the route takes no JSON body."""
+    pointer = _request_schema(method, path)
+    if pointer is None or body is None:
+        return None
+    return fast_validator(pointer).is_valid(body), _validator(pointer, requests=True).is_valid(body)
 
 
 def answer_errors(method: str, path: str, status: int, body: Any) -> list[str]:

@@ -309,6 +309,22 @@ def test_every_sample_fits_the_spec_and_breaks_in_many_ways() -> None:
     assert len(CASES) > 150
 
 
+def test_the_fast_validator_takes_exactly_what_jsonschema_takes() -> None:
+    """jsonschema-rs decides what the fake takes (every request of every test): on every sample and every way it
+    breaks, its verdict is jsonschema's, so the fake is never kinder for being fast."""
+    checked, differ = 0, []
+    for label, sample in SAMPLES.items():
+        bodies = [sample.body] + [mutated(sample.body, p, v) for _, p, v in broken(_schema_of(sample), sample.body)]
+        for body in bodies:
+            verdict = discord_openapi.verdicts(sample.method, sample.path, body)
+            assert verdict is not None, label
+            checked += 1
+            if verdict[0] != verdict[1]:
+                differ.append((label, json.dumps(body)[:200]))
+    assert not differ
+    assert checked > 150
+
+
 @pytest.mark.parametrize("case", sorted(CASES))
 async def test_the_fake_refuses_what_the_spec_refuses(wire: Wire, case: str) -> None:
     label, path, value = CASES[case]
@@ -342,3 +358,5 @@ async def test_the_fakes_answers_to_a_whole_job_fit_the_spec(stack: Stack) -> No
         await discord.until(lambda: info.message_id is not None)
     assert discord.answer_problems == []
     assert not discord.refused()
+    checked = [v for r in discord.requests if (v := discord_openapi.verdicts(r.method, r.path, r.json)) is not None]
+    assert len(checked) >= 5 and all(fast == full for fast, full in checked)  # the two validators, on a real job
