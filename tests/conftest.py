@@ -29,6 +29,17 @@ settings.register_profile("explore", derandomize=False)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 FIXTURES = Path(__file__).parent / "fixtures"
+# The longest tests (real processes, restarts and takeovers, 5-30 s each, mostly waiting) start first, so the
+# workers finish together instead of one running a soak alone at the end (`--durations=20` lists them).
+FIRST = ("tests/test_soak.py", "tests/test_shared_processes.py", "tests/test_scripts.py", "tests/test_failover.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        path = item.nodeid.split("::", 1)[0]
+        return FIRST.index(path) if path in FIRST else len(FIRST)
+
+    items.sort(key=rank)  # stable: the rest keep their order
 
 
 def graph(name: str, **inputs: Any) -> dict[str, Any]:
