@@ -30,6 +30,7 @@ from .cogs.reactions import ReactionsCog
 from .cogs.results import ResultsCog
 from .comfy.backend import ComfyBackend
 from .comfy.client import ComfyClient
+from .comfy.connections import fleet_session
 from .comfy.pool import BackendPool
 from .comfy.stream import ComfyStream
 from .jobs.access import Access
@@ -72,6 +73,11 @@ async def open_store(settings: Settings, url: str | None = None) -> JobStore:
 
 def make_library(settings: Settings) -> TemplateLibrary:
     return TemplateLibrary(settings.templates.dir)
+
+
+def comfy_session(settings: Settings) -> aiohttp.ClientSession:
+    """The session the ComfyUI clients share, its connections sized from the fleet (comfy/connections.py)."""
+    return fleet_session([backend.url for backend in settings.comfy.backends])
 
 
 def make_client(session: aiohttp.ClientSession, backend: BackendSettings, settings: Settings) -> ComfyClient:
@@ -239,7 +245,7 @@ async def run(settings: Settings, *, sync_only: bool = False) -> None:
     if not await role.claim(terminated):  # before anything touches Discord or ComfyUI
         return  # SIGTERM while waiting
     try:
-        async with aiohttp.ClientSession() as session:
+        async with comfy_session(settings) as session:
             app = await assemble(settings, session, force_sync=sync_only)
             app.metrics.describe_process(role.process, role.database, role.name)
             try:

@@ -9,10 +9,9 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 from pydantic import SecretStr
 
-from bot.__main__ import assemble
+from bot.__main__ import assemble, comfy_session
 from bot.bot import ComfyBot
 from bot.process.app import App
 from bot.settings import (
@@ -85,7 +84,7 @@ def settings_between(
 @asynccontextmanager
 async def assembled(settings: Settings) -> AsyncIterator[App]:
     """The bot as `python -m bot` builds it, running and ready; closed after."""
-    async with aiohttp.ClientSession() as session:
+    async with comfy_session(settings) as session:
         app = await assemble(settings, session, guild_ready_timeout=0.05)
         try:
             await app.login("test-token")  # as python -m bot does: log in, recover, then connect
