@@ -13,6 +13,7 @@ from bot.comfy.run import Outcome, PromptRun, RunFailed, RunInterrupted, RunLost
 from tests.conftest import BackendFactory, graph
 from tests.fakes.comfy_server import FakeComfy
 from tests.fakes.proxy import SilentProxy
+from tests.stack import checkpoints
 
 
 async def collect(run: PromptRun) -> tuple[list[ev.Event], Outcome]:
@@ -302,3 +303,20 @@ async def test_re_attaching_many_prompts_reads_the_queue_once_or_twice(
     assert all(isinstance(outcome, RunSucceeded) for outcome in outcomes)
     queue_reads = [path for _, path, _ in fake.requests[before:] if path == "/queue"]
     assert 1 <= len(queue_reads) <= 2
+
+
+async def test_a_model_is_loaded_only_when_the_loader_is_not_the_last_prompts(
+    fake: FakeComfy, backend: ComfyBackend
+) -> None:
+    """As recorded (b_cached_rerun.json): a loader with the last prompt's inputs is in `execution_cached` and reads
+    nothing; another checkpoint is read from disk, taking the server's load time."""
+    fake.model_load_seconds = 0.05
+    checkpoints(fake).append("sdxl.safetensors")
+    other = {"4__ckpt_name": "sdxl.safetensors"}
+    outcomes = []
+    for prompt in (graph("txt2img"), graph("txt2img", **{"6__text": "an owl"}), graph("txt2img", **other)):
+        events, outcome = await collect(await backend.submit(prompt))
+        cached = next(e for e in events if isinstance(e, ev.ExecutionCached))
+        outcomes.append((isinstance(outcome, RunSucceeded), "4" in cached.nodes))
+    assert outcomes == [(True, False), (True, True), (True, False)]
+    assert fake.executor.loads == [graph("txt2img")["4"]["inputs"]["ckpt_name"], "sdxl.safetensors"]

@@ -2,8 +2,9 @@
 
 Per prompt (recorded order): status, execution_start, execution_cached, then per executed node progress_state +
 executing (+ progress and a binary preview per sampler step), executed for output nodes, execution_success;
-history is written, then status, then `executing {node: null}`. Cached nodes send nothing but `executed` for
-output nodes (with the old file names). Errors and interrupts replace execution_success.
+history is written, then status, then `executing {node: null}`. Cached nodes (the same inputs as in the last
+prompt) send nothing but `executed` for output nodes (with the old file names). A model loader that runs reads
+its file (`loads`), taking `model_load_seconds`. Errors and interrupts replace execution_success.
 
 What output nodes report, as recorded (fixtures/outputs_recorded.json): SaveImage and PreviewImage
 `{"images": [...]}`; SaveVideo and SaveAnimatedWEBP `{"images": [...], "animated": [true]}` (an .mp4 in the
@@ -13,6 +14,7 @@ prefix's subfolder, a .webp); SaveAudio and SaveAudioMP3 `{"audio": [...]}` (.fl
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import random
@@ -30,6 +32,17 @@ if TYPE_CHECKING:
 
 Json = dict[str, Any]
 SAMPLERS = {"KSampler", "KSamplerAdvanced", "SamplerCustom"}
+# the loaders that read a model from disk when they run (ComfyUI's nodes.py and comfy_extras), and the input
+# that names the file
+MODEL_LOADERS = {
+    "CheckpointLoaderSimple": "ckpt_name",
+    "CheckpointLoader": "ckpt_name",
+    "ImageOnlyCheckpointLoader": "ckpt_name",
+    "unCLIPCheckpointLoader": "ckpt_name",
+    "UNETLoader": "unet_name",
+    "LoraLoader": "lora_name",
+    "LoraLoaderModelOnly": "lora_name",
+}
 MEDIA_SAVES = {  # node -> (file suffix, the key of its output)
     "SaveVideo": (".mp4", "images"),
     "SaveAnimatedWEBP": (".webp", "images"),
@@ -107,6 +120,7 @@ class Executor:
         self.cache: dict[str, tuple[str, Json | None]] = {}  # node id -> (signature, ui output) of last prompt
         self.counters: dict[str, int] = {}
         self.current_node: str | None = None
+        self.loads: list[str] = []  # every model file a loader read, in order (cached loaders read none)
 
     # ---- graph helpers ---------------------------------------------------------------------------------
 
@@ -239,6 +253,11 @@ class Executor:
                 await fake.send_step(item, node_id, step, steps)
                 fake.steps_done += 1
                 fake.notify()
+        elif class_type in MODEL_LOADERS:
+            self.loads.append(str(inputs.get(MODEL_LOADERS[class_type])))
+            if fake.model_load_seconds:
+                await asyncio.sleep(fake.model_load_seconds)  # the fake's pace, not a synchronisation
+            fake.check_interrupt()
         elif class_type == "GetImageSize":
             await fake.send_text_frame(node_id, "width: 64, height: 64\n batch size: 1")
         ui = self._save(run, node_id, class_type, inputs)

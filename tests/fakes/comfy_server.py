@@ -88,6 +88,10 @@ class Conn:
 @dataclass
 class FakeComfy:
     step_delay: float = 0.0
+    # seconds a model loader takes when it runs, as the real server reads a checkpoint from disk (seconds to a
+    # minute on GPUs); a loader whose inputs are the last prompt's is cached and costs nothing, as recorded
+    # (b_cached_rerun.json: CheckpointLoaderSimple in `execution_cached`)
+    model_load_seconds: float = 0.0
     supports_preview_metadata: bool = True  # False: an older server that ignores the handshake (type-1 previews)
     output_side: int = 64  # pixels of the images SaveImage writes
     output_noise: bool = False  # noise does not compress: a side of 600 makes a ~1 MiB PNG
