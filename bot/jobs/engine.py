@@ -19,6 +19,7 @@ from bot.comfy.run import PromptRun, RunFailed, RunInterrupted, RunLost, RunSucc
 from bot.i18n import Text
 
 from .active import ActiveJobs
+from .cost import CostEstimates, CostMeter
 from .delivery import Stopped, fetch_results, within
 from .endings import JobEndings, on_a_backend
 from .events import (
@@ -36,7 +37,7 @@ from .ports import Backend, Fence, Fleet, JobListener, Unfenced
 from .progress import ProgressTracker
 from .reservations import Reservations
 from .scheduler import FairScheduler
-from .store import JobStore, StoredReply, StoreError
+from .store import JobStore, StoredReply, StoreError, records
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 2
@@ -68,6 +69,7 @@ class JobEngine:
         self.scheduler = FairScheduler()
         self.active = ActiveJobs()  # every unfinished job
         self.reservations = Reservations()  # jobs being made: checked, not yet accepted
+        self.costs = CostEstimates()  # each template's expected GPU seconds per server, from the jobs measured
         self.late_writes = LateWrites(store)  # ends the database refused, written when it takes them
         # not fresh while this process cannot prove it holds the dispatcher lease (PostgreSQL): nothing new then
         # goes to ComfyUI, and no result to Discord, until it is proven again, or the process stops
@@ -108,6 +110,7 @@ class JobEngine:
         await self.late_writes.close()
 
     async def _recover(self) -> None:
+        self.costs.seed(await records.costs(self.store))  # what the jobs measured before this start cost
         for job, reply in await self.store.unfinished():
             self.active[job.id] = job
             self.listener.restore(job, reply)
@@ -339,6 +342,7 @@ class JobEngine:
     async def _follow(self, job: Job, backend: Backend, run: PromptRun) -> RunSucceeded | None:
         """ComfyUI's part of the job, to its outcome: the success to deliver, or None when it ended otherwise."""
         tracker: ProgressTracker | None = None
+        meter = CostMeter(job.request.bound.graph)
         async for item in run:
             if isinstance(item, ExecutionStart | Progress) and job.state is JobState.DISPATCHED:
                 # Not written on its own: a restart follows a DISPATCHED prompt exactly as a RUNNING one, and the
@@ -346,6 +350,9 @@ class JobEngine:
                 job.move(JobState.RUNNING)
                 log.info("job %s is %s", job.id, JobState.RUNNING.value, extra=job.log_context())
             if isinstance(item, RunSucceeded):
+                job.gpu_seconds, job.load_seconds = meter.gpu_seconds(), meter.load_seconds
+                if job.gpu_seconds is not None:
+                    self.costs.record(job.request.bound.template, backend.name, job.gpu_seconds)
                 return item
             elif isinstance(item, RunFailed):
                 await self.endings.finish(
@@ -357,6 +364,7 @@ class JobEngine:
             elif isinstance(item, RunLost):
                 await self._requeue(job, Text("requeue.lost"))
             else:
+                meter.see(item)
                 tracker = tracker or ProgressTracker(job.request.bound.graph, job.started)
                 if (running := tracker.see(item)) is not None:
                     self.listener.job_changed(job, running)

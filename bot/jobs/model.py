@@ -63,6 +63,8 @@ class Job:
     attempts: int = 0
     seq: int = 0  # the order jobs were accepted in (fairness breaks ties by it)
     outputs: list[str] = field(default_factory=list)  # the delivered files
+    gpu_seconds: float | None = None  # its prompt's execution on the GPU, model loads excluded (jobs/cost.py)
+    load_seconds: float | None = None  # the time its model loaders read files (not answered from cache)
 
     def move(self, to: JobState) -> None:
         if to not in ALLOWED[self.state]:

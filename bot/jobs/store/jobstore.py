@@ -193,7 +193,7 @@ class JobStore:
         await self.write(
             Statement(
                 "UPDATE jobs SET state = ?, backend = ?, prompt_id = ?, attempts = ?, started = ?, finished = ?, "
-                "error = ?, outputs = ? WHERE id = ?",
+                "error = ?, outputs = ?, gpu_seconds = ?, load_seconds = ? WHERE id = ?",
                 (
                     job.state.value,
                     job.backend,
@@ -203,6 +203,8 @@ class JobStore:
                     job.finished,
                     job.error,
                     json.dumps(job.outputs) if job.outputs else None,
+                    job.gpu_seconds,
+                    job.load_seconds,
                     job.id,
                 ),
             )
@@ -339,6 +341,8 @@ class JobStore:
             finished=row["finished"],
             error=row["error"],
             attempts=row["attempts"],
+            gpu_seconds=row["gpu_seconds"],
+            load_seconds=row["load_seconds"],
         )
         job.seq = row["seq"]
         job.outputs = json.loads(row["outputs"]) if row["outputs"] else []

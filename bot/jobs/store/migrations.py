@@ -3,6 +3,7 @@
 
 1. The tables. On SQLite, a database from before migrations were numbered already has them: the columns it
    lacks (added since the first release) are added, as the store did before.
+2. Each job's measured cost: its GPU seconds and, apart, its model loads' (`jobs/cost.py`).
 """
 
 from __future__ import annotations
@@ -46,7 +47,11 @@ async def _legacy_columns(database: Database) -> None:
                 await database.script(f"ALTER TABLE {table} ADD COLUMN {name} {declaration}")
 
 
-MIGRATIONS = (Migration(1, "the tables", SCHEMA, postgresql_ddl(SCHEMA), after=_legacy_columns),)
+COSTS = "ALTER TABLE jobs ADD COLUMN gpu_seconds REAL;\nALTER TABLE jobs ADD COLUMN load_seconds REAL;"
+MIGRATIONS = (
+    Migration(1, "the tables", SCHEMA, postgresql_ddl(SCHEMA), after=_legacy_columns),
+    Migration(2, "each job's measured cost", COSTS, postgresql_ddl(COSTS)),
+)
 
 
 async def migrate(database: Database) -> list[int]:

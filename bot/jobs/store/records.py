@@ -28,6 +28,16 @@ async def recent_results(
     return [(str(r[0]), r[1], int(r[2]), r[3], str(json.loads(r[4]).get("prompt") or "")) for r in rows]
 
 
+async def costs(store: JobStore, limit: int = 2000) -> list[tuple[str, str, float]]:
+    """The latest measured jobs, oldest first: (template, server, GPU seconds), to seed the estimates."""
+    rows = await store.database.fetch_all(
+        "SELECT template, backend, gpu_seconds FROM jobs WHERE gpu_seconds IS NOT NULL AND backend IS NOT NULL "
+        "ORDER BY finished DESC LIMIT ?",
+        (limit,),
+    )
+    return [(str(r[0]), str(r[1]), float(r[2])) for r in reversed(rows)]
+
+
 async def prune(store: JobStore, finished_before: float) -> int:
     """Forget jobs that ended before `finished_before` (and their images); unfinished jobs are kept."""
     rows = await store.database.fetch_all(
@@ -57,8 +67,8 @@ async def export(store: JobStore, user_id: int) -> list[dict[str, object]]:
     """Everything kept about a member's jobs (for `python -m bot export`), oldest first; images by name.
     (A Row iterates over its values, so its column names come from `keys()`.)"""
     rows = await store.database.fetch_all(
-        "SELECT id, guild_id, channel_id, message_id, template, params, state, created, started, finished, "
-        "error, outputs, kind, parent_id FROM jobs WHERE user_id = ? ORDER BY seq",  # member settings: below
+        "SELECT id, guild_id, channel_id, message_id, template, params, state, created, started, finished, error, "
+        "outputs, kind, parent_id, gpu_seconds, load_seconds FROM jobs WHERE user_id = ? ORDER BY seq",
         (user_id,),
     )
     return [
