@@ -47,6 +47,7 @@ async def test_status_models_workflows_and_history_with_two_backends(tmp_path: P
     assert fields["Queue"] == "0 waiting, 0 open"
     assert fields["Last 24 hours"].startswith("2 jobs; median wait ") and "median run " in fields["Last 24 hours"]
     assert fields["gpu1: up"].startswith("0 prompt(s)") and "cpu: " in fields["gpu1: up"]
+    assert "\nloaded: v1-5-pruned-emaonly.safetensors; a model load takes " in fields["gpu1: up"]  # what is warm
     assert any(name.startswith("gpu2: down") for name in fields)
     assert models["title"] == "Models (page 1 of 1)"
     assert models["description"].splitlines() == [

@@ -57,6 +57,13 @@ class InfoCog(commands.Cog, name="InfoCog"):
                 for d in state.devices
             )
             load = say(interaction, "status.load", prompts=state.in_flight, seconds=f"{state.seconds_per_job:.0f}")
+            if state.warm:  # what is loaded there, and what loading another model takes
+                took = (
+                    say(interaction, "status.seconds", seconds=f"{state.load_seconds:.1f}")
+                    if state.load_seconds
+                    else say(interaction, "status.na")
+                )
+                load += "\n" + say(interaction, "status.warm", models=", ".join(state.warm), seconds=took)
             no_device = say(interaction, "health.no_device")
             fields.append(Field(f"{state.name}: {health}", f"{load}\n{devices or no_device}", inline=False))
         await show(interaction, panel(say(interaction, "status.title"), fields=fields))

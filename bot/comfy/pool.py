@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from typing import Any
 
 from .backend import ComfyBackend
 from .errors import ComfyError
+from .loaders import models_of
 from .models import NodeInfo, SystemStats
 
 log = logging.getLogger(__name__)
@@ -24,6 +26,7 @@ log = logging.getLogger(__name__)
 # what the job can use
 UPLOADED = {("LoadImage", "image"), ("LoadImageMask", "image"), ("LoadAudio", "audio"), ("LoadVideo", "file")}
 CHECKED_GRAPHS = 1024  # graphs whose checks are remembered (held meanwhile, so few; the oldest go first)
+MIN_LOAD_SECONDS = 0.25  # model loads quicker than this (cached files, a CPU test server) do not steer routing
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,8 @@ class BackendState:
     nodes: Mapping[str, NodeInfo] | None = None  # its `/object_info` (shared by servers with the same one)
     stats: SystemStats | None = None
     seconds_per_job: float = 10.0  # moving average of recent jobs
+    warm: frozenset[str] = frozenset()  # the models its last prompt loaded ("LoaderClass:file", loaders.py)
+    load_seconds: float | None = None  # moving average of the time its model loads took, as measured
     in_flight: int = 0
     done: int = 0
     error: str = field(default="not checked yet")
@@ -95,6 +100,7 @@ class BackendPool:
         self._task: asyncio.Task[None] | None = None
         self._interned: dict[object, tuple[Capability, Mapping[str, NodeInfo]]] = {}
         self._checked: OrderedDict[int, tuple[Mapping[str, Any], dict[int, list[str]]]] = OrderedDict()
+        self._waiting: OrderedDict[int, float] = OrderedDict()  # graph -> since when it waits for a warm server
 
     @property
     def backends(self) -> list[ComfyBackend]:
@@ -165,9 +171,18 @@ class BackendPool:
         self.states[name].paused = False
         self.on_up(self.states[name].backend)
 
-    def take(self, name: str) -> None:
-        """A prompt is now held by this backend (submitted, or followed again after a restart)."""
-        self.states[name].in_flight += 1
+    def take(self, name: str, graph: Mapping[str, Any] | None = None) -> None:
+        """A prompt is now held by this backend (submitted, or followed again after a restart); once it runs, the
+        models its loaders name are the ones warm there."""
+        state = self.states[name]
+        state.in_flight += 1
+        if graph is not None:
+            state.warm = models_of(graph)
+
+    def loaded(self, name: str, seconds: float) -> None:
+        """A prompt there read its models from disk in `seconds` (its loaders were not answered from cache)."""
+        state = self.states[name]
+        state.load_seconds = seconds if state.load_seconds is None else 0.7 * state.load_seconds + 0.3 * seconds
 
     def release(self, name: str) -> None:
         """A prompt this backend held has ended (or was never submitted)."""
@@ -214,10 +229,37 @@ class BackendPool:
         return tuple((self._usable(s), id(s.capability)) for s in self.states.values())
 
     def choose(self, graph: Mapping[str, Any], per_backend: int) -> ComfyBackend | None:
-        """The usable backend that can run `graph` with the least expected wait, or None."""
-        usable = [s for s in self.states.values() if s.in_flight < per_backend and self._runs(s, graph)]
-        best = min(usable, key=lambda s: (s.in_flight + 1) * self._speed(s) / s.weight, default=None)
+        """The usable backend with room that would finish `graph` soonest, loading its models where they are not
+        warm (at the measured load time); or None, also when a busy backend with them warm would finish it sooner
+        than any with room: the job waits for it, once for at most one load time (so no model is starved)."""
+        models = models_of(graph)
+
+        def finish(state: BackendState) -> float:
+            cold = bool(models) and not models <= state.warm
+            return (state.in_flight + 1) * self._speed(state) / state.weight + (self._load(state) if cold else 0.0)
+
+        runnable = [s for s in self.states.values() if self._runs(s, graph)]
+        best = min((s for s in runnable if s.in_flight < per_backend), key=finish, default=None)
+        if best is not None and models and not models <= best.warm and self._load(best):
+            warm = [s for s in runnable if s.in_flight >= per_backend and models <= s.warm]
+            sooner = min(warm, key=finish, default=None)
+            if sooner is not None and finish(sooner) < finish(best):
+                waiting = self._waiting.setdefault(id(graph), time.monotonic())
+                if len(self._waiting) > CHECKED_GRAPHS:
+                    self._waiting.popitem(last=False)
+                if time.monotonic() - waiting < self._load(best):
+                    return None
+        self._waiting.pop(id(graph), None)
         return best.backend if best else None
+
+    def _load(self, state: BackendState) -> float:
+        """Seconds loading a job's models there takes: measured there, else the fleet's mean of what it measured;
+        0 while nothing was measured or loads are too quick to matter (then where models are warm is ignored)."""
+        seconds = state.load_seconds
+        if seconds is None:
+            measured = [s.load_seconds for s in self.states.values() if s.load_seconds is not None]
+            seconds = sum(measured) / len(measured) if measured else 0.0
+        return seconds if seconds >= MIN_LOAD_SECONDS else 0.0
 
     def _speed(self, state: BackendState) -> float:
         """Seconds a job takes there: measured, or (for one that has not finished a job yet) the fleet's mean, so

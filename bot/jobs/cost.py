@@ -16,24 +16,8 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from bot.comfy.events import Event, Executing, ExecutionCached, ExecutionStart, ExecutionSuccess, Progress
+from bot.comfy.loaders import LOADERS
 
-# ComfyUI's nodes that read a model file when they run (nodes.py, comfy_extras)
-LOADERS = frozenset(
-    {
-        "CheckpointLoaderSimple",
-        "CheckpointLoader",
-        "ImageOnlyCheckpointLoader",
-        "unCLIPCheckpointLoader",
-        "UNETLoader",
-        "CLIPLoader",
-        "DualCLIPLoader",
-        "VAELoader",
-        "LoraLoader",
-        "LoraLoaderModelOnly",
-        "ControlNetLoader",
-        "UpscaleModelLoader",
-    }
-)
 SMOOTHING = 0.3  # the weight of the newest job in a moving average
 
 
@@ -50,6 +34,7 @@ class CostMeter:
         self._server: list[int | None] = [None, None]  # the server's start and success timestamps (ms)
         self._loading_since: float | None = None
         self.load_seconds = 0.0
+        self.loads = 0  # loaders that ran (read a file)
 
     def see(self, event: Event) -> None:
         now = self._clock()
@@ -63,6 +48,7 @@ class CostMeter:
                 self._loading_since = None
             if isinstance(event, Executing) and event.node in self._loaders:
                 self._loading_since = now
+                self.loads += 1
             if isinstance(event, ExecutionSuccess):
                 self._ended, self._server[1] = now, event.timestamp
 

@@ -237,7 +237,7 @@ class JobEngine:
 
     def _start(self, job: Job, backend: Backend, run: PromptRun | None) -> None:
         self._holding.add(job.id)
-        self.pool.take(backend.name)  # counted by the pool at once: the next choice sees it
+        self.pool.take(backend.name, job.request.bound.graph)  # counted by the pool at once: the next choice sees it
         self._user_in_flight[job.user_id] = self._user_in_flight.get(job.user_id, 0) + 1
         task = asyncio.create_task(self._run(job, backend, run), name=f"job {job.id}")
         self._tasks[job.id] = task
@@ -353,6 +353,8 @@ class JobEngine:
                 job.gpu_seconds, job.load_seconds = meter.gpu_seconds(), meter.load_seconds
                 if job.gpu_seconds is not None:
                     self.costs.record(job.request.bound.template, backend.name, job.gpu_seconds)
+                if meter.loads:
+                    self.pool.loaded(backend.name, meter.load_seconds)
                 return item
             elif isinstance(item, RunFailed):
                 await self.endings.finish(
@@ -401,6 +403,6 @@ class JobEngine:
             await self.endings.finish(job, JobState.FAILED, Failed(images))
             return
         seconds = time.time() - (job.started or job.created)
-        self.pool.finished(backend.name, seconds)
+        self.pool.finished(backend.name, seconds - (job.load_seconds or 0.0))  # loads: counted apart (pool.loaded)
         job.outputs = [image.filename for image in images]
         await self.endings.finish(job, JobState.DELIVERED, Delivered(images, seconds, backend.name, texts))

@@ -35,11 +35,24 @@ class Backend:
     in_flight: int
     seconds_per_job: float
     devices: tuple[Device, ...]
+    warm: tuple[str, ...] = ()  # the model files its last prompt loaded
+    load_seconds: float | None = None  # what loading models there takes, as measured
 
     @staticmethod
     def of(name: str, state: BackendState) -> Backend:
         devices = tuple(Device(d.name, d.vram_free, d.vram_total) for d in (state.stats.devices if state.stats else ()))
-        return Backend(name, state.healthy, state.paused, state.error, state.in_flight, state.seconds_per_job, devices)
+        warm = tuple(sorted(model.split(":", 1)[1] for model in state.warm))
+        return Backend(
+            name,
+            state.healthy,
+            state.paused,
+            state.error,
+            state.in_flight,
+            state.seconds_per_job,
+            devices,
+            warm,
+            state.load_seconds,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -133,8 +133,11 @@ class MemoryFleet:
     def condition(self) -> object:
         return tuple(b.up for b in self.backends.values())
 
-    def take(self, name: str) -> None:
+    def take(self, name: str, graph: Mapping[str, Any] | None = None) -> None:
         self.held[name] += 1
+
+    def loaded(self, name: str, seconds: float) -> None:
+        pass
 
     def release(self, name: str) -> None:
         self.held[name] -= 1
