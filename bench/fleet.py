@@ -28,7 +28,7 @@ from bench.harness import percentile
 from tests.discord_helpers import option
 from tests.fakes.comfy_server import FakeComfy
 from tests.fakes.discord_api import CHANNEL_ID, USER_ID, FakeDiscord, Interaction, Message
-from tests.stack import ROOT, process_environment, shipped_comfy, with_workflows
+from tests.stack import ROOT, checkpoints, process_environment, shipped_comfy, with_workflows
 
 STEPS = 10
 JOB_IN = re.compile(r"^job:[a-z]+:([0-9a-f-]{36})")
@@ -48,6 +48,9 @@ class Plan:
     steady: bool = False  # hold `queued` queued and 2 per backend in flight instead
     queued: int = 500
     profile: str = ""  # a file: the bot runs under cProfile and writes its profile there
+    models: int = 1  # checkpoints asked for: each member keeps to one (member number modulo this)
+    load: float = 0.0  # seconds a server takes to read a checkpoint that is not its last prompt's
+    warm_routing: bool = True  # the bot's COMFY__WARM_ROUTING
 
 
 def job_id_of(message: Message) -> str:
@@ -97,8 +100,10 @@ class Traffic:
         member, channel = USER_ID + index % self.plan.members, CHANNEL_ID + index % self.plan.channels
 
         async def interact() -> None:
-            prompt = option("prompt", f"job {index} --steps {STEPS}")
-            self.asked[index] = await self.discord.interact("imagine", [prompt], user_id=member, channel_id=channel)
+            options = [option("prompt", f"job {index} --steps {STEPS}")]
+            if self.plan.models > 1:
+                options.append(option("model", model_name(member % self.plan.models)))
+            self.asked[index] = await self.discord.interact("imagine", options, user_id=member, channel_id=channel)
 
         self.asked.append(None)  # until dispatched
         self.open.add(index)
@@ -116,8 +121,15 @@ class Traffic:
             await asyncio.sleep(0.5)
 
 
-async def run(plan: Plan) -> None:
+def model_name(number: int) -> str:
+    return f"model-{number}.safetensors"
+
+
+async def run(plan: Plan) -> Figures:
     comfys = [await shipped_comfy(step_delay=plan.seconds / STEPS) for _ in range(plan.backends)]
+    for comfy in comfys:
+        comfy.model_load_seconds = plan.load
+        checkpoints(comfy).extend(model_name(n) for n in range(plan.models))
     discord = await FakeDiscord(latency=0.05).start()  # Discord's own windows, 50 ms away
     log = tempfile.NamedTemporaryFile(prefix="bench-bot-", suffix=".log", delete=False)  # noqa: SIM115
     traffic = Traffic(discord, plan)
@@ -132,6 +144,7 @@ async def run(plan: Plan) -> None:
                 DISCORD__EDIT_INTERVAL="1.5",
                 LIMITS__JOBS_PER_USER=str(plan.jobs // plan.members + 5),
                 LIMITS__QUEUE_MAX=str(plan.jobs + 100),
+                COMFY__WARM_ROUTING=str(plan.warm_routing).lower(),
                 LOGGING__LEVEL="WARNING",
             )
             profiled = ["-m", "cProfile", "-o", plan.profile] if plan.profile else []
@@ -154,6 +167,7 @@ async def run(plan: Plan) -> None:
         for comfy in comfys:
             await comfy.stop()
     report(plan, comfys, discord, [i for i in traffic.asked if i is not None], figures, log.name)
+    return figures
 
 
 async def burst(traffic: Traffic, pid: int) -> Figures:
@@ -233,12 +247,22 @@ def report(
     unanswered = sum(1 for r in discord.requests if r.code == 10062) + sum(1 for i in asked if i.callback_type is None)
     reopened = sum(c.ws_connects for c in comfys) - len(comfys)
     jobs = figures.get("ran", float(len(finished)))
+    loads = sum(len(c.executor.loads) for c in comfys)
+    figures["loads_per_100"] = loads / max(1.0, jobs) * 100
+    figures["loading"] = loads * plan.load / executions if executions else 0.0
+    figures["makespan_ratio"] = makespan / (executions / len(comfys)) if executions else float("nan")
     mode = f"steady: {plan.queued} queued + {2 * plan.backends} in flight" if plan.steady else "burst"
     print(
         f"{mode}; {len(asked)} asks from {plan.members} members in {plan.channels} channel(s); {plan.backends} "
         f"backends at {plan.seconds} s a job; Discord 50 ms away, production edit budget"
     )
     print(f"results: {dict(sorted((str(t), titles.count(t)) for t in set(titles)))}")
+    if plan.models > 1 or plan.load:
+        print(
+            f"model loads: {loads} ({figures['loads_per_100']:.1f} per 100 jobs), {figures['loading']:.1%} of busy "
+            f"time loading; {plan.models} checkpoints at {plan.load:g} s a load, warm routing "
+            f"{'on' if plan.warm_routing else 'off'}"
+        )
     shown = ", ".join(f"{b:.3f}" for b in busy) if len(busy) <= 8 else f"min {min(busy):.3f}, max {max(busy):.3f}"
     print(f"busy fraction per backend: {shown} (median {statistics.median(busy):.3f})")
     if not plan.steady:
@@ -279,12 +303,14 @@ def report(
 def parser(description: str, plan: Plan) -> argparse.ArgumentParser:
     """The command line of a bench over `run`, with `plan`'s values as its defaults."""
     made = argparse.ArgumentParser(description=description)
-    for name in ("backends", "jobs", "members", "channels", "queued"):
+    for name in ("backends", "jobs", "members", "channels", "queued", "models"):
         made.add_argument(f"--{name}", type=int, default=getattr(plan, name))
+    made.add_argument("--load", type=float, default=plan.load, help="seconds a server takes to read a checkpoint")
     made.add_argument("--seconds", type=float, default=plan.seconds, help="each job's execution time")
     made.add_argument("--rate", type=float, default=plan.rate, help="interactions per second while asking")
     made.add_argument("--steady", action="store_true", default=plan.steady, help="hold --queued queued instead")
     made.add_argument("--profile", default="", help="run the bot under cProfile, writing to this file")
+    made.add_argument("--no-warm-routing", dest="warm_routing", action="store_false", default=plan.warm_routing)
     return made
 
 

@@ -155,6 +155,7 @@ async def _assemble_around(
         backends,
         weights={b.display_name: b.weight for b in settings.comfy.backends},
         check_interval=settings.comfy.health_interval,
+        warm_routing=settings.comfy.warm_routing,
     )
     library = make_library(settings)
     report = await library.refresh()

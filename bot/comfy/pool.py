@@ -90,7 +90,9 @@ class BackendPool:
         weights: Mapping[str, float] | None = None,
         check_interval: float = 10.0,
         failures_to_down: int = 2,
+        warm_routing: bool = True,
     ) -> None:
+        self.warm_routing = warm_routing  # False: by expected wait only, wherever models are loaded
         self.states = {b.name: BackendState(b, (weights or {}).get(b.name, 1.0)) for b in backends}
         self.check_interval = check_interval
         self.failures_to_down = failures_to_down
@@ -255,6 +257,8 @@ class BackendPool:
     def _load(self, state: BackendState) -> float:
         """Seconds loading a job's models there takes: measured there, else the fleet's mean of what it measured;
         0 while nothing was measured or loads are too quick to matter (then where models are warm is ignored)."""
+        if not self.warm_routing:
+            return 0.0
         seconds = state.load_seconds
         if seconds is None:
             measured = [s.load_seconds for s in self.states.values() if s.load_seconds is not None]

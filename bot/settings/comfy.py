@@ -63,6 +63,9 @@ class ComfySettings(BaseModel):
     request_timeout: PositiveFloat = Field(default=30.0, description="seconds for one REST call")
     retries: Annotated[int, Field(ge=0, le=10)] = Field(default=3, description="retries of idempotent calls")
     health_interval: PositiveFloat = Field(default=10.0, description="seconds between health checks of a backend")
+    warm_routing: bool = Field(
+        default=True, description="send a job where its models are loaded when that is sooner than loading them"
+    )
     silence_timeout: PositiveFloat = Field(
         default=120.0, description="seconds without a frame before a running prompt is checked in /history"
     )
