@@ -39,6 +39,9 @@ async def test_metrics_after_a_few_jobs(stack: Stack) -> None:
     assert "comfybot_job_run_seconds_count 3.0" in lines and "comfybot_job_wait_seconds_count 3.0" in lines
     assert "comfybot_queue_depth 0.0" in lines and "comfybot_discord_rate_limited_total 0.0" in lines
     assert 'comfybot_backend_up{backend="gpu1"} 1.0' in lines
+    warm = 'comfybot_backend_model_warm{backend="gpu1",model="CheckpointLoaderSimple:v1-5-pruned-emaonly.safetensors"}'
+    assert f"{warm} 1.0" in lines  # what the backend has loaded, and what a load took there
+    assert any(line.startswith('comfybot_backend_model_load_seconds{backend="gpu1"} ') for line in lines)
     assert 'comfybot_process{database="postgresql",lease="held",process="host-a:1"} 1.0' in lines
     edits = next(line for line in lines if line.startswith("comfybot_discord_edits_total "))
     assert float(edits.split()[1]) >= 3

@@ -57,11 +57,24 @@ class _Live(Collector):
         )
         up = GaugeMetricFamily("comfybot_backend_up", "1 when a ComfyUI backend is healthy", labels=["backend"])
         busy = GaugeMetricFamily("comfybot_backend_in_flight", "Prompts a backend holds", labels=["backend"])
+        warm = GaugeMetricFamily(
+            "comfybot_backend_model_warm",
+            "1 for each model a backend's last prompt loaded",
+            labels=["backend", "model"],
+        )
+        load = GaugeMetricFamily(
+            "comfybot_backend_model_load_seconds",
+            "What loading models takes on a backend, as measured",
+            labels=["backend"],
+        )
         for name, state in self.pool.states.items():
             up.add_metric([name], 1.0 if state.healthy else 0.0)
             busy.add_metric([name], state.in_flight)
-        yield up
-        yield busy
+            for model in sorted(state.warm):
+                warm.add_metric([name, model], 1.0)
+            if state.load_seconds is not None:
+                load.add_metric([name], state.load_seconds)
+        yield from (up, busy, warm, load)
         if self.process:
             info = GaugeMetricFamily(
                 "comfybot_process", "This bot process: its database and the dispatcher lease", labels=list(self.process)
