@@ -101,7 +101,9 @@ class BackendPool:
         self.on_nodes: Callable[[], Awaitable[None]] = _nothing  # a server's node definitions were read and differ
         self._task: asyncio.Task[None] | None = None
         self._interned: dict[object, tuple[Capability, Mapping[str, NodeInfo]]] = {}
-        self._checked: OrderedDict[int, tuple[Mapping[str, Any], dict[int, list[str]]]] = OrderedDict()
+        # graph -> (the graph, its problems by capability, the models it loads): worked out once per job's graph
+        self._checked: OrderedDict[int, tuple[Mapping[str, Any], dict[int, list[str]], frozenset[str]]] = OrderedDict()
+        self._fleet_load: float | None = None  # the mean of the servers' measured load times
         self._waiting: OrderedDict[int, float] = OrderedDict()  # graph -> since when it waits for a warm server
 
     @property
@@ -185,6 +187,8 @@ class BackendPool:
         """A prompt there read its models from disk in `seconds` (its loaders were not answered from cache)."""
         state = self.states[name]
         state.load_seconds = seconds if state.load_seconds is None else 0.7 * state.load_seconds + 0.3 * seconds
+        measured = [s.load_seconds for s in self.states.values() if s.load_seconds is not None]
+        self._fleet_load = sum(measured) / len(measured)  # once per load, not per routing decision
 
     def release(self, name: str) -> None:
         """A prompt this backend held has ended (or was never submitted)."""
@@ -211,14 +215,19 @@ class BackendPool:
         known = [(not s.healthy, s.backend.name, s.nodes) for s in self.states.values() if s.nodes is not None]
         return [(name, nodes) for _, name, nodes in sorted(known, key=lambda entry: entry[0])]
 
-    def _problems(self, capability: Capability, graph: Mapping[str, Any]) -> list[str]:
-        """`capability.problems(graph)`, worked out once per job's graph and distinct capability: a job is
-        checked when it is asked for, queued and dispatched, on every server, and most servers are alike."""
+    def _facts(self, graph: Mapping[str, Any]) -> tuple[Mapping[str, Any], dict[int, list[str]], frozenset[str]]:
+        """What is worked out once per job's graph: a job is checked when it is asked for, queued and dispatched,
+        on every server."""
         entry = self._checked.get(id(graph))
         if entry is None or entry[0] is not graph:  # (the graph is held, so its id is not reused meanwhile)
-            entry = self._checked[id(graph)] = (graph, {})
+            entry = self._checked[id(graph)] = (graph, {}, models_of(graph))
             if len(self._checked) > CHECKED_GRAPHS:
                 self._checked.popitem(last=False)
+        return entry
+
+    def _problems(self, capability: Capability, graph: Mapping[str, Any]) -> list[str]:
+        """`capability.problems(graph)`, once per job's graph and distinct capability (most servers are alike)."""
+        entry = self._facts(graph)
         found = entry[1].get(id(capability))
         if found is None:
             found = entry[1][id(capability)] = capability.problems(graph)
@@ -234,7 +243,7 @@ class BackendPool:
         """The usable backend with room that would finish `graph` soonest, loading its models where they are not
         warm (at the measured load time); or None, also when a busy backend with them warm would finish it sooner
         than any with room: the job waits for it, once for at most one load time (so no model is starved)."""
-        models = models_of(graph)
+        models = self._facts(graph)[2]
 
         def finish(state: BackendState) -> float:
             cold = bool(models) and not models <= state.warm
@@ -259,11 +268,8 @@ class BackendPool:
         0 while nothing was measured or loads are too quick to matter (then where models are warm is ignored)."""
         if not self.warm_routing:
             return 0.0
-        seconds = state.load_seconds
-        if seconds is None:
-            measured = [s.load_seconds for s in self.states.values() if s.load_seconds is not None]
-            seconds = sum(measured) / len(measured) if measured else 0.0
-        return seconds if seconds >= MIN_LOAD_SECONDS else 0.0
+        seconds = state.load_seconds if state.load_seconds is not None else self._fleet_load
+        return seconds if seconds is not None and seconds >= MIN_LOAD_SECONDS else 0.0
 
     def _speed(self, state: BackendState) -> float:
         """Seconds a job takes there: measured, or (for one that has not finished a job yet) the fleet's mean, so
