@@ -64,8 +64,7 @@ class ReactionsCog(commands.Cog, name="ReactionsCog"):
         # a reaction carries no language: the result's is used
         asking = reacting(payload, job.request.locale, nsfw=self._nsfw(payload))
         if emoji == CROSS:
-            if not self.controls.access.may_act_on(asking, job, "delete"):
-                raise RefusedRequest("results.not_yours", action=Text("verb.delete"))
+            self.admission.may_delete(asking, job)
             await self._cross(job, channel, payload)
             await self._acknowledge(payload, emoji)
             return

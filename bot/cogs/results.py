@@ -106,8 +106,7 @@ class ResultsCog(commands.Cog, name="ResultsCog"):
             await show(interaction, self._info(job, locale_of(interaction)))
             return
         if action == "delete":
-            if not self.controls.access.may_act_on(asker(interaction), job, "delete"):
-                raise RefusedRequest("results.not_yours", action=Text("verb.delete"))
+            self.admission.may_delete(asker(interaction), job)
             await self._delete(interaction)
             return
         knock = Knock(asker(interaction), action, job, bot_permissions=bot_permissions(interaction))

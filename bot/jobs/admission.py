@@ -186,6 +186,13 @@ class Admission:
         finally:
             self.engine.reservations.remove(user_id)
 
+    def may_delete(self, asker: Asker, job: Job) -> None:
+        """Deleting a result (or ❌ on a running job) is its maker's or the server's moderators': the door's access
+        check, alone (nothing is made, so nothing else applies). Raises `RefusedRequest` when they may not."""
+        reason = self._access(Knock(asker, "delete", job))
+        if reason is not None:
+            raise RefusedRequest.saying(reason)
+
     def private(self, asker: Asker) -> bool:
         """Whether the member's new job is private: their setting now, where the server allows it."""
         return self.policies.of(asker.guild_id).allow_private and self.store.wants_private(asker.user_id)
