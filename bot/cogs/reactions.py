@@ -116,9 +116,10 @@ class ReactionsCog(commands.Cog, name="ReactionsCog"):
         client = self.messages.client
         guild = client.get_guild(payload.guild_id) if client is not None and payload.guild_id else None
         channel = guild.get_channel(payload.channel_id) if guild is not None else None
-        if guild is None or not isinstance(channel, discord.abc.GuildChannel):
+        me = guild.me if guild is not None else None  # (None while the bot's own member is not cached)
+        if me is None or not isinstance(channel, discord.abc.GuildChannel):
             return None
-        return channel.permissions_for(guild.me).value
+        return channel.permissions_for(me).value
 
     def _nsfw(self, payload: Any) -> bool:
         client = self.messages.client
