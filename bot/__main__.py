@@ -35,6 +35,7 @@ from .comfy.pool import BackendPool
 from .comfy.stream import ComfyStream
 from .jobs.access import Access
 from .jobs.admission import Admission
+from .jobs.budgets import Budgets
 from .jobs.controls import Controls
 from .jobs.engine import JobEngine
 from .jobs.followups import FollowUps
@@ -194,18 +195,6 @@ async def _assemble_around(
         media=media,
         media_seconds=settings.limits.media_seconds,
     )
-    metrics = Metrics(messages)
-    engine = JobEngine(
-        pool,
-        store,
-        metrics,
-        running_per_user=settings.limits.running_per_user,
-        max_file_bytes=settings.comfy.max_file_bytes,
-        max_job_bytes=settings.comfy.max_job_bytes,
-        deadline=settings.limits.job_deadline,
-        delivery_timeout=settings.comfy.delivery_timeout,
-    )
-    metrics.watch(engine, pool, presenter)
     defaults = settings.policy
     policies = Policies(
         Policy(
@@ -220,6 +209,21 @@ async def _assemble_around(
         store,
     )
     await policies.load()
+    metrics = Metrics(messages)
+    engine = JobEngine(
+        pool,
+        store,
+        metrics,
+        running_per_user=settings.limits.running_per_user,
+        max_file_bytes=settings.comfy.max_file_bytes,
+        max_job_bytes=settings.comfy.max_job_bytes,
+        deadline=settings.limits.job_deadline,
+        delivery_timeout=settings.comfy.delivery_timeout,
+        guild_shares=settings.limits.guild_shares,
+        budgets=Budgets(policies.of),
+        fair_by_gpu_time=settings.limits.fair_by_gpu_time,
+    )
+    metrics.watch(engine, pool, presenter)
     access = Access(policies, discord_settings.moderator_role_ids, discord_settings.operator_ids)
     admission = Admission(library, engine, store, policies, settings.limits, followups, access, media)
     views, controls = Views(engine, pool, store), Controls(engine, pool, store, access)

@@ -156,7 +156,7 @@ class Admission:
             ("policy", self._policy),
             ("permissions", self._permissions),
             ("cooldown", self._cooldown),
-            ("caps", lambda knock: self.over_caps(knock.asker.user_id)),
+            ("caps", self._caps),
         )
 
     # ---- the door: from memory, within Discord's 3 seconds ----------------------------------------------
@@ -233,6 +233,11 @@ class Admission:
         last = self._last_follow_up.get(knock.asker.user_id)
         left = 0.0 if last is None else last + self.limits.reroll_cooldown - time.monotonic()
         return Text("results.cooldown", seconds=f"{left:.0f}") if left > 0 else None
+
+    def _caps(self, knock: Knock) -> Text | None:
+        """The member's caps and the queue's, then their server's GPU-time budget where it refuses past it."""
+        asker = knock.asker
+        return self.over_caps(asker.user_id) or self.engine.budgets.refusal(asker.guild_id, asker.user_id)
 
     def over_caps(self, user_id: int) -> Text | None:
         """Why a member's new job cannot be queued (over their cap, or the queue is full), or None. Jobs being
@@ -379,6 +384,7 @@ class Admission:
             policy.spoiler(template_nsfw=template.nsfw, channel_nsfw=asker.channel_nsfw),
             asker.locale,
             private,  # the member's choice now, not a parent's: a private job is never posted publicly
+            policy.weight(asker.roles),
         )
 
     def _within_limits(self, values: Mapping[str, Any], graph: Mapping[str, Any]) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Mapping
 
 from bot.comfy.errors import ComfyError, ComfyUnavailable, PromptRejected
 from bot.comfy.events import ExecutionStart, Progress
@@ -19,6 +20,7 @@ from bot.comfy.run import PromptRun, RunFailed, RunInterrupted, RunLost, RunSucc
 from bot.i18n import Text
 
 from .active import ActiveJobs
+from .budgets import Budgets
 from .cost import CostEstimates, CostMeter
 from .delivery import Stopped, fetch_results, within
 from .endings import JobEndings, on_a_backend
@@ -56,6 +58,9 @@ class JobEngine:
         max_job_bytes: int = 256 * 2**20,
         deadline: float = 30 * 60,
         delivery_timeout: float = 300.0,
+        guild_shares: Mapping[int, float] | None = None,
+        budgets: Budgets | None = None,
+        fair_by_gpu_time: bool = True,
     ) -> None:
         self.pool = pool
         self.store = store
@@ -66,10 +71,13 @@ class JobEngine:
         # time from dispatch to the end (the job is then stopped on its server and failed with a message).
         self.max_file_bytes, self.max_job_bytes, self.deadline = max_file_bytes, max_job_bytes, deadline
         self.delivery_timeout = delivery_timeout  # fetching a job's results: a server streaming forever is given up
-        self.scheduler = FairScheduler()
+        self.costs = CostEstimates()  # each template's expected GPU seconds per server, from the jobs measured
+        shares = dict(guild_shares or {})  # the operator's: each server's share of the fleet (1 unless set)
+        self.fair_by_gpu_time = fair_by_gpu_time  # false: a turn per job, whatever it costs (as before)
+        self.scheduler = FairScheduler(cost=self._estimate, share=lambda g: shares.get(g, 1.0))
+        self.budgets = budgets or Budgets()  # each member's GPU time today and this week, against their server's
         self.active = ActiveJobs()  # every unfinished job
         self.reservations = Reservations()  # jobs being made: checked, not yet accepted
-        self.costs = CostEstimates()  # each template's expected GPU seconds per server, from the jobs measured
         self.late_writes = LateWrites(store)  # ends the database refused, written when it takes them
         # not fresh while this process cannot prove it holds the dispatcher lease (PostgreSQL): nothing new then
         # goes to ComfyUI, and no result to Discord, until it is proven again, or the process stops
@@ -93,6 +101,10 @@ class JobEngine:
 
     # ---- lifecycle -------------------------------------------------------------------------------------
 
+    def _estimate(self, job: Job) -> float:
+        """A queued job's expected GPU seconds: its template's, as measured (1 each where turns count jobs)."""
+        return self.costs.estimate(job.request.bound.template) if self.fair_by_gpu_time else 1.0
+
     def _job_left(self) -> None:
         if not self.active:
             self._idle.set()
@@ -111,6 +123,7 @@ class JobEngine:
 
     async def _recover(self) -> None:
         self.costs.seed(await records.costs(self.store))  # what the jobs measured before this start cost
+        await self.budgets.load(self.store)  # what each member used today and this week, whichever process ran it
         for job, reply in await self.store.unfinished():
             self.active[job.id] = job
             self.listener.restore(job, reply)
@@ -150,6 +163,10 @@ class JobEngine:
 
     def position(self, job: Job) -> int | None:
         return self.places.position(job)
+
+    def place(self, job: Job) -> tuple[int, float] | None:
+        """Its place in the queue (1 = next) and the GPU-seconds expected of the jobs ahead of it."""
+        return self.places.place(job)
 
     async def cancel(self, job_id: str, by: Text) -> Text:
         """Cancel a job: a queued one leaves the queue, one waiting in ComfyUI is deleted from its queue, a
@@ -194,7 +211,7 @@ class JobEngine:
     # ---- dispatch --------------------------------------------------------------------------------------
 
     def _queue(self, job: Job, *, front: bool = False) -> None:
-        self.scheduler.push(job, front=front)
+        self.scheduler.push(job, front=front, relaxed=self.budgets.relaxed(job.request.guild_id, job.user_id))
         self.places.queued(job)
         self._wake.set()
 
@@ -202,14 +219,26 @@ class JobEngine:
         self.scheduler.remove(job.id)
         self.places.left(job.id)
 
-    def _place(self, job: Job) -> Backend | None:
-        """Where the job can run now: a backend with room that has what it needs, its member under the cap."""
+    def _place(self, job: Job, relaxed: bool) -> Backend | None:
+        """Where the job can run now: a backend with room that has what it needs, its member under the cap. A
+        relaxed job (its member past their budget) goes only to a backend with nothing to do: it never holds
+        ComfyUI's next place, so a member under budget waits for at most the one job it runs."""
         if self._user_in_flight.get(job.user_id, 0) >= self.running_per_user:
             return None
-        return self.pool.choose(job.request.bound.graph, self.per_backend)
+        return self.pool.choose(job.request.bound.graph, 1 if relaxed else self.per_backend)
+
+    def rebudget(self) -> None:
+        """Budgets or their days changed: each queued member's jobs go to the lane their use now says."""
+        for relaxed in (False, True):
+            for guild_id, user_id in self.scheduler.members(relaxed=relaxed):
+                if self.budgets.relaxed(guild_id or None, user_id) != relaxed:
+                    self.scheduler.move((guild_id, user_id), relaxed=not relaxed)
+        self._wake.set()
 
     async def _dispatch_forever(self) -> None:
         while True:
+            if self.budgets.new_period():
+                self.rebudget()
             # while some backend has room (else no job could be placed: none is tried)
             while (
                 self.fence.fresh()
@@ -231,6 +260,8 @@ class JobEngine:
         """The job no longer holds a place on its backend (nor against its member's running cap); once."""
         if job.id in self._holding:
             self._holding.discard(job.id)
+            # its measured cost replaces its estimate in its member's and server's turns
+            self.scheduler.settle(job, job.gpu_seconds if self.fair_by_gpu_time else None)
             self.pool.release(backend.name)
             self._user_in_flight[job.user_id] -= 1
             self._wake.set()
@@ -353,6 +384,8 @@ class JobEngine:
                 job.gpu_seconds, job.load_seconds = meter.gpu_seconds(), meter.load_seconds
                 if job.gpu_seconds is not None:
                     self.costs.record(job.request.bound.template, backend.name, job.gpu_seconds)
+                    if self.budgets.used(job.request.guild_id, job.user_id, job.gpu_seconds, job.started):
+                        self.rebudget()  # past their budget now: their queued jobs wait for idle GPUs
                 if meter.loads:
                     self.pool.loaded(backend.name, meter.load_seconds)
                 return item

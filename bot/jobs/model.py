@@ -47,6 +47,7 @@ class JobRequest:
     spoiler: bool = False  # results shown as spoilers (the server's rule, outside age-restricted channels)
     locale: str = "en-US"  # the member's language: the job's messages are written in it
     private: bool = False  # only the member sees the job (an ephemeral reply), where the server allows it
+    weight: float = 1.0  # the member's share of their server's GPU time (the server's role weights)
 
 
 @dataclass

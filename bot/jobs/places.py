@@ -35,6 +35,10 @@ class QueuePlaces:
         backend can run it."""
         return None if job.id in self._waiting else self.scheduler.position(job.id)
 
+    def place(self, job: Job) -> tuple[int, float] | None:
+        """Its place and the expected GPU-seconds of the jobs ahead of it; None as for `position`."""
+        return None if job.id in self._waiting else self.scheduler.place(job.id)
+
     def announce(self, active: Iterable[Job]) -> None:
         condition = self.pool.condition()
         fresh = {job.id for job in self._fresh}

@@ -39,6 +39,10 @@ class Policy:
     spoiler_outside_nsfw: bool = False
     allow_private: bool = True
     everyone_follows_up: bool = False  # `/rerolls everyone`: any member here may reroll, vary, edit its results
+    daily_budget: float = 0.0  # GPU seconds per member per UTC day (0: none; `jobs/budgets.py`)
+    weekly_budget: float = 0.0  # GPU seconds per member per week, from Monday 00:00 UTC (0: none)
+    over_budget: str = "relax"  # past a budget: "relax" (wait for idle GPUs) or "refuse" (until it resets)
+    role_weights: tuple[tuple[int, float], ...] = ()  # (role, weight): its members' share of GPU time here
     _pattern: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
 
     def banned(self, text: str) -> bool:
@@ -65,6 +69,11 @@ class Policy:
             return Text("policy.banned_word")
         return None
 
+    def weight(self, roles: Iterable[int]) -> float:
+        """A member's share of the server's GPU time: the largest weight of their roles, else 1."""
+        held = set(roles)
+        return max((weight for role, weight in self.role_weights if role in held), default=1.0)
+
     def spoiler(self, *, template_nsfw: bool, channel_nsfw: bool) -> bool:
         """Whether results are spoilered: outside age-restricted channels, when the template is marked NSFW or
         the server asks it for every result."""
@@ -72,6 +81,7 @@ class Policy:
 
     def to_json(self) -> str:
         data = {k: v for k, v in asdict(self).items() if not k.startswith("_")}
+        data["role_weights"] = [[str(role), weight] for role, weight in self.role_weights]
         return json.dumps({k: sorted(v) if isinstance(v, frozenset) else v for k, v in data.items()})
 
     @staticmethod
@@ -90,6 +100,13 @@ class Policy:
         ):  # a stored "dms" is ignored: DMs are no server's
             if key in data:
                 changes[key] = bool(data[key])
+        for key in ("daily_budget", "weekly_budget"):
+            if key in data:
+                changes[key] = float(data[key])
+        if data.get("over_budget") in ("relax", "refuse"):
+            changes["over_budget"] = data["over_budget"]
+        if "role_weights" in data:
+            changes["role_weights"] = tuple((int(role), float(weight)) for role, weight in data["role_weights"])
         return replace(base, **changes)
 
 

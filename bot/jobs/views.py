@@ -14,7 +14,6 @@ from .store import JobStore, held, records
 from .store.held import HeldFile
 
 DAY = 24 * 3600
-DEFAULT_SECONDS_PER_JOB = 10.0  # a queue's wait, before any server has run a job
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,13 +119,13 @@ class Views:
 
     def queue(self, user_id: int) -> QueueView:
         engine, states = self._engine, self._pool.states.values()
-        per_job = min((s.seconds_per_job for s in states if s.healthy), default=DEFAULT_SECONDS_PER_JOB)
         slots = max(1, sum(1 for s in states if s.healthy and not s.paused))
         mine = []
         for job in engine.jobs_of(user_id):
-            position = engine.position(job) if job.state is JobState.QUEUED else None
+            place = engine.place(job) if job.state is JobState.QUEUED else None
+            position, ahead = place if place is not None else (None, 0.0)
             prompt = str(job.request.bound.values.get("prompt") or job.request.bound.template)
-            wait = ((position or 1) - 1) / slots * per_job
+            wait = ahead / slots  # the GPU time of the jobs ahead (each its template's measured cost), shared out
             mine.append(QueuedJob(job.id, prompt, job.state, position, wait, job.backend, job.started))
         return QueueView(tuple(mine), len(engine.scheduler), self.backends())
 

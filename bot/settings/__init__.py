@@ -198,6 +198,13 @@ class LimitSettings(BaseModel):
         default=1, description="jobs of one member in flight at once (running or next in ComfyUI's queue)"
     )
     queue_max: PositiveInt = Field(default=200, description="jobs waiting in the whole queue")
+    guild_shares: dict[int, PositiveFloat] = Field(
+        default_factory=dict,
+        description='each server\'s share of the GPU fleet, as JSON {"guild id": share} (1 for every other server)',
+    )
+    fair_by_gpu_time: bool = Field(
+        default=True, description="turns are counted in GPU-seconds (false: one turn per job, whatever it costs)"
+    )
     attachment_max_bytes: PositiveInt = Field(default=10 * 2**20, description="bytes of an image a member attaches")
     attachment_max_pixels: PositiveInt = Field(
         default=4096 * 4096, description="pixels (width x height) of an image a member attaches"

@@ -149,8 +149,8 @@ class JobStore:
             Statement(
                 "INSERT INTO jobs (id, seq, user_id, guild_id, channel_id, message_id, reply_token, template, graph, "
                 "params, output_nodes, image_targets, seed, state, backend, prompt_id, attempts, created, kind, "
-                "parent_id, note, spoiler, locale, private) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "parent_id, note, spoiler, locale, private, weight) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     job.id,
                     job.seq,
@@ -176,6 +176,7 @@ class JobStore:
                     int(job.request.spoiler),
                     job.request.locale,
                     int(job.request.private),
+                    job.request.weight,
                 ),
             ),
             Statement(
@@ -329,6 +330,7 @@ class JobStore:
             bool(row["spoiler"]),
             row["locale"],
             bool(row["private"]),
+            row["weight"] if row["weight"] is not None else 1.0,
         )
         job = Job(
             request,

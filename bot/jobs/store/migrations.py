@@ -4,6 +4,8 @@
 1. The tables. On SQLite, a database from before migrations were numbered already has them: the columns it
    lacks (added since the first release) are added, as the store did before.
 2. Each job's measured cost: its GPU seconds and, apart, its model loads' (`jobs/cost.py`).
+3. Each job's weight (its member's share of their server's GPU time, from the server's role weights), and an
+   index for what members used since a time (`jobs/budgets.py`).
 """
 
 from __future__ import annotations
@@ -48,9 +50,14 @@ async def _legacy_columns(database: Database) -> None:
 
 
 COSTS = "ALTER TABLE jobs ADD COLUMN gpu_seconds REAL;\nALTER TABLE jobs ADD COLUMN load_seconds REAL;"
+WEIGHTS = (
+    "ALTER TABLE jobs ADD COLUMN weight REAL;\n"
+    "CREATE INDEX IF NOT EXISTS jobs_started ON jobs (started) WHERE gpu_seconds IS NOT NULL;"
+)
 MIGRATIONS = (
     Migration(1, "the tables", SCHEMA, postgresql_ddl(SCHEMA), after=_legacy_columns),
     Migration(2, "each job's measured cost", COSTS, postgresql_ddl(COSTS)),
+    Migration(3, "each job's weight, and its start for budgets", WEIGHTS, postgresql_ddl(WEIGHTS)),
 )
 
 

@@ -38,6 +38,16 @@ async def costs(store: JobStore, limit: int = 2000) -> list[tuple[str, str, floa
     return [(str(r[0]), str(r[1]), float(r[2])) for r in reversed(rows)]
 
 
+async def usage_since(store: JobStore, timestamp: float) -> dict[tuple[int, int], float]:
+    """Each member's GPU seconds per server, of the jobs that started since `timestamp` (budgets)."""
+    rows = await store.database.fetch_all(
+        "SELECT guild_id, user_id, SUM(gpu_seconds) FROM jobs WHERE gpu_seconds IS NOT NULL AND started >= ? "
+        "AND guild_id IS NOT NULL GROUP BY guild_id, user_id",
+        (timestamp,),
+    )
+    return {(int(r[0]), int(r[1])): float(r[2]) for r in rows}
+
+
 async def prune(store: JobStore, finished_before: float) -> int:
     """Forget jobs that ended before `finished_before` (and their images); unfinished jobs are kept."""
     rows = await store.database.fetch_all(
