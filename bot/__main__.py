@@ -230,7 +230,7 @@ async def _assemble_around(
     results, queue = ResultsCog(admission, controls, messages, policies), QueueCog(views, controls)
     cogs = [
         ImagineCog(admission, library, messages, views),
-        ConfigCog(policies, access),
+        ConfigCog(policies, access, controls),
         SettingsCog(controls, library, policies, admission),
         queue,
         BackendCog(views, controls),

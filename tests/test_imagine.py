@@ -249,6 +249,7 @@ async def test_the_sync_command_pushes_the_commands(
         "rerolls",
         "settings",
         "status",
+        "usage",
         "workflows",
     ]
     imagine_command = commands["imagine"]

@@ -1,4 +1,5 @@
-"""/config (admins): a server's own rules: channels, roles, admin roles, DMs, banned words, spoilers."""
+"""/config (admins): a server's own rules: channels, roles, admin roles, DMs, banned words, spoilers, and its GPU
+economy: each member's daily and weekly budget of GPU time, what happens past it, and the roles' weights."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from discord.ext import commands
 
 from bot.i18n import Listed, LocalizedError, Text, text_of
 from bot.jobs.access import Access
+from bot.jobs.controls import Controls
 from bot.jobs.errors import RefusedRequest
 from bot.jobs.policy import Policies, Policy
 
@@ -24,7 +26,13 @@ OPTIONS = {
     "banned_words": "words refused in prompts (comma-separated; 'none')",
     "spoiler_outside_nsfw": "spoiler results outside age-restricted channels (on or off)",
     "allow_private": "members may choose private results (on or off)",
+    "daily_budget": "GPU minutes per member per day (0: none)",
+    "weekly_budget": "GPU minutes per member per week, from Monday (0: none)",
+    "over_budget": "past a budget: relax (wait for idle GPUs) or refuse",
+    "role_weights": "roles' shares of GPU time, like @Booster=2 (comma-separated; 'none')",
 }
+BUDGET_MINUTES = 7 * 24 * 60  # a week's minutes: the most any budget can be
+WEIGHT_MAX = 100.0
 SWITCHES = ("spoiler_outside_nsfw", "allow_private")  # direct messages are no server's: POLICY__DMS decides
 
 
@@ -57,7 +65,39 @@ def changed(policy: Policy, option: str, value: str) -> Policy:
     if option == "banned_words":
         words = tuple(w.strip() for w in value.split(",") if w.strip() and value.strip().lower() != "none")
         return replace(policy, banned_words=words, _pattern=None)
+    if option in ("daily_budget", "weekly_budget"):
+        return replace(policy, **{option: _minutes(value) * 60})  # type: ignore[arg-type]
+    if option == "over_budget":
+        mode = value.strip().lower()
+        if mode not in ("relax", "refuse"):
+            raise ConfigValueError("config.relax_or_refuse")
+        return replace(policy, over_budget=mode)
+    if option == "role_weights":
+        return replace(policy, role_weights=_weights(value))
     raise ConfigValueError("config.unknown_option", option=option)
+
+
+def _minutes(value: str) -> float:
+    try:
+        minutes = float(value.strip().lower().removesuffix("min").strip() or "x")
+    except ValueError:
+        raise ConfigValueError("config.minutes", most=BUDGET_MINUTES) from None
+    if not 0 <= minutes <= BUDGET_MINUTES:  # (also refuses NaN)
+        raise ConfigValueError("config.minutes", most=BUDGET_MINUTES)
+    return minutes
+
+
+def _weights(value: str) -> tuple[tuple[int, float], ...]:
+    """`<@&123>=2, 456=1.5` -> ((123, 2.0), (456, 1.5)); 'none' clears them."""
+    if value.strip().lower() in ("none", ""):
+        return ()
+    weights: dict[int, float] = {}
+    for item in value.split(","):
+        match = re.fullmatch(r"\s*(?:<@&)?(\d+)>?\s*[=:]\s*([0-9]+(?:\.[0-9]+)?)\s*", item)
+        if match is None or not 0 < float(match[2]) <= WEIGHT_MAX:
+            raise ConfigValueError("config.weights", most=f"{WEIGHT_MAX:g}")
+        weights[int(match[1])] = float(match[2])
+    return tuple(sorted(weights.items()))
 
 
 def describe(policy: Policy) -> Text:
@@ -75,13 +115,22 @@ def describe(policy: Policy) -> Text:
         banned=len(policy.banned_words),
         spoiler=switch(policy.spoiler_outside_nsfw),
         private=switch(policy.allow_private),
+        daily=_budget(policy.daily_budget),
+        weekly=_budget(policy.weekly_budget),
+        over=Text(f"config.{policy.over_budget}"),
+        weights=Listed([f"<@&{role}>: {weight:g}" for role, weight in policy.role_weights])
+        if policy.role_weights
+        else Text("config.no_weights"),
     )
 
 
+def _budget(seconds: float) -> Text:
+    return Text("config.minutes_of", minutes=f"{seconds / 60:g}") if seconds else Text("config.no_budget")
+
+
 class ConfigCog(commands.GroupCog, group_name="config", group_description="This server's rules for the bot"):
-    def __init__(self, policies: Policies, access: Access) -> None:
-        self.policies = policies
-        self.access = access
+    def __init__(self, policies: Policies, access: Access, controls: Controls) -> None:
+        self.policies, self.access, self.controls = policies, access, controls
         super().__init__()
 
     @app_commands.command(name="show", description="This server's rules for the bot")
@@ -101,4 +150,5 @@ class ConfigCog(commands.GroupCog, group_name="config", group_description="This 
             await tell(interaction, "config.bad_value", warn=True, option=option, error=text_of(exc))
             return
         await self.policies.set(interaction.guild_id, policy)
+        self.controls.budgets_changed()  # a member now past (or back under) a budget changes lanes at once
         await tell(interaction, "config.saved", policy=describe(policy))

@@ -1,4 +1,4 @@
-"""/status, /models, /workflows and /history: what members and admins want to know, all ephemeral."""
+"""/status, /models, /workflows, /history and /usage: what members and admins want to know, all ephemeral."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from .actors import asker
 from .replies import locale_of, say, show
 
 PAGE = 20
+USAGE_MEMBERS = 20  # members listed in an admin's /usage (the most GPU time first)
 
 
 def _seconds(values: tuple[float, ...]) -> Text:
@@ -95,6 +96,52 @@ class InfoCog(commands.Cog, name="InfoCog"):
             await interaction.followup.send(text, ephemeral=True)
         else:
             await interaction.response.send_message(text, ephemeral=True)
+
+    @app_commands.command(
+        name="usage", description="Your GPU time today and this week, and your budget (admins: every member's)"
+    )
+    async def usage(self, interaction: discord.Interaction) -> None:
+        who = asker(interaction)
+        if who.guild_id is None:
+            await show(interaction, panel(say(interaction, "usage.title"), description=say(interaction, "usage.dms")))
+            return
+        view = self.views.usage(who, admin=self.access.admin(who))
+        mine = view.mine
+
+        def minutes(seconds: float) -> str:
+            return say(interaction, "usage.minutes", minutes=f"{seconds / 60:.1f}")
+
+        def budget(seconds: float) -> str:
+            return minutes(seconds) if seconds else say(interaction, "usage.none")
+
+        tier = (
+            say(interaction, "usage.tier", weight=f"{view.weight:g}", role=f"<@&{view.role}>")
+            if view.role is not None
+            else say(interaction, "usage.tier_base")
+        )
+        lines = [
+            say(
+                interaction,
+                "usage.mine",
+                today=minutes(mine.today),
+                daily=budget(mine.daily),
+                week=minutes(mine.week),
+                weekly=budget(mine.weekly),
+                tier=tier,
+            )
+        ]
+        if mine.over:
+            past = {"relax": "usage.relaxed", "refuse": "usage.refused"}[mine.over_budget]
+            lines.append(say(interaction, past, resets=f"<t:{int(view.resets)}:R>"))
+        if self.access.admin(who):  # every member's this week, the most first (in the description: 4,096 chars)
+            lines.append(f"\n**{say(interaction, 'usage.members')}**")
+            lines += [
+                say(interaction, "usage.member", user=user, week=minutes(u.week), today=minutes(u.today))
+                for user, u in view.members[:USAGE_MEMBERS]
+            ] or [say(interaction, "usage.nobody")]
+            if len(view.members) > USAGE_MEMBERS:
+                lines.append(say(interaction, "usage.more", count=len(view.members) - USAGE_MEMBERS))
+        await show(interaction, panel(say(interaction, "usage.title"), description="\n".join(lines)))
 
     @app_commands.command(name="history", description="Your recent results")
     async def history(self, interaction: discord.Interaction) -> None:

@@ -11,7 +11,7 @@ over on PostgreSQL: the store is what every process shares), so the door checks 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from bot.i18n import Text
@@ -57,13 +57,13 @@ class Budgets:
         self, policy_of: Callable[[int | None], Policy] | None = None, clock: Callable[[], float] = time.time
     ) -> None:
         self._policy_of = policy_of or (lambda guild: Policy())
-        self._clock = clock
+        self.clock = clock  # (a test moves it a day on)
         self._used: dict[tuple[int, int], list[float]] = {}  # (guild, member) -> [day, seconds, week, seconds]
         self._period = day_start(clock())
 
     async def load(self, store: JobStore) -> None:
         """What every member used this week and today, from the store (whichever process ran their jobs)."""
-        now = self._clock()
+        now = self.clock()
         today, week = day_start(now), week_start(now)
         self._used = {
             key: [today, 0.0, week, seconds] for key, seconds in (await records.usage_since(store, week)).items()
@@ -77,7 +77,7 @@ class Budgets:
         if guild_id is None:
             return False
         before = self.usage(guild_id, user_id).over
-        at = started if started is not None else self._clock()
+        at = started if started is not None else self.clock()
         entry = self._entry(guild_id, user_id)
         if day_start(at) == entry[0]:
             entry[1] += seconds
@@ -86,7 +86,7 @@ class Budgets:
         return not before and self.usage(guild_id, user_id).over
 
     def _entry(self, guild_id: int, user_id: int) -> list[float]:
-        now = self._clock()
+        now = self.clock()
         today, week = day_start(now), week_start(now)
         entry = self._used.setdefault((guild_id, user_id), [today, 0.0, week, 0.0])
         if entry[0] != today:
@@ -101,6 +101,12 @@ class Budgets:
             return Usage(0.0, 0.0, 0.0, 0.0, policy.over_budget)
         entry = self._entry(guild_id, user_id)
         return Usage(entry[1], entry[3], policy.daily_budget, policy.weekly_budget, policy.over_budget)
+
+    def tier(self, guild_id: int | None, roles: Iterable[int]) -> tuple[float, int | None]:
+        """A member's weight in their server's turns, and the role that gives it (None: the base weight, 1)."""
+        held = set(roles)
+        weights = [(weight, role) for role, weight in self._policy_of(guild_id).role_weights if role in held]
+        return max(weights, default=(1.0, None))
 
     def members(self, guild_id: int) -> list[tuple[int, Usage]]:
         """The server's members who used GPU time this week, most first."""
@@ -117,11 +123,11 @@ class Budgets:
         usage = self.usage(guild_id, user_id)
         if not usage.over or usage.over_budget != "refuse":
             return None
-        return Text("budget.refused", resets=f"<t:{int(usage.resets(self._clock()))}:R>")
+        return Text("budget.refused", resets=f"<t:{int(usage.resets(self.clock()))}:R>")
 
     def new_period(self) -> bool:
         """Whether a new day (and with it, maybe, a week) began since last asked: every budget may have reset."""
-        today = day_start(self._clock())
+        today = day_start(self.clock())
         if today == self._period:
             return False
         self._period = today

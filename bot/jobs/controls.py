@@ -30,6 +30,10 @@ class Controls:
         """Unfinished (queued or running) in this process's engine."""
         return job.id in self._engine.active
 
+    def budgets_changed(self) -> None:
+        """A server's budgets changed: queued jobs go to the lane their members' use now says."""
+        self._engine.rebudget()
+
     async def release(self, job_id: str) -> None:
         """A held result handed to its maker (`/history`): no longer kept."""
         await held.release(self._store, job_id)

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 from bot.comfy.pool import BackendPool, BackendState
 
+from .access import Asker
+from .budgets import Usage
 from .engine import JobEngine
 from .model import Job, JobState
 from .store import JobStore, held, records
@@ -99,6 +101,17 @@ class HistoryView:
     held: tuple[tuple[str, tuple[HeldFile, ...]], ...]  # results that could not be posted: (job id, files)
 
 
+@dataclass(frozen=True, slots=True)
+class UsageView:
+    """A member's GPU time and budget here, their tier, and (for an admin) every member's this week."""
+
+    mine: Usage
+    weight: float
+    role: int | None  # the role that gives the weight; None: every member's
+    resets: float  # when the budget they are past resets (a Unix time)
+    members: tuple[tuple[int, Usage], ...]  # most first; empty unless an admin asked
+
+
 class Views:
     def __init__(self, engine: JobEngine, pool: BackendPool, store: JobStore) -> None:
         self._engine, self._pool, self._store = engine, pool, store
@@ -128,6 +141,13 @@ class Views:
             wait = ahead / slots  # the GPU time of the jobs ahead (each its template's measured cost), shared out
             mine.append(QueuedJob(job.id, prompt, job.state, position, wait, job.backend, job.started))
         return QueueView(tuple(mine), len(engine.scheduler), self.backends())
+
+    def usage(self, asker: Asker, *, admin: bool) -> UsageView:
+        budgets = self._engine.budgets
+        mine = budgets.usage(asker.guild_id, asker.user_id)
+        weight, role = budgets.tier(asker.guild_id, asker.roles)
+        members = tuple(budgets.members(asker.guild_id)) if admin and asker.guild_id is not None else ()
+        return UsageView(mine, weight, role, mine.resets(time.time()), members)
 
     async def status(self) -> StatusView:
         today = await records.since(self._store, time.time() - DAY)
