@@ -160,7 +160,7 @@ async def test_usage_shows_a_member_their_time_and_an_admin_every_member_in_both
         after_restart = app.engine.budgets.usage(GUILD_ID, VIDEO_MAKER)
     mine = discord.messages[member.message_id or 0].embeds[0]
     assert mine["title"] == "GPU time"
-    assert f"Today: {used.today / 60:.1f} min (budget: none)" in mine["description"]
+    assert f"Today: {used.today:.1f} s (budget: none)" in mine["description"]
     assert "This week:" in mine["description"] and "(budget: 600.0 min)" in mine["description"]
     assert f"Your share: \u00d72 (<@&{HELPER_ROLE_ID}>)" in mine["description"]
     assert "Members this week" not in mine["description"]

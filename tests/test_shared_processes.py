@@ -269,3 +269,36 @@ async def test_a_relayed_reaction_is_acted_on_with_what_discord_says_not_what_th
     finally:
         await stopped(processes, discord, comfy)
     assert discord.original(asked).embeds[0]["title"] == "Done"
+
+
+async def test_a_members_budget_holds_across_processes_and_a_takeover(tmp_path: Path, postgres_url: str) -> None:
+    """A server refusing past a daily budget, set through the relaying process: the member's job (run by the
+    holder) spends it; when the holder dies and the relaying process takes over, it reads what was spent from
+    PostgreSQL, so the member's next job is refused with when the budget resets, and `/usage` shows the time."""
+    comfy, discord, env = await two_shards(tmp_path, postgres_url)
+    comfy.step_delay = 0.02
+    processes: list[BotProcess] = []
+    try:
+        holder, relay = await holder_and_relay(env, discord)
+        processes.extend((holder, relay))
+        for name, value in (("daily_budget", "0.0001"), ("over_budget", "refuse")):
+            options = [option("option", name), option("value", value)]
+            rule = await discord.interact(
+                "config", [{"name": "set", "type": 1, "options": options}], channel_id=SHARD_CHANNEL_ID, member=ADMIN
+            )
+            await answer(discord, rule)
+        spent = await _delivered_in(discord, SHARD_CHANNEL_ID, "a fox --steps 3")
+        assert discord.original(spent).embeds[0]["title"] == "Done"
+        await holder.kill()
+        await relay.saw(") holds the dispatcher lease", within=TAKEOVER_BOUND)
+        refused = await imagine_in(discord, SHARD_CHANNEL_ID, "an owl")
+        told = await answer(discord, refused)
+        usage = await discord.interact("usage", channel_id=SHARD_CHANNEL_ID)
+        await discord.until(lambda: usage.message_id in discord.messages)
+        shown = discord.original(usage).embeds[0]["description"]
+    finally:
+        await stopped(processes, discord, comfy)
+    assert told.startswith("⚠️ You have used your GPU time on this server; it resets <t:"), told
+    assert prompts_run(comfy) == 1
+    today = float(shown.split("Today: ")[1].split(" s")[0])
+    assert today > 0 and "(budget: 0.0 s)" in shown  # (0.006 s, shown to a tenth)

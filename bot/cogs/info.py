@@ -108,7 +108,9 @@ class InfoCog(commands.Cog, name="InfoCog"):
         view = self.views.usage(who, admin=self.access.admin(who))
         mine = view.mine
 
-        def minutes(seconds: float) -> str:
+        def minutes(seconds: float) -> str:  # under a minute in seconds, so a quick job's time shows
+            if seconds < 60:
+                return say(interaction, "usage.seconds", seconds=f"{seconds:.1f}")
             return say(interaction, "usage.minutes", minutes=f"{seconds / 60:.1f}")
 
         def budget(seconds: float) -> str:

@@ -252,11 +252,7 @@ class JobEngine:
             if self.budgets.new_period():
                 self.rebudget()
             # while some backend has room (else no job could be placed: none is tried)
-            while (
-                self.fence.fresh()
-                and self.pool.room(self.per_backend)
-                and (placed := self._next()) is not None
-            ):
+            while self.fence.fresh() and self.pool.room(self.per_backend) and (placed := self._next()) is not None:
                 job, backend = placed
                 self.places.left(job.id)
                 self._start(job, backend, None)
