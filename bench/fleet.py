@@ -21,6 +21,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -125,48 +127,63 @@ def model_name(number: int) -> str:
     return f"model-{number}.safetensors"
 
 
+@asynccontextmanager
+async def bot_process(
+    comfys: list[FakeComfy], discord: FakeDiscord, profile: str = "", **settings: str
+) -> AsyncIterator[tuple[int, str]]:
+    """`python -m bot` between the fakes, with the production edit budget and `settings`, once it is connected and
+    has read its backends: (its pid, its log file)."""
+    log = tempfile.NamedTemporaryFile(prefix="bench-bot-", suffix=".log", delete=False)  # noqa: SIM115
+    with tempfile.TemporaryDirectory() as name:
+        folder = with_workflows(Path(name))
+        environment = process_environment(
+            folder,
+            comfys,
+            discord,
+            DISCORD__BUCKET_WINDOW="5",  # the production budget: 4 edits per 5 s per bucket
+            DISCORD__EDIT_INTERVAL="1.5",
+            LOGGING__LEVEL="WARNING",
+            **settings,
+        )
+        profiled = ["-m", "cProfile", "-o", profile] if profile else []
+        bot = await asyncio.create_subprocess_exec(
+            sys.executable, *profiled, "-m", "bot", env=environment, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
+        )
+        try:
+            await discord.until(lambda: bool(discord.identified and discord.gateways), within=60)
+            await asyncio.sleep(1.0)  # a bench, not a test: let the bot read its backends
+            yield bot.pid, log.name
+        finally:
+            bot.terminate()
+            await asyncio.wait_for(bot.wait(), 30)
+
+
 async def run(plan: Plan) -> Figures:
     comfys = [await shipped_comfy(step_delay=plan.seconds / STEPS) for _ in range(plan.backends)]
     for comfy in comfys:
         comfy.model_load_seconds = plan.load
         checkpoints(comfy).extend(model_name(n) for n in range(plan.models))
     discord = await FakeDiscord(latency=0.05).start()  # Discord's own windows, 50 ms away
-    log = tempfile.NamedTemporaryFile(prefix="bench-bot-", suffix=".log", delete=False)  # noqa: SIM115
     traffic = Traffic(discord, plan)
     try:
-        with tempfile.TemporaryDirectory() as name:
-            folder = with_workflows(Path(name))
-            environment = process_environment(
-                folder,
-                comfys,
-                discord,
-                DISCORD__BUCKET_WINDOW="5",  # the production budget: 4 edits per 5 s per bucket
-                DISCORD__EDIT_INTERVAL="1.5",
-                LIMITS__JOBS_PER_USER=str(plan.jobs // plan.members + 5),
-                LIMITS__QUEUE_MAX=str(plan.jobs + 100),
-                COMFY__WARM_ROUTING=str(plan.warm_routing).lower(),
-                LOGGING__LEVEL="WARNING",
-            )
-            profiled = ["-m", "cProfile", "-o", plan.profile] if plan.profile else []
-            bot = await asyncio.create_subprocess_exec(
-                sys.executable, *profiled, "-m", "bot", env=environment, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
-            )
-            try:
-                await discord.until(lambda: bool(discord.identified and discord.gateways), within=60)
-                await asyncio.sleep(1.0)  # a bench, not a test: let the bot read its backends
-                measure = steady(traffic, comfys, bot.pid) if plan.steady else burst(traffic, bot.pid)
-                fakes0 = time.process_time()
-                figures = await measure
-                figures["fakes_cpu"] = time.process_time() - fakes0
-                figures["rss"] = peak_rss_mib(bot.pid)
-            finally:
-                bot.terminate()
-                await asyncio.wait_for(bot.wait(), 30)
+        async with bot_process(
+            comfys,
+            discord,
+            plan.profile,
+            LIMITS__JOBS_PER_USER=str(plan.jobs // plan.members + 5),
+            LIMITS__QUEUE_MAX=str(plan.jobs + 100),
+            COMFY__WARM_ROUTING=str(plan.warm_routing).lower(),
+        ) as (pid, log):
+            measure = steady(traffic, comfys, pid) if plan.steady else burst(traffic, pid)
+            fakes0 = time.process_time()
+            figures = await measure
+            figures["fakes_cpu"] = time.process_time() - fakes0
+            figures["rss"] = peak_rss_mib(pid)
     finally:
         await discord.stop()
         for comfy in comfys:
             await comfy.stop()
-    report(plan, comfys, discord, [i for i in traffic.asked if i is not None], figures, log.name)
+    report(plan, comfys, discord, [i for i in traffic.asked if i is not None], figures, log)
     return figures
 
 

@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from bot.jobs.cost import CostEstimates
 from tests.discord_helpers import deliver
 from tests.fakes.discord_api import Message
 from tests.stack import Stack
@@ -42,3 +43,12 @@ async def test_a_jobs_gpu_time_and_its_model_load_are_measured_kept_and_estimate
     assert 0 < loaded.gpu_seconds < LOAD and 0 < cached.gpu_seconds < LOAD  # the load is counted apart
     assert min(loaded.gpu_seconds, cached.gpu_seconds) <= estimate <= max(loaded.gpu_seconds, cached.gpu_seconds)
     assert after_restart == pytest.approx(estimate)  # seeded from the store
+
+
+def test_an_unmeasured_templates_cost_is_its_manifests_until_a_job_is_measured() -> None:
+    """The fair queue's first guess of a template's cost: its manifest's `gpu_seconds`, else 10 s; a measured
+    job replaces it."""
+    costs = CostEstimates()
+    assert costs.estimate("video", expected=30.0) == 30.0 and costs.estimate("image") == 10.0
+    costs.record("video", "gpu1", 24.0)
+    assert costs.estimate("video", expected=30.0) == 24.0

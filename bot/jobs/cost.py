@@ -81,10 +81,11 @@ class CostEstimates:
         for template, backend, seconds in measured:
             self.record(template, backend, seconds)
 
-    def estimate(self, template: str, backend: str | None = None) -> float:
+    def estimate(self, template: str, backend: str | None = None, expected: float | None = None) -> float:
+        """Measured there, else measured anywhere, else `expected` (the template's manifest), else the default."""
         if backend is not None and (template, backend) in self._by_server:
             return self._by_server[template, backend]
-        return self._by_template.get(template, self.default)
+        return self._by_template.get(template, expected or self.default)
 
 
 def _averaged(known: float | None, seconds: float) -> float:

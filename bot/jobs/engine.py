@@ -104,7 +104,8 @@ class JobEngine:
 
     def _estimate(self, job: Job) -> float:
         """A queued job's expected GPU seconds: its template's, as measured (1 each where turns count jobs)."""
-        return self.costs.estimate(job.request.bound.template) if self.fair_by_gpu_time else 1.0
+        bound = job.request.bound
+        return self.costs.estimate(bound.template, expected=bound.expected_seconds) if self.fair_by_gpu_time else 1.0
 
     def _job_left(self) -> None:
         if not self.active:

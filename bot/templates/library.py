@@ -65,6 +65,7 @@ def load_template(
     warnings: tuple[str, ...] = ()
     nsfw = False
     max_loras = 0
+    gpu_seconds = None
     if manifest_path.exists():
         try:
             manifest_text = manifest_path.read_text(encoding="utf-8")
@@ -73,7 +74,7 @@ def load_template(
         manifest = parse_manifest(manifest_path.name, manifest_text, workflow)
         parameters = manifest.parameters
         display, description, named_outputs = manifest.display_name, manifest.description, manifest.outputs
-        nsfw, max_loras = manifest.nsfw, manifest.loras
+        nsfw, max_loras, gpu_seconds = manifest.nsfw, manifest.loras, manifest.gpu_seconds
     else:
         parameters, warnings = infer(workflow)
         display, description, named_outputs = None, "", ()
@@ -94,6 +95,7 @@ def load_template(
         nsfw=nsfw,
         converted=converted,
         max_loras=max_loras,
+        gpu_seconds=gpu_seconds,
     )
 
 

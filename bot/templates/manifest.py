@@ -5,6 +5,7 @@ description = "A picture from a prompt"
 nsfw = false                                  # true: results are spoilered outside age-restricted channels
 outputs = ["Save Image"]                      # optional: output nodes, by title or id
 loras = 2                                     # optional: members may add up to 2 LoRAs (<lora:name:0.8>)
+gpu_seconds = 30                              # optional: a job's GPU time, expected until the bot has measured one
 
 [[parameters]]
 name = "prompt"
@@ -70,6 +71,7 @@ class ManifestModel(BaseModel):
     nsfw: bool = False
     outputs: list[str] = Field(default_factory=list)
     loras: int = Field(default=0, ge=0, le=8)
+    gpu_seconds: float | None = Field(default=None, gt=0, le=86400)
     parameters: list[ParameterModel] = Field(default_factory=list)
 
 
@@ -82,8 +84,9 @@ class Manifest:
         outputs: tuple[str, ...],
         nsfw: bool = False,
         loras: int = 0,
+        gpu_seconds: float | None = None,
     ) -> None:
-        self.nsfw, self.loras = nsfw, loras
+        self.nsfw, self.loras, self.gpu_seconds = nsfw, loras, gpu_seconds
         self.display_name = display_name
         self.description = description
         self.parameters = parameters
@@ -171,4 +174,6 @@ def parse_manifest(file: str, text: str, workflow: Workflow) -> Manifest:
         raise TemplateLoadError(
             file, f"loras = {model.loras}, but no model loader ({', '.join(LORA_HOSTS)}) to add them to"
         )
-    return Manifest(model.name, model.description, parameters, tuple(outputs), model.nsfw, model.loras)
+    return Manifest(
+        model.name, model.description, parameters, tuple(outputs), model.nsfw, model.loras, model.gpu_seconds
+    )

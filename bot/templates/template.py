@@ -73,6 +73,7 @@ class BoundWorkflow:
     output_nodes: tuple[str, ...]
     images: Mapping[str, ImageData] = field(default_factory=dict)
     targets: Mapping[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
+    expected_seconds: float | None = None  # its template's manifest `gpu_seconds` (the fair queue's first guess)
 
     async def upload_images(self, uploader: ImageUploader, job_key: str) -> dict[str, Any]:
         """Upload the attached images under names unique to the job and return the graph that uses them."""
@@ -104,6 +105,7 @@ class Template:
     nsfw: bool = False  # the manifest says its results are for age-restricted channels (spoilered elsewhere)
     converted: bool = False  # the file is a UI-format export, converted with the servers' node definitions
     max_loras: int = 0  # LoRAs a member may add (the manifest's `loras`), inserted after the model loader
+    gpu_seconds: float | None = None  # the manifest's: a job's GPU time, expected until one is measured
 
     def default_of(self, name: str) -> Any:
         """What a parameter is when a member does not give it (its manifest's default, else the workflow's own
@@ -147,7 +149,7 @@ class Template:
             add_loras(graph, loras)
             bound[LORAS] = [[name, strength] for name, strength in loras]
         targets = {name: tuple((t.node_id, t.input) for t in self.parameters[name].targets) for name in images}
-        return BoundWorkflow(self.name, graph, bound, self.output_nodes, images, targets)
+        return BoundWorkflow(self.name, graph, bound, self.output_nodes, images, targets, self.gpu_seconds)
 
 
 def output_nodes(workflow: Workflow, named: tuple[str, ...], flagged: Collection[str] | None = None) -> tuple[str, ...]:

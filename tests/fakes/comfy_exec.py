@@ -121,6 +121,7 @@ class Executor:
         self.counters: dict[str, int] = {}
         self.current_node: str | None = None
         self.loads: list[str] = []  # every model file a loader read, in order (cached loaders read none)
+        self.loaded_by: dict[str, int] = {}  # prompt id -> how many model files it read
 
     # ---- graph helpers ---------------------------------------------------------------------------------
 
@@ -255,6 +256,7 @@ class Executor:
                 fake.notify()
         elif class_type in MODEL_LOADERS:
             self.loads.append(str(inputs.get(MODEL_LOADERS[class_type])))
+            self.loaded_by[item.prompt_id] = self.loaded_by.get(item.prompt_id, 0) + 1
             if fake.model_load_seconds:
                 await asyncio.sleep(fake.model_load_seconds)  # the fake's pace, not a synchronisation
             fake.check_interrupt()

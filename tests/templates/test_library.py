@@ -144,6 +144,16 @@ def test_a_manifest_by_title_and_by_id(folder: Path) -> None:
         library.get("nope")
 
 
+def test_a_manifests_gpu_seconds_go_with_each_bound_job(folder: Path) -> None:
+    """`gpu_seconds` in a manifest: the fair queue's first guess of what a job of it costs, carried by each job."""
+    (folder / "good.toml").write_text("gpu_seconds = 30\n" + MANIFEST % 'node = "6"')
+    library = TemplateLibrary(folder)
+    library.reload()
+    assert library.get("good").bind({"prompt": "a fox"}).expected_seconds == 30.0
+    (folder / "good.toml").write_text("gpu_seconds = 0\n" + MANIFEST % 'node = "6"')
+    assert "gpu_seconds: Input should be greater than 0" in TemplateLibrary(folder).reload().errors["good.json"]
+
+
 def test_reload_keeps_the_last_good_version_when_the_new_file_is_broken(folder: Path) -> None:
     library = TemplateLibrary(folder)
     library.reload()
