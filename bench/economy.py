@@ -7,12 +7,12 @@ with the production edit budget; Discord is 50 ms away.
 
 The mixed fleet: 8 fake ComfyUI servers, three checkpoints at 8 s a load, 2 s image and 30 s video jobs from 40
 members with uneven demand (10 make videos, 8 to 16 each; 30 make images, 60 to 150 each; each keeps to one
-checkpoint; 8 of them hold a role of weight 2, set with `/config set role_weights`), asked in turns at 100 a
-second. Printed for each: Jain's index of GPU-seconds among the members of equal weight while every member still
-had demand (from the first start to the first moment a member's last job started), the same over every member with
-each member's GPU-seconds divided by their weight, the lowest and highest member's share over their fair share,
-model loads per 100 jobs, the share of busy time spent loading, the makespan over the measured executions per
-server, the queue wait (asked to started) p50/p95 per tier, and the bot's CPU per job.
+checkpoint; 8 of them hold a role of weight 2, set with `/config set role_weights`, and ask for twice as much),
+asked in turns at 100 a second. Printed for each: Jain's index of GPU-seconds among the members of equal weight
+while every member still had demand (from the first start to the first moment a member's last job started), the same
+over every member with each member's GPU-seconds divided by their weight, the lowest and highest member's share over
+their fair share, model loads per 100 jobs, the share of busy time spent loading, the makespan over the measured
+executions per server, the queue wait (asked to started) p50/p95 per tier, and the bot's CPU per job.
 
 The pair: one server, one member making 30 s videos and one making 2 s images, each keeping six jobs open;
 printed, the video maker's lowest and highest share of GPU time over every 10-minute window (10 s apart).
@@ -61,9 +61,14 @@ class Member:
 
 
 def members(count: int = 40) -> list[Member]:
-    """Uneven demand: every fourth member makes videos (4 to 8), the others images (15 to 45); every fifth, from
-    the second, holds the weight-2 role."""
-    return [Member(n, n % 4 == 0, 4 + n % 5 if n % 4 == 0 else 15 + (n % 7) * 5, n % 5 == 1) for n in range(count)]
+    """Uneven demand: every fourth member makes videos (8 to 16), the others images (60 to 150); every fifth, from
+    the second, holds the weight-2 role, and asks for twice as much (so every member has demand for long)."""
+    made = []
+    for n in range(count):
+        video, booster = n % 4 == 0, n % 5 == 1
+        jobs = 8 + 2 * (n % 5) if video else 60 + (n % 7) * 15
+        made.append(Member(n, video, jobs * (2 if booster else 1), booster))
+    return made
 
 
 def interleaved(people: list[Member]) -> Iterator[Member]:
@@ -145,7 +150,7 @@ def within(runs: list[Run], member: int, start: float, end: float, load: float) 
     return total
 
 
-async def mixed(mode: str, scale: float, backends: int, rate: float) -> dict[str, float]:
+async def mixed(mode: str, scale: float, backends: int, rate: float, verbose: bool = False) -> dict[str, float]:
     people = members()
     comfys = [await shipped_comfy(step_delay=scale) for _ in range(backends)]
     for comfy in comfys:
@@ -178,12 +183,20 @@ async def mixed(mode: str, scale: float, backends: int, rate: float) -> dict[str
     first = min(r.start for r in runs)
     last_start = {m.number: max(r.start for r in runs if r.member == m.number) for m in people}
     until = min(last_start.values())  # from here on some member has nothing left to ask for
+    print(f"every member had demand until {(until - first) / scale:.0f} s", flush=True)
     used = {m.number: within(runs, m.number, first, until, load) for m in people}
     equal = [used[m.number] for m in people if not m.booster]
     weighted = [used[m.number] / m.weight for m in people]
     fair = {m.number: m.weight / sum(p.weight for p in people) for m in people}
     total = sum(used.values())
     ratios = [used[n] / total / fair[n] for n in used] if total else [float("nan")]
+    if verbose:
+        for m in sorted(people, key=lambda m: used[m.number] / fair[m.number]):
+            print(
+                f"  member {m.number:2}: {'video' if m.video else 'image'}, model {m.number % 3}, weight "
+                f"{m.weight:g}: {used[m.number] / scale:6.0f} GPU-s, {used[m.number] / total / fair[m.number]:.2f} "
+                f"of a fair share; jobs run {sum(1 for r in runs if r.member == m.number)}/{m.jobs}"
+            )
     executions = sum(r.end - r.start for r in runs)
     loads = sum(r.loads for r in runs)
     makespan = max(r.end for r in runs) - first
@@ -247,9 +260,9 @@ async def pair(mode: str, scale: float, minutes: float) -> tuple[float, float]:
 async def main_async(args: argparse.Namespace) -> None:
     figures: dict[str, dict[str, float]] = {}
     pairs: dict[str, tuple[float, float]] = {}
-    for mode in MODES:
+    for mode in args.modes:
         print(f"--- {mode}: the mixed fleet ---", flush=True)
-        figures[mode] = await mixed(mode, args.scale, args.backends, args.rate)
+        figures[mode] = await mixed(mode, args.scale, args.backends, args.rate, args.verbose)
         print({key: round(value, 3) for key, value in figures[mode].items()}, flush=True)
         if args.pair_minutes:
             print(f"--- {mode}: the pair on one server ---", flush=True)
@@ -270,11 +283,11 @@ async def main_async(args: argparse.Namespace) -> None:
         ("booster_p95", "queue wait p95, weight 2 (s)", "{:.0f}", ""),
         ("cpu_ms", "bot CPU per job (ms)", "{:.1f}", ""),
     )
-    print(f"\n{'':44}{'before':>10}{'now':>10}   target")
+    print(f"\n{'':44}" + "".join(f"{mode:>10}" for mode in figures) + "   target")
     for key, name, form, target in rows:
-        print(f"{name:<44}{form.format(figures['before'][key]):>10}{form.format(figures['now'][key]):>10}   {target}")
+        print(f"{name:<44}" + "".join(f"{form.format(f[key]):>10}" for f in figures.values()) + f"   {target}")
     if pairs:
-        for mode, (low, high) in pairs.items():
+        for mode, (low, high) in pairs.items():  # (only the modes run)
             print(f"pair, video maker's share of GPU time per 10-min window, {mode}: {low:.1%} to {high:.1%}")
         print("(target: within 45-55 %)")
 
@@ -284,6 +297,8 @@ def main() -> None:
     made.add_argument("--scale", type=float, default=0.1, help="seconds of the bench per real second")
     made.add_argument("--backends", type=int, default=8)
     made.add_argument("--rate", type=float, default=100.0, help="interactions per second while asking")
+    made.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES))
+    made.add_argument("--verbose", action="store_true", help="each member's GPU time against their fair share")
     made.add_argument("--pair-minutes", type=float, default=25.0, help="real minutes of the pair (0: skip it)")
     asyncio.run(main_async(made.parse_args()))
 

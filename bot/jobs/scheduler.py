@@ -39,6 +39,7 @@ T = TypeVar("T")
 Key = tuple[int, int]  # (guild, member)
 Tag = tuple[float, int, str]  # (virtual start, seq, job id): the order inside a guild
 MIN_COST = 1e-3  # seconds: a job is never free (a tag must move)
+SMALL = 0.25  # of a job's cost: a member's cost corrections are applied to their queued jobs once they add up to it
 
 
 @dataclass(eq=False)
@@ -88,6 +89,7 @@ class _Lane:
         self.guilds: dict[int, _Guild] = {}
         self.active: dict[int, _Guild] = {}  # guilds with queued jobs
         self.finish: dict[Key, float] = {}  # each member's virtual finish
+        self.lag: dict[Key, float] = {}  # a member's measured-cost corrections not yet applied (`settle`)
         self.vtime = 0.0  # the service of the guild dispatched last
         self.count = 0
 
@@ -259,9 +261,21 @@ class FairScheduler:
         guild = queued.lane.guilds[queued.guild]
         guild.served += difference / self._share(queued.guild)
         if queued.counted:
-            shift = difference / job.request.weight
-            queued.lane.finish[queued.key] = queued.lane.finish.get(queued.key, 0.0) + shift
-            self._retag(queued.lane, queued.guild, queued.key, None, shift)
+            lane, key = queued.lane, queued.key
+            lag = lane.lag.pop(key, 0.0) + difference / job.request.weight
+            # A small error (a job's measured time a little off its estimate) is carried until it adds up to a
+            # quarter of a job: re-tagging every queued job of the member at each end would cost more than
+            # the order it corrects
+            guild_jobs = lane.active.get(queued.guild)
+            if (
+                guild_jobs is not None
+                and key in guild_jobs.members
+                and abs(lag) < SMALL * queued.cost / job.request.weight
+            ):
+                lane.lag[key] = lag
+            else:
+                lane.finish[key] = lane.finish.get(key, 0.0) + lag
+                self._retag(lane, queued.guild, key, None, lag)
         self.version += 1
 
     def move(self, key: Key, *, relaxed: bool) -> int:
