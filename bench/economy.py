@@ -118,8 +118,19 @@ class Traffic:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
+    def refused(self) -> int:
+        """Asks answered with a refusal instead of a job (none expected: the caps are above the demand)."""
+        messages = (self.discord.messages.get(i.message_id or 0) for _, i in self.asked.values())
+        return sum(1 for m in messages if m is not None and not m.embeds and m.content.startswith(("⚠️", "🚫")))
+
+    def finished(self, total: int) -> bool:
+        """Every ask was made and has ended (a result or a failure) or was refused."""
+        if len(self.asked) < total:
+            return False
+        return self.refused() + sum(ended(self.discord, i) for _, i in self.asked.values()) >= total
+
     async def until_ended(self, total: int) -> None:
-        while len(self.asked) < total or not all(ended(self.discord, i) for _, i in self.asked.values()):  # noqa: ASYNC110
+        while not self.finished(total):  # noqa: ASYNC110
             await asyncio.sleep(0.5)  # a bench samples on a clock
 
 
@@ -161,7 +172,7 @@ async def mixed(mode: str, scale: float, backends: int, rate: float, verbose: bo
     order = list(interleaved(people))
     try:
         async with bot_process(
-            comfys, discord, LIMITS__JOBS_PER_USER="200", LIMITS__QUEUE_MAX="5000", **MODES[mode]
+            comfys, discord, LIMITS__JOBS_PER_USER="400", LIMITS__QUEUE_MAX="5000", **MODES[mode]
         ) as (pid, _):
             options = [option("option", "role_weights"), option("value", f"<@&{HELPER_ROLE_ID}>=2")]
             rule = await discord.interact("config", [{"name": "set", "type": 1, "options": options}], member=ADMIN)
@@ -174,6 +185,8 @@ async def mixed(mode: str, scale: float, backends: int, rate: float, verbose: bo
                     await asyncio.sleep(lag)
             await traffic.until_ended(len(order))
             cpu = cpu_seconds(pid) - cpu0
+            if traffic.refused():
+                print(f"refused: {traffic.refused()} asks", flush=True)
     finally:
         await discord.stop()
         for comfy in comfys:
