@@ -336,7 +336,7 @@ async def soak(plan: Plan, folder: Path, say: Callable[[str], None] = print, dat
                 report.asked["imagine"] += 1
             await asyncio.sleep(1 / plan.rate)  # the traffic's pace (not a synchronisation)
         say(f"traffic done after {time.monotonic() - started:.0f} s; draining")
-        await drain(rows, plan.drain)
+        await drain(rows, plan.drain, discord)
         for bot in reversed(bots):
             await bot.stop()
         await account(report, rows, discord)
@@ -408,12 +408,17 @@ def postgres_rows(url: str) -> Rows:
     return rows
 
 
-async def drain(rows: Rows, limit: float) -> None:
-    """Until every accepted job has ended."""
+async def drain(rows: Rows, limit: float, discord: FakeDiscord) -> None:
+    """Until every ask has been answered and every accepted job has ended. The last asks may still be on their way
+    when the traffic stops (an interaction not yet acknowledged, a reaction not yet read): the store must show no
+    open job twice in a row, the asks all answered."""
     deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if not await rows("SELECT id FROM jobs WHERE finished IS NULL"):
-            return
+    quiet = 0
+    while time.monotonic() < deadline and quiet < 2:
+        now = time.monotonic()  # (an interaction unanswered past Discord's 3 s is dead: one in flight at a kill)
+        answered = all(i.callback_type is not None or now - i.created > 3 for i in discord.interactions.values())
+        open_jobs = await rows("SELECT id FROM jobs WHERE finished IS NULL")
+        quiet = quiet + 1 if answered and not open_jobs else 0
         await asyncio.sleep(0.5)
 
 
