@@ -105,7 +105,8 @@ class InfoCog(commands.Cog, name="InfoCog"):
         if who.guild_id is None:
             await show(interaction, panel(say(interaction, "usage.title"), description=say(interaction, "usage.dms")))
             return
-        view = self.views.usage(who, admin=self.access.admin(who))
+        admin = self.access.admin(who)
+        view = self.views.usage(who, admin=admin)
         mine = view.mine
 
         def minutes(seconds: float) -> str:  # under a minute in seconds, so a quick job's time shows
@@ -135,7 +136,7 @@ class InfoCog(commands.Cog, name="InfoCog"):
         if mine.over:
             past = {"relax": "usage.relaxed", "refuse": "usage.refused"}[mine.over_budget]
             lines.append(say(interaction, past, resets=f"<t:{int(view.resets)}:R>"))
-        if self.access.admin(who):  # every member's this week, the most first (in the description: 4,096 chars)
+        if admin:  # every member's this week, the most first (in the description: 4,096 chars)
             lines.append(f"\n**{say(interaction, 'usage.members')}**")
             lines += [
                 say(interaction, "usage.member", user=user, week=minutes(u.week), today=minutes(u.today))

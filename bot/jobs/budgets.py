@@ -103,25 +103,31 @@ class Budgets:
         return Usage(entry[1], entry[3], policy.daily_budget, policy.weekly_budget, policy.over_budget)
 
     def tier(self, guild_id: int | None, roles: Iterable[int]) -> tuple[float, int | None]:
-        """A member's weight in their server's turns, and the role that gives it (None: the base weight, 1)."""
-        held = set(roles)
-        weights = [(weight, role) for role, weight in self._policy_of(guild_id).role_weights if role in held]
-        return max(weights, default=(1.0, None))
+        """A member's weight in their server's turns, and the role that gives it (`Policy.tier`)."""
+        return self._policy_of(guild_id).tier(roles)
 
     def members(self, guild_id: int) -> list[tuple[int, Usage]]:
         """The server's members who used GPU time this week, most first."""
         found = [(user, self.usage(guild, user)) for guild, user in list(self._used) if guild == guild_id]
         return sorted(((u, usage) for u, usage in found if usage.week > 0), key=lambda item: -item[1].week)
 
+    def _past(self, guild_id: int | None, user_id: int, mode: str) -> Usage | None:
+        """The member's use, when their server has a budget, does `mode` past it, and they are past it. A server
+        without a budget is answered from its policy alone (every queued job asks)."""
+        policy = self._policy_of(guild_id)
+        if guild_id is None or policy.over_budget != mode or not (policy.daily_budget or policy.weekly_budget):
+            return None
+        usage = self.usage(guild_id, user_id)
+        return usage if usage.over else None
+
     def relaxed(self, guild_id: int | None, user_id: int) -> bool:
         """Whether the member's jobs wait for idle GPUs (past their budget, where the server relaxes)."""
-        usage = self.usage(guild_id, user_id)
-        return usage.over and usage.over_budget == "relax"
+        return self._past(guild_id, user_id, "relax") is not None
 
     def refusal(self, guild_id: int | None, user_id: int) -> Text | None:
         """Why a new job of the member's is refused (past their budget, where the server refuses), or None."""
-        usage = self.usage(guild_id, user_id)
-        if not usage.over or usage.over_budget != "refuse":
+        usage = self._past(guild_id, user_id, "refuse")
+        if usage is None:
             return None
         return Text("budget.refused", resets=f"<t:{int(usage.resets(self.clock()))}:R>")
 

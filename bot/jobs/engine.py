@@ -91,7 +91,6 @@ class JobEngine:
         self._dispatcher: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._user_in_flight: dict[int, int] = {}  # counted when dispatched, not when the task gets to run
-        self._held_back = False  # in one pop: a job ahead waits for its member's running cap
         self._holding: set[str] = set()  # jobs holding a place on a backend: from dispatch to ComfyUI's outcome
         self._idle = asyncio.Event()
         self.endings = JobEndings(
@@ -221,24 +220,26 @@ class JobEngine:
         self.scheduler.remove(job.id)
         self.places.left(job.id)
 
-    def _place(self, job: Job, relaxed: bool) -> Backend | None:
-        """Where the job can run now: a backend with room that has what it needs, its member under the cap.
+    def _next(self) -> tuple[Job, Backend] | None:
+        """The next job by fairness that can run now, and where: a backend with room that has what it needs,
+        its member under the cap.
 
         Past a job that is next by fairness but whose member is at their running cap, a job goes only to a
         backend with nothing to do, never into ComfyUI's next place behind a running prompt: else on one
         backend the member at the cap would wait behind every other member's job, and two members would take
         turns by jobs whatever their jobs cost. A relaxed job (its member past their budget) likewise goes only
         to an idle backend, so a member under budget waits for at most the one job it runs."""
-        if self._user_in_flight.get(job.user_id, 0) >= self.running_per_user:
-            self._held_back = True
-            return None
-        idle_only = relaxed or self._held_back
-        return self.pool.choose(job.request.bound.graph, 1 if idle_only else self.per_backend)
+        held_back = False  # a job ahead in this pop waits for its member's running cap
 
-    def _next(self) -> tuple[Job, Backend] | None:
-        """The next job by fairness that can run now, and where."""
-        self._held_back = False
-        return self.scheduler.pop(self._place)
+        def place(job: Job, relaxed: bool) -> Backend | None:
+            nonlocal held_back
+            if self._user_in_flight.get(job.user_id, 0) >= self.running_per_user:
+                held_back = True
+                return None
+            idle_only = relaxed or held_back
+            return self.pool.choose(job.request.bound.graph, 1 if idle_only else self.per_backend)
+
+        return self.scheduler.pop(place)
 
     def rebudget(self) -> None:
         """Budgets or their days changed: each queued member's jobs go to the lane their use now says."""

@@ -69,10 +69,14 @@ class Policy:
             return Text("policy.banned_word")
         return None
 
-    def weight(self, roles: Iterable[int]) -> float:
-        """A member's share of the server's GPU time: the largest weight of their roles, else 1."""
+    def tier(self, roles: Iterable[int]) -> tuple[float, int | None]:
+        """A member's share of the server's GPU time, the largest weight of their roles (else 1), and the role
+        that gives it (None: the base weight)."""
         held = set(roles)
-        return max((weight for role, weight in self.role_weights if role in held), default=1.0)
+        return max(((weight, role) for role, weight in self.role_weights if role in held), default=(1.0, None))
+
+    def weight(self, roles: Iterable[int]) -> float:
+        return self.tier(roles)[0]
 
     def spoiler(self, *, template_nsfw: bool, channel_nsfw: bool) -> bool:
         """Whether results are spoilered: outside age-restricted channels, when the template is marked NSFW or
