@@ -147,7 +147,7 @@ class Views:
         mine = budgets.usage(asker.guild_id, asker.user_id)
         weight, role = budgets.tier(asker.guild_id, asker.roles)
         members = tuple(budgets.members(asker.guild_id)) if admin and asker.guild_id is not None else ()
-        return UsageView(mine, weight, role, mine.resets(time.time()), members)
+        return UsageView(mine, weight, role, mine.resets(budgets.clock()), members)
 
     async def status(self) -> StatusView:
         today = await records.since(self._store, time.time() - DAY)
